@@ -1,0 +1,67 @@
+"""Card number helpers: Luhn, brand, fingerprint and masking. No PAN leaves here in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+FINGERPRINT_PREFIX = "fp1_"
+
+
+def luhn_valid(number: str) -> bool:
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for index, char in enumerate(reversed(number)):
+        digit = int(char)
+        if index % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def luhn_check_digit(partial: str) -> str:
+    for digit in "0123456789":
+        if luhn_valid(partial + digit):
+            return digit
+    raise ValueError("no check digit")  # unreachable for digit strings
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in {"34", "37"}:
+        return "amex"
+    two, four = int(number[:2]), int(number[:4])
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return "mastercard"
+    if number.startswith("9792"):
+        return "troy"
+    return "unknown"
+
+
+def fingerprint(key: bytes, number: str) -> str:
+    """Keyed HMAC-SHA256 of the PAN: stable per card, useless without the key."""
+    digest = hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
+    return FINGERPRINT_PREFIX + digest
+
+
+def bin_of(number: str) -> str:
+    return number[:8] if len(number) >= 16 else number[:6]
+
+
+def mask(number: str, *, first: int = 6) -> str:
+    """First 6 (or 8) and last 4 only; at least 3 middle digits are always hidden.
+
+    Numbers too short for that show fewer leading digits, never more.
+    """
+    if first not in (6, 8):
+        raise ValueError("first must be 6 or 8")
+    last, min_hidden = 4, 3
+    if len(number) < last + min_hidden:
+        return "*" * len(number)
+    shown_first = max(0, min(first, len(number) - last - min_hidden))
+    hidden = len(number) - shown_first - last
+    return number[:shown_first] + "*" * hidden + number[-last:]

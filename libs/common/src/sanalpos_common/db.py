@@ -1,0 +1,163 @@
+"""asyncpg pool, unit of work (state + outbox + inbox in one transaction), migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from sanalpos_common.schemas.codec import encode
+from sanalpos_common.schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
+OUTBOX_CHANNEL = "sanalpos_outbox"
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, command_timeout=30
+    )
+    if pool is None:  # pragma: no cover - asyncpg returns None only when awaited wrongly
+        raise RuntimeError("could not create database pool")
+    return pool
+
+
+class UnitOfWork:
+    """One database transaction for a state change, the events it emits and its inbox row."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self._emitted = 0
+
+    async def mark_processed(self, consumer: str, message_id: Any, topic: str) -> bool:
+        """Record the message as processed; False when it already was (a duplicate)."""
+        row = await self.conn.fetchval(
+            "INSERT INTO inbox (consumer, message_id, topic) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            consumer,
+            message_id,
+            topic,
+        )
+        return row is not None
+
+    async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        await self.emit_many([(topic, envelope)])
+
+    async def emit_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        if not items:
+            return
+        await self.conn.executemany(
+            "INSERT INTO outbox (topic, message_key, message_id, payload, headers) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb)",
+            [
+                (
+                    topic,
+                    str(env.correlation_id),
+                    env.message_id,
+                    encode(env),
+                    json.dumps([["type", env.type], ["producer", env.producer]]),
+                )
+                for topic, env in items
+            ],
+        )
+        self._emitted += len(items)
+
+    @property
+    def emitted(self) -> int:
+        return self._emitted
+
+
+@asynccontextmanager
+async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[UnitOfWork]:
+    async with pool.acquire() as conn, conn.transaction():
+        uow = UnitOfWork(conn)
+        yield uow
+        if uow.emitted:
+            # Delivered only on commit: wakes the outbox relay without polling delay.
+            await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+
+
+@dataclass(frozen=True)
+class Migration:
+    component: str
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(component: str, folder: Path) -> list[Migration]:
+    """Files named NNNN_description.sql, applied in version order."""
+    migrations = []
+    for path in sorted(folder.glob("*.sql")):
+        version_text, _, name = path.stem.partition("_")
+        if not version_text.isdigit():
+            raise ValueError(f"migration file {path.name} must start with a version number")
+        migrations.append(Migration(component, int(version_text), name, path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {folder}")
+    return migrations
+
+
+_MIGRATION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    component  TEXT        NOT NULL,
+    version    INT         NOT NULL,
+    name       TEXT        NOT NULL,
+    checksum   TEXT        NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (component, version)
+)
+"""
+_MIGRATION_LOCK = 7_304_118_201  # any constant: serializes concurrent migrators
+
+
+async def migrate(pool: asyncpg.Pool, service: str, service_folder: Path) -> list[Migration]:
+    """Apply the shared plumbing migrations, then the service's. Returns what was applied."""
+    plan = load_migrations("common", COMMON_MIGRATIONS) + load_migrations(service, service_folder)
+    applied: list[Migration] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(_MIGRATION_TABLE)
+            done = {
+                (r["component"], r["version"]): r["checksum"]
+                for r in await conn.fetch("SELECT component, version, checksum FROM schema_migrations")
+            }
+            for migration in plan:
+                key = (migration.component, migration.version)
+                if key in done:
+                    if done[key] != migration.checksum:
+                        raise RuntimeError(
+                            f"migration {migration.component}/{migration.version} changed "
+                            "after it was applied; add a new migration instead"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (component, version, name, checksum) "
+                        "VALUES ($1, $2, $3, $4)",
+                        migration.component,
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
+                    )
+                applied.append(migration)
+                log.info("applied migration %s/%04d_%s", *key, migration.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied

@@ -1,0 +1,177 @@
+"""Consumer loop: handler per message, offsets committed only after the handler's DB commit.
+
+Decode failures are dead-lettered at once. Handler failures are retried a bounded number of
+times, then dead-lettered; infrastructure failures (database or network down) are retried
+until they clear, since dead-lettering good messages during an outage would lose ordering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from sanalpos_common.messaging.deadletter import send_to_dead_letter
+from sanalpos_common.observability import Metrics, payment_id_var
+from sanalpos_common.schemas.codec import UndecodableMessage, decode
+from sanalpos_common.schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, Envelope[Any]], Awaitable[None]]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+
+@dataclass
+class ConsumerProgress:
+    last_poll_monotonic: float | None = None
+    last_commit_monotonic: float | None = None
+    assigned: int = 0
+    lag: dict[str, int] = field(default_factory=dict)
+    processed: int = 0
+    dead_lettered: int = 0
+
+
+@dataclass
+class ConsumerLoop:
+    name: str
+    topics: Sequence[str]
+    bootstrap_servers: str
+    handler: Handler
+    dead_letter_producer: AIOKafkaProducer
+    metrics: Metrics
+    group_id: str | None = None
+    max_attempts: int = 3
+    retry_backoff_s: float = 0.2
+    max_records: int = 500
+    stall_after_s: float = 30.0
+    progress: ConsumerProgress = field(default_factory=ConsumerProgress)
+    _stopping: bool = False
+    _consumer: AIOKafkaConsumer | None = None
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id or self.name,
+            client_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_records,
+            metadata_max_age_ms=5000,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            while not self._stopping:
+                batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                self.progress.last_poll_monotonic = time.monotonic()
+                self.progress.assigned = len(consumer.assignment())
+                offsets: dict[TopicPartition, int] = {}
+                for tp, messages in batches.items():
+                    for message in messages:
+                        await self._process(message)
+                    offsets[tp] = messages[-1].offset + 1
+                if offsets:
+                    await consumer.commit(offsets)
+                    self.progress.last_commit_monotonic = time.monotonic()
+                self._record_lag(consumer)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = consumer._fetcher._subscriptions.assignment[tp].position  # noqa: SLF001
+            except (AttributeError, KeyError):
+                continue
+            if position is None:
+                continue
+            lag = max(0, highwater - position)
+            key = f"{tp.topic}[{tp.partition}]"
+            self.progress.lag[key] = lag
+            self.metrics.consumer_lag.labels(self.name, tp.topic).set(lag)
+
+    async def _process(self, message: Any) -> None:
+        try:
+            envelope = decode(message.topic, message.value)
+        except UndecodableMessage as exc:
+            await self._dead_letter(message, f"undecodable: {exc}", attempts=1)
+            return
+        token = payment_id_var.set(str(envelope.correlation_id))
+        try:
+            await self._handle_with_retries(message, envelope)
+        finally:
+            payment_id_var.reset(token)
+
+    async def _handle_with_retries(self, message: Any, envelope: Envelope[Any]) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                await self.handler(message.topic, envelope)
+            except TRANSIENT_ERRORS as exc:
+                delay = min(5.0, self.retry_backoff_s * 2 ** min(attempt, 5))
+                log.warning("transient failure (%s), retrying in %.1fs", type(exc).__name__, delay)
+                self.metrics.messages.labels(self.name, message.topic, "transient_retry").inc()
+                await asyncio.sleep(delay)
+                attempt = 0 if attempt > 50 else attempt
+                continue
+            except Exception as exc:
+                if attempt < self.max_attempts:
+                    log.warning("handler failed (attempt %d): %s", attempt, type(exc).__name__)
+                    await asyncio.sleep(self.retry_backoff_s * attempt)
+                    continue
+                log.exception("handler failed %d times; dead-lettering", attempt)
+                await self._dead_letter(message, f"{type(exc).__name__}: {exc}", attempt)
+                return
+            self.metrics.handler_seconds.labels(self.name).observe(time.perf_counter() - started)
+            self.metrics.messages.labels(self.name, message.topic, "processed").inc()
+            self.progress.processed += 1
+            return
+
+    async def _dead_letter(self, message: Any, error: str, attempts: int) -> None:
+        await send_to_dead_letter(self.dead_letter_producer, message, self.name, error, attempts)
+        self.metrics.messages.labels(self.name, message.topic, "dead_lettered").inc()
+        self.progress.dead_lettered += 1
+        log.error(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            error[:300],
+        )
+
+    async def readiness(self) -> tuple[bool, str]:
+        last = self.progress.last_poll_monotonic
+        if last is None:
+            return False, "consumer has not polled yet"
+        age = time.monotonic() - last
+        ok = age < self.stall_after_s
+        lag = sum(self.progress.lag.values())
+        return ok, f"last poll {age:.1f}s ago, {self.progress.assigned} partitions, lag {lag}"

@@ -1,0 +1,140 @@
+"""JSON logs with the payment id (and never card data), Prometheus metrics, health checks."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+payment_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "payment_id", default=None
+)
+
+# Any run of 12-19 digits (optionally split by spaces or dashes) could be a PAN.
+_DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+def redact(text: str) -> str:
+    """Last line of defence: no log line carries anything shaped like a card number."""
+    return _DIGIT_RUN.sub("[REDACTED]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        payment_id = getattr(record, "payment_id", None) or payment_id_var.get()
+        if payment_id:
+            entry["payment_id"] = str(payment_id)
+        if record.exc_info:
+            entry["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiokafka", "kafka", "faust", "mode", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+@dataclass
+class Metrics:
+    """One registry per service process, built in bootstrap (nothing at import time)."""
+
+    service: str
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.messages = Counter(
+            "sanalpos_messages_total",
+            "Kafka messages handled, by outcome",
+            ["consumer", "topic", "outcome"],
+            registry=r,
+        )
+        self.handler_seconds = Histogram(
+            "sanalpos_handler_seconds", "Time to handle one message", ["consumer"], registry=r
+        )
+        self.consumer_lag = Gauge(
+            "sanalpos_consumer_lag", "Messages behind the log end", ["consumer", "topic"], registry=r
+        )
+        self.outbox_published = Counter(
+            "sanalpos_outbox_published_total", "Outbox rows published to Kafka", registry=r
+        )
+        self.outbox_pending = Gauge(
+            "sanalpos_outbox_pending", "Outbox rows not yet published", registry=r
+        )
+        self.http_requests = Counter(
+            "sanalpos_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.events = Counter(
+            "sanalpos_domain_events_total", "Domain outcomes", ["kind"], registry=r
+        )
+
+
+Check = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+@dataclass
+class Health:
+    """Named readiness checks; /readyz is ready only when every check passes."""
+
+    checks: dict[str, Check] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.monotonic)
+
+    def add(self, name: str, check: Check) -> None:
+        self.checks[name] = check
+
+    async def evaluate(self) -> tuple[bool, dict[str, dict[str, Any]]]:
+        results: dict[str, dict[str, Any]] = {}
+        for name, check in self.checks.items():
+            try:
+                ok, detail = await check()
+            except Exception as exc:
+                ok, detail = False, f"{type(exc).__name__}: {redact(str(exc))}"
+            results[name] = {"ok": ok, "detail": detail}
+        return all(r["ok"] for r in results.values()), results
+
+
+def ops_router(service: str, health: Health, metrics: Metrics) -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "service": service}
+
+    @router.get("/readyz")
+    async def readyz(response: Response) -> dict[str, Any]:
+        ready, results = await health.evaluate()
+        response.status_code = 200 if ready else 503
+        return {"status": "ready" if ready else "not_ready", "service": service, "checks": results}
+
+    @router.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

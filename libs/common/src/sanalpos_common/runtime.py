@@ -1,0 +1,76 @@
+"""Runs one service process: HTTP (API and ops endpoints) plus supervised background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[], Awaitable[None]]
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    name: str
+    app: FastAPI
+    host: str
+    port: int
+    loops: dict[str, Loop] = field(default_factory=dict)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+    closers: list[Closer] = field(default_factory=list)
+
+    def add_loop(self, name: str, loop: Loop, stop: Callable[[], None] | None = None) -> None:
+        self.loops[name] = loop
+        if stop is not None:
+            self.stoppers.append(stop)
+
+    def on_close(self, closer: Closer) -> None:
+        self.closers.append(closer)
+
+
+async def supervised(name: str, loop: Loop, max_backoff_s: float = 10.0) -> None:
+    """Restart a loop that crashed (broker restart, lost connection) instead of dying silently."""
+    backoff = 0.5
+    while True:
+        try:
+            await loop()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting in %.1fs", name, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(max_backoff_s, backoff * 2)
+
+
+async def serve(runtime: Runtime) -> None:
+    config = uvicorn.Config(
+        runtime.app, host=runtime.host, port=runtime.port, log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    tasks = [
+        asyncio.create_task(supervised(name, loop), name=name) for name, loop in runtime.loops.items()
+    ]
+    log.info("%s listening on http://%s:%d", runtime.name, runtime.host, runtime.port)
+    try:
+        await server.serve()
+    finally:
+        for stop in runtime.stoppers:
+            stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=10)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for closer in reversed(runtime.closers):
+            with contextlib.suppress(Exception):
+                await closer()
+        log.info("%s stopped", runtime.name)

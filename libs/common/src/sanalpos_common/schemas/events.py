@@ -1,0 +1,128 @@
+"""Payloads of every event in the payment flow. Past tense: they describe facts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sanalpos_common import topics
+from sanalpos_common.money import CurrencyCode
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EncryptedCard(_Frozen):
+    """Card as it travels: ciphertexts plus what is safe to show. Never the PAN or CVC."""
+
+    pan_ciphertext: str = Field(description="Envelope-encrypted PAN (sanalpos_common.crypto)")
+    cvc_ciphertext: str | None = Field(
+        default=None, description="Envelope-encrypted security code, for authorization only"
+    )
+    fingerprint: str = Field(description="HMAC-SHA256 of the PAN under the fingerprint key")
+    bin: str = Field(min_length=6, max_length=8)
+    last4: str = Field(min_length=4, max_length=4)
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2100)
+    brand: str
+
+
+class PaymentInitiated(_Frozen):
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    capture: bool
+    installments: int = Field(ge=1, le=12)
+    order_id: str | None = None
+    card: EncryptedCard
+    created_at: datetime
+
+
+class FraudDecision(StrEnum):
+    APPROVE = "approve"
+    REVIEW = "review"
+    DECLINE = "decline"
+
+
+class PaymentScored(_Frozen):
+    payment_id: uuid.UUID
+    merchant_id: str
+    score: int = Field(ge=0, le=99)
+    decision: FraudDecision
+    reasons: tuple[str, ...]
+    # Carried forward so authorization never has to read fraud's or intake's state.
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    capture: bool
+    installments: int = Field(ge=1, le=12)
+    card: EncryptedCard
+
+
+class PaymentAuthorized(_Frozen):
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    auth_code: str
+    response_code: str
+    installments: int = Field(ge=1, le=12)
+    capture: bool
+
+
+class PaymentDeclined(_Frozen):
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    response_code: str
+    reason: str
+    declined_by: Literal["fraud", "issuer"]
+
+
+class PaymentCaptured(_Frozen):
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    installments: int = Field(ge=1, le=12)
+    auth_code: str
+
+
+class PaymentSettled(_Frozen):
+    payment_id: uuid.UUID
+    merchant_id: str
+    gross_amount: int
+    fee_amount: int
+    net_amount: int
+    currency: CurrencyCode
+    ledger_transaction_id: uuid.UUID
+
+
+class WebhookEndpointRegistered(_Frozen):
+    endpoint_id: uuid.UUID
+    merchant_id: str
+    url: str
+    secret: str = Field(description="Standard Webhooks signing secret, whsec_<base64>")
+    enabled: bool = True
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    topics.PAYMENT_INITIATED: PaymentInitiated,
+    topics.PAYMENT_SCORED: PaymentScored,
+    topics.PAYMENT_AUTHORIZED: PaymentAuthorized,
+    topics.PAYMENT_DECLINED: PaymentDeclined,
+    topics.PAYMENT_CAPTURED: PaymentCaptured,
+    topics.PAYMENT_SETTLED: PaymentSettled,
+    topics.WEBHOOK_ENDPOINT_REGISTERED: WebhookEndpointRegistered,
+}
+
+
+def event_type(topic: str) -> str:
+    """Envelope `type` for a topic: the topic without its version suffix."""
+    return topic.rsplit(".v", 1)[0]

@@ -1,0 +1,78 @@
+"""Settings shared by every service: pydantic-settings, one env prefix per service.
+
+Outside development, start-up fails fast when a secret is missing or still has its
+development default.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Development-only key material: public, in the repository, refused outside development.
+DEV_PAN_KEYRING = (
+    '{"id": "pan", "active": 1, "keys": {"1": "ZGV2LXBhbi1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDA="}}'
+)
+DEV_CVC_KEYRING = (
+    '{"id": "cvc", "active": 1, "keys": {"1": "ZGV2LWN2Yy1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDA="}}'
+)
+DEV_FINGERPRINT_KEY = "dev-fingerprint-key-not-for-production"
+DEV_ISSUER_KEY = "dev-issuer-simulator-key-not-for-production"
+DEV_ADMIN_TOKEN = "dev-admin-token-not-for-production"
+DEV_SECRETS = frozenset(
+    {DEV_PAN_KEYRING, DEV_CVC_KEYRING, DEV_FINGERPRINT_KEY, DEV_ISSUER_KEY, DEV_ADMIN_TOKEN}
+)
+
+
+class ServiceSettings(BaseSettings):
+    """Subclass per service with `model_config = service_config("INTAKE_")`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    env: Environment = Field(default="development", validation_alias="SANALPOS_ENV")
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:29092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    log_level: str = Field(default="INFO", validation_alias="SANALPOS_LOG_LEVEL")
+    database_url: SecretStr
+    http_host: str = "127.0.0.1"
+    http_port: int
+    db_pool_size: int = 10
+
+    @property
+    def is_development(self) -> bool:
+        return self.env != "production"
+
+    def secret_fields(self) -> dict[str, SecretStr | None]:
+        return {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr) and name != "database_url"
+        }
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
+        if self.is_development:
+            return self
+        bad = [
+            name
+            for name, value in self.secret_fields().items()
+            if value is None or not value.get_secret_value() or value.get_secret_value() in DEV_SECRETS
+        ]
+        if bad:
+            raise ValueError(
+                "production start-up refused: set real values for " + ", ".join(sorted(bad))
+            )
+        return self
+
+
+def service_config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore")
+
+
+def local_database_url(service: str, port: int = 25432) -> str:
+    return f"postgresql://sanalpos_{service}:sanalpos_{service}@127.0.0.1:{port}/sanalpos_{service}"

@@ -1,0 +1,110 @@
+"""The start-up every service shares: pool, migrations, producer, relay, consumer, ops routes.
+
+Services call `start_platform` from their bootstrap and add their own pieces to the
+returned `Platform` before serving it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from sanalpos_common import topics
+from sanalpos_common.db import create_pool, migrate
+from sanalpos_common.messaging.admin import ensure_topics
+from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
+from sanalpos_common.messaging.outbox import OutboxRelay
+from sanalpos_common.messaging.producer import build_producer
+from sanalpos_common.observability import Health, Metrics, configure_logging, ops_router
+from sanalpos_common.runtime import Runtime
+from sanalpos_common.settings import ServiceSettings
+
+
+@dataclass
+class Platform:
+    name: str
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    metrics: Metrics
+    health: Health
+    relay: OutboxRelay
+    runtime: Runtime
+
+    def consume(self, topic_names: Sequence[str], handler: Handler, *, name: str | None = None) -> ConsumerLoop:
+        loop = ConsumerLoop(
+            name=name or self.name,
+            topics=tuple(topic_names),
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            handler=handler,
+            dead_letter_producer=self.producer,
+            metrics=self.metrics,
+        )
+        self.runtime.add_loop(f"consumer:{loop.name}", loop.run, loop.stop)
+        self.health.add(f"consumer:{loop.name}", loop.readiness)
+        return loop
+
+
+async def start_platform(
+    name: str,
+    settings: ServiceSettings,
+    migrations: Path,
+    *,
+    app: FastAPI | None = None,
+    consumed_topics: Sequence[str] = (),
+) -> Platform:
+    configure_logging(name, settings.log_level)
+    metrics = Metrics(name)
+    health = Health()
+    pool = await create_pool(settings.database_url.get_secret_value(), max_size=settings.db_pool_size)
+    await migrate(pool, name, migrations)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [*topics.ALL_TOPICS, topics.dead_letter_topic(name), *consumed_topics],
+    )
+    producer = build_producer(settings.kafka_bootstrap_servers, client_id=name)
+    await producer.start()
+    relay = OutboxRelay(pool=pool, producer=producer, metrics=metrics)
+
+    app = app or FastAPI(title=f"sanalpos {name}")
+    app.include_router(ops_router(name, health, metrics))
+    runtime = Runtime(name=name, app=app, host=settings.http_host, port=settings.http_port)
+    runtime.add_loop("outbox-relay", relay.run, relay.stop)
+    runtime.on_close(producer.stop)
+    runtime.on_close(pool.close)
+
+    async def database_ready() -> tuple[bool, str]:
+        started = time.perf_counter()
+        await pool.fetchval("SELECT 1")
+        return True, f"select 1 in {1000 * (time.perf_counter() - started):.1f} ms"
+
+    async def kafka_ready() -> tuple[bool, str]:
+        await producer.client.fetch_all_metadata()
+        return True, "metadata ok"
+
+    async def outbox_ready() -> tuple[bool, str]:
+        pending = await relay.pending()
+        return pending < 10_000, f"{pending} rows pending"
+
+    health.add("database", database_ready)
+    health.add("kafka", kafka_ready)
+    health.add("outbox", outbox_ready)
+    return Platform(name, settings, pool, producer, metrics, health, relay, runtime)
+
+
+def run_service(bootstrap: Callable[[], Awaitable[Platform]]) -> None:
+    """Console-script body shared by every service: build, then serve until SIGINT/SIGTERM."""
+    from sanalpos_common.runtime import serve
+
+    async def _run() -> None:
+        platform = await bootstrap()
+        await serve(platform.runtime)
+
+    asyncio.run(_run())

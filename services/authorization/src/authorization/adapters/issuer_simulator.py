@@ -1,0 +1,146 @@
+"""An issuer that owns card accounts in our database. Real processors plug in behind
+the same `authorize` / `capture` calls."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from sanalpos_common.money import currency_exponent
+
+from authorization.domain.issuer import (
+    Behaviour,
+    CardAccount,
+    ResponseCode,
+    TestCard,
+    new_auth_code,
+    screen,
+)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    payment_id: object
+    pan: str
+    cvc: str | None
+    exp_month: int
+    exp_year: int
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class IssuerResponse:
+    response_code: ResponseCode
+    auth_code: str | None
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code is ResponseCode.APPROVED
+
+
+class IssuerSimulator:
+    def __init__(self, issuer_key: bytes, default_limit_major: int) -> None:
+        self._key = issuer_key
+        self._default_limit = default_limit_major
+
+    def card_ref(self, pan: str) -> str:
+        return "ir1_" + hmac.new(self._key, pan.encode(), hashlib.sha256).hexdigest()
+
+    async def seed(self, conn: asyncpg.Connection, cards: tuple[TestCard, ...]) -> None:
+        await conn.executemany(
+            "INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (card_ref) DO UPDATE SET "
+            "behaviour = EXCLUDED.behaviour, exp_month = EXCLUDED.exp_month, "
+            "exp_year = EXCLUDED.exp_year, limit_major = EXCLUDED.limit_major",
+            [
+                (self.card_ref(c.pan), c.pan[-4:], c.behaviour.value, c.exp_month, c.exp_year, c.limit_major)
+                for c in cards
+            ],
+        )
+
+    async def authorize(self, conn: asyncpg.Connection, request: AuthorizationRequest) -> IssuerResponse:
+        """Screen the card, then place a hold if the limit allows. Runs in the caller's transaction."""
+        account = await self._account(conn, request)
+        declined = screen(account, request.exp_month, request.exp_year, datetime.now(UTC).date())
+        if declined is not None:
+            return IssuerResponse(declined, None)
+        await self._open_balance(conn, account, request.currency)
+        # The conditional decrement takes the row lock: two payments can never spend one limit.
+        remaining = await conn.fetchval(
+            "UPDATE account_balances SET available = available - $3 "
+            "WHERE card_ref = $1 AND currency = $2 AND available >= $3 RETURNING available",
+            account.card_ref,
+            request.currency,
+            request.amount,
+        )
+        if remaining is None:
+            return IssuerResponse(ResponseCode.INSUFFICIENT_FUNDS, None)
+        await conn.execute(
+            "INSERT INTO holds (payment_id, card_ref, currency, amount, status) "
+            "VALUES ($1, $2, $3, $4, 'held')",
+            request.payment_id,
+            account.card_ref,
+            request.currency,
+            request.amount,
+        )
+        return IssuerResponse(ResponseCode.APPROVED, new_auth_code())
+
+    async def capture(self, conn: asyncpg.Connection, payment_id: object, amount: int) -> None:
+        """Capture up to the held amount; the remainder goes back to the card's available limit."""
+        hold = await conn.fetchrow(
+            "UPDATE holds SET status = 'captured', captured_amount = $2 "
+            "WHERE payment_id = $1 AND status = 'held' AND amount >= $2 "
+            "RETURNING card_ref, currency, amount",
+            payment_id,
+            amount,
+        )
+        if hold is None:
+            raise ValueError("no open hold large enough to capture")
+        released = hold["amount"] - amount
+        if released:
+            await conn.execute(
+                "UPDATE account_balances SET available = available + $3 "
+                "WHERE card_ref = $1 AND currency = $2",
+                hold["card_ref"],
+                hold["currency"],
+                released,
+            )
+
+    async def _account(self, conn: asyncpg.Connection, request: AuthorizationRequest) -> CardAccount:
+        ref = self.card_ref(request.pan)
+        row = await conn.fetchrow("SELECT * FROM card_accounts WHERE card_ref = $1", ref)
+        if row is None:
+            # Unknown cards get an ordinary account, so any valid test number can pay.
+            row = await conn.fetchrow(
+                "INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major) "
+                "VALUES ($1, $2, $3, $4, $5, $6) "
+                "ON CONFLICT (card_ref) DO UPDATE SET card_ref = EXCLUDED.card_ref RETURNING *",
+                ref,
+                request.pan[-4:],
+                Behaviour.APPROVE.value,
+                request.exp_month,
+                request.exp_year,
+                self._default_limit,
+            )
+        return CardAccount(
+            card_ref=row["card_ref"],
+            last4=row["last4"],
+            behaviour=Behaviour(row["behaviour"]),
+            exp_month=row["exp_month"],
+            exp_year=row["exp_year"],
+            limit_major=row["limit_major"],
+        )
+
+    async def _open_balance(self, conn: asyncpg.Connection, account: CardAccount, currency: str) -> None:
+        await conn.execute(
+            "INSERT INTO account_balances (card_ref, currency, available) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            account.card_ref,
+            currency,
+            account.limit_major * 10 ** currency_exponent(currency),
+        )

@@ -1,0 +1,36 @@
+"""Builds the authorization service. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sanalpos_common import topics
+from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.messaging import idempotent
+from sanalpos_common.service import Platform, start_platform
+
+from authorization.adapters.issuer_simulator import IssuerSimulator
+from authorization.config import AuthorizationSettings
+from authorization.domain.issuer import TEST_CARDS
+from authorization.service_layer.handlers import AuthorizationHandlers
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+CONSUMER = "authorization"
+
+
+async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
+    settings = settings or AuthorizationSettings()
+    platform = await start_platform(CONSUMER, settings, MIGRATIONS)
+    issuer = IssuerSimulator(
+        settings.issuer_key.get_secret_value().encode(), settings.default_limit_major
+    )
+    if settings.seed_test_cards:
+        async with platform.pool.acquire() as conn:
+            await issuer.seed(conn, TEST_CARDS)
+    handlers = AuthorizationHandlers(
+        issuer=issuer,
+        pan_keyring=Keyring.from_json(settings.pan_keyring.get_secret_value()),
+        cvc_keyring=Keyring.from_json(settings.cvc_keyring.get_secret_value()),
+    )
+    platform.consume([topics.PAYMENT_SCORED], idempotent(platform.pool, CONSUMER, handlers.handle))
+    return platform

@@ -1,0 +1,91 @@
+"""Issuer decisions with ISO 8583-style response codes. Pure: no I/O."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+
+class ResponseCode(StrEnum):
+    APPROVED = "00"
+    DO_NOT_HONOUR = "05"
+    INVALID_CARD = "14"
+    INSUFFICIENT_FUNDS = "51"
+    EXPIRED_CARD = "54"
+    SUSPECTED_FRAUD = "59"
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    ResponseCode.APPROVED: "approved",
+    ResponseCode.DO_NOT_HONOUR: "do not honour",
+    ResponseCode.INVALID_CARD: "invalid card number",
+    ResponseCode.INSUFFICIENT_FUNDS: "insufficient funds",
+    ResponseCode.EXPIRED_CARD: "expired card",
+    ResponseCode.SUSPECTED_FRAUD: "suspected fraud",
+}
+
+
+class Behaviour(StrEnum):
+    """How a simulated card account answers, beyond its limit."""
+
+    APPROVE = "approve"
+    EXPIRED = "expired"
+    DO_NOT_HONOUR = "do_not_honour"
+
+
+@dataclass(frozen=True)
+class CardAccount:
+    card_ref: str
+    last4: str
+    behaviour: Behaviour
+    exp_month: int
+    exp_year: int
+    limit_major: int
+
+
+def card_expired(exp_month: int, exp_year: int, today: date) -> bool:
+    return (exp_year, exp_month) < (today.year, today.month)
+
+
+def screen(account: CardAccount, exp_month: int, exp_year: int, today: date) -> ResponseCode | None:
+    """Checks before funds: a code to decline with, or None to go on to the limit."""
+    if account.behaviour is Behaviour.DO_NOT_HONOUR:
+        return ResponseCode.DO_NOT_HONOUR
+    if account.behaviour is Behaviour.EXPIRED or card_expired(account.exp_month, account.exp_year, today):
+        return ResponseCode.EXPIRED_CARD
+    if card_expired(exp_month, exp_year, today):
+        return ResponseCode.EXPIRED_CARD
+    return None
+
+
+def new_auth_code() -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+@dataclass(frozen=True)
+class TestCard:
+    pan: str
+    behaviour: Behaviour
+    limit_major: int
+    exp_month: int = 12
+    exp_year: int = 2030
+    note: str = ""
+
+
+# Public test numbers, documented in README.md. Only the simulator knows them; its tables
+# hold an HMAC of each, never the number.
+TEST_CARDS: tuple[TestCard, ...] = (
+    TestCard("4111111111111111", Behaviour.APPROVE, 1_000_000, note="approves"),
+    TestCard("5555555555554444", Behaviour.APPROVE, 1_000_000, note="approves"),
+    TestCard("4000000000009995", Behaviour.APPROVE, 10, note="insufficient funds (51) over 10.00"),
+    TestCard("4000000000000069", Behaviour.EXPIRED, 1_000_000, 1, 2020, "expired card (54)"),
+    TestCard("4000000000000002", Behaviour.DO_NOT_HONOUR, 1_000_000, note="do not honour (05)"),
+)

@@ -1,0 +1,163 @@
+"""Authorizes scored payments against the issuer and captures sales at once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from sanalpos_common import topics
+from sanalpos_common.crypto.aad import cvc_aad, pan_aad
+from sanalpos_common.crypto.envelope import decrypt
+from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.db import UnitOfWork
+from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import (
+    FraudDecision,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentScored,
+)
+
+from authorization.adapters.authorization_repository import (
+    AuthorizationRecord,
+    AuthorizationRepository,
+)
+from authorization.adapters.issuer_simulator import (
+    AuthorizationRequest,
+    IssuerResponse,
+    IssuerSimulator,
+)
+from authorization.domain.issuer import ResponseCode
+
+log = logging.getLogger(__name__)
+PRODUCER = "authorization"
+
+
+@dataclass(frozen=True)
+class AuthorizationHandlers:
+    issuer: IssuerSimulator
+    pan_keyring: Keyring
+    cvc_keyring: Keyring
+
+    async def handle(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
+        if topic == topics.PAYMENT_SCORED:
+            await self.on_scored(uow, envelope)
+
+    async def on_scored(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        scored: PaymentScored = envelope.payload
+        repo = AuthorizationRepository(uow.conn)
+        if await repo.exists(scored.payment_id):
+            log.info("payment already authorized or declined; ignoring a second score")
+            return
+        if scored.decision is FraudDecision.DECLINE:
+            response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
+            declined_by = "fraud"
+        else:
+            response = await self.issuer.authorize(uow.conn, self._request(scored))
+            declined_by = "issuer"
+        await repo.add(self._record(scored, response))
+        emit = _Emitter(uow, envelope)
+        if not response.approved:
+            await emit(
+                topics.PAYMENT_DECLINED,
+                PaymentDeclined(
+                    payment_id=scored.payment_id,
+                    merchant_id=scored.merchant_id,
+                    amount=scored.amount,
+                    currency=scored.currency,
+                    response_code=response.response_code.value,
+                    reason=response.response_code.description,
+                    declined_by=declined_by,  # type: ignore[arg-type]
+                ),
+            )
+            log.info("declined %s (%s)", response.response_code.value, declined_by)
+            return
+        assert response.auth_code is not None
+        await emit(
+            topics.PAYMENT_AUTHORIZED,
+            PaymentAuthorized(
+                payment_id=scored.payment_id,
+                merchant_id=scored.merchant_id,
+                amount=scored.amount,
+                currency=scored.currency,
+                auth_code=response.auth_code,
+                response_code=response.response_code.value,
+                installments=scored.installments,
+                capture=scored.capture,
+            ),
+        )
+        if scored.capture:
+            await self.issuer.capture(uow.conn, scored.payment_id, scored.amount)
+            await repo.mark_captured(scored.payment_id)
+            await emit(
+                topics.PAYMENT_CAPTURED,
+                PaymentCaptured(
+                    payment_id=scored.payment_id,
+                    merchant_id=scored.merchant_id,
+                    amount=scored.amount,
+                    currency=scored.currency,
+                    installments=scored.installments,
+                    auth_code=response.auth_code,
+                ),
+            )
+        log.info("authorized%s", " and captured" if scored.capture else "")
+
+    def _request(self, scored: PaymentScored) -> AuthorizationRequest:
+        card = scored.card
+        pan = decrypt(self.pan_keyring, card.pan_ciphertext, pan_aad(scored.merchant_id, scored.payment_id))
+        cvc = None
+        if card.cvc_ciphertext is not None:
+            cvc_bytes = decrypt(
+                self.cvc_keyring, card.cvc_ciphertext, cvc_aad(scored.merchant_id, scored.payment_id)
+            )
+            cvc = cvc_bytes.decode()
+        return AuthorizationRequest(
+            payment_id=scored.payment_id,
+            pan=pan.decode(),
+            cvc=cvc,
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            amount=scored.amount,
+            currency=scored.currency,
+        )
+
+    @staticmethod
+    def _record(scored: PaymentScored, response: IssuerResponse) -> AuthorizationRecord:
+        return AuthorizationRecord(
+            payment_id=scored.payment_id,
+            merchant_id=scored.merchant_id,
+            amount=scored.amount,
+            currency=scored.currency,
+            status="authorized" if response.approved else "declined",
+            response_code=response.response_code.value,
+            auth_code=response.auth_code,
+            fraud_score=scored.score,
+            fraud_decision=scored.decision.value,
+            card_bin=scored.card.bin,
+            card_last4=scored.card.last4,
+        )
+
+
+class _Emitter:
+    """Emits events caused by one incoming message, correlated to its payment."""
+
+    def __init__(self, uow: UnitOfWork, cause: Envelope[Any]) -> None:
+        self.uow = uow
+        self.cause = cause
+
+    async def __call__(self, topic: str, payload: BaseModel) -> None:
+        await self.uow.emit(
+            topic,
+            new_envelope(
+                topic,
+                payload,
+                correlation_id=self.cause.correlation_id,
+                causation_id=self.cause.message_id,
+                producer=PRODUCER,
+            ),
+        )

@@ -1,0 +1,232 @@
+"""Postgres access for endpoints, deliveries and attempts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from notification.domain.retry import DeliveryStatus
+from notification.domain.webhooks import Endpoint, NewDelivery
+
+DELIVERY_CHANNEL = "sanalpos_webhook_deliveries"
+
+_ENDPOINT_COLUMNS = (
+    "endpoint_id, merchant_id, url, secret, enabled, previous_secret, previous_secret_expires_at"
+)
+
+
+def _endpoint(row: asyncpg.Record) -> Endpoint:
+    return Endpoint(
+        endpoint_id=row["endpoint_id"],
+        merchant_id=row["merchant_id"],
+        url=row["url"],
+        secret=row["secret"],
+        enabled=row["enabled"],
+        previous_secret=row["previous_secret"],
+        previous_secret_expires_at=row["previous_secret_expires_at"],
+    )
+
+
+class WebhookRepository:
+    """Used inside a handler's unit of work (the same transaction as the inbox row)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def upsert_endpoint(
+        self, endpoint: Endpoint, *, source: str, rotation_grace_s: float
+    ) -> None:
+        """Insert or replace by endpoint_id. A changed secret keeps the old one for the grace."""
+        await self.conn.execute(
+            """
+            INSERT INTO webhook_endpoints (endpoint_id, merchant_id, url, secret, enabled, source)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (endpoint_id) DO UPDATE SET
+                merchant_id = EXCLUDED.merchant_id,
+                url = EXCLUDED.url,
+                enabled = EXCLUDED.enabled,
+                source = EXCLUDED.source,
+                previous_secret = CASE WHEN webhook_endpoints.secret = EXCLUDED.secret
+                    THEN webhook_endpoints.previous_secret ELSE webhook_endpoints.secret END,
+                previous_secret_expires_at = CASE WHEN webhook_endpoints.secret = EXCLUDED.secret
+                    THEN webhook_endpoints.previous_secret_expires_at
+                    ELSE now() + make_interval(secs => $7) END,
+                secret = EXCLUDED.secret,
+                updated_at = now()
+            """,
+            endpoint.endpoint_id,
+            endpoint.merchant_id,
+            endpoint.url,
+            endpoint.secret,
+            endpoint.enabled,
+            source,
+            rotation_grace_s,
+        )
+
+    async def enabled_endpoints(self, merchant_id: str) -> list[Endpoint]:
+        rows = await self.conn.fetch(
+            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints "  # noqa: S608 - constant
+            "WHERE merchant_id = $1 AND enabled ORDER BY endpoint_id",
+            merchant_id,
+        )
+        return [_endpoint(r) for r in rows]
+
+    async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> int:
+        """Insert pending deliveries, due now; an existing one (same id) is left alone."""
+        if not deliveries:
+            return 0
+        inserted = await self.conn.fetch(
+            """
+            INSERT INTO webhook_deliveries
+                (id, endpoint_id, merchant_id, payment_id, message_id, event_type, body)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[],
+                                 $6::text[], $7::text[])
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            [d.id for d in deliveries],
+            [d.endpoint_id for d in deliveries],
+            [d.merchant_id for d in deliveries],
+            [d.payment_id for d in deliveries],
+            [d.message_id for d in deliveries],
+            [d.event_type for d in deliveries],
+            [d.body for d in deliveries],
+        )
+        if inserted:
+            # Delivered by Postgres only when the transaction commits: wakes the worker.
+            await self.conn.execute("SELECT pg_notify($1, '')", DELIVERY_CHANNEL)
+        return len(inserted)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: uuid.UUID
+    payment_id: uuid.UUID
+    event_type: str
+    body: str
+    attempt: int
+    """The number of this attempt (1-based); also the fencing token for recording it."""
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    delivery_id: uuid.UUID
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    attempted_at: datetime
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+
+
+class DeliveryStore:
+    """The delivery worker's queries. Each is one short transaction; none spans an HTTP call."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def claim(self, limit: int, lease_s: float) -> list[ClaimedDelivery]:
+        """Take up to `limit` due deliveries. The claim is a lease: their due time moves
+        `lease_s` ahead, so if this worker dies they come due again for anyone."""
+        if limit <= 0:
+            return []
+        rows = await self.pool.fetch(
+            f"""
+            WITH due AS (
+                SELECT id FROM webhook_deliveries
+                WHERE status = 'pending' AND next_attempt_at <= now()
+                ORDER BY next_attempt_at
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE webhook_deliveries d
+                SET attempts = d.attempts + 1,
+                    next_attempt_at = now() + make_interval(secs => $2),
+                    updated_at = now()
+                FROM due WHERE d.id = due.id
+                RETURNING d.id, d.payment_id, d.event_type, d.body, d.attempts, d.endpoint_id
+            )
+            SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts,
+                   {", ".join(f"e.{c.strip()}" for c in _ENDPOINT_COLUMNS.split(","))}
+            FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
+            """,  # noqa: S608 - only constant column names are interpolated
+            limit,
+            lease_s,
+        )
+        return [
+            ClaimedDelivery(
+                id=r["id"],
+                payment_id=r["payment_id"],
+                event_type=r["event_type"],
+                body=r["body"],
+                attempt=r["attempts"],
+                endpoint=_endpoint(r),
+            )
+            for r in rows
+        ]
+
+    async def record(self, record: AttemptRecord) -> bool:
+        """Log the attempt and move the delivery on. False when the claim was lost (the
+        lease ran out and another attempt started), in which case nothing is changed."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            updated = await conn.fetchval(
+                """
+                UPDATE webhook_deliveries
+                SET status = $3,
+                    next_attempt_at = COALESCE($4, next_attempt_at),
+                    last_status_code = $5,
+                    last_error = $6,
+                    updated_at = now(),
+                    completed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
+                WHERE id = $1 AND attempts = $2 AND status = 'pending'
+                RETURNING 1
+                """,
+                record.delivery_id,
+                record.attempt,
+                record.status.value,
+                record.next_attempt_at,
+                record.status_code,
+                record.error,
+            )
+            await conn.execute(
+                "INSERT INTO webhook_attempts "
+                "(delivery_id, attempt, status_code, error, duration_ms, attempted_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                record.delivery_id,
+                record.attempt,
+                record.status_code,
+                record.error,
+                record.duration_ms,
+                record.attempted_at,
+            )
+        return updated is not None
+
+    async def cancel(self, delivery_id: uuid.UUID, attempt: int, reason: str) -> None:
+        await self.pool.execute(
+            "UPDATE webhook_deliveries SET status = 'cancelled', attempts = attempts - 1, "
+            "last_error = $3, updated_at = now(), completed_at = now() "
+            "WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+            delivery_id,
+            attempt,
+            reason,
+        )
+
+    async def seconds_until_next_due(self) -> float | None:
+        """None when nothing is pending; 0 when something is already due."""
+        value = await self.pool.fetchval(
+            "SELECT GREATEST(0, EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))) "
+            "FROM webhook_deliveries WHERE status = 'pending'"
+        )
+        return None if value is None else float(value)
+
+    async def pending(self) -> int:
+        value = await self.pool.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
+        )
+        return int(value)

@@ -1,0 +1,66 @@
+"""Builds the notification service. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sanalpos_common import topics
+from sanalpos_common.db import unit_of_work
+from sanalpos_common.messaging import idempotent
+from sanalpos_common.service import Platform, start_platform
+
+from notification.adapters.http_sender import HttpSender, build_client
+from notification.adapters.repository import DeliveryStore
+from notification.config import NotificationSettings
+from notification.domain.retry import RetryPolicy
+from notification.service_layer.delivery_worker import DeliveryWorker, WorkerMetrics
+from notification.service_layer.handlers import NotificationHandlers, load_static_endpoints
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+CONSUMER = "notification"
+CONSUMED_TOPICS = (*topics.OUTCOME_TOPICS, topics.WEBHOOK_ENDPOINT_REGISTERED)
+
+
+async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
+    settings = settings or NotificationSettings()
+    platform = await start_platform(CONSUMER, settings, MIGRATIONS)
+    allow_http = settings.http_endpoints_allowed
+
+    if settings.static_endpoints:
+        async with unit_of_work(platform.pool) as uow:
+            await load_static_endpoints(
+                uow,
+                settings.static_endpoints,
+                allow_http_endpoints=allow_http,
+                rotation_grace_s=settings.secret_rotation_grace_s,
+            )
+
+    handlers = NotificationHandlers(
+        allow_http_endpoints=allow_http, rotation_grace_s=settings.secret_rotation_grace_s
+    )
+    consumer = platform.consume(
+        CONSUMED_TOPICS, idempotent(platform.pool, CONSUMER, handlers.handle)
+    )
+    if settings.consumer_group:
+        consumer.group_id = settings.consumer_group
+
+    client = build_client(settings.delivery_timeout_s, settings.delivery_concurrency)
+    worker = DeliveryWorker(
+        store=DeliveryStore(platform.pool),
+        sender=HttpSender(client),
+        policy=RetryPolicy(
+            base_s=settings.retry_base_s,
+            cap_s=settings.retry_cap_s,
+            max_attempts=settings.retry_max_attempts,
+        ),
+        metrics=WorkerMetrics(platform.metrics),
+        concurrency=settings.delivery_concurrency,
+        lease_s=max(settings.delivery_lease_s, 2 * settings.delivery_timeout_s),
+        idle_poll_s=settings.worker_idle_poll_s,
+        stall_after_s=settings.worker_stall_after_s,
+    )
+    platform.runtime.add_loop("webhook-delivery", worker.run, worker.stop)
+    # Closers run in reverse: the client closes before the pool and the producer.
+    platform.runtime.on_close(client.aclose)
+    platform.health.add("delivery-worker", worker.readiness)
+    return platform

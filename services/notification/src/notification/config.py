@@ -1,0 +1,48 @@
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
+
+
+class StaticEndpoint(BaseModel):
+    """An endpoint configured by operators rather than registered through an event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    merchant_id: str = Field(min_length=1)
+    url: str
+    secret: SecretStr
+    enabled: bool = True
+
+
+class NotificationSettings(ServiceSettings):
+    model_config = service_config("NOTIFICATION_")
+
+    database_url: SecretStr = SecretStr(local_database_url("notification"))
+    http_port: int = 18004
+
+    static_endpoints: list[StaticEndpoint] = Field(default_factory=list)
+    """JSON list of {merchant_id, url, secret[, enabled]}, upserted at start-up."""
+    allow_http_endpoints: bool | None = None
+    """Accept plain-http endpoint URLs. Default: only outside production."""
+    secret_rotation_grace_s: float = 24 * 3600
+    """After a secret changes, the old one keeps signing (alongside the new) this long."""
+
+    delivery_concurrency: int = Field(default=64, ge=1)
+    """Most webhook POSTs in flight at once; also the largest claim batch."""
+    delivery_timeout_s: float = Field(default=5.0, gt=0)
+    delivery_lease_s: float = Field(default=60.0, gt=0)
+    """A claimed delivery whose worker died becomes due again after this long."""
+    retry_base_s: float = Field(default=30.0, gt=0)
+    retry_cap_s: float = Field(default=3600.0, gt=0)
+    retry_max_attempts: int = Field(default=8, ge=1)
+    worker_idle_poll_s: float = Field(default=1.0, gt=0)
+    """Longest idle sleep; new deliveries wake the worker at once through pg NOTIFY."""
+    worker_stall_after_s: float = Field(default=30.0, gt=0)
+
+    consumer_group: str | None = None
+    """Kafka consumer group; defaults to the service name. Tests use a private one."""
+
+    @property
+    def http_endpoints_allowed(self) -> bool:
+        if self.allow_http_endpoints is None:
+            return self.is_development
+        return self.allow_http_endpoints

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Runs the whole sanalpos system locally: infrastructure, the five services, demo traffic.
+
+    python scripts/stack.py up       start infra + services in the background (idempotent)
+    python scripts/stack.py down     stop services, then infra
+    python scripts/stack.py status   what runs, and each service's /readyz
+    python scripts/stack.py logs     follow every service's log
+    python scripts/stack.py demo     send demo payments with a live summary (Ctrl-C stops)
+    python scripts/stack.py run      up + demo, and everything stops on Ctrl-C
+
+Ports and endpoints come from the environment (see README.md); endpoints given in the
+environment (KAFKA_BOOTSTRAP_SERVERS, <SERVICE>_DATABASE_URL) replace the local processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "scripts" / "infra" / "infra.sh"
+SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
+DEFAULT_PORTS = {"intake": 18000, "fraud": 18001, "authorization": 18002, "settlement": 18003,
+                 "notification": 18004}
+DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("SANALPOS_STATE_DIR", ROOT / ".state")).resolve()
+
+
+def port_of(service: str) -> int:
+    return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_PORTS[service]))
+
+
+def infra_env() -> dict[str, str]:
+    """Effective endpoints as printed by infra.sh env (environment values win)."""
+    out = subprocess.run(["bash", str(INFRA), "env"], check=True, capture_output=True, text=True)
+    env = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip().strip("'\"")
+    return env
+
+
+def service_env() -> dict[str, str]:
+    env = {**os.environ, **infra_env()}
+    for service in SERVICES:
+        env.setdefault(f"{service.upper()}_HTTP_PORT", str(port_of(service)))
+    env.setdefault("SANALPOS_ENV", "development")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def pid_file(service: str) -> Path:
+    return state_dir() / "run" / f"{service}.pid"
+
+
+def log_file(service: str) -> Path:
+    return state_dir() / "logs" / f"{service}.log"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def running_pid(service: str) -> int | None:
+    path = pid_file(service)
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    return pid if pid and alive(pid) else None
+
+
+def http_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def start_service(service: str, env: dict[str, str]) -> None:
+    if (pid := running_pid(service)) is not None:
+        print(f"  {service:<14} already running (pid {pid})")
+        return
+    log_file(service).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(service).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file(service), "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"{service}.entrypoints.main"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    pid_file(service).write_text(str(process.pid))
+    print(f"  {service:<14} started (pid {process.pid}, port {port_of(service)})")
+
+
+def wait_ready(services: tuple[str, ...], timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = list(services)
+    while pending and time.monotonic() < deadline:
+        for service in list(pending):
+            if running_pid(service) is None:
+                tail = log_file(service).read_text(errors="replace")[-3000:]
+                sys.exit(f"{service} exited during start-up; log tail:\n{tail}")
+            with contextlib.suppress(OSError, ValueError):
+                status, _ = http_json(f"http://127.0.0.1:{port_of(service)}/readyz")
+                if status == 200:
+                    pending.remove(service)
+        time.sleep(0.5)
+    if pending:
+        sys.exit(f"not ready after {timeout_s:.0f}s: {', '.join(pending)} (see {state_dir()}/logs)")
+
+
+def up() -> None:
+    subprocess.run(["bash", str(INFRA), "up"], check=True)
+    env = service_env()
+    print("services:")
+    for service in SERVICES:
+        start_service(service, env)
+    wait_ready(SERVICES)
+    print(f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {DEMO_KEY}")
+
+
+def stop_services() -> None:
+    for service in reversed(SERVICES):
+        pid = running_pid(service)
+        if pid is None:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        pid_file(service).unlink(missing_ok=True)
+        print(f"  {service:<14} stopped")
+
+
+def down() -> None:
+    stop_services()
+    subprocess.run(["bash", str(INFRA), "down"], check=False)
+
+
+def status() -> None:
+    subprocess.run(["bash", str(INFRA), "status"], check=False)
+    for service in SERVICES:
+        pid = running_pid(service)
+        ready = "-"
+        if pid:
+            with contextlib.suppress(OSError, ValueError):
+                ready = "ready" if http_json(f"http://127.0.0.1:{port_of(service)}/readyz")[0] == 200 else "not ready"
+        print(f"{service:<14} {'pid ' + str(pid) if pid else 'stopped':<12} {ready}")
+
+
+def logs() -> None:
+    files = [str(log_file(s)) for s in SERVICES if log_file(s).exists()]
+    os.execvp("tail", ["tail", "-n", "20", "-F", *files])  # noqa: S606
+
+
+DEMO_CARDS = (
+    ("4111111111111111", 60),  # approves
+    ("5555555555554444", 25),  # approves
+    ("4000000000009995", 6),  # insufficient funds over 10.00
+    ("4000000000000002", 5),  # do not honour
+    ("4000000000000069", 4),  # issuer says expired
+)
+
+
+def demo(rate: float, duration_s: float | None) -> None:
+    intake = f"http://127.0.0.1:{port_of('intake')}"
+    cards = [c for c, _ in DEMO_CARDS]
+    weights = [w for _, w in DEMO_CARDS]
+    sent: list[str] = []
+    started = time.monotonic()
+    last_summary = 0.0
+    print(f"demo merchant sending ~{rate:g} payments/s to {intake} (Ctrl-C to stop)")
+    while duration_s is None or time.monotonic() - started < duration_s:
+        body = {
+            "amount": random.choice([999, 2500, 12_500, 49_900, 250_000]),
+            "currency": random.choice(["TRY", "TRY", "TRY", "USD", "EUR"]),
+            "capture": random.random() < 0.85,
+            "installments": random.choice([1, 1, 1, 3, 6]),
+            "order_id": f"demo-{len(sent) + 1}",
+            "card": {"number": random.choices(cards, weights)[0], "exp_month": 12,
+                     "exp_year": 2030, "cvc": "123"},
+        }
+        request = urllib.request.Request(
+            f"{intake}/v1/payments", data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {DEMO_KEY}", "Content-Type": "application/json"},
+        )
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            sent.append(json.loads(response.read())["id"])
+        if time.monotonic() - last_summary >= 2.0:
+            last_summary = time.monotonic()
+            print_summary(intake, sent[-200:], len(sent))
+        time.sleep(1.0 / rate)
+
+
+def print_summary(intake: str, recent: list[str], total: int) -> None:
+    statuses: Counter[str] = Counter()
+    for payment_id in recent:
+        request = urllib.request.Request(
+            f"{intake}/v1/payments/{payment_id}", headers={"Authorization": f"Bearer {DEMO_KEY}"}
+        )
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            statuses[json.loads(response.read())["status"]] += 1
+    summary = "  ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
+    print(f"[{time.strftime('%H:%M:%S')}] sent {total:>5} | last {len(recent)} by status: {summary}", flush=True)
+
+
+def run(rate: float) -> None:
+    up()
+    try:
+        demo(rate, None)
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "logs", "demo", "run", "stop-services"])
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("DEMO_RATE", "3")))
+    parser.add_argument("--duration", type=float, default=None)
+    args = parser.parse_args()
+    if args.command == "up":
+        up()
+    elif args.command == "down":
+        down()
+    elif args.command == "stop-services":
+        stop_services()
+    elif args.command == "status":
+        status()
+    elif args.command == "logs":
+        logs()
+    elif args.command == "demo":
+        with contextlib.suppress(KeyboardInterrupt):
+            demo(args.rate, args.duration)
+    else:
+        run(args.rate)
+
+
+if __name__ == "__main__":
+    main()

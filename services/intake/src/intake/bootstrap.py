@@ -1,0 +1,43 @@
+"""Builds the intake service. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sanalpos_common import topics
+from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.messaging import idempotent
+from sanalpos_common.service import Platform, start_platform
+
+from intake.adapters.merchants import MerchantRepository
+from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
+from intake.entrypoints.api import build_app
+from intake.entrypoints.deps import Container
+from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.payments import apply_outcome
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+CONSUMER = "intake"
+
+
+async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
+    settings = settings or IntakeSettings()
+    app = build_app()
+    platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
+    merchants = MerchantRepository(platform.pool)
+    if settings.is_development and settings.seed_demo_merchant:
+        await merchants.ensure(DEMO_MERCHANT_ID, "Demo Merchant", DEMO_API_KEY)
+    elif not settings.is_development:
+        await merchants.revoke_key(DEMO_API_KEY)
+    app.state.container = Container(
+        pool=platform.pool,
+        merchants=merchants,
+        protection=CardProtection(
+            pan_keyring=Keyring.from_json(settings.pan_keyring.get_secret_value()),
+            cvc_keyring=Keyring.from_json(settings.cvc_keyring.get_secret_value()),
+            fingerprint_key=settings.fingerprint_key.get_secret_value().encode(),
+        ),
+        admin_token=settings.admin_token.get_secret_value(),
+    )
+    platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
+    return platform

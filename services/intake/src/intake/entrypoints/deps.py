@@ -1,0 +1,55 @@
+"""Request-scoped dependencies: the app's container and the calling merchant."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Header, Request
+
+from intake.adapters.merchants import MerchantRepository
+from intake.entrypoints.problems import Problem
+from intake.service_layer.card_protection import CardProtection
+
+
+@dataclass(frozen=True)
+class Container:
+    pool: asyncpg.Pool
+    merchants: MerchantRepository
+    protection: CardProtection
+    admin_token: str
+
+
+def container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Problem(401, "unauthorized", "Missing API key", "send Authorization: Bearer <key>")
+    return authorization[7:].strip()
+
+
+async def current_merchant(
+    c: Annotated[Container, Depends(container)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    key = _bearer(authorization)
+    merchant_id = await c.merchants.merchant_for_key(key) if key.startswith("sk_") else None
+    if merchant_id is None:
+        raise Problem(401, "unauthorized", "Invalid API key")
+    return merchant_id
+
+
+async def require_admin(
+    c: Annotated[Container, Depends(container)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    if not hmac.compare_digest(_bearer(authorization).encode(), c.admin_token.encode()):
+        raise Problem(401, "unauthorized", "Invalid admin credential")
+
+
+Merchant = Annotated[str, Depends(current_merchant)]
+AppContainer = Annotated[Container, Depends(container)]

@@ -1,0 +1,172 @@
+"""Creating payments and following their outcomes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from sanalpos_common import topics
+from sanalpos_common.db import UnitOfWork, unit_of_work
+from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import PaymentInitiated
+
+from intake.adapters.payments import IdempotencyRepository, PaymentRepository
+from intake.domain.payment import STATUS_FOR_TOPIC, PaymentStatus, rank
+from intake.entrypoints.schemas import CreatePaymentRequest
+from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.views import payment_view
+
+log = logging.getLogger(__name__)
+PRODUCER = "intake"
+
+
+class IdempotencyConflict(Exception):
+    """Same Idempotency-Key, different request body."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class _ConcurrentDuplicate(Exception):
+    pass
+
+
+async def create_payment(
+    pool: asyncpg.Pool,
+    protection: CardProtection,
+    merchant_id: str,
+    request: CreatePaymentRequest,
+    idempotency_key: str | None,
+) -> Response:
+    digest = request_hash(request.fingerprint_for_idempotency())
+    for _ in range(2):
+        try:
+            return await _create_once(pool, protection, merchant_id, request, idempotency_key, digest)
+        except _ConcurrentDuplicate:
+            continue  # the other request committed: the next pass replays its response
+    raise RuntimeError("idempotency key contention did not resolve")
+
+
+async def _create_once(
+    pool: asyncpg.Pool,
+    protection: CardProtection,
+    merchant_id: str,
+    request: CreatePaymentRequest,
+    idempotency_key: str | None,
+    digest: str,
+) -> Response:
+    async with unit_of_work(pool) as uow:
+        keys = IdempotencyRepository(uow.conn)
+        if idempotency_key is not None:
+            previous = await keys.find(merchant_id, idempotency_key)
+            if previous is not None:
+                if previous["request_hash"] != digest:
+                    raise IdempotencyConflict(idempotency_key)
+                body = json.loads(previous["response_body"])
+                return Response(previous["response_status"], body, replayed=True)
+        payment_id = uuid.uuid4()
+        now = datetime.now(UTC)
+        card = protection.protect(
+            merchant_id,
+            payment_id,
+            request.card.number.get_secret_value(),
+            request.card.cvc.get_secret_value(),
+            request.card.exp_month,
+            request.card.exp_year,
+        )
+        row = {
+            "id": payment_id,
+            "merchant_id": merchant_id,
+            "amount": request.amount,
+            "currency": request.currency,
+            "capture": request.capture,
+            "installments": request.installments,
+            "order_id": request.order_id,
+            "description": request.description,
+            "metadata": request.metadata,
+            "status": PaymentStatus.PENDING.value,
+            "status_rank": rank(PaymentStatus.PENDING),
+            "card_brand": card.brand,
+            "card_bin": card.bin,
+            "card_last4": card.last4,
+            "card_exp_month": card.exp_month,
+            "card_exp_year": card.exp_year,
+            "card_fingerprint": card.fingerprint,
+            "created_at": now,
+            "updated_at": now,
+        }
+        payments = PaymentRepository(uow.conn)
+        await payments.add(row)
+        initiated = PaymentInitiated(
+            payment_id=payment_id,
+            merchant_id=merchant_id,
+            amount=request.amount,
+            currency=request.currency,
+            capture=request.capture,
+            installments=request.installments,
+            order_id=request.order_id,
+            card=card,
+            created_at=now,
+        )
+        envelope = new_envelope(
+            topics.PAYMENT_INITIATED, initiated, correlation_id=payment_id, producer=PRODUCER
+        )
+        await uow.emit(topics.PAYMENT_INITIATED, envelope)
+        await payments.record_event(
+            envelope.message_id, payment_id, "payment.initiated", now, {"status": "pending"}
+        )
+        body = payment_view(row, [])
+        if idempotency_key is not None and not await keys.save(
+            merchant_id, idempotency_key, digest, 202, body
+        ):
+            raise _ConcurrentDuplicate
+        log.info("payment accepted", extra={"payment_id": str(payment_id)})
+        return Response(202, body)
+
+
+def outcome_details(topic: str, payload: Any) -> dict[str, Any]:
+    if topic == topics.PAYMENT_AUTHORIZED:
+        return {"response_code": payload.response_code, "auth_code": payload.auth_code}
+    if topic == topics.PAYMENT_DECLINED:
+        return {
+            "response_code": payload.response_code,
+            "decline_reason": payload.reason,
+            "declined_by": payload.declined_by,
+        }
+    if topic == topics.PAYMENT_CAPTURED:
+        return {"captured_amount": payload.amount}
+    if topic == topics.PAYMENT_SETTLED:
+        return {"fee_amount": payload.fee_amount, "net_amount": payload.net_amount}
+    return {}
+
+
+async def apply_outcome(uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
+    """Read model: record the event in the timeline and move the status forward if it may."""
+    status = STATUS_FOR_TOPIC.get(topic)
+    if status is None:
+        return
+    payload = envelope.payload
+    payments = PaymentRepository(uow.conn)
+    details = outcome_details(topic, payload)
+    await payments.record_event(
+        envelope.message_id, payload.payment_id, envelope.type, envelope.occurred_at, details
+    )
+    await payments.set_outcome_details(payload.payment_id, details)
+    moved = await payments.advance_status(payload.payment_id, status)
+    log.info("status %s%s", status.value, "" if moved else " (not applied: stale or duplicate)")

@@ -1,0 +1,50 @@
+"""What a merchant sees of a payment: never the PAN, CVC or ciphertexts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from intake.entrypoints.schemas import CardOut, PaymentEventOut, PaymentOut
+
+
+def payment_view(row: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    metadata = row["metadata"]
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    out = PaymentOut(
+        id=row["id"],
+        status=row["status"],
+        amount=row["amount"],
+        currency=row["currency"],
+        capture=row["capture"],
+        installments=row["installments"],
+        order_id=row["order_id"],
+        description=row["description"],
+        metadata=metadata,
+        card=CardOut(
+            brand=row["card_brand"],
+            bin=row["card_bin"],
+            last4=row["card_last4"],
+            exp_month=row["card_exp_month"],
+            exp_year=row["card_exp_year"],
+            fingerprint=row["card_fingerprint"],
+        ),
+        response_code=row.get("response_code"),
+        auth_code=row.get("auth_code"),
+        decline_reason=row.get("decline_reason"),
+        fee_amount=row.get("fee_amount"),
+        net_amount=row.get("net_amount"),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        events=[
+            PaymentEventOut(
+                type=e["type"],
+                occurred_at=e["occurred_at"],
+                details=json.loads(e["details"]) if isinstance(e["details"], str) else e["details"],
+            )
+            for e in events
+        ],
+    )
+    return out.model_dump(mode="json")

@@ -1,0 +1,92 @@
+"""Whole-system fixtures: the real broker and databases (started once by the project's
+own scripts, or taken from the environment), and the five services as real processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.support import (
+    ROOT,
+    ServiceProcess,
+    WebhookReceiver,
+    infra_env,
+    start_services,
+    stop_services,
+    wait_ready,
+)
+
+DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
+ADMIN_TOKEN = "dev-admin-token-not-for-production"
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> dict[str, str]:
+    env = infra_env()
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def services(endpoints: dict[str, str]) -> Iterator[dict[str, ServiceProcess]]:
+    log_dir = ROOT / ".state" / "test-logs"
+    running = start_services(endpoints, log_dir)
+    try:
+        wait_ready(running)
+        yield running
+    finally:
+        stop_services(running)
+
+
+@pytest.fixture(scope="session")
+async def intake(services: dict[str, ServiceProcess]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=services["intake"].url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def webhooks() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+async def new_merchant(intake: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    response = await intake.post(
+        "/admin/merchants", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="session")
+async def merchant(intake: httpx.AsyncClient, webhooks: WebhookReceiver) -> dict[str, Any]:
+    """A fresh merchant with a webhook endpoint pointing at the test receiver."""
+    created = await new_merchant(intake, "Integration Shop")
+    url = webhooks.start() if webhooks.server is None else (
+        f"http://127.0.0.1:{webhooks.server.server_address[1]}"
+    )
+    response = await intake.post(
+        "/v1/webhook-endpoints",
+        json={"url": f"{url}/hooks"},
+        headers={"Authorization": f"Bearer {created['api_key']}"},
+    )
+    assert response.status_code == 201, response.text
+    return {**created, "webhook_secret": response.json()["secret"]}
+
+
+@pytest.fixture(scope="session")
+async def databases(endpoints: dict[str, str]) -> AsyncIterator[dict[str, asyncpg.Pool]]:
+    pools = {
+        name: await asyncpg.create_pool(endpoints[f"{name.upper()}_DATABASE_URL"], min_size=1, max_size=2)
+        for name in ("intake", "fraud", "authorization", "settlement", "notification")
+    }
+    yield pools
+    for pool in pools.values():
+        await pool.close()

@@ -1,0 +1,194 @@
+"""Helpers for whole-system tests: processes, HTTP, Kafka and database access."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from glob import glob
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "scripts" / "infra" / "infra.sh"
+SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
+T = TypeVar("T")
+
+
+def infra_env() -> dict[str, str]:
+    """Starts (or reuses) the local broker and database with the project's own script,
+    unless the environment already names endpoints, which win."""
+    subprocess.run(["bash", str(INFRA), "up"], check=True, stdout=subprocess.DEVNULL)
+    out = subprocess.run(["bash", str(INFRA), "env"], check=True, capture_output=True, text=True)
+    env: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip().strip("'\"")
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProcess]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started: dict[str, ServiceProcess] = {}
+    for name in SERVICES:
+        port = free_port()
+        service_env = {
+            **os.environ,
+            **env,
+            f"{name.upper()}_HTTP_PORT": str(port),
+            "SANALPOS_ENV": "development",
+            "PYTHONUNBUFFERED": "1",
+        }
+        log_path = log_dir / f"{name}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"{name}.entrypoints.main"],
+                cwd=ROOT,
+                env=service_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started[name] = ServiceProcess(name, port, log_path, process)
+    return started
+
+
+def wait_ready(services: dict[str, ServiceProcess], timeout_s: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    pending = set(services)
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            service = services[name]
+            if service.process.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{service.log_text()[-4000:]}")
+            try:
+                if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
+                    pending.discard(name)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    if pending:
+        logs = "\n".join(f"--- {n}\n{services[n].log_text()[-2000:]}" for n in pending)
+        raise RuntimeError(f"not ready: {sorted(pending)}\n{logs}")
+
+
+def stop_services(services: dict[str, ServiceProcess]) -> None:
+    for service in services.values():
+        if service.process.poll() is None:
+            service.process.terminate()
+    for service in services.values():
+        try:
+            service.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout_s: float = 30, interval_s: float = 0.2
+) -> T:
+    """Polls until the probe returns something truthy; fails with the last value otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s}s (last value: {last!r})")
+
+
+@dataclass
+class ReceivedWebhook:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP server on loopback that records every POST it gets."""
+
+    received: list[ReceivedWebhook] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def start(self) -> str:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.received.append(
+                    ReceivedWebhook(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+
+    def for_payment(self, payment_id: str) -> list[tuple[ReceivedWebhook, dict[str, Any]]]:
+        found = []
+        for hook in list(self.received):
+            body = json.loads(hook.body)
+            if body.get("data", {}).get("payment_id") == payment_id:
+                found.append((hook, body))
+        return found
+
+
+def pg_dump_binary() -> str:
+    candidates = [shutil.which("pg_dump"), *sorted(glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)]
+    for candidate in candidates:
+        if candidate:
+            return candidate
+    raise RuntimeError("pg_dump not found: install the PostgreSQL client")
+
+
+def pg_dump(database_url: str) -> str:
+    result = subprocess.run(
+        [pg_dump_binary(), "--data-only", "--inserts", "--no-owner", database_url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout

@@ -1,0 +1,468 @@
+"""Static checks of the deployment files: Dockerfiles, docker-compose.yml, deploy/k8s.
+
+No network, no Docker engine, no cluster: YAML is parsed with PyYAML and the Kubernetes
+manifests are validated against the JSON schemas that the kubernetes-validate package ships.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DEV_SECRETS_FILE = ROOT / "deploy" / "compose" / "dev-secrets.env"
+POSTGRES_INIT = ROOT / "deploy" / "compose" / "postgres-init.sh"
+K8S_BASE = ROOT / "deploy" / "k8s" / "base"
+K8S_DEV_OVERLAY = ROOT / "deploy" / "k8s" / "overlays" / "dev"
+
+# Kubernetes version whose schemas the manifests are validated against. kubernetes-validate
+# ships one schema set per minor version (1.37.0 of the package: 1.25 to 1.37); the test
+# below checks that this exact version was used, not silently an older one.
+K8S_VERSION = "1.34"
+
+SERVICES: dict[str, int] = {
+    "intake": 18000,
+    "fraud": 18001,
+    "authorization": 18002,
+    "settlement": 18003,
+    "notification": 18004,
+}
+# The secrets each service must get (besides <P>DATABASE_URL), and no others.
+SERVICE_SECRETS: dict[str, set[str]] = {
+    "intake": {
+        "INTAKE_PAN_KEYRING",
+        "INTAKE_CVC_KEYRING",
+        "INTAKE_FINGERPRINT_KEY",
+        "INTAKE_ADMIN_TOKEN",
+    },
+    "fraud": set(),
+    "authorization": {
+        "AUTHORIZATION_PAN_KEYRING",
+        "AUTHORIZATION_CVC_KEYRING",
+        "AUTHORIZATION_ISSUER_KEY",
+    },
+    "settlement": set(),
+    "notification": set(),
+}
+CARD_KEY_PATTERN = re.compile(r"(PAN_KEYRING|CVC_KEYRING|FINGERPRINT_KEY|ISSUER_KEY)$")
+SECRET_NAME_PATTERN = re.compile(r"(KEY|KEYRING|TOKEN|SECRET|PASSWORD)$")
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def prefix(svc: str) -> str:
+    return f"{svc.upper()}_"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict), "docker-compose.yml is not a mapping"
+    return data
+
+
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's `environment`, in either of its two forms, as a dict."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (item.split("=", 1) if "=" in item else (item, "") for item in env)
+        return {k: v for k, v in pairs}
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def k8s_manifest_files() -> list[Path]:
+    return sorted(
+        p
+        for p in K8S_BASE.rglob("*")
+        if p.suffix in {".yaml", ".yml"} and p.name != "kustomization.yaml"
+    )
+
+
+def k8s_documents() -> list[tuple[str, int, dict[str, Any]]]:
+    docs = []
+    for path in k8s_manifest_files():
+        for index, doc in enumerate(yaml.safe_load_all(path.read_text())):
+            if doc is not None:
+                docs.append((str(path.relative_to(ROOT)), index, doc))
+    return docs
+
+
+K8S_DOCS = k8s_documents()
+DEPLOYMENTS = [(f, d) for f, _, d in K8S_DOCS if d.get("kind") == "Deployment"]
+
+
+def doc_id(item: tuple[str, int, dict[str, Any]]) -> str:
+    path, index, doc = item
+    return f"{path}#{index}:{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+
+
+def service_of(doc: dict[str, Any]) -> str:
+    name = doc["metadata"]["labels"]["app.kubernetes.io/name"]
+    assert name in SERVICES, f"unknown service label {name!r}"
+    return str(name)
+
+
+def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = deployment["spec"]["template"]["spec"]
+    return list(spec.get("containers", [])) + list(spec.get("initContainers", []))
+
+
+def env_entries(node: Any) -> Iterator[dict[str, Any]]:
+    """Every entry of every `env:` list anywhere in a manifest."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "env" and isinstance(value, list):
+                yield from (e for e in value if isinstance(e, dict))
+            else:
+                yield from env_entries(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from env_entries(item)
+
+
+QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
+QUANTITY_FACTORS = {
+    None: 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+}
+
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes resource quantity ("250m", "512Mi", 1) as a number."""
+    match = QUANTITY.fullmatch(str(value))
+    assert match, f"not a Kubernetes quantity: {value!r}"
+    return float(match.group(1)) * QUANTITY_FACTORS[match.group(2)]
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with comments dropped and continuations joined."""
+    instructions: list[tuple[str, str]] = []
+    current = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        keyword, _, args = current.partition(" ")
+        instructions.append((keyword.upper(), args.strip()))
+        current = ""
+    return instructions
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def test_compose_has_services_kafka_and_postgres() -> None:
+    services = load_compose().get("services", {})
+    missing = {*SERVICES, "kafka", "postgres"} - set(services)
+    assert not missing, f"docker-compose.yml lacks services: {sorted(missing)}"
+
+
+def test_compose_infrastructure() -> None:
+    services = load_compose()["services"]
+    kafka, postgres = services["kafka"], services["postgres"]
+    assert str(kafka["image"]).startswith("apache/kafka:4."), kafka["image"]
+    assert "controller" in compose_env(kafka)["KAFKA_PROCESS_ROLES"], "Kafka must run KRaft"
+    assert str(postgres["image"]).startswith("postgres:16"), postgres["image"]
+    for infra in (kafka, postgres):
+        assert infra.get("healthcheck", {}).get("test"), "infrastructure needs a healthcheck"
+    assert "pg_isready" in str(postgres["healthcheck"]["test"])
+    mounts = [str(v) for v in postgres.get("volumes", [])]
+    assert any(
+        v.startswith("./deploy/compose/postgres-init.sh:/docker-entrypoint-initdb.d/")
+        for v in mounts
+    ), mounts
+    assert POSTGRES_INIT.is_file()
+    assert POSTGRES_INIT.stat().st_mode & 0o111, "postgres-init.sh must be executable"
+    init = POSTGRES_INIT.read_text()
+    for svc in SERVICES:
+        assert svc in init, f"postgres-init.sh does not create the {svc} database"
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_compose_service_health_and_dependencies(svc: str) -> None:
+    service = load_compose()["services"][svc]
+    healthcheck = service.get("healthcheck")
+    assert healthcheck and healthcheck.get("test"), f"{svc}: no healthcheck"
+    assert not healthcheck.get("disable"), f"{svc}: healthcheck disabled"
+    assert "/healthz" in str(healthcheck["test"]), f"{svc}: healthcheck does not hit /healthz"
+    depends_on = service.get("depends_on")
+    assert isinstance(depends_on, dict), f"{svc}: depends_on must be the long form"
+    for dependency in ("kafka", "postgres"):
+        assert depends_on.get(dependency, {}).get("condition") == "service_healthy", (
+            f"{svc}: must wait for {dependency} to be healthy"
+        )
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_compose_service_env(svc: str) -> None:
+    env = compose_env(load_compose()["services"][svc])
+    p = prefix(svc)
+    assert env.get(f"{p}HTTP_PORT") == str(SERVICES[svc])
+    assert env.get(f"{p}HTTP_HOST") == "0.0.0.0", f"{svc} must listen beyond loopback"
+    assert env.get("KAFKA_BOOTSTRAP_SERVERS") == "kafka:9092"
+    assert env.get("SANALPOS_ENV") == "development"
+    assert env.get(f"{p}DATABASE_URL", "").startswith(f"postgresql://sanalpos_{svc}:")
+    assert env[f"{p}DATABASE_URL"].endswith(f"@postgres:5432/sanalpos_{svc}")
+    secrets = {name for name in env if SECRET_NAME_PATTERN.search(name)}
+    assert secrets == SERVICE_SECRETS[svc], f"{svc} gets exactly its own secrets"
+
+
+def test_compose_secrets_are_never_inlined() -> None:
+    for name, service in load_compose()["services"].items():
+        for key, value in compose_env(service).items():
+            if SECRET_NAME_PATTERN.search(key):
+                assert re.fullmatch(r"\$\{[A-Za-z0-9_]+(:?[?-][^}]*)?\}", value), (
+                    f"{name}: {key} must be a ${{...}} reference to dev-secrets.env"
+                )
+            if key.endswith("DATABASE_URL"):
+                password = value.split("://", 1)[1].split("@", 1)[0].partition(":")[2]
+                assert password.startswith("${"), f"{name}: {key} inlines a password"
+
+
+def test_compose_interpolations_come_from_dev_secrets() -> None:
+    text = DEV_SECRETS_FILE.read_text()
+    assert "DEVELOPMENT KEYS ONLY" in text, "dev-secrets.env must be marked as dev-only"
+    defined = {
+        line.split("=", 1)[0].strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line
+    }
+    used = set(INTERPOLATION.findall(COMPOSE_FILE.read_text()))
+    assert used, "docker-compose.yml takes no secret from dev-secrets.env"
+    assert used <= defined, f"not defined in dev-secrets.env: {sorted(used - defined)}"
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_compose_builds_from_repo_root(svc: str) -> None:
+    build = load_compose()["services"][svc].get("build")
+    assert isinstance(build, dict), f"{svc}: build must give context and dockerfile"
+    assert build.get("context") == ".", f"{svc}: build context must be the repo root"
+    assert build.get("dockerfile") == f"services/{svc}/Dockerfile"
+    assert (ROOT / build["dockerfile"]).is_file()
+
+
+# --------------------------------------------------------------------------- Dockerfiles
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_dockerfile_runs_as_non_root(svc: str) -> None:
+    dockerfile = ROOT / load_compose()["services"][svc]["build"]["dockerfile"]
+    instructions = dockerfile_instructions(dockerfile)
+    froms = [i for i, (kw, _) in enumerate(instructions) if kw == "FROM"]
+    assert len(froms) >= 2, f"{dockerfile}: expected a multi-stage build"
+    final_stage = instructions[froms[-1] :]
+    users = [args.split(":")[0] for kw, args in final_stage if kw == "USER"]
+    assert users, f"{dockerfile}: the final stage has no USER line"
+    assert users[-1] not in {"root", "0"}, f"{dockerfile}: ends as USER {users[-1]}"
+    assert users[-1] == "10001"
+    last_user = max(i for i, (kw, _) in enumerate(instructions) if kw == "USER")
+    assert instructions[last_user][1].split(":")[0] not in {"root", "0"}
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_dockerfile_port_healthcheck_and_command(svc: str) -> None:
+    instructions = dockerfile_instructions(ROOT / "services" / svc / "Dockerfile")
+    by_keyword: dict[str, list[str]] = {}
+    for keyword, args in instructions:
+        by_keyword.setdefault(keyword, []).append(args)
+    assert by_keyword.get("EXPOSE") == [str(SERVICES[svc])]
+    env = " ".join(by_keyword.get("ENV", []))
+    assert f"{prefix(svc)}HTTP_HOST=0.0.0.0" in env, "the settings default to 127.0.0.1"
+    assert f"{prefix(svc)}HTTP_PORT={SERVICES[svc]}" in env
+    assert any("/healthz" in hc and "urllib" in hc for hc in by_keyword.get("HEALTHCHECK", []))
+    assert by_keyword.get("CMD", [""])[-1] == f'["sanalpos-{svc}"]'
+    assert any(f"--package sanalpos-{svc}" in run for run in by_keyword.get("RUN", []))
+    assert any("--frozen" in run and "--no-dev" in run for run in by_keyword.get("RUN", []))
+
+
+def test_dockerignore_keeps_context_small_and_secret_free() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", ".dockerignore must be an allow-list starting with '*'"
+    assert not any(line.startswith("!deploy") for line in lines)
+    assert not any(line.startswith("!.") for line in lines)
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text())
+    assert kustomization.get("namespace") == "sanalpos"
+    listed = kustomization.get("resources", [])
+    files = [str(p.relative_to(K8S_BASE)) for p in k8s_manifest_files()]
+    assert files, "no manifests under deploy/k8s/base"
+    assert sorted(set(files) - set(listed)) == [], "manifests missing from resources"
+    assert sorted(set(listed) - set(files)) == [], "resources naming missing files"
+    assert len(listed) == len(set(listed)), "duplicate resources"
+
+
+@pytest.mark.parametrize("item", K8S_DOCS, ids=doc_id)
+def test_manifest_matches_kubernetes_schema(item: tuple[str, int, dict[str, Any]]) -> None:
+    path, index, doc = item
+    try:
+        used = kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        location = ".".join(str(part) for part in e.path)
+        pytest.fail(f"{path}#{index} invalid for Kubernetes {e.version} at {location}: {e.message}")
+    assert used == K8S_VERSION
+
+
+def test_base_has_namespace_and_each_service_resources() -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for _, _, d in K8S_DOCS}
+    assert ("Namespace", "sanalpos") in kinds
+    for svc in SERVICES:
+        for kind, name in (
+            ("Deployment", f"sanalpos-{svc}"),
+            ("Service", f"sanalpos-{svc}"),
+            ("ConfigMap", f"sanalpos-{svc}-config"),
+        ):
+            assert (kind, name) in kinds, f"missing {kind}/{name}"
+    assert not any(d["kind"] == "Secret" for _, _, d in K8S_DOCS), "Secrets are never committed"
+    for path, _, doc in K8S_DOCS:
+        labels = doc["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/part-of") == "sanalpos", path
+        assert "app.kubernetes.io/name" in labels, path
+
+
+@pytest.mark.parametrize("item", DEPLOYMENTS, ids=lambda item: item[0])
+def test_deployment_probes_and_resources(item: tuple[str, dict[str, Any]]) -> None:
+    path, deployment = item
+    for container in containers(deployment):
+        name = f"{path}:{container['name']}"
+        liveness = container.get("livenessProbe", {}).get("httpGet", {})
+        readiness = container.get("readinessProbe", {}).get("httpGet", {})
+        assert liveness.get("path") == "/healthz", f"{name}: livenessProbe must GET /healthz"
+        assert readiness.get("path") == "/readyz", f"{name}: readinessProbe must GET /readyz"
+        resources = container.get("resources", {})
+        for resource in ("cpu", "memory"):
+            request = resources.get("requests", {}).get(resource)
+            limit = resources.get("limits", {}).get(resource)
+            assert request and limit, f"{name}: needs requests and limits for {resource}"
+            assert quantity(request) <= quantity(limit), f"{name}: {resource} request > limit"
+
+
+@pytest.mark.parametrize("item", DEPLOYMENTS, ids=lambda item: item[0])
+def test_deployment_security_context(item: tuple[str, dict[str, Any]]) -> None:
+    path, deployment = item
+    pod = deployment["spec"]["template"]["spec"]
+    pod_sc = pod.get("securityContext", {})
+    tmp_volumes = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+    for container in containers(deployment):
+        name = f"{path}:{container['name']}"
+        sc = container.get("securityContext", {})
+
+        def effective(key: str, sc: dict[str, Any] = sc) -> Any:
+            return sc.get(key, pod_sc.get(key))
+
+        assert effective("runAsNonRoot") is True, f"{name}: runAsNonRoot"
+        assert effective("runAsUser") == 10001, f"{name}: runAsUser 10001"
+        assert sc.get("allowPrivilegeEscalation") is False, f"{name}: allowPrivilegeEscalation"
+        assert sc.get("readOnlyRootFilesystem") is True, f"{name}: readOnlyRootFilesystem"
+        assert sc.get("privileged", False) is False, f"{name}: privileged"
+        assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{name}: drop ALL"
+        assert not sc.get("capabilities", {}).get("add"), f"{name}: adds capabilities"
+        assert effective("seccompProfile") == {"type": "RuntimeDefault"}, f"{name}: seccomp"
+        mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+        tmp = "/tmp"  # noqa: S108 - a mount path in the manifest, no file is created
+        assert mounts.get(tmp) in tmp_volumes, f"{name}: /tmp must be an emptyDir"
+    assert pod.get("automountServiceAccountToken") is False, f"{path}: no API token needed"
+    assert pod.get("enableServiceLinks") is False, f"{path}: service links env vars"
+
+
+@pytest.mark.parametrize("item", DEPLOYMENTS, ids=lambda item: item[0])
+def test_deployment_wiring(item: tuple[str, dict[str, Any]]) -> None:
+    path, deployment = item
+    svc = service_of(deployment)
+    p = prefix(svc)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith(f"sanalpos/{svc}:"), path
+    assert [port["containerPort"] for port in container["ports"]] == [SERVICES[svc]], path
+    assert {"configMapRef": {"name": f"sanalpos-{svc}-config"}} in container.get("envFrom", [])
+    secret_env = {}
+    for entry in container.get("env", []):
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            assert ref["name"] == f"sanalpos-{svc}-secrets", f"{path}: {entry['name']}"
+            secret_env[entry["name"]] = ref["key"]
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            assert source["secretRef"]["name"] == f"sanalpos-{svc}-secrets", path
+    expected = {f"{p}DATABASE_URL", *SERVICE_SECRETS[svc]}
+    assert set(secret_env) == expected, f"{path}: {svc} gets exactly its own secrets"
+    assert not any(CARD_KEY_PATTERN.search(n) for n in secret_env if not n.startswith(p))
+
+
+def test_services_and_configmaps_match_ports() -> None:
+    for path, _, doc in K8S_DOCS:
+        if doc["kind"] == "Service":
+            svc = service_of(doc)
+            assert [p["port"] for p in doc["spec"]["ports"]] == [SERVICES[svc]], path
+            assert all(p["targetPort"] == "http" for p in doc["spec"]["ports"]), path
+        if doc["kind"] == "ConfigMap":
+            svc = service_of(doc)
+            data = doc.get("data", {})
+            assert data.get(f"{prefix(svc)}HTTP_PORT") == str(SERVICES[svc]), path
+            assert data.get(f"{prefix(svc)}HTTP_HOST") == "0.0.0.0", path
+            assert data.get("SANALPOS_ENV") == "production", path
+            assert "KAFKA_BOOTSTRAP_SERVERS" in data, path
+            leaked = [k for k in data if SECRET_NAME_PATTERN.search(k) or "DATABASE_URL" in k]
+            assert not leaked, f"{path}: secrets in a ConfigMap: {leaked}"
+
+
+@pytest.mark.parametrize("item", K8S_DOCS, ids=doc_id)
+def test_no_literal_secret_values(item: tuple[str, int, dict[str, Any]]) -> None:
+    path, _, doc = item
+    for entry in env_entries(doc):
+        name = str(entry.get("name", ""))
+        if SECRET_NAME_PATTERN.search(name.upper()) or name.upper().endswith("DATABASE_URL"):
+            assert "value" not in entry, f"{path}: {name} has a literal value"
+            assert "valueFrom" in entry, f"{path}: {name} must use valueFrom"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
+def test_dev_overlay_renders() -> None:
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(K8S_DEV_OVERLAY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert len(deployments) == len(SERVICES)
+    for doc in docs:
+        assert kubernetes_validate.validate(doc, K8S_VERSION, strict=True) == K8S_VERSION
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "sanalpos"
+    for deployment in deployments:
+        assert deployment["spec"]["replicas"] == 1
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"].endswith(":dev")

@@ -168,7 +168,7 @@ async def test_no_database_holds_card_number_or_security_code_in_clear(
     }
     for service in ("intake", "fraud", "authorization", "settlement", "notification"):
         dump = pg_dump(endpoints[f"{service.upper()}_DATABASE_URL"])
-        assert payment_id in dump or service in ("fraud", "authorization", "notification") or True
+        assert payment_id in dump, f"the {service} dump does not hold the payment: scan proves nothing"
         for form in forms:
             assert form not in dump, f"card number found in clear in the {service} database"
         for line in dump.splitlines():

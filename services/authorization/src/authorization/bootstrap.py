@@ -24,7 +24,7 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
     issuer = IssuerSimulator(
         settings.issuer_key.get_secret_value().encode(), settings.default_limit_major
     )
-    if settings.seed_test_cards:
+    if settings.seed_test_cards and settings.is_development:
         async with platform.pool.acquire() as conn:
             await issuer.seed(conn, TEST_CARDS)
     handlers = AuthorizationHandlers(

@@ -63,9 +63,9 @@ def decrypt(keyring: Keyring, token: str, aad: bytes) -> bytes:
         raise DecryptionError("malformed ciphertext") from None
     if fmt != FORMAT or key_id != keyring.key_id:
         raise DecryptionError(f"ciphertext is for key {key_id!r}, not {keyring.key_id!r}")
+    kek = keyring.key(version)  # KeyringError names the missing version
     try:
         wrapped, data = _unb64(wrapped_b64), _unb64(data_b64)
-        kek = keyring.key(version)
         dek = AESGCM(kek).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _wrap_aad(key_id, version, aad))
         return AESGCM(dek).decrypt(data[:_NONCE], data[_NONCE:], aad)
     except (InvalidTag, ValueError) as exc:

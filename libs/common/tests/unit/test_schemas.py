@@ -1,0 +1,69 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from sanalpos_common import topics
+from sanalpos_common.schemas.codec import UndecodableMessage, decode, encode, new_envelope
+from sanalpos_common.schemas.events import EncryptedCard, PaymentCaptured, PaymentInitiated
+from sanalpos_common.schemas.export import SCHEMA_DIR, render_schemas
+
+
+def test_checked_in_json_schemas_match_the_models() -> None:
+    """Fails when a contract changes without `make schemas` being run and committed."""
+    rendered = render_schemas()
+    on_disk = {p.name: p.read_text() for p in SCHEMA_DIR.glob("*.json")}
+    assert sorted(on_disk) == sorted(rendered), "schema files added or missing"
+    for name, text in rendered.items():
+        assert on_disk[name] == text, f"{name} is stale: run `make schemas`"
+
+
+def _captured() -> PaymentCaptured:
+    return PaymentCaptured(
+        payment_id=uuid.uuid4(), merchant_id="m", amount=100, currency="TRY", installments=1, auth_code="A"
+    )
+
+
+def test_envelope_round_trip_keeps_type_and_ids() -> None:
+    payload = _captured()
+    cause = uuid.uuid4()
+    envelope = new_envelope(
+        topics.PAYMENT_CAPTURED, payload, correlation_id=payload.payment_id, producer="t", causation_id=cause
+    )
+    decoded = decode(topics.PAYMENT_CAPTURED, encode(envelope))
+    assert decoded.payload == payload
+    assert decoded.type == "payment.captured"
+    assert decoded.causation_id == cause
+    assert decoded.message_id == envelope.message_id
+
+
+def test_decode_refuses_wrong_topic_garbage_and_extra_fields() -> None:
+    payload = _captured()
+    raw = encode(new_envelope(topics.PAYMENT_CAPTURED, payload, correlation_id=payload.payment_id, producer="t"))
+    with pytest.raises(UndecodableMessage, match="does not belong"):
+        decode(topics.PAYMENT_SETTLED, raw)
+    with pytest.raises(UndecodableMessage):
+        decode(topics.PAYMENT_CAPTURED, b"{not json")
+    with pytest.raises(UndecodableMessage):
+        decode(topics.PAYMENT_CAPTURED, None)
+    tampered = raw.replace(b'"auth_code"', b'"surprise":1,"auth_code"')
+    with pytest.raises(UndecodableMessage, match="surprise"):
+        decode(topics.PAYMENT_CAPTURED, tampered)
+
+
+def test_events_are_frozen_and_money_is_integer() -> None:
+    payload = _captured()
+    with pytest.raises(ValidationError):
+        payload.amount = 5  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        PaymentCaptured(
+            payment_id=uuid.uuid4(), merchant_id="m", amount=1.5, currency="TRY", installments=1, auth_code="A"  # type: ignore[arg-type]
+        )
+
+
+def test_initiated_event_has_no_field_for_a_clear_card_number() -> None:
+    card_fields = set(EncryptedCard.model_fields)
+    assert "number" not in card_fields and "pan" not in card_fields and "cvc" not in card_fields
+    assert "card" in PaymentInitiated.model_fields
+    assert datetime.now(UTC)

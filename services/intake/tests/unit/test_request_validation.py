@@ -1,0 +1,58 @@
+import pytest
+from pydantic import ValidationError
+
+from intake.entrypoints.schemas import CreatePaymentRequest
+
+VALID = {
+    "amount": 1000,
+    "currency": "TRY",
+    "card": {"number": "4111 1111 1111 1111", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+}
+
+
+def errors_for(**changes: object) -> dict[str, str]:
+    body = {**VALID, **changes}
+    with pytest.raises(ValidationError) as info:
+        CreatePaymentRequest.model_validate(body)
+    return {".".join(map(str, e["loc"])): e["msg"] for e in info.value.errors()}
+
+
+def test_valid_request_normalizes_the_card_number() -> None:
+    request = CreatePaymentRequest.model_validate(VALID)
+    assert request.card.number.get_secret_value() == "4111111111111111"
+    assert "4111" not in repr(request)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"amount": 0}, "amount"),
+        ({"amount": 10.5}, "amount"),
+        ({"amount": "100"}, "amount"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"installments": 13}, "installments"),
+        ({"status": "captured"}, "status"),
+        ({"merchant_id": "mer_x"}, "merchant_id"),
+        ({"card": {**VALID["card"], "number": "4111111111111112"}}, "card.number"),
+        ({"card": {**VALID["card"], "cvc": "12"}}, "card.cvc"),
+        ({"card": {**VALID["card"], "exp_month": 1, "exp_year": 2020}}, "card.exp_year"),
+    ],
+)
+def test_each_bad_field_is_named(changes: dict[str, object], field: str) -> None:
+    assert field in errors_for(**changes)
+
+
+def test_errors_never_echo_the_card_number() -> None:
+    body = {**VALID, "card": {**VALID["card"], "number": "4111111111111112"}}
+    with pytest.raises(ValidationError) as info:
+        CreatePaymentRequest.model_validate(body)
+    assert "4111111111111112" not in str(info.value)
+    # The problem-details handler reports loc, msg and type only: never the input.
+    reported = [(e["loc"], e["msg"], e["type"]) for e in info.value.errors()]
+    assert "4111111111111112" not in str(reported)
+
+
+def test_idempotency_fingerprint_excludes_card_secrets() -> None:
+    request = CreatePaymentRequest.model_validate(VALID)
+    fingerprint = str(request.fingerprint_for_idempotency())
+    assert "4111111111111111" not in fingerprint and "123" not in fingerprint.replace("1231", "")

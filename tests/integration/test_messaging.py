@@ -1,0 +1,142 @@
+"""Redelivery and poison messages against the running settlement service."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from sanalpos_common import topics
+from sanalpos_common.schemas.codec import encode, new_envelope
+from sanalpos_common.schemas.events import PaymentCaptured
+from tests.integration.support import ServiceProcess, eventually
+
+
+def captured_envelope(merchant_id: str, amount: int = 10_000) -> Any:
+    payment_id = uuid.uuid4()
+    payload = PaymentCaptured(
+        payment_id=payment_id,
+        merchant_id=merchant_id,
+        amount=amount,
+        currency="TRY",
+        installments=1,
+        auth_code="TEST01",
+    )
+    return new_envelope(topics.PAYMENT_CAPTURED, payload, correlation_id=payment_id, producer="test")
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        return await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def read_from(bootstrap: str, start: dict[TopicPartition, int], timeout_s: float = 20) -> list[Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        records: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                records.extend(messages)
+            if records:
+                # keep reading briefly so a duplicate would show up too
+                await asyncio.sleep(1.0)
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(messages)
+                return records
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def test_the_same_message_twice_changes_nothing_the_second_time(
+    services: dict[str, ServiceProcess], endpoints: dict[str, str], databases: dict[str, asyncpg.Pool]
+) -> None:
+    bootstrap = endpoints["KAFKA_BOOTSTRAP_SERVERS"]
+    envelope = captured_envelope("mer_replay_test")
+    settled_before = await end_offsets(bootstrap, topics.PAYMENT_SETTLED)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        key = str(envelope.correlation_id).encode()
+        await producer.send_and_wait(topics.PAYMENT_CAPTURED, encode(envelope), key=key)
+        await producer.send_and_wait(topics.PAYMENT_CAPTURED, encode(envelope), key=key)
+    finally:
+        await producer.stop()
+
+    settlement = databases["settlement"]
+
+    async def processed() -> int | None:
+        return await settlement.fetchval(
+            "SELECT count(*) FROM inbox WHERE message_id = $1", envelope.message_id
+        ) or None
+
+    await eventually(processed)
+    await asyncio.sleep(2)  # give the duplicate time to be (not) applied
+    transactions = await settlement.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE payment_id = $1", envelope.correlation_id
+    )
+    entries = await settlement.fetchval(
+        "SELECT count(*) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id "
+        "WHERE t.payment_id = $1",
+        envelope.correlation_id,
+    )
+    assert transactions == 1
+    assert entries == 3  # clearing debit, merchant credit, fee credit
+    settled = [
+        r for r in await read_from(bootstrap, settled_before)
+        if r.key == str(envelope.correlation_id).encode()
+    ]
+    assert len(settled) == 1
+
+
+async def test_undecodable_message_is_dead_lettered_and_the_next_is_processed(
+    services: dict[str, ServiceProcess], endpoints: dict[str, str], databases: dict[str, asyncpg.Pool]
+) -> None:
+    bootstrap = endpoints["KAFKA_BOOTSTRAP_SERVERS"]
+    dlq = topics.dead_letter_topic("settlement")
+    dlq_before = await end_offsets(bootstrap, dlq)
+    poison_key = uuid.uuid4().bytes.hex().encode()
+    poison = b'{"this is": "not an envelope"'
+    good = captured_envelope("mer_poison_test")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        # Same key: same partition, so the good message is queued behind the poison one.
+        await producer.send_and_wait(
+            topics.PAYMENT_CAPTURED, poison, key=poison_key, headers=[("origin", b"test")]
+        )
+        await producer.send_and_wait(topics.PAYMENT_CAPTURED, encode(good), key=poison_key)
+    finally:
+        await producer.stop()
+
+    async def ledgered() -> int | None:
+        return await databases["settlement"].fetchval(
+            "SELECT count(*) FROM ledger_transactions WHERE payment_id = $1", good.correlation_id
+        ) or None
+
+    assert await eventually(ledgered) == 1
+    dead = [r for r in await read_from(bootstrap, dlq_before) if r.key == poison_key]
+    assert len(dead) == 1
+    record = dead[0]
+    assert record.value == poison
+    headers = dict(record.headers)
+    assert headers["origin"] == b"test"
+    assert headers["dlq.original.topic"] == topics.PAYMENT_CAPTURED.encode()
+    assert b"undecodable" in headers["dlq.error"]

@@ -16,7 +16,7 @@ from authorization.domain.issuer import (
     Behaviour,
     CardAccount,
     ResponseCode,
-    TestCard,
+    SimulatorCard,
     new_auth_code,
     screen,
 )
@@ -51,7 +51,7 @@ class IssuerSimulator:
     def card_ref(self, pan: str) -> str:
         return "ir1_" + hmac.new(self._key, pan.encode(), hashlib.sha256).hexdigest()
 
-    async def seed(self, conn: asyncpg.Connection, cards: tuple[TestCard, ...]) -> None:
+    async def seed(self, conn: asyncpg.Connection, cards: tuple[SimulatorCard, ...]) -> None:
         await conn.executemany(
             "INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major) "
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (card_ref) DO UPDATE SET "

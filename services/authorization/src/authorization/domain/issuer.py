@@ -71,7 +71,7 @@ def new_auth_code() -> str:
 
 
 @dataclass(frozen=True)
-class TestCard:
+class SimulatorCard:
     pan: str
     behaviour: Behaviour
     limit_major: int
@@ -82,10 +82,10 @@ class TestCard:
 
 # Public test numbers, documented in README.md. Only the simulator knows them; its tables
 # hold an HMAC of each, never the number.
-TEST_CARDS: tuple[TestCard, ...] = (
-    TestCard("4111111111111111", Behaviour.APPROVE, 1_000_000, note="approves"),
-    TestCard("5555555555554444", Behaviour.APPROVE, 1_000_000, note="approves"),
-    TestCard("4000000000009995", Behaviour.APPROVE, 10, note="insufficient funds (51) over 10.00"),
-    TestCard("4000000000000069", Behaviour.EXPIRED, 1_000_000, 1, 2020, "expired card (54)"),
-    TestCard("4000000000000002", Behaviour.DO_NOT_HONOUR, 1_000_000, note="do not honour (05)"),
+TEST_CARDS: tuple[SimulatorCard, ...] = (
+    SimulatorCard("4111111111111111", Behaviour.APPROVE, 1_000_000, note="approves"),
+    SimulatorCard("5555555555554444", Behaviour.APPROVE, 1_000_000, note="approves"),
+    SimulatorCard("4000000000009995", Behaviour.APPROVE, 10, note="insufficient funds (51) over 10.00"),
+    SimulatorCard("4000000000000069", Behaviour.EXPIRED, 1_000_000, 1, 2020, "expired card (54)"),
+    SimulatorCard("4000000000000002", Behaviour.DO_NOT_HONOUR, 1_000_000, note="do not honour (05)"),
 )

@@ -31,8 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "scripts" / "infra" / "infra.sh"
 SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
-DEFAULT_PORTS = {"intake": 18000, "fraud": 18001, "authorization": 18002, "settlement": 18003,
-                 "notification": 18004}
+DEFAULT_PORTS = {
+    "intake": 18000,
+    "fraud": 18001,
+    "authorization": 18002,
+    "settlement": 18003,
+    "notification": 18004,
+}
 DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
 
 
@@ -50,7 +55,7 @@ def infra_env() -> dict[str, str]:
     env = {}
     for line in out.stdout.splitlines():
         if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             env[key] = value.strip().strip("'\"")
     return env
 
@@ -90,7 +95,7 @@ def running_pid(service: str) -> int | None:
 
 def http_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -105,7 +110,11 @@ def start_service(service: str, env: dict[str, str]) -> None:
     with open(log_file(service), "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", f"{service}.entrypoints.main"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     pid_file(service).write_text(str(process.pid))
     print(f"  {service:<14} started (pid {process.pid}, port {port_of(service)})")
@@ -135,7 +144,9 @@ def up() -> None:
     for service in SERVICES:
         start_service(service, env)
     wait_ready(SERVICES)
-    print(f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {DEMO_KEY}")
+    print(
+        f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {DEMO_KEY}"
+    )
 
 
 def stop_services() -> None:
@@ -167,7 +178,11 @@ def status() -> None:
         ready = "-"
         if pid:
             with contextlib.suppress(OSError, ValueError):
-                ready = "ready" if http_json(f"http://127.0.0.1:{port_of(service)}/readyz")[0] == 200 else "not ready"
+                ready = (
+                    "ready"
+                    if http_json(f"http://127.0.0.1:{port_of(service)}/readyz")[0] == 200
+                    else "not ready"
+                )
         print(f"{service:<14} {'pid ' + str(pid) if pid else 'stopped':<12} {ready}")
 
 
@@ -200,14 +215,20 @@ def demo(rate: float, duration_s: float | None) -> None:
             "capture": random.random() < 0.85,
             "installments": random.choice([1, 1, 1, 3, 6]),
             "order_id": f"demo-{len(sent) + 1}",
-            "card": {"number": random.choices(cards, weights)[0], "exp_month": 12,
-                     "exp_year": 2030, "cvc": "123"},
+            "card": {
+                "number": random.choices(cards, weights)[0],
+                "exp_month": 12,
+                "exp_year": 2030,
+                "cvc": "123",
+            },
         }
         request = urllib.request.Request(
-            f"{intake}/v1/payments", data=json.dumps(body).encode(), method="POST",
+            f"{intake}/v1/payments",
+            data=json.dumps(body).encode(),
+            method="POST",
             headers={"Authorization": f"Bearer {DEMO_KEY}", "Content-Type": "application/json"},
         )
-        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:
             sent.append(json.loads(response.read())["id"])
         if time.monotonic() - last_summary >= 2.0:
             last_summary = time.monotonic()
@@ -221,10 +242,13 @@ def print_summary(intake: str, recent: list[str], total: int) -> None:
         request = urllib.request.Request(
             f"{intake}/v1/payments/{payment_id}", headers={"Authorization": f"Bearer {DEMO_KEY}"}
         )
-        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:
             statuses[json.loads(response.read())["status"]] += 1
     summary = "  ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
-    print(f"[{time.strftime('%H:%M:%S')}] sent {total:>5} | last {len(recent)} by status: {summary}", flush=True)
+    print(
+        f"[{time.strftime('%H:%M:%S')}] sent {total:>5} | last {len(recent)} by status: {summary}",
+        flush=True,
+    )
 
 
 def run(rate: float) -> None:
@@ -239,8 +263,12 @@ def run(rate: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "demo", "run", "stop-services"])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "command", choices=["up", "down", "status", "logs", "demo", "run", "stop-services"]
+    )
     parser.add_argument("--rate", type=float, default=float(os.environ.get("DEMO_RATE", "3")))
     parser.add_argument("--duration", type=float, default=None)
     args = parser.parse_args()

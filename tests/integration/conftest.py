@@ -69,8 +69,10 @@ async def new_merchant(intake: httpx.AsyncClient, name: str) -> dict[str, Any]:
 async def merchant(intake: httpx.AsyncClient, webhooks: WebhookReceiver) -> dict[str, Any]:
     """A fresh merchant with a webhook endpoint pointing at the test receiver."""
     created = await new_merchant(intake, "Integration Shop")
-    url = webhooks.start() if webhooks.server is None else (
-        f"http://127.0.0.1:{webhooks.server.server_address[1]}"
+    url = (
+        webhooks.start()
+        if webhooks.server is None
+        else (f"http://127.0.0.1:{webhooks.server.server_address[1]}")
     )
     response = await intake.post(
         "/v1/webhook-endpoints",
@@ -84,7 +86,9 @@ async def merchant(intake: httpx.AsyncClient, webhooks: WebhookReceiver) -> dict
 @pytest.fixture(scope="session")
 async def databases(endpoints: dict[str, str]) -> AsyncIterator[dict[str, asyncpg.Pool]]:
     pools = {
-        name: await asyncpg.create_pool(endpoints[f"{name.upper()}_DATABASE_URL"], min_size=1, max_size=2)
+        name: await asyncpg.create_pool(
+            endpoints[f"{name.upper()}_DATABASE_URL"], min_size=1, max_size=2
+        )
         for name in ("intake", "fraud", "authorization", "settlement", "notification")
     }
     yield pools

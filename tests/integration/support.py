@@ -32,7 +32,7 @@ def infra_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for line in out.stdout.splitlines():
         if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             env[key] = value.strip().strip("'\"")
     return env
 
@@ -151,7 +151,9 @@ class WebhookReceiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 receiver.received.append(
-                    ReceivedWebhook(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    ReceivedWebhook(
+                        self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                    )
                 )
                 self.send_response(204)
                 self.end_headers()
@@ -177,7 +179,10 @@ class WebhookReceiver:
 
 
 def pg_dump_binary() -> str:
-    candidates = [shutil.which("pg_dump"), *sorted(glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)]
+    candidates = [
+        shutil.which("pg_dump"),
+        *sorted(glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True),
+    ]
     for candidate in candidates:
         if candidate:
             return candidate

@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from standardwebhooks.webhooks import Webhook
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.integration.conftest import DEMO_KEY, new_merchant
 from tests.integration.support import WebhookReceiver, eventually, pg_dump
@@ -35,7 +36,9 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def status_reaches(intake: httpx.AsyncClient, key: str, payment_id: str, wanted: set[str]) -> dict[str, Any]:
+async def status_reaches(
+    intake: httpx.AsyncClient, key: str, payment_id: str, wanted: set[str]
+) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         response = await intake.get(f"/v1/payments/{payment_id}", headers=auth(key))
         payment = response.json()
@@ -50,7 +53,9 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
     webhooks: WebhookReceiver,
     databases: dict[str, asyncpg.Pool],
 ) -> None:
-    response = await intake.post("/v1/payments", json=payment_body(APPROVING_CARD), headers=auth(merchant["api_key"]))
+    response = await intake.post(
+        "/v1/payments", json=payment_body(APPROVING_CARD), headers=auth(merchant["api_key"])
+    )
     assert response.status_code == 202, response.text
     payment_id = response.json()["id"]
     assert response.json()["status"] == "pending"
@@ -59,7 +64,10 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
     assert payment["auth_code"] and payment["response_code"] == "00"
     assert payment["fee_amount"] + payment["net_amount"] == 12_500
     assert {e["type"] for e in payment["events"]} >= {
-        "payment.initiated", "payment.authorized", "payment.captured", "payment.settled"
+        "payment.initiated",
+        "payment.authorized",
+        "payment.captured",
+        "payment.settled",
     }
 
     entries = await databases["settlement"].fetch(
@@ -73,7 +81,9 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
     assert debits == credits == 12_500
 
     hooks = await eventually(
-        lambda: _async(webhooks.for_payment(payment_id) if len(webhooks.for_payment(payment_id)) >= 4 else None),
+        lambda: _async(
+            webhooks.for_payment(payment_id) if len(webhooks.for_payment(payment_id)) >= 4 else None
+        ),
         timeout_s=30,
     )
     verifier = Webhook(merchant["webhook_secret"])
@@ -83,12 +93,8 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
         types.add(body["type"])
     assert types >= {"payment.authorized", "payment.captured", "payment.settled"}
     tampered = hooks[0][0]
-    try:
+    with pytest.raises(WebhookVerificationError):
         verifier.verify(tampered.body + b" ", tampered.headers)
-    except Exception:
-        pass
-    else:
-        raise AssertionError("a tampered body must not verify")
 
 
 async def _async(value: Any) -> Any:
@@ -99,11 +105,15 @@ async def test_insufficient_funds_is_declined_with_code_and_no_ledger_entry(
     intake: httpx.AsyncClient, merchant: dict[str, Any], databases: dict[str, asyncpg.Pool]
 ) -> None:
     response = await intake.post(
-        "/v1/payments", json=payment_body(INSUFFICIENT_FUNDS_CARD, amount=50_000), headers=auth(merchant["api_key"])
+        "/v1/payments",
+        json=payment_body(INSUFFICIENT_FUNDS_CARD, amount=50_000),
+        headers=auth(merchant["api_key"]),
     )
     assert response.status_code == 202, response.text
     payment_id = response.json()["id"]
-    payment = await status_reaches(intake, merchant["api_key"], payment_id, {"declined", "captured", "settled"})
+    payment = await status_reaches(
+        intake, merchant["api_key"], payment_id, {"declined", "captured", "settled"}
+    )
     assert payment["status"] == "declined"
     assert payment["response_code"] == "51"
     assert payment["decline_reason"] == "insufficient funds"
@@ -127,15 +137,20 @@ async def test_expired_card_is_refused_at_intake_and_nothing_is_emitted(
     assert [e["field"] for e in problem["errors"]] == ["card.exp_year"]
     assert APPROVING_CARD not in response.text
     assert await databases["intake"].fetchval("SELECT count(*) FROM outbox") == outbox_before
-    assert await databases["intake"].fetchval(
-        "SELECT count(*) FROM payments WHERE order_id = $1", body["order_id"]
-    ) == 0
+    assert (
+        await databases["intake"].fetchval(
+            "SELECT count(*) FROM payments WHERE order_id = $1", body["order_id"]
+        )
+        == 0
+    )
 
 
 async def test_merchant_cannot_read_another_merchants_payment(
     intake: httpx.AsyncClient, merchant: dict[str, Any]
 ) -> None:
-    response = await intake.post("/v1/payments", json=payment_body(APPROVING_CARD), headers=auth(merchant["api_key"]))
+    response = await intake.post(
+        "/v1/payments", json=payment_body(APPROVING_CARD), headers=auth(merchant["api_key"])
+    )
     payment_id = response.json()["id"]
     other = await new_merchant(intake, "Another Shop")
     foreign = await intake.get(f"/v1/payments/{payment_id}", headers=auth(other["api_key"]))
@@ -168,7 +183,9 @@ async def test_no_database_holds_card_number_or_security_code_in_clear(
     }
     for service in ("intake", "fraud", "authorization", "settlement", "notification"):
         dump = pg_dump(endpoints[f"{service.upper()}_DATABASE_URL"])
-        assert payment_id in dump, f"the {service} dump does not hold the payment: scan proves nothing"
+        assert payment_id in dump, (
+            f"the {service} dump does not hold the payment: scan proves nothing"
+        )
         for form in forms:
             assert form not in dump, f"card number found in clear in the {service} database"
         for line in dump.splitlines():

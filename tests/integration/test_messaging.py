@@ -8,10 +8,10 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.events import PaymentCaptured
+
 from tests.integration.support import ServiceProcess, eventually
 
 
@@ -25,7 +25,9 @@ def captured_envelope(merchant_id: str, amount: int = 10_000) -> Any:
         installments=1,
         auth_code="TEST01",
     )
-    return new_envelope(topics.PAYMENT_CAPTURED, payload, correlation_id=payment_id, producer="test")
+    return new_envelope(
+        topics.PAYMENT_CAPTURED, payload, correlation_id=payment_id, producer="test"
+    )
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
@@ -34,14 +36,18 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []
+            ]
         return await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
 
 
-async def read_from(bootstrap: str, start: dict[TopicPartition, int], timeout_s: float = 20) -> list[Any]:
+async def read_from(
+    bootstrap: str, start: dict[TopicPartition, int], timeout_s: float = 20
+) -> list[Any]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -66,7 +72,9 @@ async def read_from(bootstrap: str, start: dict[TopicPartition, int], timeout_s:
 
 
 async def test_the_same_message_twice_changes_nothing_the_second_time(
-    services: dict[str, ServiceProcess], endpoints: dict[str, str], databases: dict[str, asyncpg.Pool]
+    services: dict[str, ServiceProcess],
+    endpoints: dict[str, str],
+    databases: dict[str, asyncpg.Pool],
 ) -> None:
     bootstrap = endpoints["KAFKA_BOOTSTRAP_SERVERS"]
     envelope = captured_envelope("mer_replay_test")
@@ -83,9 +91,12 @@ async def test_the_same_message_twice_changes_nothing_the_second_time(
     settlement = databases["settlement"]
 
     async def processed() -> int | None:
-        return await settlement.fetchval(
-            "SELECT count(*) FROM inbox WHERE message_id = $1", envelope.message_id
-        ) or None
+        return (
+            await settlement.fetchval(
+                "SELECT count(*) FROM inbox WHERE message_id = $1", envelope.message_id
+            )
+            or None
+        )
 
     await eventually(processed)
     await asyncio.sleep(2)  # give the duplicate time to be (not) applied
@@ -100,14 +111,17 @@ async def test_the_same_message_twice_changes_nothing_the_second_time(
     assert transactions == 1
     assert entries == 3  # clearing debit, merchant credit, fee credit
     settled = [
-        r for r in await read_from(bootstrap, settled_before)
+        r
+        for r in await read_from(bootstrap, settled_before)
         if r.key == str(envelope.correlation_id).encode()
     ]
     assert len(settled) == 1
 
 
 async def test_undecodable_message_is_dead_lettered_and_the_next_is_processed(
-    services: dict[str, ServiceProcess], endpoints: dict[str, str], databases: dict[str, asyncpg.Pool]
+    services: dict[str, ServiceProcess],
+    endpoints: dict[str, str],
+    databases: dict[str, asyncpg.Pool],
 ) -> None:
     bootstrap = endpoints["KAFKA_BOOTSTRAP_SERVERS"]
     dlq = topics.dead_letter_topic("settlement")
@@ -127,9 +141,13 @@ async def test_undecodable_message_is_dead_lettered_and_the_next_is_processed(
         await producer.stop()
 
     async def ledgered() -> int | None:
-        return await databases["settlement"].fetchval(
-            "SELECT count(*) FROM ledger_transactions WHERE payment_id = $1", good.correlation_id
-        ) or None
+        return (
+            await databases["settlement"].fetchval(
+                "SELECT count(*) FROM ledger_transactions WHERE payment_id = $1",
+                good.correlation_id,
+            )
+            or None
+        )
 
     assert await eventually(ledgered) == 1
     dead = [r for r in await read_from(bootstrap, dlq_before) if r.key == poison_key]

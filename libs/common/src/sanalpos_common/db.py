@@ -12,20 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from sanalpos_common.schemas.codec import encode
 from sanalpos_common.schemas.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
+# A plain connection or one borrowed from a pool: both run queries the same way.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 OUTBOX_CHANNEL = "sanalpos_outbox"
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, command_timeout=30
-    )
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=30)
     if pool is None:  # pragma: no cover - asyncpg returns None only when awaited wrongly
         raise RuntimeError("could not create database pool")
     return pool
@@ -34,7 +36,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 class UnitOfWork:
     """One database transaction for a state change, the events it emits and its inbox row."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._emitted = 0
 
@@ -135,7 +137,9 @@ async def migrate(pool: asyncpg.Pool, service: str, service_folder: Path) -> lis
             await conn.execute(_MIGRATION_TABLE)
             done = {
                 (r["component"], r["version"]): r["checksum"]
-                for r in await conn.fetch("SELECT component, version, checksum FROM schema_migrations")
+                for r in await conn.fetch(
+                    "SELECT component, version, checksum FROM schema_migrations"
+                )
             }
             for migration in plan:
                 key = (migration.component, migration.version)

@@ -80,7 +80,10 @@ class Metrics:
             "sanalpos_handler_seconds", "Time to handle one message", ["consumer"], registry=r
         )
         self.consumer_lag = Gauge(
-            "sanalpos_consumer_lag", "Messages behind the log end", ["consumer", "topic"], registry=r
+            "sanalpos_consumer_lag",
+            "Messages behind the log end",
+            ["consumer", "topic"],
+            registry=r,
         )
         self.outbox_published = Counter(
             "sanalpos_outbox_published_total", "Outbox rows published to Kafka", registry=r
@@ -89,7 +92,10 @@ class Metrics:
             "sanalpos_outbox_pending", "Outbox rows not yet published", registry=r
         )
         self.http_requests = Counter(
-            "sanalpos_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+            "sanalpos_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=r,
         )
         self.events = Counter(
             "sanalpos_domain_events_total", "Domain outcomes", ["kind"], registry=r

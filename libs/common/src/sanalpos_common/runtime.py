@@ -57,7 +57,8 @@ async def serve(runtime: Runtime) -> None:
     )
     server = uvicorn.Server(config)
     tasks = [
-        asyncio.create_task(supervised(name, loop), name=name) for name, loop in runtime.loops.items()
+        asyncio.create_task(supervised(name, loop), name=name)
+        for name, loop in runtime.loops.items()
     ]
     log.info("%s listening on http://%s:%d", runtime.name, runtime.host, runtime.port)
     try:

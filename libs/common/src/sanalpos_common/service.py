@@ -38,7 +38,9 @@ class Platform:
     relay: OutboxRelay
     runtime: Runtime
 
-    def consume(self, topic_names: Sequence[str], handler: Handler, *, name: str | None = None) -> ConsumerLoop:
+    def consume(
+        self, topic_names: Sequence[str], handler: Handler, *, name: str | None = None
+    ) -> ConsumerLoop:
         loop = ConsumerLoop(
             name=name or self.name,
             topics=tuple(topic_names),
@@ -63,7 +65,9 @@ async def start_platform(
     configure_logging(name, settings.log_level)
     metrics = Metrics(name)
     health = Health()
-    pool = await create_pool(settings.database_url.get_secret_value(), max_size=settings.db_pool_size)
+    pool = await create_pool(
+        settings.database_url.get_secret_value(), max_size=settings.db_pool_size
+    )
     await migrate(pool, name, migrations)
     await ensure_topics(
         settings.kafka_bootstrap_servers,

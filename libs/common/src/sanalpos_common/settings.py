@@ -22,7 +22,7 @@ DEV_CVC_KEYRING = (
 )
 DEV_FINGERPRINT_KEY = "dev-fingerprint-key-not-for-production"
 DEV_ISSUER_KEY = "dev-issuer-simulator-key-not-for-production"
-DEV_ADMIN_TOKEN = "dev-admin-token-not-for-production"
+DEV_ADMIN_TOKEN = "dev-admin-token-not-for-production"  # noqa: S105 - refused outside development
 DEV_SECRETS = frozenset(
     {DEV_PAN_KEYRING, DEV_CVC_KEYRING, DEV_FINGERPRINT_KEY, DEV_ISSUER_KEY, DEV_ADMIN_TOKEN}
 )
@@ -61,7 +61,9 @@ class ServiceSettings(BaseSettings):
         bad = [
             name
             for name, value in self.secret_fields().items()
-            if value is None or not value.get_secret_value() or value.get_secret_value() in DEV_SECRETS
+            if value is None
+            or not value.get_secret_value()
+            or value.get_secret_value() in DEV_SECRETS
         ]
         if bad:
             raise ValueError(

@@ -1,6 +1,5 @@
 import pytest
 from pydantic import ValidationError
-
 from sanalpos_common.money import (
     Money,
     UnknownCurrencyError,

@@ -3,7 +3,6 @@ from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
-
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import UndecodableMessage, decode, encode, new_envelope
 from sanalpos_common.schemas.events import EncryptedCard, PaymentCaptured, PaymentInitiated
@@ -21,7 +20,12 @@ def test_checked_in_json_schemas_match_the_models() -> None:
 
 def _captured() -> PaymentCaptured:
     return PaymentCaptured(
-        payment_id=uuid.uuid4(), merchant_id="m", amount=100, currency="TRY", installments=1, auth_code="A"
+        payment_id=uuid.uuid4(),
+        merchant_id="m",
+        amount=100,
+        currency="TRY",
+        installments=1,
+        auth_code="A",
     )
 
 
@@ -29,7 +33,11 @@ def test_envelope_round_trip_keeps_type_and_ids() -> None:
     payload = _captured()
     cause = uuid.uuid4()
     envelope = new_envelope(
-        topics.PAYMENT_CAPTURED, payload, correlation_id=payload.payment_id, producer="t", causation_id=cause
+        topics.PAYMENT_CAPTURED,
+        payload,
+        correlation_id=payload.payment_id,
+        producer="t",
+        causation_id=cause,
     )
     decoded = decode(topics.PAYMENT_CAPTURED, encode(envelope))
     assert decoded.payload == payload
@@ -40,7 +48,11 @@ def test_envelope_round_trip_keeps_type_and_ids() -> None:
 
 def test_decode_refuses_wrong_topic_garbage_and_extra_fields() -> None:
     payload = _captured()
-    raw = encode(new_envelope(topics.PAYMENT_CAPTURED, payload, correlation_id=payload.payment_id, producer="t"))
+    raw = encode(
+        new_envelope(
+            topics.PAYMENT_CAPTURED, payload, correlation_id=payload.payment_id, producer="t"
+        )
+    )
     with pytest.raises(UndecodableMessage, match="does not belong"):
         decode(topics.PAYMENT_SETTLED, raw)
     with pytest.raises(UndecodableMessage):
@@ -58,7 +70,12 @@ def test_events_are_frozen_and_money_is_integer() -> None:
         payload.amount = 5  # type: ignore[misc]
     with pytest.raises(ValidationError):
         PaymentCaptured(
-            payment_id=uuid.uuid4(), merchant_id="m", amount=1.5, currency="TRY", installments=1, auth_code="A"  # type: ignore[arg-type]
+            payment_id=uuid.uuid4(),
+            merchant_id="m",
+            amount=1.5,
+            currency="TRY",
+            installments=1,
+            auth_code="A",  # type: ignore[arg-type]
         )
 
 

@@ -9,7 +9,10 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-
+from authorization.adapters.issuer_simulator import IssuerSimulator
+from authorization.bootstrap import MIGRATIONS
+from authorization.domain.issuer import Behaviour, SimulatorCard
+from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
 from sanalpos_common.crypto.card import fingerprint
@@ -19,11 +22,6 @@ from sanalpos_common.db import create_pool, migrate, unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import EncryptedCard, FraudDecision, PaymentScored
 from sanalpos_common.settings import DEV_CVC_KEYRING, DEV_PAN_KEYRING, local_database_url
-
-from authorization.adapters.issuer_simulator import IssuerSimulator
-from authorization.bootstrap import MIGRATIONS
-from authorization.domain.issuer import Behaviour, SimulatorCard
-from authorization.service_layer.handlers import AuthorizationHandlers
 
 PAN_RING = Keyring.from_json(DEV_PAN_KEYRING)
 CVC_RING = Keyring.from_json(DEV_CVC_KEYRING)
@@ -38,7 +36,9 @@ async def pool() -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-def scored(pan: str, amount: int, decision: FraudDecision = FraudDecision.APPROVE, capture: bool = False) -> object:
+def scored(
+    pan: str, amount: int, decision: FraudDecision = FraudDecision.APPROVE, capture: bool = False
+) -> object:
     payment_id = uuid.uuid4()
     card = EncryptedCard(
         pan_ciphertext=encrypt(PAN_RING, pan.encode(), pan_aad("mer_conc", payment_id)),
@@ -51,8 +51,16 @@ def scored(pan: str, amount: int, decision: FraudDecision = FraudDecision.APPROV
         brand="visa",
     )
     payload = PaymentScored(
-        payment_id=payment_id, merchant_id="mer_conc", score=10, decision=decision, reasons=(),
-        amount=amount, currency="TRY", capture=capture, installments=1, card=card,
+        payment_id=payment_id,
+        merchant_id="mer_conc",
+        score=10,
+        decision=decision,
+        reasons=(),
+        amount=amount,
+        currency="TRY",
+        capture=capture,
+        installments=1,
+        card=card,
     )
     return new_envelope(topics.PAYMENT_SCORED, payload, correlation_id=payment_id, producer="test")
 
@@ -76,18 +84,25 @@ async def test_two_payments_never_spend_the_same_limit(pool: asyncpg.Pool) -> No
     await asyncio.gather(*(authorize(e) for e in envelopes))
 
     ids = [e.correlation_id for e in envelopes]  # type: ignore[attr-defined]
-    rows = await pool.fetch("SELECT status, response_code FROM authorizations WHERE payment_id = ANY($1)", ids)
+    rows = await pool.fetch(
+        "SELECT status, response_code FROM authorizations WHERE payment_id = ANY($1)", ids
+    )
     codes = sorted(r["response_code"] for r in rows)
     assert codes == ["00"] * 3 + ["51"] * 7
     available = await pool.fetchval(
-        "SELECT available FROM account_balances WHERE card_ref = $1 AND currency = 'TRY'", issuer.card_ref(pan)
+        "SELECT available FROM account_balances WHERE card_ref = $1 AND currency = 'TRY'",
+        issuer.card_ref(pan),
     )
     assert available == 100_000 - 3 * 30_000
-    holds = await pool.fetchval("SELECT coalesce(sum(amount), 0) FROM holds WHERE card_ref = $1", issuer.card_ref(pan))
+    holds = await pool.fetchval(
+        "SELECT coalesce(sum(amount), 0) FROM holds WHERE card_ref = $1", issuer.card_ref(pan)
+    )
     assert holds == 90_000
 
 
-async def test_sale_captures_at_once_and_fraud_decline_never_reaches_the_issuer(pool: asyncpg.Pool) -> None:
+async def test_sale_captures_at_once_and_fraud_decline_never_reaches_the_issuer(
+    pool: asyncpg.Pool,
+) -> None:
     issuer = IssuerSimulator(b"test-issuer-key", default_limit_major=50_000)
     handlers = AuthorizationHandlers(issuer, PAN_RING, CVC_RING)
     sale = scored("4111111111111111", 5_000, capture=True)
@@ -95,15 +110,36 @@ async def test_sale_captures_at_once_and_fraud_decline_never_reaches_the_issuer(
     for envelope in (sale, blocked):
         async with unit_of_work(pool) as uow:
             await handlers.handle(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
-    sale_row = await pool.fetchrow("SELECT status, response_code, auth_code FROM authorizations WHERE payment_id = $1", sale.correlation_id)  # type: ignore[attr-defined]
-    assert sale_row["status"] == "captured" and sale_row["response_code"] == "00" and sale_row["auth_code"]
-    hold = await pool.fetchrow("SELECT status, captured_amount FROM holds WHERE payment_id = $1", sale.correlation_id)  # type: ignore[attr-defined]
+    sale_row = await pool.fetchrow(
+        "SELECT status, response_code, auth_code FROM authorizations WHERE payment_id = $1",
+        sale.correlation_id,
+    )  # type: ignore[attr-defined]
+    assert (
+        sale_row["status"] == "captured"
+        and sale_row["response_code"] == "00"
+        and sale_row["auth_code"]
+    )
+    hold = await pool.fetchrow(
+        "SELECT status, captured_amount FROM holds WHERE payment_id = $1", sale.correlation_id
+    )  # type: ignore[attr-defined]
     assert hold["status"] == "captured" and hold["captured_amount"] == 5_000
-    blocked_row = await pool.fetchrow("SELECT status, response_code FROM authorizations WHERE payment_id = $1", blocked.correlation_id)  # type: ignore[attr-defined]
+    blocked_row = await pool.fetchrow(
+        "SELECT status, response_code FROM authorizations WHERE payment_id = $1",
+        blocked.correlation_id,
+    )  # type: ignore[attr-defined]
     assert blocked_row["status"] == "declined" and blocked_row["response_code"] == "59"
-    assert await pool.fetchval("SELECT count(*) FROM holds WHERE payment_id = $1", blocked.correlation_id) == 0  # type: ignore[attr-defined]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM holds WHERE payment_id = $1", blocked.correlation_id
+        )
+        == 0
+    )  # type: ignore[attr-defined]
     emitted = await pool.fetch(
         "SELECT topic FROM outbox WHERE message_key = ANY($1::text[]) ORDER BY id",
         [str(sale.correlation_id), str(blocked.correlation_id)],  # type: ignore[attr-defined]
     )
-    assert [r["topic"] for r in emitted] == [topics.PAYMENT_AUTHORIZED, topics.PAYMENT_CAPTURED, topics.PAYMENT_DECLINED]
+    assert [r["topic"] for r in emitted] == [
+        topics.PAYMENT_AUTHORIZED,
+        topics.PAYMENT_CAPTURED,
+        topics.PAYMENT_DECLINED,
+    ]

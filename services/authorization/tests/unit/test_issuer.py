@@ -1,7 +1,5 @@
 from datetime import date
 
-from sanalpos_common.crypto.card import luhn_valid
-
 from authorization.domain.issuer import (
     TEST_CARDS,
     Behaviour,
@@ -11,11 +9,14 @@ from authorization.domain.issuer import (
     new_auth_code,
     screen,
 )
+from sanalpos_common.crypto.card import luhn_valid
 
 TODAY = date(2026, 11, 26)
 
 
-def account(behaviour: Behaviour = Behaviour.APPROVE, exp: tuple[int, int] = (12, 2030)) -> CardAccount:
+def account(
+    behaviour: Behaviour = Behaviour.APPROVE, exp: tuple[int, int] = (12, 2030)
+) -> CardAccount:
     return CardAccount("ref", "1111", behaviour, exp[0], exp[1], 1000)
 
 

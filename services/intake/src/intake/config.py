@@ -1,5 +1,4 @@
 from pydantic import SecretStr
-
 from sanalpos_common.settings import (
     DEV_ADMIN_TOKEN,
     DEV_CVC_KEYRING,

@@ -1,7 +1,6 @@
 import pytest
-from pydantic import ValidationError
-
 from intake.entrypoints.schemas import CreatePaymentRequest
+from pydantic import ValidationError
 
 VALID = {
     "amount": 1000,

@@ -22,5 +22,7 @@ async def bootstrap(settings: SettlementSettings | None = None) -> Platform:
     handlers = SettlementHandlers(
         default_plan=FeePlan(settings.default_mdr_bps, settings.default_installment_bps)
     )
-    platform.consume([topics.PAYMENT_CAPTURED], idempotent(platform.pool, CONSUMER, handlers.handle))
+    platform.consume(
+        [topics.PAYMENT_CAPTURED], idempotent(platform.pool, CONSUMER, handlers.handle)
+    )
     return platform

@@ -1,7 +1,6 @@
 import uuid
 
 import pytest
-
 from settlement.domain.ledger import (
     CLEARING,
     FEE_REVENUE,
@@ -19,7 +18,9 @@ def test_capture_debits_clearing_and_credits_merchant_net_and_fee() -> None:
     payment_id = uuid.uuid4()
     tx = capture_transaction(payment_id, "mer_a", 10_000, "TRY", 1, FeePlan(179, 60))
     by_account = {e.account: e for e in tx.entries}
-    assert by_account[CLEARING].direction is Direction.DEBIT and by_account[CLEARING].amount == 10_000
+    assert (
+        by_account[CLEARING].direction is Direction.DEBIT and by_account[CLEARING].amount == 10_000
+    )
     assert by_account[merchant_payable("mer_a")].amount == 10_000 - 179
     assert by_account[FEE_REVENUE].amount == 179
     assert tx.fee == 179
@@ -33,9 +34,10 @@ def test_installments_add_commission_per_extra_installment() -> None:
 def test_transaction_id_is_deterministic_per_payment() -> None:
     payment_id = uuid.uuid4()
     plan = FeePlan(100, 0)
-    assert capture_transaction(payment_id, "m", 5, "TRY", 1, plan).id == capture_transaction(
-        payment_id, "m", 5, "TRY", 1, plan
-    ).id
+    assert (
+        capture_transaction(payment_id, "m", 5, "TRY", 1, plan).id
+        == capture_transaction(payment_id, "m", 5, "TRY", 1, plan).id
+    )
 
 
 def test_zero_fee_omits_the_fee_line_and_stays_balanced() -> None:
@@ -46,8 +48,14 @@ def test_zero_fee_omits_the_fee_line_and_stays_balanced() -> None:
 
 def test_unbalanced_or_non_positive_entries_are_refused() -> None:
     with pytest.raises(UnbalancedTransaction):
-        assert_balanced((Entry("a", Direction.DEBIT, 10, "TRY"), Entry("b", Direction.CREDIT, 9, "TRY")))
+        assert_balanced(
+            (Entry("a", Direction.DEBIT, 10, "TRY"), Entry("b", Direction.CREDIT, 9, "TRY"))
+        )
     with pytest.raises(UnbalancedTransaction):
-        assert_balanced((Entry("a", Direction.DEBIT, 10, "TRY"), Entry("b", Direction.CREDIT, 10, "USD")))
+        assert_balanced(
+            (Entry("a", Direction.DEBIT, 10, "TRY"), Entry("b", Direction.CREDIT, 10, "USD"))
+        )
     with pytest.raises(UnbalancedTransaction):
-        assert_balanced((Entry("a", Direction.DEBIT, 0, "TRY"), Entry("b", Direction.CREDIT, 0, "TRY")))
+        assert_balanced(
+            (Entry("a", Direction.DEBIT, 0, "TRY"), Entry("b", Direction.CREDIT, 0, "TRY"))
+        )

@@ -66,7 +66,9 @@ def decrypt(keyring: Keyring, token: str, aad: bytes) -> bytes:
     kek = keyring.key(version)  # KeyringError names the missing version
     try:
         wrapped, data = _unb64(wrapped_b64), _unb64(data_b64)
-        dek = AESGCM(kek).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _wrap_aad(key_id, version, aad))
+        dek = AESGCM(kek).decrypt(
+            wrapped[:_NONCE], wrapped[_NONCE:], _wrap_aad(key_id, version, aad)
+        )
         return AESGCM(dek).decrypt(data[:_NONCE], data[_NONCE:], aad)
     except (InvalidTag, ValueError) as exc:
         raise DecryptionError("ciphertext does not decrypt for this record") from exc

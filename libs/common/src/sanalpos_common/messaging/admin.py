@@ -23,7 +23,10 @@ async def ensure_topics(
             return
         try:
             await admin.create_topics(
-                [NewTopic(name=n, num_partitions=partitions, replication_factor=replication) for n in missing]
+                [
+                    NewTopic(name=n, num_partitions=partitions, replication_factor=replication)
+                    for n in missing
+                ]
             )
         except TopicAlreadyExistsError:
             pass  # another service created it between our list and create

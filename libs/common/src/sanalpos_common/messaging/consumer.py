@@ -106,7 +106,7 @@ class ConsumerLoop:
             if highwater is None:
                 continue
             try:
-                position = consumer._fetcher._subscriptions.assignment[tp].position  # noqa: SLF001
+                position = consumer._fetcher._subscriptions.assignment[tp].position
             except (AttributeError, KeyError):
                 continue
             if position is None:

@@ -11,7 +11,9 @@ from sanalpos_common.observability import redact
 from sanalpos_common.topics import dead_letter_topic
 
 
-def dead_letter_headers(message: Any, consumer: str, error: str, attempts: int) -> list[tuple[str, bytes]]:
+def dead_letter_headers(
+    message: Any, consumer: str, error: str, attempts: int
+) -> list[tuple[str, bytes]]:
     extra = {
         "dlq.consumer": consumer,
         "dlq.error": redact(error)[:4000],

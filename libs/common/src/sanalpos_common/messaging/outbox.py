@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -100,8 +101,6 @@ class OutboxRelay:
         return int(count)
 
 
-def _headers(raw: object) -> list[tuple[str, str]]:
-    import json
-
+def _headers(raw: str | list[list[str]] | None) -> list[tuple[str, str]]:
     items = json.loads(raw) if isinstance(raw, str) else raw
     return [(str(k), str(v)) for k, v in (items or [])]

@@ -27,7 +27,7 @@ def new_envelope(
     producer: str,
     causation_id: uuid.UUID | None = None,
 ) -> Envelope[Any]:
-    return Envelope[type(payload)](  # type: ignore[misc]
+    return Envelope[type(payload)](  # type: ignore[misc,operator]
         type=event_type(topic),
         correlation_id=correlation_id,
         causation_id=causation_id,
@@ -45,9 +45,7 @@ def decode(topic: str, raw: bytes | None) -> Envelope[Any]:
     try:
         envelope = RawEnvelope.model_validate_json(raw)
         if envelope.type != event_type(topic):
-            raise UndecodableMessage(
-                f"type {envelope.type!r} does not belong on topic {topic!r}"
-            )
+            raise UndecodableMessage(f"type {envelope.type!r} does not belong on topic {topic!r}")
         payload = model.model_validate(envelope.payload)
     except ValidationError as exc:
         raise UndecodableMessage(_summarize(exc)) from exc

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
+from sanalpos_common.db import Connection
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class AuthorizationRecord:
 
 
 class AuthorizationRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def exists(self, payment_id: object) -> bool:

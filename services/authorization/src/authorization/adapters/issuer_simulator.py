@@ -8,8 +8,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
-
+from sanalpos_common.db import Connection
 from sanalpos_common.money import currency_exponent
 
 from authorization.domain.issuer import (
@@ -51,19 +50,26 @@ class IssuerSimulator:
     def card_ref(self, pan: str) -> str:
         return "ir1_" + hmac.new(self._key, pan.encode(), hashlib.sha256).hexdigest()
 
-    async def seed(self, conn: asyncpg.Connection, cards: tuple[SimulatorCard, ...]) -> None:
+    async def seed(self, conn: Connection, cards: tuple[SimulatorCard, ...]) -> None:
         await conn.executemany(
             "INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major) "
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (card_ref) DO UPDATE SET "
             "behaviour = EXCLUDED.behaviour, exp_month = EXCLUDED.exp_month, "
             "exp_year = EXCLUDED.exp_year, limit_major = EXCLUDED.limit_major",
             [
-                (self.card_ref(c.pan), c.pan[-4:], c.behaviour.value, c.exp_month, c.exp_year, c.limit_major)
+                (
+                    self.card_ref(c.pan),
+                    c.pan[-4:],
+                    c.behaviour.value,
+                    c.exp_month,
+                    c.exp_year,
+                    c.limit_major,
+                )
                 for c in cards
             ],
         )
 
-    async def authorize(self, conn: asyncpg.Connection, request: AuthorizationRequest) -> IssuerResponse:
+    async def authorize(self, conn: Connection, request: AuthorizationRequest) -> IssuerResponse:
         """Screen the card, then place a hold if the limit allows. Runs in the caller's transaction."""
         account = await self._account(conn, request)
         declined = screen(account, request.exp_month, request.exp_year, datetime.now(UTC).date())
@@ -90,7 +96,7 @@ class IssuerSimulator:
         )
         return IssuerResponse(ResponseCode.APPROVED, new_auth_code())
 
-    async def capture(self, conn: asyncpg.Connection, payment_id: object, amount: int) -> None:
+    async def capture(self, conn: Connection, payment_id: object, amount: int) -> None:
         """Capture up to the held amount; the remainder goes back to the card's available limit."""
         hold = await conn.fetchrow(
             "UPDATE holds SET status = 'captured', captured_amount = $2 "
@@ -111,7 +117,7 @@ class IssuerSimulator:
                 released,
             )
 
-    async def _account(self, conn: asyncpg.Connection, request: AuthorizationRequest) -> CardAccount:
+    async def _account(self, conn: Connection, request: AuthorizationRequest) -> CardAccount:
         ref = self.card_ref(request.pan)
         row = await conn.fetchrow("SELECT * FROM card_accounts WHERE card_ref = $1", ref)
         if row is None:
@@ -127,6 +133,7 @@ class IssuerSimulator:
                 request.exp_year,
                 self._default_limit,
             )
+        assert row is not None
         return CardAccount(
             card_ref=row["card_ref"],
             last4=row["last4"],
@@ -136,7 +143,7 @@ class IssuerSimulator:
             limit_major=row["limit_major"],
         )
 
-    async def _open_balance(self, conn: asyncpg.Connection, account: CardAccount, currency: str) -> None:
+    async def _open_balance(self, conn: Connection, account: CardAccount, currency: str) -> None:
         await conn.execute(
             "INSERT INTO account_balances (card_ref, currency, available) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING",

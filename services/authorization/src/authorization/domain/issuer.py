@@ -58,7 +58,9 @@ def screen(account: CardAccount, exp_month: int, exp_year: int, today: date) -> 
     """Checks before funds: a code to decline with, or None to go on to the limit."""
     if account.behaviour is Behaviour.DO_NOT_HONOUR:
         return ResponseCode.DO_NOT_HONOUR
-    if account.behaviour is Behaviour.EXPIRED or card_expired(account.exp_month, account.exp_year, today):
+    if account.behaviour is Behaviour.EXPIRED or card_expired(
+        account.exp_month, account.exp_year, today
+    ):
         return ResponseCode.EXPIRED_CARD
     if card_expired(exp_month, exp_year, today):
         return ResponseCode.EXPIRED_CARD
@@ -85,7 +87,11 @@ class SimulatorCard:
 TEST_CARDS: tuple[SimulatorCard, ...] = (
     SimulatorCard("4111111111111111", Behaviour.APPROVE, 1_000_000, note="approves"),
     SimulatorCard("5555555555554444", Behaviour.APPROVE, 1_000_000, note="approves"),
-    SimulatorCard("4000000000009995", Behaviour.APPROVE, 10, note="insufficient funds (51) over 10.00"),
+    SimulatorCard(
+        "4000000000009995", Behaviour.APPROVE, 10, note="insufficient funds (51) over 10.00"
+    ),
     SimulatorCard("4000000000000069", Behaviour.EXPIRED, 1_000_000, 1, 2020, "expired card (54)"),
-    SimulatorCard("4000000000000002", Behaviour.DO_NOT_HONOUR, 1_000_000, note="do not honour (05)"),
+    SimulatorCard(
+        "4000000000000002", Behaviour.DO_NOT_HONOUR, 1_000_000, note="do not honour (05)"
+    ),
 )

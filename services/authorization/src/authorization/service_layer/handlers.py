@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
 from sanalpos_common.crypto.envelope import decrypt
@@ -72,7 +71,7 @@ class AuthorizationHandlers:
                     currency=scored.currency,
                     response_code=response.response_code.value,
                     reason=response.response_code.description,
-                    declined_by=declined_by,  # type: ignore[arg-type]
+                    declined_by=declined_by,
                 ),
             )
             log.info("declined %s (%s)", response.response_code.value, declined_by)
@@ -109,11 +108,15 @@ class AuthorizationHandlers:
 
     def _request(self, scored: PaymentScored) -> AuthorizationRequest:
         card = scored.card
-        pan = decrypt(self.pan_keyring, card.pan_ciphertext, pan_aad(scored.merchant_id, scored.payment_id))
+        pan = decrypt(
+            self.pan_keyring, card.pan_ciphertext, pan_aad(scored.merchant_id, scored.payment_id)
+        )
         cvc = None
         if card.cvc_ciphertext is not None:
             cvc_bytes = decrypt(
-                self.cvc_keyring, card.cvc_ciphertext, cvc_aad(scored.merchant_id, scored.payment_id)
+                self.cvc_keyring,
+                card.cvc_ciphertext,
+                cvc_aad(scored.merchant_id, scored.payment_id),
             )
             cvc = cvc_bytes.decode()
         return AuthorizationRequest(

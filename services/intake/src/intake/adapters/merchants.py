@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 import asyncpg
+from sanalpos_common.db import Connection
 
 
 def hash_api_key(key: str) -> str:
@@ -55,7 +56,7 @@ class MerchantRepository:
             await self._add_key(conn, merchant_id, api_key)
 
     @staticmethod
-    async def _add_key(conn: asyncpg.Connection, merchant_id: str, api_key: str) -> None:
+    async def _add_key(conn: Connection, merchant_id: str, api_key: str) -> None:
         mode = "live" if api_key.startswith("sk_live_") else "test"
         await conn.execute(
             "INSERT INTO api_keys (key_hash, merchant_id, mode, prefix) VALUES ($1, $2, $3, $4) "

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from sanalpos_common.db import Connection
 
 from intake.domain.payment import PaymentStatus, rank
 
 
 class PaymentRepository:
-    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, conn: Connection | asyncpg.Pool) -> None:
         self.conn = conn
 
     async def add(self, row: dict[str, Any]) -> None:
@@ -80,7 +81,7 @@ class PaymentRepository:
 
 
 class IdempotencyRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def find(self, merchant_id: str, key: str) -> asyncpg.Record | None:

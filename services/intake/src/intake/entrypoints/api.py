@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Response
 from fastapi.responses import JSONResponse
-
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
@@ -99,7 +98,9 @@ def admin_router() -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
     @router.post("/merchants", status_code=201, response_model=MerchantCreated)
-    async def create_merchant(body: CreateMerchant, c: AppContainer, response: Response) -> MerchantCreated:
+    async def create_merchant(
+        body: CreateMerchant, c: AppContainer, response: Response
+    ) -> MerchantCreated:
         merchant_id = body.id or f"mer_{secrets.token_hex(8)}"
         api_key = new_api_key(body.mode)
         created = await c.merchants.create(

@@ -23,7 +23,8 @@ class Container:
 
 
 def container(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
+    container: Container = request.app.state.container
+    return container
 
 
 def _bearer(authorization: str | None) -> str:

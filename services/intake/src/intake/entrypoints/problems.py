@@ -14,11 +14,15 @@ PROBLEM_BASE = "https://docs.sanalpos.dev/problems/"
 
 
 class Problem(Exception):
-    def __init__(
-        self, status: int, slug: str, title: str, detail: str = "", **extra: Any
-    ) -> None:
+    def __init__(self, status: int, slug: str, title: str, detail: str = "", **extra: Any) -> None:
         super().__init__(title)
-        self.status, self.slug, self.title, self.detail, self.extra = status, slug, title, detail, extra
+        self.status, self.slug, self.title, self.detail, self.extra = (
+            status,
+            slug,
+            title,
+            detail,
+            extra,
+        )
 
 
 def problem_response(
@@ -58,7 +62,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         ]
         fields = ", ".join(e["field"] for e in errors)
         return problem_response(
-            request, 422, "validation-error", "Request is invalid", f"invalid: {fields}", errors=errors
+            request,
+            422,
+            "validation-error",
+            "Request is invalid",
+            f"invalid: {fields}",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -28,8 +28,12 @@ class CardProtection:
         exp_year: int,
     ) -> EncryptedCard:
         return EncryptedCard(
-            pan_ciphertext=encrypt(self.pan_keyring, pan.encode(), pan_aad(merchant_id, payment_id)),
-            cvc_ciphertext=encrypt(self.cvc_keyring, cvc.encode(), cvc_aad(merchant_id, payment_id)),
+            pan_ciphertext=encrypt(
+                self.pan_keyring, pan.encode(), pan_aad(merchant_id, payment_id)
+            ),
+            cvc_ciphertext=encrypt(
+                self.cvc_keyring, cvc.encode(), cvc_aad(merchant_id, payment_id)
+            ),
             fingerprint=fingerprint(self.fingerprint_key, pan),
             bin=bin_of(pan),
             last4=pan[-4:],

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
@@ -57,7 +56,9 @@ async def create_payment(
     digest = request_hash(request.fingerprint_for_idempotency())
     for _ in range(2):
         try:
-            return await _create_once(pool, protection, merchant_id, request, idempotency_key, digest)
+            return await _create_once(
+                pool, protection, merchant_id, request, idempotency_key, digest
+            )
         except _ConcurrentDuplicate:
             continue  # the other request committed: the next pass replays its response
     raise RuntimeError("idempotency key contention did not resolve")

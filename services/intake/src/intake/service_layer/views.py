@@ -9,7 +9,9 @@ from typing import Any
 from intake.entrypoints.schemas import CardOut, PaymentEventOut, PaymentOut
 
 
-def payment_view(row: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def payment_view(
+    row: Mapping[str, Any] | Any, events: Sequence[Mapping[str, Any] | Any]
+) -> dict[str, Any]:
     metadata = row["metadata"]
     if isinstance(metadata, str):
         metadata = json.loads(metadata)

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import asyncpg
+from sanalpos_common.db import Connection
 
 from settlement.domain.ledger import FeePlan, LedgerTransaction
 
 
 class LedgerRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def fee_plan(self, merchant_id: str, default: FeePlan) -> FeePlan:
@@ -41,7 +41,7 @@ class LedgerRepository:
         return True
 
 
-async def upsert_fee_plan(conn: asyncpg.Connection, merchant_id: str, plan: FeePlan) -> None:
+async def upsert_fee_plan(conn: Connection, merchant_id: str, plan: FeePlan) -> None:
     await conn.execute(
         "INSERT INTO fee_plans (merchant_id, mdr_bps, installment_bps) VALUES ($1, $2, $3) "
         "ON CONFLICT (merchant_id) DO UPDATE SET mdr_bps = EXCLUDED.mdr_bps, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -21,15 +22,14 @@ async def ensure_topics(
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if not missing:
             return
-        try:
+        # Another service may create a topic between our list and create.
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
                 [
                     NewTopic(name=n, num_partitions=partitions, replication_factor=replication)
                     for n in missing
                 ]
             )
-        except TopicAlreadyExistsError:
-            pass  # another service created it between our list and create
         log.info("created topics: %s", ", ".join(missing))
     finally:
         await admin.close()

@@ -45,7 +45,7 @@ def generate_secret(size: int = 32) -> str:
 
 def sign(key: bytes, webhook_id: str, timestamp: int, body: str) -> str:
     """One `v1,<base64>` signature."""
-    content = f"{webhook_id}.{timestamp}.{body} ".encode()
+    content = f"{webhook_id}.{timestamp}.{body}".encode()
     digest = hmac.new(key, content, hashlib.sha256).digest()
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
 

@@ -1,0 +1,299 @@
+"""The notification service in-process against the real local Kafka and PostgreSQL.
+
+Isolation from anything else using the same infrastructure:
+- a private PostgreSQL schema (dropped afterwards) through the DSN's search_path;
+- a private Kafka consumer group whose offsets start at the current end of every topic,
+  so the run neither replays old traffic nor competes with a running notification service.
+Each test still uses its own merchant ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from notification.bootstrap import CONSUMED_TOPICS, bootstrap
+from notification.config import NotificationSettings, StaticEndpoint
+from notification.domain.signing import generate_secret
+from pydantic import BaseModel, SecretStr
+from sanalpos_common import topics
+from sanalpos_common.messaging.admin import ensure_topics
+from sanalpos_common.runtime import serve
+from sanalpos_common.schemas.codec import encode, new_envelope
+from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import WebhookEndpointRegistered
+from sanalpos_common.service import Platform
+from sanalpos_common.settings import local_database_url
+
+KAFKA = "127.0.0.1:29092"
+BASE_DSN = local_database_url("notification")
+DLQ = topics.dead_letter_topic("notification")
+T = TypeVar("T")
+
+
+def _reachable(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    skip = None
+    if not (_reachable("127.0.0.1", 29092) and _reachable("127.0.0.1", 25432)):
+        skip = pytest.mark.skip(reason="local Kafka/PostgreSQL not up (scripts/infra/infra.sh up)")
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+            if skip:
+                item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05
+) -> T:
+    """Poll until `probe()` returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+# --------------------------------------------------------------------------- webhook receiver
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: str
+    at: float
+
+
+@dataclass
+class Receiver:
+    """A merchant's webhook endpoint: records every POST, answers from a per-path script."""
+
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    _codes: dict[str, list[int]] = field(default_factory=dict)
+    _delays: dict[str, list[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def script(self, path: str, codes: list[int], delays: list[float] | None = None) -> None:
+        with self._lock:
+            self._codes[path] = list(codes)
+            self._delays[path] = list(delays or [])
+
+    def requests(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
+
+    def _answer(self, path: str, headers: dict[str, str], body: str) -> tuple[int, float]:
+        with self._lock:
+            self.received.append(Received(path, headers, body, time.monotonic()))
+            codes, delays = self._codes.get(path, []), self._delays.get(path, [])
+            return (codes.pop(0) if codes else 200), (delays.pop(0) if delays else 0.0)
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            code, delay = receiver._answer(self.path, headers, body)
+            if delay:
+                time.sleep(delay)
+            with contextlib.suppress(OSError):
+                self.send_response(code)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the timeout test hangs up on purpose
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    server = _QuietServer(("127.0.0.1", 0), _handler(receiver))
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+# --------------------------------------------------------------------------- the service
+
+
+@dataclass
+class Service:
+    platform: Platform
+    settings: NotificationSettings
+    base_url: str
+    producer: AIOKafkaProducer
+    static_merchant: str
+    static_secret: str
+    static_path: str
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.platform.pool
+
+    async def publish(self, topic: str, envelope: Envelope[Any]) -> bytes:
+        value = encode(envelope)
+        await self.publish_raw(topic, value, str(envelope.correlation_id).encode())
+        return value
+
+    async def publish_raw(self, topic: str, value: bytes, key: bytes) -> None:
+        await self.producer.send_and_wait(topic, value=value, key=key)
+
+    async def register_endpoint(
+        self,
+        merchant_id: str,
+        url: str,
+        secret: str | None = None,
+        *,
+        endpoint_id: uuid.UUID | None = None,
+        enabled: bool = True,
+        wait: bool = True,
+    ) -> tuple[uuid.UUID, str]:
+        endpoint_id = endpoint_id or uuid.uuid4()
+        secret = secret or generate_secret()
+        payload = WebhookEndpointRegistered(
+            endpoint_id=endpoint_id, merchant_id=merchant_id, url=url, secret=secret,
+            enabled=enabled,
+        )
+        envelope = new_envelope(
+            topics.WEBHOOK_ENDPOINT_REGISTERED, payload, correlation_id=endpoint_id,
+            producer="tests",
+        )
+        await self.publish(topics.WEBHOOK_ENDPOINT_REGISTERED, envelope)
+        if wait:  # endpoints and payments travel on different topics: no ordering between them
+            await wait_for(
+                lambda: self.pool.fetchval(
+                    "SELECT 1 FROM webhook_endpoints WHERE endpoint_id = $1 AND secret = $2 "
+                    "AND enabled = $3",
+                    endpoint_id, secret, enabled,
+                )
+            )
+        return endpoint_id, secret
+
+
+async def _start_group_at_end(
+    group: str, names: tuple[str, ...], producer: AIOKafkaProducer
+) -> None:
+    partitions = [
+        TopicPartition(name, p) for name in names for p in sorted(await producer.partitions_for(name))
+    ]
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture(scope="session")
+async def service(receiver: Receiver) -> AsyncIterator[Service]:
+    run = uuid.uuid4().hex[:10]
+    schema = f"notification_test_{run}"
+    admin = await asyncpg.connect(BASE_DSN)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+
+    await ensure_topics(KAFKA, [*CONSUMED_TOPICS, DLQ])
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
+    await producer.start()
+    group = f"notification-test-{run}"
+    await _start_group_at_end(group, CONSUMED_TOPICS, producer)
+
+    static_merchant, static_secret = f"static-{run}", generate_secret()
+    static_path = f"/static/{static_merchant}"
+    settings = NotificationSettings(
+        database_url=SecretStr(f"{BASE_DSN}?search_path={schema}"),
+        http_port=free_port(),
+        consumer_group=group,
+        static_endpoints=[
+            StaticEndpoint(
+                merchant_id=static_merchant,
+                url=receiver.url(static_path),
+                secret=SecretStr(static_secret),
+            )
+        ],
+        retry_base_s=0.05,
+        retry_cap_s=0.2,
+        retry_max_attempts=4,
+        delivery_timeout_s=1.0,
+        delivery_lease_s=5.0,
+        worker_idle_poll_s=1.0,
+    )
+    platform = await bootstrap(settings)
+    server = asyncio.create_task(serve(platform.runtime), name="notification-under-test")
+    base_url = f"http://127.0.0.1:{settings.http_port}"
+
+    async def ready() -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"{base_url}/readyz")).status_code == 200
+        return False
+
+    try:
+        await wait_for(ready, timeout=30, interval=0.2)
+        yield Service(
+            platform, settings, base_url, producer, static_merchant, static_secret, static_path
+        )
+    finally:
+        await producer.stop()
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
+
+
+def body_of(received: Received) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(received.body)
+    return parsed
+
+
+def model_json(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

@@ -17,6 +17,7 @@ from tests.integration.support import (
     WebhookReceiver,
     infra_env,
     start_services,
+    stop_containers,
     stop_services,
     wait_ready,
 )
@@ -26,10 +27,11 @@ ADMIN_TOKEN = "dev-admin-token-not-for-production"
 
 
 @pytest.fixture(scope="session")
-def endpoints() -> dict[str, str]:
+def endpoints() -> Iterator[dict[str, str]]:
     env = infra_env()
     os.environ.update(env)
-    return env
+    yield env
+    stop_containers()
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,14 @@ T = TypeVar("T")
 
 
 def infra_env() -> dict[str, str]:
-    """Starts (or reuses) the local broker and database with the project's own script,
-    unless the environment already names endpoints, which win."""
+    """Endpoints for the whole-system tests, in this order of preference:
+
+    1. endpoints named in the environment (KAFKA_BOOTSTRAP_SERVERS, <SERVICE>_DATABASE_URL);
+    2. testcontainers, when SANALPOS_TESTCONTAINERS=1 and a Docker engine answers;
+    3. the project's own scripts: real Kafka and PostgreSQL processes on this machine.
+    """
+    if os.environ.get("SANALPOS_TESTCONTAINERS") == "1" and docker_available():
+        return testcontainers_env()
     subprocess.run(["bash", str(INFRA), "up"], check=True, stdout=subprocess.DEVNULL)
     out = subprocess.run(["bash", str(INFRA), "env"], check=True, capture_output=True, text=True)
     env: dict[str, str] = {}
@@ -35,6 +41,68 @@ def infra_env() -> dict[str, str]:
             key, _, value = line[len("export ") :].partition("=")
             env[key] = value.strip().strip("'\"")
     return env
+
+
+def docker_available() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+_CONTAINERS: list[Any] = []
+
+
+def testcontainers_env() -> dict[str, str]:
+    """Kafka and PostgreSQL in containers; the environment's own endpoints still win."""
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    env: dict[str, str] = {}
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+        kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+        kafka.start()
+        _CONTAINERS.append(kafka)
+        env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.get_bootstrap_server()
+    if not all(f"{s.upper()}_DATABASE_URL" in os.environ for s in SERVICES):
+        postgres = PostgresContainer("postgres:16", username="sanalpos", password="sanalpos")
+        postgres.start()
+        _CONTAINERS.append(postgres)
+        host, port = postgres.get_container_host_ip(), postgres.get_exposed_port(5432)
+        for service in SERVICES:
+            subprocess.run(
+                [
+                    "docker",
+                    "exec",
+                    postgres.get_wrapped_container().id,
+                    "psql",
+                    "-U",
+                    "sanalpos",
+                    "-c",
+                    f"CREATE DATABASE sanalpos_{service}",
+                ],
+                check=False,
+                capture_output=True,
+            )
+            env[f"{service.upper()}_DATABASE_URL"] = (
+                f"postgresql://sanalpos:sanalpos@{host}:{port}/sanalpos_{service}"
+            )
+    return {
+        **env,
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k == "KAFKA_BOOTSTRAP_SERVERS" or k.endswith("_DATABASE_URL")
+        },
+    }
+
+
+def stop_containers() -> None:
+    while _CONTAINERS:
+        _CONTAINERS.pop().stop()
 
 
 def free_port() -> int:

@@ -126,6 +126,18 @@ class Health:
         return all(r["ok"] for r in results.values()), results
 
 
+def instrument_http(app: Any, metrics: Metrics) -> None:
+    """Counts requests by route template (never the raw path: it may hold ids)."""
+
+    @app.middleware("http")
+    async def _count(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
+        return response
+
+
 def ops_router(service: str, health: Health, metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["ops"])
 

@@ -22,7 +22,13 @@ from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
 from sanalpos_common.messaging.outbox import OutboxRelay
 from sanalpos_common.messaging.producer import build_producer
-from sanalpos_common.observability import Health, Metrics, configure_logging, ops_router
+from sanalpos_common.observability import (
+    Health,
+    Metrics,
+    configure_logging,
+    instrument_http,
+    ops_router,
+)
 from sanalpos_common.runtime import Runtime
 from sanalpos_common.settings import ServiceSettings
 
@@ -79,8 +85,10 @@ async def start_platform(
 
     app = app or FastAPI(title=f"sanalpos {name}")
     app.include_router(ops_router(name, health, metrics))
+    instrument_http(app, metrics)
     runtime = Runtime(name=name, app=app, host=settings.http_host, port=settings.http_port)
     runtime.add_loop("outbox-relay", relay.run, relay.stop)
+    runtime.add_loop("outbox-purge", lambda: _purge_forever(relay))
     runtime.on_close(producer.stop)
     runtime.on_close(pool.close)
 
@@ -101,6 +109,13 @@ async def start_platform(
     health.add("kafka", kafka_ready)
     health.add("outbox", outbox_ready)
     return Platform(name, settings, pool, producer, metrics, health, relay, runtime)
+
+
+async def _purge_forever(relay: OutboxRelay, every_s: float = 600.0) -> None:
+    """Published outbox rows are kept for the retention period, then deleted."""
+    while True:
+        await relay.purge_published()
+        await asyncio.sleep(every_s)
 
 
 def run_service(bootstrap: Callable[[], Awaitable[Platform]]) -> None:

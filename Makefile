@@ -72,6 +72,7 @@ schemas: install
 	$(UV) run --no-sync python -m sanalpos_common.schemas.export
 
 bench: install
+	$(UV) run --no-sync python scripts/stack.py up
 	$(UV) run --no-sync python scripts/bench.py
 
 clean: down

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark against a running stack (`make up`). Prints numbers; asserts nothing.
+
+Sends N payments over HTTP with C concurrent clients, and watches the outcome topics on Kafka to
+time each payment from its POST to its authorization outcome and to its settlement.
+
+    python scripts/bench.py --payments 2000 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import time
+import uuid
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from sanalpos_common import topics
+
+DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
+CARDS = ("4111111111111111", "5555555555554444")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def watch(
+    bootstrap: str, wanted: set[str], seen: dict[str, dict[str, float]], done: asyncio.Event
+) -> None:
+    consumer = AIOKafkaConsumer(
+        topics.PAYMENT_AUTHORIZED,
+        topics.PAYMENT_DECLINED,
+        topics.PAYMENT_SETTLED,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4()}",
+        auto_offset_reset="latest",
+    )
+    await consumer.start()
+    try:
+        while not done.is_set():
+            batches = await consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for messages in batches.values():
+                for message in messages:
+                    payment_id = message.key.decode() if message.key else ""
+                    if payment_id in wanted:
+                        kind = "settled" if message.topic == topics.PAYMENT_SETTLED else "outcome"
+                        seen.setdefault(payment_id, {}).setdefault(kind, now)
+            if wanted and all("settled" in seen.get(p, {}) for p in wanted):
+                done.set()
+    finally:
+        await consumer.stop()
+
+
+async def bench(
+    payments: int, concurrency: int, intake: str, bootstrap: str, timeout_s: float
+) -> None:
+    sent_at: dict[str, float] = {}
+    post_latency: list[float] = []
+    seen: dict[str, dict[str, float]] = {}
+    done = asyncio.Event()
+    wanted: set[str] = set()
+    watcher = asyncio.create_task(watch(bootstrap, wanted, seen, done))
+    await asyncio.sleep(2)  # let the watcher join before traffic starts
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(payments):
+        queue.put_nowait(i)
+
+    async def client() -> None:
+        async with httpx.AsyncClient(
+            base_url=intake, timeout=30, headers={"Authorization": f"Bearer {DEMO_KEY}"}
+        ) as http:
+            while not queue.empty():
+                i = queue.get_nowait()
+                body = {
+                    "amount": 1000 + i % 500,
+                    "currency": "TRY",
+                    "capture": True,
+                    "card": {
+                        "number": CARDS[i % 2],
+                        "exp_month": 12,
+                        "exp_year": 2030,
+                        "cvc": "123",
+                    },
+                }
+                started = time.perf_counter()
+                response = await http.post("/v1/payments", json=body)
+                post_latency.append(time.perf_counter() - started)
+                if response.status_code == 202:
+                    payment_id = response.json()["id"]
+                    sent_at[payment_id] = started
+                    wanted.add(payment_id)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    accept_s = time.perf_counter() - started
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout=timeout_s)
+    total_s = time.perf_counter() - started
+    done.set()
+    await watcher
+
+    outcome = [seen[p]["outcome"] - sent_at[p] for p in sent_at if "outcome" in seen.get(p, {})]
+    settled = [seen[p]["settled"] - sent_at[p] for p in sent_at if "settled" in seen.get(p, {})]
+    report = {
+        "payments_sent": payments,
+        "accepted": len(sent_at),
+        "accept_rate_per_s": round(len(sent_at) / accept_s, 1),
+        "post_p50_ms": round(1000 * statistics.median(post_latency), 1),
+        "post_p99_ms": round(1000 * percentile(post_latency, 99), 1),
+        "outcomes_seen": len(outcome),
+        "settled_seen": len(settled),
+        "end_to_end_settled_per_s": round(len(settled) / total_s, 1),
+        "to_outcome_p50_ms": round(1000 * percentile(outcome, 50), 1),
+        "to_outcome_p99_ms": round(1000 * percentile(outcome, 99), 1),
+        "to_settled_p50_ms": round(1000 * percentile(settled, 50), 1),
+        "to_settled_p99_ms": round(1000 * percentile(settled, 99), 1),
+        "wall_s": round(total_s, 1),
+    }
+    print(json.dumps(report, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--payments", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument(
+        "--intake", default=f"http://127.0.0.1:{os.environ.get('INTAKE_HTTP_PORT', '18000')}"
+    )
+    args = parser.parse_args()
+    bootstrap = os.environ.get(
+        "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('SANALPOS_KAFKA_PORT', '29092')}"
+    )
+    asyncio.run(bench(args.payments, args.concurrency, args.intake, bootstrap, args.timeout))
+
+
+if __name__ == "__main__":
+    main()

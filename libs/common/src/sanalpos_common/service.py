@@ -7,6 +7,8 @@ returned `Platform` before serving it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -126,4 +128,8 @@ def run_service(bootstrap: Callable[[], Awaitable[Platform]]) -> None:
         platform = await bootstrap()
         await serve(platform.runtime)
 
-    asyncio.run(_run())
+    # uvicorn re-raises the signal that stopped it after its own shutdown; with SIGTERM's
+    # default disposition that would kill the process before consumers, relay and pool close.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run())

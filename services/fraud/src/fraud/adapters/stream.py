@@ -1,0 +1,430 @@
+"""The faust-streaming part of fraud: payment.initiated -> by-card repartition -> score.
+
+Topology (one faust App, built when `FraudStream.run` starts, never at import time):
+
+    payment.initiated.v1 (key = payment id)
+        | agent "score-payments"; group_by(card fingerprint) with an explicit topic:
+        |   undecodable values are dead-lettered here, with their original bytes, key,
+        |   headers and coordinates, and skipped
+        v
+    <app id>-payment.initiated.v1-by-card-repartition (key = fingerprint)
+        | same agent, iterating the grouped stream one event at a time, manual acks:
+        |   read velocity windows -> score -> one DB transaction (inbox + decision +
+        |   outbox row) -> update velocity windows -> ack
+        v
+    tables <app id>-velocity-card-10m / -1h (hopping windows, changelog topics
+    co-partitioned with the repartition topic)
+
+payment.scored.v1 is published by the platform's OutboxRelay, never by faust.
+
+Offsets. faust commits, every `commit_interval_s`, the highest offset below which every
+message has been acked, after flushing its producer (so repartitioned copies and
+changelog writes are on the broker before the source offsets that produced them are
+committed). The grouped stream is iterated with `noack()`, and an event is acked only
+after its database transaction committed (or after it was dead-lettered). The agent body
+never raises for a message: infrastructure errors are retried until they clear, other
+errors a bounded number of times and then dead-lettered. So the only way out of an
+iteration without an ack is cancellation at shutdown, and then nothing after that
+message is acked either. That matters because faust 0.15 commits past a single unacked
+offset at the head of a partition when a later one is acked (faust-streaming issue #606,
+fix in PR #707 not released): strictly sequential processing with no "skip and carry
+on" path never produces that pattern.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from faust.exceptions import Skip
+from sanalpos_common import topics
+from sanalpos_common.messaging.consumer import TRANSIENT_ERRORS
+from sanalpos_common.messaging.deadletter import send_to_dead_letter
+from sanalpos_common.observability import Metrics, payment_id_var
+from sanalpos_common.schemas.codec import UndecodableMessage, decode
+from sanalpos_common.schemas.envelope import Envelope
+
+from fraud.adapters.deadletter import DeadLetterSource
+from fraud.adapters.lag import GroupLagProbe, LagSnapshot
+from fraud.adapters.velocity import VelocityWindow
+from fraud.config import FraudSettings
+from fraud.domain.scoring import Velocity
+from fraud.service_layer.scoring import PaymentScoring
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_CONSUMER = "fraud"  # -> dlq.fraud.v1
+METRICS_CONSUMER = "fraud"
+AGENT_NAME = "score-payments"
+
+
+def repartition_topic_name(app_id: str) -> str:
+    return f"{app_id}-{topics.PAYMENT_INITIATED}-by-card-repartition"
+
+
+def faust_brokers(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap_servers.split(",") if host.strip()]
+
+
+@dataclass
+class StreamProgress:
+    started_monotonic: float | None = None
+    ready_monotonic: float | None = None
+    last_processed_monotonic: float | None = None
+    last_event_time: datetime | None = None
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    in_flight_since: float | None = None
+
+
+class FraudStream:
+    """Owns one faust App at a time inside the service's event loop.
+
+    `run` is a Runtime loop: it builds the App, starts it (mode Service, no faust Worker,
+    so no signal handlers or logging set-up of its own), waits until asked to stop or
+    until faust crashes, then stops it. A crash makes `run` raise, and the runtime's
+    supervisor restarts it with a fresh App whose tables recover from their changelogs.
+    """
+
+    def __init__(
+        self,
+        settings: FraudSettings,
+        scoring: PaymentScoring,
+        dead_letter_producer: AIOKafkaProducer,
+        metrics: Metrics,
+        *,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        self.settings = settings
+        self.scoring = scoring
+        self.dead_letter_producer = dead_letter_producer
+        self.metrics = metrics
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self.progress = StreamProgress()
+        self.app: faust.App | None = None
+        self._stop = asyncio.Event()
+        self._short: VelocityWindow | None = None
+        self._long: VelocityWindow | None = None
+        self._lag_probe = GroupLagProbe(
+            settings.kafka_bootstrap_servers,
+            group_id=settings.faust_app_id,
+            topics=(topics.PAYMENT_INITIATED, repartition_topic_name(settings.faust_app_id)),
+            client_id=f"{settings.faust_app_id}-lag-probe",
+        )
+        self._lag: LagSnapshot | None = None
+        self._lag_error: str | None = None
+        self._committed_total: int | None = None
+        self._committed_changed_monotonic: float | None = None
+
+    # ------------------------------------------------------------------ the faust app
+    def build_app(self) -> faust.App:
+        s = self.settings
+        s.faust_datadir.mkdir(parents=True, exist_ok=True)
+        app = faust.App(
+            s.faust_app_id,
+            broker=faust_brokers(s.kafka_bootstrap_servers),
+            store=s.faust_store,
+            autodiscover=False,
+            web_enabled=False,
+            datadir=str(s.faust_datadir),
+            topic_partitions=s.internal_topic_partitions,
+            topic_replication_factor=s.internal_topic_replication,
+            broker_commit_interval=s.commit_interval_s,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            processing_guarantee="at_least_once",
+        )
+        source = app.topic(
+            topics.PAYMENT_INITIATED,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        by_card = app.topic(
+            repartition_topic_name(s.faust_app_id),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=s.internal_topic_partitions,
+            replicas=s.internal_topic_replication,
+            internal=True,
+        )
+        self._short = VelocityWindow(
+            app.Table(
+                "velocity-card-10m",
+                default=int,
+                partitions=s.internal_topic_partitions,
+                help="payments per card fingerprint, trailing short window",
+            ).hopping(s.short_window_s, s.short_window_step_s, expires=2 * s.short_window_s)
+        )
+        self._long = VelocityWindow(
+            app.Table(
+                "velocity-card-1h",
+                default=int,
+                partitions=s.internal_topic_partitions,
+                help="payments per card fingerprint, trailing long window",
+            ).hopping(s.long_window_s, s.long_window_step_s, expires=2 * s.long_window_s)
+        )
+
+        async def score_payments(stream: faust.StreamT) -> None:
+            async def card_key(raw: bytes | None) -> bytes:
+                return await self._card_key(stream, raw)
+
+            # noack(): StreamT does not declare it, faust.Stream has it.
+            by_card_stream = cast(faust.Stream, stream.group_by(card_key, name="card", topic=by_card))
+            grouped = by_card_stream.noack()
+            async for event in grouped.events():
+                await self._handle(event)
+
+        app.agent(source, name=AGENT_NAME)(score_payments)
+
+        async def on_startup_finished() -> None:
+            self.progress.ready_monotonic = time.monotonic()
+            started = self.progress.started_monotonic or self.progress.ready_monotonic
+            log.info(
+                "faust started; tables recovered in %.2fs",
+                self.progress.ready_monotonic - started,
+            )
+
+        app.on_startup_finished = on_startup_finished
+        return app
+
+    # --------------------------------------------------------- repartition (source side)
+    async def _card_key(self, stream: faust.StreamT, raw: bytes | None) -> bytes:
+        """group_by key: the card fingerprint. Poison messages are dead-lettered and skipped.
+
+        faust turns any exception raised here into Skip (the source message is acked and
+        not forwarded), so a message must be safely in the dead-letter topic before this
+        raises.
+        """
+        try:
+            envelope = decode(topics.PAYMENT_INITIATED, raw)
+            return str(envelope.payload.card.fingerprint).encode()
+        except UndecodableMessage as exc:
+            error = f"undecodable: {exc}"
+        except Exception as exc:  # decode should raise nothing else; never lose the message
+            error = f"undecodable: {type(exc).__name__}: {exc}"
+        event = stream.current_event
+        if event is not None:
+            await _complete(self._dead_letter(event.message, error, attempts=1))
+        raise Skip()
+
+    # ----------------------------------------------------------- scoring (grouped side)
+    async def _handle(self, event: Any) -> None:
+        message = event.message
+        self.progress.in_flight_since = time.monotonic()
+        started = time.perf_counter()
+        try:
+            try:
+                envelope = decode(topics.PAYMENT_INITIATED, event.value)
+            except UndecodableMessage as exc:
+                await _complete(self._dead_letter(message, f"undecodable: {exc}", attempts=1))
+                event.ack()
+                return
+            token = payment_id_var.set(str(envelope.correlation_id))
+            try:
+                handled = await self._score_with_retries(message, envelope)
+            finally:
+                payment_id_var.reset(token)
+            if handled:
+                event.ack()
+                self.metrics.handler_seconds.labels(METRICS_CONSUMER).observe(
+                    time.perf_counter() - started
+                )
+        finally:
+            self.progress.in_flight_since = None
+
+    async def _score_with_retries(self, message: Any, envelope: Envelope[Any]) -> bool:
+        """True when the message is done with (scored, duplicate or dead-lettered)."""
+        payment = envelope.payload
+        fingerprint = str(payment.card.fingerprint)
+        at = payment.created_at.timestamp()
+        short, long_ = self._windows()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                velocity = Velocity(
+                    card_10m=short.count(fingerprint, at) + 1,
+                    card_1h=long_.count(fingerprint, at) + 1,
+                )
+                result = await self.scoring.score(envelope, velocity)
+            except TRANSIENT_ERRORS as exc:
+                # The database or network is down: wait it out, never dead-letter for that.
+                delay = min(5.0, self.retry_backoff_s * 2 ** min(attempt, 5))
+                log.warning("transient failure (%s), retrying in %.1fs", type(exc).__name__, delay)
+                self.progress.retries += 1
+                self.metrics.messages.labels(
+                    METRICS_CONSUMER, message.topic, "transient_retry"
+                ).inc()
+                await asyncio.sleep(delay)
+                continue
+            except Exception as exc:
+                if attempt < self.max_attempts:
+                    log.warning("scoring failed (attempt %d): %s", attempt, type(exc).__name__)
+                    self.progress.retries += 1
+                    await asyncio.sleep(self.retry_backoff_s * attempt)
+                    continue
+                log.exception("scoring failed %d times; dead-lettering", attempt)
+                await _complete(
+                    self._dead_letter(message, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                )
+                return True
+            break
+        # After the commit only: a redelivered message (DUPLICATE) is never counted twice.
+        # A crash between the commit above and these two lines loses one count: on
+        # redelivery the inbox says duplicate, so the card is under-counted by one.
+        if result.counts_for_velocity:
+            short.add(fingerprint, at)
+            long_.add(fingerprint, at)
+        self.progress.processed += 1
+        self.progress.last_processed_monotonic = time.monotonic()
+        self.progress.last_event_time = payment.created_at
+        outcome = result.outcome.value
+        if outcome == "duplicate":
+            self.progress.duplicates += 1
+        self.metrics.messages.labels(METRICS_CONSUMER, message.topic, outcome).inc()
+        if outcome == "scored":
+            self.metrics.events.labels(f"fraud_{result.assessment.decision.value}").inc()
+        return True
+
+    def _windows(self) -> tuple[VelocityWindow, VelocityWindow]:
+        if self._short is None or self._long is None:
+            raise RuntimeError("faust app not built")
+        return self._short, self._long
+
+    async def _dead_letter(self, message: Any, error: str, attempts: int) -> None:
+        source = DeadLetterSource.from_faust(message)
+        delay = self.retry_backoff_s
+        while True:
+            try:
+                await send_to_dead_letter(
+                    self.dead_letter_producer, source, DEAD_LETTER_CONSUMER, error, attempts
+                )
+                break
+            except (KafkaError, OSError) as exc:
+                log.warning("dead-letter publish failed (%s), retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+        self.progress.dead_lettered += 1
+        self.metrics.messages.labels(METRICS_CONSUMER, source.topic, "dead_lettered").inc()
+        log.error(
+            "dead-lettered %s[%d]@%d: %s",
+            source.topic,
+            source.partition,
+            source.offset,
+            error[:300],
+        )
+
+    # ------------------------------------------------------------------- life cycle
+    async def run(self) -> None:
+        if self._stop.is_set():
+            return
+        app = self.build_app()
+        self.app = app
+        self.progress.started_monotonic = time.monotonic()
+        self.progress.ready_monotonic = None
+        starting = asyncio.ensure_future(app.start())
+        try:
+            while not self._stop.is_set():
+                if starting.done() and starting.exception() is not None:
+                    raise RuntimeError("faust app failed to start") from starting.exception()
+                if app.crashed:
+                    raise RuntimeError(f"faust app crashed: {app.crash_reason!r}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+        finally:
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(BaseException):
+                    await starting
+            stopping_at = time.monotonic()
+            try:
+                await asyncio.wait_for(app.stop(), timeout=8.0)
+            except TimeoutError:
+                log.warning("faust app did not stop within 8s")
+            log.info("faust app stopped in %.2fs", time.monotonic() - stopping_at)
+            self.progress.ready_monotonic = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        await self._lag_probe.close()
+
+    # -------------------------------------------------------------------- readiness
+    async def readiness(self) -> tuple[bool, str]:
+        app = self.app
+        p = self.progress
+        if app is None or p.started_monotonic is None:
+            return False, "faust app not started"
+        if app.crashed:
+            return False, f"faust app crashed: {app.crash_reason!r}"
+        if p.ready_monotonic is None:
+            age = time.monotonic() - p.started_monotonic
+            return False, f"faust starting / recovering tables for {age:.1f}s"
+        snapshot = await self._lag_snapshot()
+        now = time.monotonic()
+        total = snapshot.total()
+        committed_total = sum(snapshot.committed.values())
+        if committed_total != self._committed_total:
+            self._committed_total = committed_total
+            self._committed_changed_monotonic = now
+        for topic, lag in snapshot.by_topic().items():
+            self.metrics.consumer_lag.labels(METRICS_CONSUMER, topic).set(lag)
+        since_commit = now - (self._committed_changed_monotonic or p.ready_monotonic)
+        since_event = (
+            f"{now - p.last_processed_monotonic:.1f}s ago"
+            if p.last_processed_monotonic is not None
+            else "never"
+        )
+        detail = (
+            f"lag {total}, processed {p.processed} (last {since_event}, event time "
+            f"{p.last_event_time.isoformat() if p.last_event_time else '-'}), "
+            f"dead-lettered {p.dead_lettered}, assigned "
+            f"{len(app.consumer.assignment())} partitions"
+            f"{', rebalancing' if app.rebalancing else ''}"
+        )
+        if total == 0:
+            return True, f"caught up; {detail}"
+        if since_commit < self.settings.stall_after_s:
+            return True, f"consuming; {detail}"
+        return False, f"stalled: no offset progress for {since_commit:.0f}s; {detail}"
+
+    async def _lag_snapshot(self) -> LagSnapshot:
+        cached = self._lag
+        if cached and time.monotonic() - cached.taken_monotonic < self.settings.lag_probe_cache_s:
+            return cached
+        self._lag = await self._lag_probe.snapshot()
+        return self._lag
+
+
+async def _complete(work: Awaitable[None], grace_s: float = 30.0) -> None:
+    """Run `work` to the end even if the caller is cancelled meanwhile (then re-raise).
+
+    Used for dead-letter publishes that precede an ack: a cancelled publish must not be
+    followed by the ack that would make faust commit past the message.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace_s)
+        raise
+

@@ -1,0 +1,73 @@
+import tempfile
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
+
+from fraud.domain.scoring import ScoringRules
+
+
+class FraudSettings(ServiceSettings):
+    model_config = service_config("FRAUD_")
+
+    database_url: SecretStr = SecretStr(local_database_url("fraud"))
+    http_port: int = 18001
+
+    # --- faust-streaming ---------------------------------------------------------------
+    faust_app_id: str = "sanalpos-fraud"
+    """faust app id: it is also the Kafka consumer group and the prefix of the internal
+    topics (repartition and table changelogs). Two deployments must not share it."""
+    faust_store: str = "memory://"
+    faust_datadir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "sanalpos-fraud")
+    """faust creates folders at start-up; must be writable (the image's /app is not)."""
+    internal_topic_partitions: int = Field(default=3, ge=1)
+    """Partitions of the by-card repartition topic and of the changelogs (they must match)."""
+    internal_topic_replication: int = Field(default=1, ge=1)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    inbox_consumer: str = "fraud"
+    """Name under which processed message ids are recorded in the inbox table."""
+    stall_after_s: float = Field(default=30.0, gt=0)
+    """/readyz fails when there is lag and no offset progress for this long."""
+    lag_probe_cache_s: float = Field(default=2.0, ge=0)
+
+    # --- velocity windows (event time = payment created_at) ----------------------------
+    short_window_s: int = Field(default=600, gt=0)
+    short_window_step_s: int = Field(default=120, gt=0)
+    long_window_s: int = Field(default=3600, gt=0)
+    long_window_step_s: int = Field(default=600, gt=0)
+
+    # --- scoring rules ------------------------------------------------------------------
+    review_threshold: int = 65
+    decline_threshold: int = 75
+    amount_high_minor: int = 1_000_000
+    amount_very_high_factor: int = 5
+    card_testing_max_minor: int = 200
+    velocity_10m_raise_above: int = 3
+    velocity_10m_decline_above: int = 8
+    velocity_1h_raise_above: int = 10
+    velocity_1h_decline_above: int = 20
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for size, step in (
+            (self.short_window_s, self.short_window_step_s),
+            (self.long_window_s, self.long_window_step_s),
+        ):
+            if step > size or size % step:
+                raise ValueError("a window step must divide its window size")
+        self.scoring_rules()  # validates the thresholds at start-up
+        return self
+
+    def scoring_rules(self) -> ScoringRules:
+        return ScoringRules(
+            review_threshold=self.review_threshold,
+            decline_threshold=self.decline_threshold,
+            amount_high_minor=self.amount_high_minor,
+            amount_very_high_factor=self.amount_very_high_factor,
+            card_testing_max_minor=self.card_testing_max_minor,
+            velocity_10m_raise_above=self.velocity_10m_raise_above,
+            velocity_10m_decline_above=self.velocity_10m_decline_above,
+            velocity_1h_raise_above=self.velocity_1h_raise_above,
+            velocity_1h_decline_above=self.velocity_1h_decline_above,
+        )

@@ -1,0 +1,11 @@
+from sanalpos_common.service import run_service
+
+from fraud.bootstrap import bootstrap
+
+
+def main() -> None:
+    run_service(bootstrap)
+
+
+if __name__ == "__main__":
+    main()

@@ -82,7 +82,7 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
 
     hooks = await eventually(
         lambda: _async(
-            webhooks.for_payment(payment_id) if len(webhooks.for_payment(payment_id)) >= 4 else None
+            webhooks.for_payment(payment_id) if len(webhooks.for_payment(payment_id)) >= 3 else None
         ),
         timeout_s=30,
     )

@@ -19,7 +19,9 @@ class FraudSettings(ServiceSettings):
     """faust app id: it is also the Kafka consumer group and the prefix of the internal
     topics (repartition and table changelogs). Two deployments must not share it."""
     faust_store: str = "memory://"
-    faust_datadir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "sanalpos-fraud")
+    faust_datadir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "sanalpos-fraud"
+    )
     """faust creates folders at start-up; must be writable (the image's /app is not)."""
     internal_topic_partitions: int = Field(default=3, ge=1)
     """Partitions of the by-card repartition topic and of the changelogs (they must match)."""

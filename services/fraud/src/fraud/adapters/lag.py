@@ -62,23 +62,24 @@ class GroupLagProbe:
             self._admin, self._offsets = admin, offsets
         return self._admin, self._offsets
 
-    async def _topic_partitions(self, offsets: AIOKafkaConsumer) -> list[TopicPartition]:
-        if not self._partitions:
-            await offsets.topics()  # refreshes metadata
-            tps = [
-                TopicPartition(topic, p)
-                for topic in self.topics
-                for p in sorted(offsets.partitions_for_topic(topic) or ())
-            ]
-            if len({tp.topic for tp in tps}) == len(set(self.topics)):
-                self._partitions = tps  # cache only once every topic exists
-            return tps
-        return self._partitions
+    async def _topic_partitions(self, admin: AIOKafkaAdminClient) -> list[TopicPartition]:
+        if self._partitions:
+            return self._partitions
+        described = await admin.describe_topics(list(self.topics))
+        tps = sorted(
+            TopicPartition(str(topic["topic"]), int(partition["partition"]))
+            for topic in described
+            if topic.get("error_code") == 0
+            for partition in topic.get("partitions", ())
+        )
+        if len({tp.topic for tp in tps}) == len(set(self.topics)):
+            self._partitions = tps  # cache once every topic exists
+        return tps
 
     async def snapshot(self) -> LagSnapshot:
         admin, offsets = await self._clients()
         try:
-            tps = await self._topic_partitions(offsets)
+            tps = await self._topic_partitions(admin)
             committed_raw = await admin.list_consumer_group_offsets(self.group_id)
             ends = await offsets.end_offsets(tps)
             missing = [tp for tp in tps if _offset(committed_raw.get(tp)) is None]

@@ -186,7 +186,9 @@ class FraudStream:
                 return await self._card_key(stream, raw)
 
             # noack(): StreamT does not declare it, faust.Stream has it.
-            by_card_stream = cast(faust.Stream, stream.group_by(card_key, name="card", topic=by_card))
+            by_card_stream = cast(
+                faust.Stream, stream.group_by(card_key, name="card", topic=by_card)
+            )
             grouped = by_card_stream.noack()
             async for event in grouped.events():
                 await self._handle(event)
@@ -427,4 +429,3 @@ async def _complete(work: Awaitable[None], grace_s: float = 30.0) -> None:
         with contextlib.suppress(Exception, TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), timeout=grace_s)
         raise
-

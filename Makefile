@@ -7,7 +7,7 @@ PYTHON ?= python3
 UV_VERSION ?= 0.13.8
 UV := $(PYTHON) -m uv
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON := $(shell command -v $(PYTHON))
+export UV_PYTHON := $(shell $(PYTHON) -c "import sys; print(sys.executable)" 2>/dev/null)
 
 # `make test` uses its own state folder and ports, so it never disturbs a running `make run`.
 TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=29192 \

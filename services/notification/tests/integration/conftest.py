@@ -198,11 +198,16 @@ class Service:
         endpoint_id = endpoint_id or uuid.uuid4()
         secret = secret or generate_secret()
         payload = WebhookEndpointRegistered(
-            endpoint_id=endpoint_id, merchant_id=merchant_id, url=url, secret=secret,
+            endpoint_id=endpoint_id,
+            merchant_id=merchant_id,
+            url=url,
+            secret=secret,
             enabled=enabled,
         )
         envelope = new_envelope(
-            topics.WEBHOOK_ENDPOINT_REGISTERED, payload, correlation_id=endpoint_id,
+            topics.WEBHOOK_ENDPOINT_REGISTERED,
+            payload,
+            correlation_id=endpoint_id,
             producer="tests",
         )
         await self.publish(topics.WEBHOOK_ENDPOINT_REGISTERED, envelope)
@@ -211,7 +216,9 @@ class Service:
                 lambda: self.pool.fetchval(
                     "SELECT 1 FROM webhook_endpoints WHERE endpoint_id = $1 AND secret = $2 "
                     "AND enabled = $3",
-                    endpoint_id, secret, enabled,
+                    endpoint_id,
+                    secret,
+                    enabled,
                 )
             )
         return endpoint_id, secret
@@ -221,7 +228,9 @@ async def _start_group_at_end(
     group: str, names: tuple[str, ...], producer: AIOKafkaProducer
 ) -> None:
     partitions = [
-        TopicPartition(name, p) for name in names for p in sorted(await producer.partitions_for(name))
+        TopicPartition(name, p)
+        for name in names
+        for p in sorted(await producer.partitions_for(name))
     ]
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
     await consumer.start()
@@ -264,7 +273,7 @@ async def service(receiver: Receiver) -> AsyncIterator[Service]:
         retry_max_attempts=4,
         delivery_timeout_s=1.0,
         delivery_lease_s=5.0,
-        worker_idle_poll_s=1.0,
+        worker_idle_poll_s=5.0,  # so prompt delivery can only come from pg NOTIFY
     )
     platform = await bootstrap(settings)
     server = asyncio.create_task(serve(platform.runtime), name="notification-under-test")

@@ -13,7 +13,14 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 def test_ceiling_doubles_then_caps() -> None:
     assert [POLICY.ceiling(n) for n in range(1, 9)] == [
-        30.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0
+        30.0,
+        60.0,
+        120.0,
+        240.0,
+        480.0,
+        960.0,
+        1920.0,
+        3600.0,
     ]
     assert POLICY.ceiling(10_000) == 3600.0  # no float overflow for absurd attempt numbers
 
@@ -47,8 +54,19 @@ def test_whole_schedule_bounds() -> None:
 
 @pytest.mark.parametrize(
     ("code", "ok"),
-    [(200, True), (201, True), (204, True), (299, True), (199, False), (300, False),
-     (301, False), (404, False), (429, False), (500, False), (None, False)],
+    [
+        (200, True),
+        (201, True),
+        (204, True),
+        (299, True),
+        (199, False),
+        (300, False),
+        (301, False),
+        (404, False),
+        (429, False),
+        (500, False),
+        (None, False),
+    ],
 )
 def test_only_2xx_is_success(code: int | None, ok: bool) -> None:
     assert is_success(code) is ok
@@ -72,9 +90,7 @@ def test_decide_delivered_retry_and_dead() -> None:
     assert dead.next_attempt_at is None
 
 
-@pytest.mark.parametrize(
-    ("base", "cap", "attempts"), [(0.0, 1.0, 3), (2.0, 1.0, 3), (1.0, 2.0, 0)]
-)
+@pytest.mark.parametrize(("base", "cap", "attempts"), [(0.0, 1.0, 3), (2.0, 1.0, 3), (1.0, 2.0, 0)])
 def test_invalid_policies_are_refused(base: float, cap: float, attempts: int) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(base_s=base, cap_s=cap, max_attempts=attempts)

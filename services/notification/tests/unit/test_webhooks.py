@@ -140,8 +140,10 @@ def test_delivery_id_is_stable_and_distinct() -> None:
     event = _captured_event()
     endpoint_obj = _endpoint()
     first = plan_deliveries(event, [endpoint_obj])[0].id
-    assert first == plan_deliveries(event, [endpoint_obj])[0].id == delivery_id(
-        event.message_id, endpoint_obj.endpoint_id
+    assert (
+        first
+        == plan_deliveries(event, [endpoint_obj])[0].id
+        == delivery_id(event.message_id, endpoint_obj.endpoint_id)
     )
 
 

@@ -219,11 +219,13 @@ class DeliveryStore:
 
     async def seconds_until_next_due(self) -> float | None:
         """None when nothing is pending; 0 when something is already due."""
+        # Not GREATEST(0, ...) in SQL: GREATEST ignores NULL, so "nothing pending" would read
+        # as "due now" and the worker would spin.
         value = await self.pool.fetchval(
-            "SELECT GREATEST(0, EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))) "
+            "SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now())) "
             "FROM webhook_deliveries WHERE status = 'pending'"
         )
-        return None if value is None else float(value)
+        return None if value is None else max(0.0, float(value))
 
     async def pending(self) -> int:
         value = await self.pool.fetchval(

@@ -68,6 +68,4 @@ def decide(
         return Decision(DeliveryStatus.DELIVERED, None)
     if attempt >= policy.max_attempts:
         return Decision(DeliveryStatus.FAILED, None)
-    return Decision(
-        DeliveryStatus.PENDING, now + timedelta(seconds=policy.delay(attempt, rng))
-    )
+    return Decision(DeliveryStatus.PENDING, now + timedelta(seconds=policy.delay(attempt, rng)))

@@ -1,17 +1,10 @@
-import asyncio
-
-from sanalpos_common.runtime import serve
+from sanalpos_common.service import run_service
 
 from notification.bootstrap import bootstrap
 
 
-async def _run() -> None:
-    platform = await bootstrap()
-    await serve(platform.runtime)
-
-
 def main() -> None:
-    asyncio.run(_run())
+    run_service(bootstrap)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,11 @@ class WorkerMetrics:
         self.in_flight = Gauge(
             "sanalpos_webhook_in_flight", "Webhook POSTs in flight", registry=registry
         )
+        self.cycles = Counter(
+            "sanalpos_webhook_worker_cycles_total",
+            "Delivery worker wake-ups (claim rounds)",
+            registry=registry,
+        )
         self.pending = Gauge(
             "sanalpos_webhook_pending", "Deliveries not yet delivered or dead", registry=registry
         )
@@ -67,6 +72,7 @@ class DeliveryWorker:
     concurrency: int = 64
     lease_s: float = 60.0
     idle_poll_s: float = 1.0
+    min_wait_s: float = 0.02
     stall_after_s: float = 30.0
     drain_timeout_s: float = 5.0
     rng: random.Random = field(default_factory=random.Random)
@@ -87,6 +93,7 @@ class DeliveryWorker:
         try:
             while not self._stopping:
                 self.last_cycle_monotonic = time.monotonic()
+                self.metrics.cycles.inc()
                 try:
                     claimed = await self.dispatch_due()
                     wait = await self._next_wait(claimed)
@@ -114,13 +121,15 @@ class DeliveryWorker:
     async def _next_wait(self, claimed: int) -> float:
         free = self.concurrency - len(self._in_flight)
         if claimed and free > 0:
-            return 0.0  # the batch was full: more may be due right now
+            return 0.0  # claim again at once: more may be due than fitted in this round
         if free <= 0:
             return self.idle_poll_s  # woken as soon as a send finishes
         due_in = await self.store.seconds_until_next_due()
         if due_in is None:
             return self.idle_poll_s
-        return min(due_in, self.idle_poll_s)
+        # Due yet nothing claimed means another worker holds those rows for a moment:
+        # never spin on them.
+        return max(self.min_wait_s, min(due_in, self.idle_poll_s))
 
     def _notified(self, *_: object) -> None:
         self._wakeup.set()

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from notification.bootstrap import CONSUMED_TOPICS, bootstrap
 from notification.config import NotificationSettings, StaticEndpoint
 from notification.domain.signing import generate_secret
+from notification.service_layer.delivery_worker import DeliveryWorker
 from pydantic import BaseModel, SecretStr
 from sanalpos_common import topics
 from sanalpos_common.messaging.admin import ensure_topics
@@ -176,6 +177,13 @@ class Service:
     @property
     def pool(self) -> asyncpg.Pool:
         return self.platform.pool
+
+    @property
+    def worker(self) -> DeliveryWorker:
+        check = self.platform.health.checks["delivery-worker"]
+        worker = getattr(check, "__self__", None)
+        assert isinstance(worker, DeliveryWorker)
+        return worker
 
     async def publish(self, topic: str, envelope: Envelope[Any]) -> bytes:
         value = encode(envelope)

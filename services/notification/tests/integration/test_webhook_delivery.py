@@ -137,6 +137,30 @@ async def test_new_deliveries_wake_the_idle_worker(service: Service, receiver: R
     assert max(latencies) < 1.0, latencies
 
 
+async def test_worker_recovers_when_its_listen_connection_dies(
+    service: Service, receiver: Receiver
+) -> None:
+    worker = service.worker
+    old_pid = worker.listener_pid
+    assert old_pid is not None
+    assert await service.pool.fetchval("SELECT pg_terminate_backend($1)", old_pid)
+
+    async def relistening() -> int | None:
+        pid = worker.listener_pid
+        return pid if pid not in (None, old_pid) else None
+
+    await wait_for(relistening, timeout=10)
+
+    merchant = _merchant()
+    path = f"/relisten/{merchant}"
+    await service.register_endpoint(merchant, receiver.url(path))
+    await _sleep(0.3)  # let the worker go back to its (5 s) idle sleep
+    published = time.monotonic()
+    await service.publish(topics.PAYMENT_CAPTURED, _captured(merchant))
+    [request] = await wait_for(lambda: _async(receiver.requests(path)))
+    assert request.at - published < 1.0  # woken by NOTIFY on the new connection
+
+
 async def test_500_twice_then_200_delivers_on_third_attempt(
     service: Service, receiver: Receiver
 ) -> None:

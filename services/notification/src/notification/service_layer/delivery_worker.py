@@ -78,6 +78,8 @@ class DeliveryWorker:
     rng: random.Random = field(default_factory=random.Random)
     last_cycle_monotonic: float | None = None
     delivered: int = 0
+    listener_pid: int | None = None
+    """Backend pid of the LISTEN connection, for diagnostics."""
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _in_flight: set[asyncio.Task[None]] = field(default_factory=set)
     _stopping: bool = False
@@ -87,11 +89,16 @@ class DeliveryWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        self._stopping = False
         listener = await self.store.pool.acquire()
         await listener.add_listener(DELIVERY_CHANNEL, self._notified)
+        listener.add_termination_listener(self._notified)
+        self.listener_pid = listener.get_server_pid()
         try:
             while not self._stopping:
+                if listener.is_closed():
+                    # The database restarted: crash so the supervisor starts a fresh run with
+                    # a new LISTEN connection, rather than silently falling back to polling.
+                    raise ConnectionError("LISTEN connection lost")
                 self.last_cycle_monotonic = time.monotonic()
                 self.metrics.cycles.inc()
                 try:
@@ -103,7 +110,9 @@ class DeliveryWorker:
                 await self._sleep(wait)
             await self._drain()
         finally:
+            self.listener_pid = None
             with contextlib.suppress(Exception):
+                listener.remove_termination_listener(self._notified)
                 await listener.remove_listener(DELIVERY_CHANNEL, self._notified)
             await self.store.pool.release(listener)
 

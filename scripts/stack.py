@@ -191,19 +191,28 @@ def logs() -> None:
     os.execvp("tail", ["tail", "-n", "20", "-F", *files])  # noqa: S606
 
 
-DEMO_CARDS = (
-    ("4111111111111111", 60),  # approves
-    ("5555555555554444", 25),  # approves
-    ("4000000000009995", 6),  # insufficient funds over 10.00
-    ("4000000000000002", 5),  # do not honour
-    ("4000000000000069", 4),  # issuer says expired
+# Documented test cards that decline at the issuer, mixed into otherwise fresh shoppers' cards.
+DECLINING_CARDS = (
+    "4000000000009995",  # insufficient funds over 10.00
+    "4000000000000002",  # do not honour
+    "4000000000000069",  # issuer says expired
 )
+
+
+def shopper_card(rng: random.Random) -> str:
+    """A fresh Luhn-valid Visa or Mastercard number: the simulator approves unknown cards."""
+    digits = [4] if rng.random() < 0.6 else [5, rng.randint(1, 5)]
+    digits += [rng.randint(0, 9) for _ in range(15 - len(digits))]
+    checksum = 0
+    for index, digit in enumerate(reversed(digits)):
+        doubled = digit * 2 if index % 2 == 0 else digit
+        checksum += doubled - 9 if doubled > 9 else doubled
+    return "".join(map(str, digits)) + str((10 - checksum % 10) % 10)
 
 
 def demo(rate: float, duration_s: float | None) -> None:
     intake = f"http://127.0.0.1:{port_of('intake')}"
-    cards = [c for c, _ in DEMO_CARDS]
-    weights = [w for _, w in DEMO_CARDS]
+    rng = random.Random()
     sent: list[str] = []
     started = time.monotonic()
     last_summary = 0.0
@@ -216,7 +225,7 @@ def demo(rate: float, duration_s: float | None) -> None:
             "installments": random.choice([1, 1, 1, 3, 6]),
             "order_id": f"demo-{len(sent) + 1}",
             "card": {
-                "number": random.choices(cards, weights)[0],
+                "number": rng.choice(DECLINING_CARDS) if rng.random() < 0.1 else shopper_card(rng),
                 "exp_month": 12,
                 "exp_year": 2030,
                 "cvc": "123",
@@ -252,6 +261,10 @@ def print_summary(intake: str, recent: list[str], total: int) -> None:
 
 
 def run(rate: float) -> None:
+    # A shell that starts us in the background leaves SIGINT ignored; Ctrl-C and SIGTERM
+    # must still stop everything cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     up()
     try:
         demo(rate, None)

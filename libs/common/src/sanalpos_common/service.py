@@ -47,10 +47,16 @@ class Platform:
     runtime: Runtime
 
     def consume(
-        self, topic_names: Sequence[str], handler: Handler, *, name: str | None = None
+        self,
+        topic_names: Sequence[str],
+        handler: Handler,
+        *,
+        name: str | None = None,
+        group_id: str | None = None,
     ) -> ConsumerLoop:
         loop = ConsumerLoop(
             name=name or self.name,
+            group_id=group_id,
             topics=tuple(topic_names),
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             handler=handler,
@@ -90,7 +96,8 @@ async def start_platform(
     instrument_http(app, metrics)
     runtime = Runtime(name=name, app=app, host=settings.http_host, port=settings.http_port)
     runtime.add_loop("outbox-relay", relay.run, relay.stop)
-    runtime.add_loop("outbox-purge", lambda: _purge_forever(relay))
+    purge_stop = asyncio.Event()
+    runtime.add_loop("outbox-purge", lambda: _purge_forever(relay, purge_stop), purge_stop.set)
     runtime.on_close(producer.stop)
     runtime.on_close(pool.close)
 
@@ -113,11 +120,12 @@ async def start_platform(
     return Platform(name, settings, pool, producer, metrics, health, relay, runtime)
 
 
-async def _purge_forever(relay: OutboxRelay, every_s: float = 600.0) -> None:
+async def _purge_forever(relay: OutboxRelay, stop: asyncio.Event, every_s: float = 600.0) -> None:
     """Published outbox rows are kept for the retention period, then deleted."""
-    while True:
+    while not stop.is_set():
         await relay.purge_published()
-        await asyncio.sleep(every_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
 def run_service(bootstrap: Callable[[], Awaitable[Platform]]) -> None:

@@ -20,6 +20,7 @@ import uuid
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+
 from sanalpos_common import topics
 
 DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"

@@ -8,10 +8,10 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.events import PaymentCaptured
-
 from tests.integration.support import ServiceProcess, eventually
 
 

@@ -1,6 +1,7 @@
 import uuid
 
 import pytest
+
 from sanalpos_common.crypto.aad import pan_aad
 from sanalpos_common.crypto.card import card_brand, fingerprint, luhn_valid, mask
 from sanalpos_common.crypto.envelope import DecryptionError, decrypt, encrypt, key_version

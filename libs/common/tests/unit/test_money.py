@@ -1,5 +1,6 @@
 import pytest
 from pydantic import ValidationError
+
 from sanalpos_common.money import (
     Money,
     UnknownCurrencyError,

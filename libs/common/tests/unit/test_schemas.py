@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
+
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import UndecodableMessage, decode, encode, new_envelope
 from sanalpos_common.schemas.events import EncryptedCard, PaymentCaptured, PaymentInitiated

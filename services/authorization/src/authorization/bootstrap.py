@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanalpos_common import topics
-from sanalpos_common.crypto.keyring import Keyring
-from sanalpos_common.messaging import idempotent
-from sanalpos_common.service import Platform, start_platform
-
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.config import AuthorizationSettings
 from authorization.domain.issuer import TEST_CARDS
 from authorization.service_layer.handlers import AuthorizationHandlers
+from sanalpos_common import topics
+from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.messaging import idempotent
+from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "authorization"

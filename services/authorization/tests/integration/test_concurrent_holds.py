@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.bootstrap import MIGRATIONS
 from authorization.domain.issuer import Behaviour, SimulatorCard

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanalpos_common import topics
-from sanalpos_common.crypto.keyring import Keyring
-from sanalpos_common.messaging import idempotent
-from sanalpos_common.service import Platform, start_platform
-
 from intake.adapters.merchants import MerchantRepository
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.payments import apply_outcome
+from sanalpos_common import topics
+from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.messaging import idempotent
+from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "intake"

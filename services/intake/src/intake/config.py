@@ -1,4 +1,5 @@
 from pydantic import SecretStr
+
 from sanalpos_common.settings import (
     DEV_ADMIN_TOKEN,
     DEV_CVC_KEYRING,

@@ -1,6 +1,7 @@
 import pytest
-from intake.entrypoints.schemas import CreatePaymentRequest
 from pydantic import ValidationError
+
+from intake.entrypoints.schemas import CreatePaymentRequest
 
 VALID = {
     "amount": 1000,

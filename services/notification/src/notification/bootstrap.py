@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
-from sanalpos_common.messaging import idempotent
-from sanalpos_common.service import Platform, start_platform
-
 from notification.adapters.http_sender import HttpSender, build_client
 from notification.adapters.repository import DeliveryStore
 from notification.config import NotificationSettings
 from notification.domain.retry import RetryPolicy
 from notification.service_layer.delivery_worker import DeliveryWorker, WorkerMetrics
 from notification.service_layer.handlers import NotificationHandlers, load_static_endpoints
+from sanalpos_common import topics
+from sanalpos_common.db import unit_of_work
+from sanalpos_common.messaging import idempotent
+from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "notification"

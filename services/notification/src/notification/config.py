@@ -1,4 +1,5 @@
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
 from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
 
 

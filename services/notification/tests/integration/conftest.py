@@ -25,11 +25,12 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel, SecretStr
+
 from notification.bootstrap import CONSUMED_TOPICS, bootstrap
 from notification.config import NotificationSettings, StaticEndpoint
 from notification.domain.signing import generate_secret
 from notification.service_layer.delivery_worker import DeliveryWorker
-from pydantic import BaseModel, SecretStr
 from sanalpos_common import topics
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.runtime import serve

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+
 from notification.adapters.repository import AttemptRecord, DeliveryStore, WebhookRepository
 from notification.bootstrap import MIGRATIONS
 from notification.domain.retry import DeliveryStatus

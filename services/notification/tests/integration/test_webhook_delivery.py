@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
 from notification.domain.webhooks import delivery_id
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import new_envelope
@@ -23,7 +25,6 @@ from sanalpos_common.schemas.events import (
     PaymentDeclined,
     PaymentSettled,
 )
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from .conftest import DLQ, KAFKA, Receiver, Service, model_json, wait_for
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from notification.config import NotificationSettings
 from notification.domain.signing import generate_secret
 

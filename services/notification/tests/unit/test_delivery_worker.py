@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from standardwebhooks.webhooks import Webhook
+
 from notification.adapters.http_sender import SendResult
 from notification.adapters.repository import AttemptRecord, ClaimedDelivery
 from notification.domain.retry import DeliveryStatus, RetryPolicy
@@ -15,7 +17,6 @@ from notification.domain.signing import generate_secret
 from notification.domain.webhooks import Endpoint
 from notification.service_layer.delivery_worker import DeliveryWorker, WorkerMetrics
 from sanalpos_common.observability import Metrics
-from standardwebhooks.webhooks import Webhook
 
 BODY = '{"type":"payment.captured","timestamp":"2025-01-01T00:00:00Z","data":{"amount":1}}'
 

@@ -5,6 +5,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from notification.domain.retry import DeliveryStatus, RetryPolicy, decide, is_success
 
 POLICY = RetryPolicy(base_s=30.0, cap_s=3600.0, max_attempts=8)

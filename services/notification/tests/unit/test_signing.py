@@ -6,6 +6,8 @@ import base64
 import time
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
 from notification.domain.signing import (
     InvalidSecret,
     generate_secret,
@@ -13,7 +15,6 @@ from notification.domain.signing import (
     sign,
     webhook_headers,
 )
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 BODY = '{"type":"payment.captured","timestamp":"2025-01-01T00:00:00Z","data":{"amount":100}}'
 

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from notification.domain.signing import InvalidSecret, generate_secret, secret_bytes
 from notification.domain.webhooks import (
     Endpoint,

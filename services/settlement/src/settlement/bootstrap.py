@@ -7,7 +7,6 @@ from pathlib import Path
 from sanalpos_common import topics
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
-
 from settlement.config import SettlementSettings
 from settlement.domain.ledger import FeePlan
 from settlement.service_layer.handlers import SettlementHandlers

@@ -1,4 +1,5 @@
 from pydantic import SecretStr
+
 from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
 
 

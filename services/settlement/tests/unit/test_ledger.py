@@ -1,6 +1,7 @@
 import uuid
 
 import pytest
+
 from settlement.domain.ledger import (
     CLEARING,
     FEE_REVENUE,

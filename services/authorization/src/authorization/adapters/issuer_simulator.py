@@ -8,9 +8,6 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sanalpos_common.db import Connection
-from sanalpos_common.money import currency_exponent
-
 from authorization.domain.issuer import (
     Behaviour,
     CardAccount,
@@ -19,6 +16,8 @@ from authorization.domain.issuer import (
     new_auth_code,
     screen,
 )
+from sanalpos_common.db import Connection
+from sanalpos_common.money import currency_exponent
 
 
 @dataclass(frozen=True)

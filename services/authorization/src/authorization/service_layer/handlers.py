@@ -7,6 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+
+from authorization.adapters.authorization_repository import (
+    AuthorizationRecord,
+    AuthorizationRepository,
+)
+from authorization.adapters.issuer_simulator import (
+    AuthorizationRequest,
+    IssuerResponse,
+    IssuerSimulator,
+)
+from authorization.domain.issuer import ResponseCode
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
 from sanalpos_common.crypto.envelope import decrypt
@@ -21,17 +32,6 @@ from sanalpos_common.schemas.events import (
     PaymentDeclined,
     PaymentScored,
 )
-
-from authorization.adapters.authorization_repository import (
-    AuthorizationRecord,
-    AuthorizationRepository,
-)
-from authorization.adapters.issuer_simulator import (
-    AuthorizationRequest,
-    IssuerResponse,
-    IssuerSimulator,
-)
-from authorization.domain.issuer import ResponseCode
 
 log = logging.getLogger(__name__)
 PRODUCER = "authorization"

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 import asyncpg
+
 from sanalpos_common.db import Connection
 
 

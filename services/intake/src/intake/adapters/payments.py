@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sanalpos_common.db import Connection
 
 from intake.domain.payment import PaymentStatus, rank
+from sanalpos_common.db import Connection
 
 
 class PaymentRepository:

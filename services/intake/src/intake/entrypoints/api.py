@@ -9,10 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Response
 from fastapi.responses import JSONResponse
-from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import WebhookEndpointRegistered
 
 from intake.adapters.merchants import new_api_key
 from intake.adapters.payments import PaymentRepository
@@ -28,6 +24,10 @@ from intake.entrypoints.schemas import (
 )
 from intake.service_layer.payments import IdempotencyConflict, create_payment
 from intake.service_layer.views import payment_view
+from sanalpos_common import topics
+from sanalpos_common.db import unit_of_work
+from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.events import WebhookEndpointRegistered
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 

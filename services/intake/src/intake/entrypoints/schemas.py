@@ -16,6 +16,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+
 from sanalpos_common.crypto.card import luhn_valid
 from sanalpos_common.money import CurrencyCode
 

@@ -11,17 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sanalpos_common import topics
-from sanalpos_common.db import UnitOfWork, unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.envelope import Envelope
-from sanalpos_common.schemas.events import PaymentInitiated
 
 from intake.adapters.payments import IdempotencyRepository, PaymentRepository
 from intake.domain.payment import STATUS_FOR_TOPIC, PaymentStatus, rank
 from intake.entrypoints.schemas import CreatePaymentRequest
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.views import payment_view
+from sanalpos_common import topics
+from sanalpos_common.db import UnitOfWork, unit_of_work
+from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import PaymentInitiated
 
 log = logging.getLogger(__name__)
 PRODUCER = "intake"

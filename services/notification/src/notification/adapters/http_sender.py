@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+
 from sanalpos_common.observability import redact
 
 USER_AGENT = "sanalpos-webhooks/1"

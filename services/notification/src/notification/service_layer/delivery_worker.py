@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
-from sanalpos_common.observability import Metrics, payment_id_var, redact
 
 from notification.adapters.http_sender import HttpSender, SendResult
 from notification.adapters.repository import (
@@ -28,6 +27,7 @@ from notification.adapters.repository import (
 )
 from notification.domain.retry import DeliveryStatus, RetryPolicy, decide
 from notification.domain.signing import InvalidSecret, webhook_headers
+from sanalpos_common.observability import Metrics, payment_id_var, redact
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sanalpos_common import topics
-from sanalpos_common.db import UnitOfWork
-from sanalpos_common.schemas.envelope import Envelope
-from sanalpos_common.schemas.events import WebhookEndpointRegistered, event_type
-
 from notification.adapters.repository import WebhookRepository
 from notification.config import StaticEndpoint
 from notification.domain.webhooks import (
@@ -21,6 +16,10 @@ from notification.domain.webhooks import (
     static_endpoint_id,
     validate_endpoint,
 )
+from sanalpos_common import topics
+from sanalpos_common.db import UnitOfWork
+from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import WebhookEndpointRegistered, event_type
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from sanalpos_common.db import Connection
-
 from settlement.domain.ledger import FeePlan, LedgerTransaction
 
 

@@ -1,5 +1,4 @@
 from sanalpos_common.service import run_service
-
 from settlement.bootstrap import bootstrap
 
 

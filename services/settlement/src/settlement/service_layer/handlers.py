@@ -11,7 +11,6 @@ from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import PaymentCaptured, PaymentSettled
-
 from settlement.adapters.ledger_repository import LedgerRepository
 from settlement.domain.ledger import FeePlan, capture_transaction
 

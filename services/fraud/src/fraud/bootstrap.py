@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanalpos_common.service import Platform, start_platform
-
 from fraud.adapters.stream import FraudStream
 from fraud.config import FraudSettings
 from fraud.service_layer.scoring import PaymentScoring
+from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE = "fraud"

@@ -3,9 +3,9 @@ from pathlib import Path
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
-from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
 
 from fraud.domain.scoring import ScoringRules
+from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
 
 
 class FraudSettings(ServiceSettings):
@@ -27,6 +27,10 @@ class FraudSettings(ServiceSettings):
     """Partitions of the by-card repartition topic and of the changelogs (they must match)."""
     internal_topic_replication: int = Field(default=1, ge=1)
     commit_interval_s: float = Field(default=1.0, gt=0)
+    producer_linger_s: float = Field(default=0.005, ge=0)
+    """faust's producer (repartition + changelog writes): batching them saves CPU."""
+    batch_max: int = Field(default=200, ge=1)
+    """Most messages scored in one database transaction (what is already buffered)."""
     inbox_consumer: str = "fraud"
     """Name under which processed message ids are recorded in the inbox table."""
     stall_after_s: float = Field(default=30.0, gt=0)

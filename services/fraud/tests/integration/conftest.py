@@ -32,6 +32,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
 from sanalpos_common import topics
 from sanalpos_common.crypto import Keyring, encrypt, fingerprint
 from sanalpos_common.crypto.aad import pan_aad

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import decode
 from sanalpos_common.schemas.events import FraudDecision, PaymentInitiated, PaymentScored
@@ -207,3 +208,33 @@ async def _metric(fraud: FraudService, label: str) -> float:
         for line in text.splitlines()
         if line.startswith("sanalpos_messages_total{") and label in line
     )
+
+
+async def test_a_message_the_database_refuses_is_dead_lettered_after_retries(
+    fraud: FraudService,
+) -> None:
+    pan = "4000000000000010"
+    # Valid JSON and a valid event, but PostgreSQL text cannot hold NUL: every attempt fails.
+    refused = fraud.payments.envelope(pan=pan, merchant_id="merchant\x00nul")
+    key = str(refused.payload.payment_id).encode()
+    marker = uuid.uuid4().hex.encode()
+    await fraud.publish(refused, headers=[("test-marker", marker)])
+    behind = fraud.payments.envelope(pan=pan)  # same card and partition, right behind it
+    await fraud.publish(behind, key=key)
+
+    async def dead_lettered() -> list[Any]:
+        return fraud.reader.where(
+            topics.dead_letter_topic("fraud"),
+            lambda r: ("test-marker", marker) in list(r.headers),
+        )
+
+    [dead] = await wait_for(dead_lettered)
+    headers = dict(dead.headers)
+    assert decode(topics.PAYMENT_INITIATED, dead.value).message_id == refused.message_id
+    assert headers["dlq.attempts"] == b"3"
+    assert headers["dlq.error"].startswith(b"CharacterNotInRepertoireError")
+    assert headers["dlq.original.topic"].endswith(b"-by-card-repartition")
+    [record] = await fraud.scored(behind.payload.payment_id)
+    assert _scored(record)[1].payment_id == behind.payload.payment_id
+    assert await fraud.decision(refused.payload.payment_id) is None
+    assert fraud.reader.by_key(topics.PAYMENT_SCORED, str(refused.payload.payment_id)) == []

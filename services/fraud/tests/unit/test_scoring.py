@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fraud.domain.scoring import (
     BASE_SCORE,
     RULES_VERSION,

@@ -8,9 +8,11 @@ Topology (one faust App, built when `FraudStream.run` starts, never at import ti
         |   headers and coordinates, and skipped
         v
     <app id>-payment.initiated.v1-by-card-repartition (key = fingerprint)
-        | same agent, iterating the grouped stream one event at a time, manual acks:
-        |   read velocity windows -> score -> one DB transaction (inbox + decision +
-        |   outbox row) -> update velocity windows -> ack
+        | same agent, iterating the grouped stream in order, manual acks (noack):
+        |   events already buffered are taken together (up to batch_max) ->
+        |   one DB transaction for the batch (inbox + decision + outbox rows; velocity
+        |   read from the tables plus the batch's own earlier payments) ->
+        |   velocity windows updated -> every event of the batch acked
         v
     tables <app id>-velocity-card-10m / -1h (hopping windows, changelog topics
     co-partitioned with the repartition topic)
@@ -21,14 +23,14 @@ Offsets. faust commits, every `commit_interval_s`, the highest offset below whic
 message has been acked, after flushing its producer (so repartitioned copies and
 changelog writes are on the broker before the source offsets that produced them are
 committed). The grouped stream is iterated with `noack()`, and an event is acked only
-after its database transaction committed (or after it was dead-lettered). The agent body
-never raises for a message: infrastructure errors are retried until they clear, other
-errors a bounded number of times and then dead-lettered. So the only way out of an
-iteration without an ack is cancellation at shutdown, and then nothing after that
-message is acked either. That matters because faust 0.15 commits past a single unacked
-offset at the head of a partition when a later one is acked (faust-streaming issue #606,
-fix in PR #707 not released): strictly sequential processing with no "skip and carry
-on" path never produces that pattern.
+after the transaction holding its inbox row committed (or after it was dead-lettered).
+The agent body never raises for a message: infrastructure errors are retried until they
+clear; any other error splits the batch and retries each message on its own a bounded
+number of times before dead-lettering it. Acks are always given in stream order, so the
+only way out without an ack is cancellation at shutdown, and then nothing after the
+unacked messages is acked either. That matters because faust 0.15 commits past a single
+unacked offset at the head of a partition when a later one is acked (faust-streaming
+issue #606, fix in PR #707 not released): in-order acks never produce that pattern.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -46,19 +48,17 @@ import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faust.exceptions import Skip
+
+from fraud.adapters.deadletter import DeadLetterSource
+from fraud.adapters.lag import GroupLagProbe, LagSnapshot
+from fraud.adapters.velocity import BatchVelocity, PartitionedTable, VelocityWindow
+from fraud.config import FraudSettings
+from fraud.service_layer.scoring import Incoming, Outcome, PaymentScoring, ScoreResult
 from sanalpos_common import topics
 from sanalpos_common.messaging.consumer import TRANSIENT_ERRORS
 from sanalpos_common.messaging.deadletter import send_to_dead_letter
 from sanalpos_common.observability import Metrics, payment_id_var
 from sanalpos_common.schemas.codec import UndecodableMessage, decode
-from sanalpos_common.schemas.envelope import Envelope
-
-from fraud.adapters.deadletter import DeadLetterSource
-from fraud.adapters.lag import GroupLagProbe, LagSnapshot
-from fraud.adapters.velocity import VelocityWindow
-from fraud.config import FraudSettings
-from fraud.domain.scoring import Velocity
-from fraud.service_layer.scoring import PaymentScoring
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class StreamProgress:
     duplicates: int = 0
     dead_lettered: int = 0
     retries: int = 0
+    batches: int = 0
     in_flight_since: float | None = None
 
 
@@ -145,7 +146,9 @@ class FraudStream:
             broker_commit_interval=s.commit_interval_s,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            producer_linger=s.producer_linger_s,
             processing_guarantee="at_least_once",
+            Table=PartitionedTable,
         )
         source = app.topic(
             topics.PAYMENT_INITIATED,
@@ -190,8 +193,19 @@ class FraudStream:
                 faust.Stream, stream.group_by(card_key, name="card", topic=by_card)
             )
             grouped = by_card_stream.noack()
+            buffered = _buffer_probe(grouped)
+            batch: list[_Pending] = []
             async for event in grouped.events():
-                await self._handle(event)
+                try:
+                    envelope = decode(topics.PAYMENT_INITIATED, event.value)
+                except UndecodableMessage as exc:
+                    await self._flush(batch)  # earlier messages first: acks stay in order
+                    await _complete(self._dead_letter(event.message, f"undecodable: {exc}", 1))
+                    event.ack()
+                    continue
+                batch.append(_Pending(event, Incoming(envelope, event.message.partition)))
+                if len(batch) >= s.batch_max or not buffered():
+                    await self._flush(batch)
 
         app.agent(source, name=AGENT_NAME)(score_payments)
 
@@ -227,83 +241,92 @@ class FraudStream:
         raise Skip()
 
     # ----------------------------------------------------------- scoring (grouped side)
-    async def _handle(self, event: Any) -> None:
-        message = event.message
+    async def _flush(self, batch: list[_Pending]) -> None:
+        """Score, commit and ack everything in `batch` (in order), then empty it."""
+        if not batch:
+            return
         self.progress.in_flight_since = time.monotonic()
-        started = time.perf_counter()
         try:
-            try:
-                envelope = decode(topics.PAYMENT_INITIATED, event.value)
-            except UndecodableMessage as exc:
-                await _complete(self._dead_letter(message, f"undecodable: {exc}", attempts=1))
-                event.ack()
-                return
-            token = payment_id_var.set(str(envelope.correlation_id))
-            try:
-                handled = await self._score_with_retries(message, envelope)
-            finally:
-                payment_id_var.reset(token)
-            if handled:
-                event.ack()
-                self.metrics.handler_seconds.labels(METRICS_CONSUMER).observe(
-                    time.perf_counter() - started
-                )
+            if len(batch) == 1 or not await self._commit(batch, max_attempts=1):
+                # One message, or a batch that failed for a reason other than the
+                # infrastructure: each message on its own, dead-lettered if it keeps failing.
+                for item in batch:
+                    if not await self._commit([item], max_attempts=self.max_attempts):
+                        await _complete(
+                            self._dead_letter(
+                                item.event.message, item.error or "unknown", self.max_attempts
+                            )
+                        )
+                        item.event.ack()
         finally:
+            batch.clear()
             self.progress.in_flight_since = None
 
-    async def _score_with_retries(self, message: Any, envelope: Envelope[Any]) -> bool:
-        """True when the message is done with (scored, duplicate or dead-lettered)."""
-        payment = envelope.payload
-        fingerprint = str(payment.card.fingerprint)
-        at = payment.created_at.timestamp()
+    async def _commit(self, batch: list[_Pending], *, max_attempts: int) -> bool:
+        """True when the batch committed and was acked; False after a non-transient failure."""
         short, long_ = self._windows()
+        started = time.perf_counter()
+        single = batch[0].incoming.envelope if len(batch) == 1 else None
+        token = payment_id_var.set(str(single.correlation_id) if single else None)
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                velocity = Velocity(
-                    card_10m=short.count(fingerprint, at) + 1,
-                    card_1h=long_.count(fingerprint, at) + 1,
-                )
-                result = await self.scoring.score(envelope, velocity)
-            except TRANSIENT_ERRORS as exc:
-                # The database or network is down: wait it out, never dead-letter for that.
-                delay = min(5.0, self.retry_backoff_s * 2 ** min(attempt, 5))
-                log.warning("transient failure (%s), retrying in %.1fs", type(exc).__name__, delay)
-                self.progress.retries += 1
-                self.metrics.messages.labels(
-                    METRICS_CONSUMER, message.topic, "transient_retry"
-                ).inc()
-                await asyncio.sleep(delay)
-                continue
-            except Exception as exc:
-                if attempt < self.max_attempts:
-                    log.warning("scoring failed (attempt %d): %s", attempt, type(exc).__name__)
+        try:
+            while True:
+                attempt += 1
+                ledger = BatchVelocity(short, long_)
+                try:
+                    results = await self.scoring.score([p.incoming for p in batch], ledger)
+                except TRANSIENT_ERRORS as exc:
+                    # The database or network is down: wait it out, never dead-letter for it.
+                    delay = min(5.0, self.retry_backoff_s * 2 ** min(attempt, 5))
+                    log.warning(
+                        "transient failure (%s), retrying in %.1fs", type(exc).__name__, delay
+                    )
                     self.progress.retries += 1
-                    await asyncio.sleep(self.retry_backoff_s * attempt)
+                    self.metrics.messages.labels(
+                        METRICS_CONSUMER,
+                        repartition_topic_name(self.settings.faust_app_id),
+                        "transient_retry",
+                    ).inc(len(batch))
+                    await asyncio.sleep(delay)
+                    attempt = 0
                     continue
-                log.exception("scoring failed %d times; dead-lettering", attempt)
-                await _complete(
-                    self._dead_letter(message, f"{type(exc).__name__}: {exc}", attempts=attempt)
-                )
-                return True
-            break
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    if attempt < max_attempts:
+                        log.warning("scoring failed (attempt %d): %s", attempt, error[:300])
+                        self.progress.retries += 1
+                        await asyncio.sleep(self.retry_backoff_s * attempt)
+                        continue
+                    log.warning("scoring failed for a batch of %d: %s", len(batch), error[:300])
+                    for item in batch:
+                        item.error = error
+                    return False
+                break
+        finally:
+            payment_id_var.reset(token)
         # After the commit only: a redelivered message (DUPLICATE) is never counted twice.
-        # A crash between the commit above and these two lines loses one count: on
-        # redelivery the inbox says duplicate, so the card is under-counted by one.
-        if result.counts_for_velocity:
-            short.add(fingerprint, at)
-            long_.add(fingerprint, at)
-        self.progress.processed += 1
-        self.progress.last_processed_monotonic = time.monotonic()
-        self.progress.last_event_time = payment.created_at
-        outcome = result.outcome.value
-        if outcome == "duplicate":
-            self.progress.duplicates += 1
-        self.metrics.messages.labels(METRICS_CONSUMER, message.topic, outcome).inc()
-        if outcome == "scored":
-            self.metrics.events.labels(f"fraud_{result.assessment.decision.value}").inc()
+        # A crash between the commit above and these lines loses the batch's counts: on
+        # redelivery the inbox says duplicate, so those cards are under-counted.
+        ledger.apply()
+        for item, result in zip(batch, results, strict=True):
+            item.event.ack()
+            self._record(item, result)
+        self.metrics.handler_seconds.labels(METRICS_CONSUMER).observe(time.perf_counter() - started)
+        self.progress.batches += 1
         return True
+
+    def _record(self, item: _Pending, result: ScoreResult) -> None:
+        p = self.progress
+        p.processed += 1
+        p.last_processed_monotonic = time.monotonic()
+        p.last_event_time = item.incoming.payment.created_at
+        if result.outcome is Outcome.DUPLICATE:
+            p.duplicates += 1
+        self.metrics.messages.labels(
+            METRICS_CONSUMER, item.event.message.topic, result.outcome.value
+        ).inc()
+        if result.outcome is Outcome.SCORED and result.assessment is not None:
+            self.metrics.events.labels(f"fraud_{result.assessment.decision.value}").inc()
 
     def _windows(self) -> tuple[VelocityWindow, VelocityWindow]:
         if self._short is None or self._long is None:
@@ -398,7 +421,7 @@ class FraudStream:
         detail = (
             f"lag {total}, processed {p.processed} (last {since_event}, event time "
             f"{p.last_event_time.isoformat() if p.last_event_time else '-'}), "
-            f"dead-lettered {p.dead_lettered}, assigned "
+            f"batches {p.batches}, dead-lettered {p.dead_lettered}, assigned "
             f"{len(app.consumer.assignment())} partitions"
             f"{', rebalancing' if app.rebalancing else ''}"
         )
@@ -429,3 +452,22 @@ async def _complete(work: Awaitable[None], grace_s: float = 30.0) -> None:
         with contextlib.suppress(Exception, TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), timeout=grace_s)
         raise
+
+
+@dataclass
+class _Pending:
+    event: Any
+    incoming: Incoming
+    error: str | None = None
+
+
+def _buffer_probe(stream: Any) -> Callable[[], bool]:
+    """True while more events are already waiting in the stream's channel queue.
+
+    Used to take what is buffered as one batch without ever waiting for more: under low
+    load every message is its own batch, under load batches grow up to batch_max.
+    """
+    queue = getattr(stream.channel, "queue", None)
+    if queue is None:
+        return lambda: False
+    return lambda: not queue.empty()

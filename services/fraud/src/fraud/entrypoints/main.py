@@ -1,6 +1,5 @@
-from sanalpos_common.service import run_service
-
 from fraud.bootstrap import bootstrap
+from sanalpos_common.service import run_service
 
 
 def main() -> None:

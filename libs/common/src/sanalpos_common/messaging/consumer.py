@@ -95,25 +95,18 @@ class ConsumerLoop:
                 if offsets:
                     await consumer.commit(offsets)
                     self.progress.last_commit_monotonic = time.monotonic()
-                self._record_lag(consumer)
+                await self._record_lag(consumer)
         finally:
             self._consumer = None
             await consumer.stop()
 
-    def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            try:
-                position = consumer._fetcher._subscriptions.assignment[tp].position
-            except (AttributeError, KeyError):
-                continue
-            if position is None:
-                continue
-            lag = max(0, highwater - position)
-            key = f"{tp.topic}[{tp.partition}]"
-            self.progress.lag[key] = lag
+            lag = max(0, highwater - await consumer.position(tp))
+            self.progress.lag[f"{tp.topic}[{tp.partition}]"] = lag
             self.metrics.consumer_lag.labels(self.name, tp.topic).set(lag)
 
     async def _process(self, message: Any) -> None:

@@ -37,11 +37,11 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
     handlers = NotificationHandlers(
         allow_http_endpoints=allow_http, rotation_grace_s=settings.secret_rotation_grace_s
     )
-    consumer = platform.consume(
-        CONSUMED_TOPICS, idempotent(platform.pool, CONSUMER, handlers.handle)
+    platform.consume(
+        CONSUMED_TOPICS,
+        idempotent(platform.pool, CONSUMER, handlers.handle),
+        group_id=settings.consumer_group,
     )
-    if settings.consumer_group:
-        consumer.group_id = settings.consumer_group
 
     client = build_client(settings.delivery_timeout_s, settings.delivery_concurrency)
     worker = DeliveryWorker(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -40,8 +41,9 @@ from sanalpos_common.schemas.events import WebhookEndpointRegistered
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import local_database_url
 
-KAFKA = "127.0.0.1:29092"
-BASE_DSN = local_database_url("notification")
+# Endpoints from the environment win (make test points them at its own instance).
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
+BASE_DSN = os.environ.get("NOTIFICATION_DATABASE_URL", local_database_url("notification"))
 DLQ = topics.dead_letter_topic("notification")
 T = TypeVar("T")
 

@@ -1,6 +1,7 @@
 """Fraud scoring throughput on the local Kafka + PostgreSQL.
 
     uv run python services/fraud/bench/throughput.py [--payments 2000] [--cards 500]
+    uv run python services/fraud/bench/throughput.py --payments 300 --rate 100   # latency
 
 Starts `sanalpos-fraud` as a process with its own faust app id (consumer group, internal
 topics) and its own PostgreSQL schema, measures process start -> /readyz 200, publishes
@@ -103,7 +104,7 @@ async def start_group_at_end(group: str, producer: AIOKafkaProducer) -> None:
         await consumer.stop()
 
 
-async def main(n: int, cards: int) -> None:
+async def main(n: int, cards: int, rate: float) -> None:
     run = uuid.uuid4().hex[:8]
     app_id, schema = f"fraud-bench-{run}", f"fraud_bench_{run}"
     dsn = f"{BASE_DSN}?search_path={schema}"
@@ -165,26 +166,32 @@ async def main(n: int, cards: int) -> None:
         print(f"process start -> /readyz 200: {ready_s:.2f}s")
 
         sent_at: dict[bytes, float] = {}
+        latencies: list[float] = []
+        seen: set[bytes] = set()
+
+        async def read_scored() -> None:
+            while len(seen) < n:
+                batches = await reader.getmany(timeout_ms=100)
+                now = time.perf_counter()
+                for records in batches.values():
+                    for record in records:
+                        if record.key in wanted and record.key not in seen:
+                            seen.add(record.key)
+                            latencies.append(now - sent_at[record.key])
+
+        reading = asyncio.create_task(read_scored())
         t0 = time.perf_counter()
         for payment_id, value in payments:
             key = str(payment_id).encode()
             sent_at[key] = time.perf_counter()
             await producer.send(topics.PAYMENT_INITIATED, value=value, key=key)
+            if rate:  # (the producer's linger sends what is buffered every 5 ms)
+                await asyncio.sleep(max(0.0, t0 + len(sent_at) / rate - time.perf_counter()))
         await producer.flush()
         published_s = time.perf_counter() - t0
         print(f"published {n} in {published_s:.2f}s ({n / published_s:.0f}/s)")
-
-        latencies: list[float] = []
-        seen: set[bytes] = set()
-        deadline = time.perf_counter() + 300
-        while len(seen) < n and time.perf_counter() < deadline:
-            batches = await reader.getmany(timeout_ms=200)
-            now = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    if record.key in wanted and record.key not in seen:
-                        seen.add(record.key)
-                        latencies.append(now - sent_at[record.key])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reading, timeout=300)
         elapsed = time.perf_counter() - t0
         print(f"scored {len(seen)}/{n} in {elapsed:.2f}s from first publish")
         print(f"throughput: {len(seen) / elapsed:.0f} payments/s (publish -> payment.scored)")
@@ -237,5 +244,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--payments", type=int, default=2000)
     parser.add_argument("--cards", type=int, default=500)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="payments/s to publish at (0: all at once)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.payments, args.cards))
+    asyncio.run(main(args.payments, args.cards, args.rate))

@@ -27,6 +27,9 @@ class FraudSettings(ServiceSettings):
     """Partitions of the by-card repartition topic and of the changelogs (they must match)."""
     internal_topic_replication: int = Field(default=1, ge=1)
     commit_interval_s: float = Field(default=1.0, gt=0)
+    session_timeout_s: float = Field(default=20.0, ge=6)
+    """How long a crashed worker keeps its partitions before the group moves them."""
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
     producer_linger_s: float = Field(default=0.005, ge=0)
     """faust's producer (repartition + changelog writes): batching them saves CPU."""
     batch_max: int = Field(default=200, ge=1)
@@ -56,6 +59,8 @@ class FraudSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be at most a third of session_timeout_s")
         for size, step in (
             (self.short_window_s, self.short_window_step_s),
             (self.long_window_s, self.long_window_step_s),

@@ -191,17 +191,79 @@ class Payments:
 
 
 @dataclass
-class FraudService:
+class ServiceProcess:
+    """`sanalpos-fraud` as a child process; can be killed and started again, same settings."""
+
+    env: dict[str, str]
+    log_path: Path
     base_url: str
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    async def start(self) -> float:
+        """Start the process and wait for /readyz 200; returns the seconds that took."""
+        script = Path(sys.executable).parent / "sanalpos-fraud"
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(script)], env=self.env, cwd=REPO, stdout=log, stderr=log
+            )
+        self.starts += 1
+        process = self.process
+
+        async def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"sanalpos-fraud exited:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                async with httpx.AsyncClient() as client:
+                    return (await client.get(f"{self.base_url}/readyz")).status_code == 200
+            return False
+
+        await wait_for(ready, timeout=45, interval=0.1)
+        return time.monotonic() - started
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown at all, like a crashed pod."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            await asyncio.to_thread(self.process.wait, 10)
+
+    async def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.process.wait, 20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                await asyncio.to_thread(self.process.wait, 5)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class KafkaIO:
+    producer: AIOKafkaProducer
+    reader: TopicReader
+
+
+@dataclass
+class FraudService:
     app_id: str
     schema: str
     db: asyncpg.Pool
-    producer: AIOKafkaProducer
-    reader: TopicReader
+    kafka: KafkaIO
     payments: Payments
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    service: ServiceProcess
     ready_after_s: float
+
+    @property
+    def base_url(self) -> str:
+        return self.service.base_url
+
+    @property
+    def reader(self) -> TopicReader:
+        return self.kafka.reader
 
     async def publish(
         self,
@@ -217,7 +279,7 @@ class FraudService:
     async def publish_raw(
         self, value: bytes, key: bytes, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
-        await self.producer.send_and_wait(
+        await self.kafka.producer.send_and_wait(
             topics.PAYMENT_INITIATED, value=value, key=key, headers=headers or []
         )
 
@@ -228,15 +290,15 @@ class FraudService:
             found = self.reader.by_key(topics.PAYMENT_SCORED, str(payment_id))
             return found if len(found) >= count else []
 
-        return await wait_for(probe, timeout=timeout)
+        try:
+            return await wait_for(probe, timeout=timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; service log:\n{self.service.log_tail()}") from None
 
     async def decision(self, payment_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.db.fetchrow(
             "SELECT * FROM fraud_decisions WHERE payment_id = $1", payment_id
         )
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def _start_group_at_end(
@@ -269,23 +331,30 @@ async def _delete_internal_topics(app_id: str) -> None:
 
 
 @pytest.fixture(scope="session")
-async def fraud(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FraudService]:
-    run = uuid.uuid4().hex[:10]
-    schema = f"fraud_test_{run}"
-    app_id = f"fraud-test-{run}"
-    admin = await asyncpg.connect(BASE_DSN)
-    await admin.execute(f'CREATE SCHEMA "{schema}"')
-    dsn = f"{BASE_DSN}?search_path={schema}"
-
+async def kafka_io() -> AsyncIterator[KafkaIO]:
     await ensure_topics(KAFKA, [topics.PAYMENT_INITIATED, topics.PAYMENT_SCORED, DLQ])
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
     await producer.start()
-    await _start_group_at_end(app_id, (topics.PAYMENT_INITIATED,), producer)
     reader = TopicReader((topics.PAYMENT_SCORED, DLQ))
     await reader.start(producer)
+    try:
+        yield KafkaIO(producer, reader)
+    finally:
+        await producer.stop()
+        await reader.stop()
 
-    workdir = tmp_path_factory.mktemp("fraud")
-    log_path = workdir / "service.log"
+
+@contextlib.asynccontextmanager
+async def fraud_service(
+    kafka: KafkaIO, workdir: Path, tag: str, **settings: str
+) -> AsyncIterator[FraudService]:
+    """A fraud process with its own schema, app id (group, internal topics) and card key."""
+    run = uuid.uuid4().hex[:10]
+    schema, app_id = f"fraud_{tag}_{run}", f"fraud-{tag}-{run}"
+    admin = await asyncpg.connect(BASE_DSN)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    dsn = f"{BASE_DSN}?search_path={schema}"
+    await _start_group_at_end(app_id, (topics.PAYMENT_INITIATED,), kafka.producer)
     port = free_port()
     env = {
         **os.environ,
@@ -297,50 +366,34 @@ async def fraud(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fraud
         "FRAUD_FAUST_DATADIR": str(workdir / "faust"),
         "FRAUD_COMMIT_INTERVAL_S": "0.5",
         "FRAUD_LAG_PROBE_CACHE_S": "0",
+        **{f"FRAUD_{name.upper()}": value for name, value in settings.items()},
     }
-    script = Path(sys.executable).parent / "sanalpos-fraud"
-    started = time.monotonic()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([str(script)], env=env, cwd=REPO, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-
-    async def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"sanalpos-fraud exited:\n{log_path.read_text()[-4000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient() as client:
-                return (await client.get(f"{base_url}/readyz")).status_code == 200
-        return False
-
+    service = ServiceProcess(env, workdir / "service.log", f"http://127.0.0.1:{port}")
     db = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
     try:
-        await wait_for(ready, timeout=45, interval=0.1)
-        ready_after = time.monotonic() - started
-        print(f"\nsanalpos-fraud ready {ready_after:.2f}s after process start")
+        ready_after = await service.start()
+        print(f"\nsanalpos-fraud ({tag}) ready {ready_after:.2f}s after process start")
         yield FraudService(
-            base_url=base_url,
             app_id=app_id,
             schema=schema,
             db=db,
-            producer=producer,
-            reader=reader,
-            payments=Payments(fingerprint_key=f"fraud-it-{run}".encode()),
-            process=process,
-            log_path=log_path,
+            kafka=kafka,
+            payments=Payments(fingerprint_key=f"fraud-{tag}-{run}".encode()),
+            service=service,
             ready_after_s=ready_after,
         )
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(process.wait, 20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait, 5)
+        await service.terminate()
         await db.close()
-        await producer.stop()
-        await reader.stop()
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.close()
         with contextlib.suppress(Exception):
             await _delete_internal_topics(app_id)
+
+
+@pytest.fixture(scope="session")
+async def fraud(
+    kafka_io: KafkaIO, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FraudService]:
+    async with fraud_service(kafka_io, tmp_path_factory.mktemp("fraud"), "test") as service:
+        yield service

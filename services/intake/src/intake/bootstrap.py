@@ -9,6 +9,7 @@ from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.client_encryption import ClientEncryption, load_or_create_dev_key
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
 from sanalpos_common.crypto.keyring import Keyring
@@ -19,8 +20,18 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "intake"
 
 
+def client_key_pem(settings: IntakeSettings) -> bytes:
+    """The configured key; in development only, a generated one kept in the state folder."""
+    if settings.client_encryption_key is not None:
+        return settings.client_encryption_key.get_secret_value().encode()
+    if not settings.is_development:  # the settings refuse this already; belt and braces
+        raise RuntimeError("INTAKE_CLIENT_ENCRYPTION_KEY is required outside development")
+    return load_or_create_dev_key(settings.dev_client_key_path)
+
+
 async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     settings = settings or IntakeSettings()
+    client_encryption = ClientEncryption.from_pem(client_key_pem(settings))  # fail fast
     app = build_app()
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
     merchants = MerchantRepository(platform.pool)
@@ -37,6 +48,7 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
             fingerprint_key=settings.fingerprint_key.get_secret_value().encode(),
         ),
         admin_token=settings.admin_token.get_secret_value(),
+        client_encryption=client_encryption,
     )
     platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
     return platform

@@ -1,4 +1,7 @@
-from pydantic import SecretStr
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 
 from sanalpos_common.settings import (
     DEV_ADMIN_TOKEN,
@@ -12,6 +15,8 @@ from sanalpos_common.settings import (
 
 DEMO_MERCHANT_ID = "mer_demo"
 DEMO_API_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
+REPO_STATE_DIR = Path(__file__).resolve().parents[4] / ".state"
+DEV_CLIENT_KEY_FILE = "secrets/intake-client-encryption-key.pem"
 
 
 class IntakeSettings(ServiceSettings):
@@ -23,5 +28,25 @@ class IntakeSettings(ServiceSettings):
     cvc_keyring: SecretStr = SecretStr(DEV_CVC_KEYRING)
     fingerprint_key: SecretStr = SecretStr(DEV_FINGERPRINT_KEY)
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+    client_encryption_key: SecretStr | None = None
+    """RSA private key (PEM, >= 2048 bits) browsers encrypt card data to (JWE RSA-OAEP-256).
+    Required in production. In development, when unset, one is generated once and kept in
+    `<SANALPOS_STATE_DIR>/secrets/` so the published public key survives restarts."""
+    state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
     seed_demo_merchant: bool = True
     """Development only: creates the demo merchant with the documented demo key."""
+
+    @model_validator(mode="after")
+    def _client_key_required_in_production(self) -> Self:
+        if not self.is_development and (
+            self.client_encryption_key is None
+            or not self.client_encryption_key.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "production start-up refused: set real values for client_encryption_key"
+            )
+        return self
+
+    @property
+    def dev_client_key_path(self) -> Path:
+        return self.state_dir / DEV_CLIENT_KEY_FILE

@@ -7,9 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sanalpos_common import topics
+from sanalpos_common.crypto.aad import pan_aad
 from sanalpos_common.money import CurrencyCode
 
 
@@ -30,6 +31,37 @@ class EncryptedCard(_Frozen):
     exp_month: int = Field(ge=1, le=12)
     exp_year: int = Field(ge=2000, le=2100)
     brand: str
+    aad_scope: Literal["payment", "token"] = Field(
+        default="payment",
+        description=(
+            "What the PAN ciphertext's associated data binds it to: `payment` = this payment "
+            "(merchant, payment id); `token` = a stored card (merchant, token_id). The security "
+            "code, when present, is always bound to the payment."
+        ),
+    )
+    token_id: str | None = Field(
+        default=None,
+        pattern=r"^tok_[A-Za-z0-9_-]{8,64}$",
+        description="The stored card's token when aad_scope is `token`",
+    )
+
+    @model_validator(mode="after")
+    def _token_scope_names_its_token(self) -> EncryptedCard:
+        if (self.aad_scope == "token") != (self.token_id is not None):
+            raise ValueError("token_id is required with aad_scope 'token' and only then")
+        return self
+
+    def pan_aad(self, merchant_id: str, payment_id: uuid.UUID) -> bytes:
+        """Associated data the PAN ciphertext was encrypted with (part of the contract)."""
+        if self.aad_scope == "token":
+            assert self.token_id is not None
+            return token_pan_aad(merchant_id, self.token_id)
+        return pan_aad(merchant_id, payment_id)
+
+
+def token_pan_aad(merchant_id: str, token_id: str) -> bytes:
+    """A stored card's PAN is bound to its merchant and token, not to any one payment."""
+    return f"pan-token|{merchant_id}|{token_id}".encode()
 
 
 class PaymentInitiated(_Frozen):

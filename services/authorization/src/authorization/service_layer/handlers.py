@@ -19,7 +19,7 @@ from authorization.adapters.issuer_simulator import (
 )
 from authorization.domain.issuer import ResponseCode
 from sanalpos_common import topics
-from sanalpos_common.crypto.aad import cvc_aad, pan_aad
+from sanalpos_common.crypto.aad import cvc_aad
 from sanalpos_common.crypto.envelope import decrypt
 from sanalpos_common.crypto.keyring import Keyring
 from sanalpos_common.db import UnitOfWork
@@ -108,8 +108,11 @@ class AuthorizationHandlers:
 
     def _request(self, scored: PaymentScored) -> AuthorizationRequest:
         card = scored.card
+        # A stored card's PAN is bound to (merchant, token); a one-off card's to the payment.
         pan = decrypt(
-            self.pan_keyring, card.pan_ciphertext, pan_aad(scored.merchant_id, scored.payment_id)
+            self.pan_keyring,
+            card.pan_ciphertext,
+            card.pan_aad(scored.merchant_id, scored.payment_id),
         )
         cvc = None
         if card.cvc_ciphertext is not None:

@@ -5,30 +5,48 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, SecretStr, ValidationError
 
+from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.merchants import new_api_key
 from intake.adapters.payments import PaymentRepository
-from intake.entrypoints.deps import AppContainer, Merchant, require_admin
+from intake.entrypoints.deps import AppContainer, Container, Merchant, require_admin
 from intake.entrypoints.problems import Problem, install_problem_handlers
 from intake.entrypoints.schemas import (
+    TOKEN_PATTERN,
+    CardIn,
+    CreateCardRequest,
     CreateMerchant,
     CreatePaymentRequest,
+    EncryptionKeyOut,
     MerchantCreated,
     PaymentOut,
     RegisterWebhookEndpoint,
+    SaveCardIn,
+    StoredCardList,
+    StoredCardOut,
     WebhookEndpointOut,
 )
-from intake.service_layer.payments import IdempotencyConflict, create_payment
+from intake.service_layer.cards import BadCursor, card_view, list_cards, save_card
+from intake.service_layer.client_encryption import UnreadableCardPayload
+from intake.service_layer.payments import (
+    CardTokenNotFound,
+    IdempotencyConflict,
+    StoredCardExpired,
+    create_payment,
+)
 from intake.service_layer.views import payment_view
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import WebhookEndpointRegistered
 
+C = TypeVar("C", bound=BaseModel)
+CardToken = Annotated[str, Path(pattern=TOKEN_PATTERN)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
@@ -42,8 +60,31 @@ def payments_router() -> APIRouter:
         c: AppContainer,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
+        card = (
+            open_encrypted_card(c, body.encrypted_card, CardIn)
+            if body.encrypted_card is not None
+            else None
+        )
         try:
-            result = await create_payment(c.pool, c.protection, merchant_id, body, idempotency_key)
+            result = await create_payment(
+                c.pool, c.protection, merchant_id, body, idempotency_key, card
+            )
+        except CardTokenNotFound:
+            raise Problem(
+                404,
+                "card-token-not-found",
+                "No such card token",
+                "card_token names no stored card of this merchant",
+                errors=[{"field": "card_token", "message": "no such card token"}],
+            ) from None
+        except StoredCardExpired:
+            raise Problem(
+                422,
+                "validation-error",
+                "Request is invalid",
+                "invalid: card_token",
+                errors=[{"field": "card_token", "message": "the stored card has expired"}],
+            ) from None
         except IdempotencyConflict:
             raise Problem(
                 422,
@@ -94,6 +135,97 @@ def payments_router() -> APIRouter:
     return router
 
 
+def open_encrypted_card(c: Container, jwe: SecretStr, model: type[C]) -> C:
+    """Decrypts a client-side-encrypted card and validates it exactly like a clear `card`.
+
+    Errors name `encrypted_card.<field>` and never echo the input.
+    """
+    try:
+        payload = c.client_encryption.decrypt(jwe.get_secret_value())
+    except UnreadableCardPayload as exc:
+        raise Problem(
+            422,
+            "validation-error",
+            "Request is invalid",
+            "invalid: encrypted_card",
+            errors=[{"field": "encrypted_card", "message": str(exc), "code": "jwe_invalid"}],
+        ) from None
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = [
+            {
+                "field": ".".join(["encrypted_card", *(str(p) for p in err["loc"])]),
+                "message": err["msg"],
+                "code": err["type"],
+            }
+            for err in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise Problem(
+            422,
+            "validation-error",
+            "Request is invalid",
+            "invalid: " + ", ".join(e["field"] for e in errors),
+            errors=errors,
+        ) from None
+
+
+def cards_router() -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["cards"])
+
+    @router.get("/encryption-keys/current", response_model=EncryptionKeyOut)
+    async def current_encryption_key(c: AppContainer, response: Response) -> EncryptionKeyOut:
+        """The public key browsers encrypt card data to (JWK). Public: no API key needed."""
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return EncryptionKeyOut.model_validate(c.client_encryption.public_jwk())
+
+    @router.post("/cards", status_code=201, response_model=StoredCardOut)
+    async def create_card(
+        body: CreateCardRequest, merchant_id: Merchant, c: AppContainer
+    ) -> JSONResponse:
+        card = (
+            open_encrypted_card(c, body.encrypted_card, SaveCardIn)
+            if body.encrypted_card is not None
+            else body.card
+        )
+        assert card is not None
+        view = await save_card(c.pool, c.protection, merchant_id, card)
+        return JSONResponse(view, status_code=201, headers={"Location": f"/v1/cards/{view['id']}"})
+
+    @router.get("/cards", response_model=StoredCardList)
+    async def list_stored_cards(
+        merchant_id: Merchant,
+        c: AppContainer,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> JSONResponse:
+        try:
+            return JSONResponse(await list_cards(c.pool, merchant_id, limit, cursor))
+        except BadCursor:
+            raise Problem(
+                422,
+                "validation-error",
+                "Request is invalid",
+                "invalid: cursor",
+                errors=[{"field": "cursor", "message": "not a cursor this API returned"}],
+            ) from None
+
+    @router.get("/cards/{token}", response_model=StoredCardOut)
+    async def read_card(token: CardToken, merchant_id: Merchant, c: AppContainer) -> JSONResponse:
+        row = await CardTokenRepository(c.pool).get(merchant_id, token)
+        if row is None:
+            raise Problem(404, "not-found", "No such card", f"card {token} not found")
+        return JSONResponse(card_view(row))
+
+    @router.delete("/cards/{token}", status_code=204)
+    async def delete_card(token: CardToken, merchant_id: Merchant, c: AppContainer) -> Response:
+        if not await CardTokenRepository(c.pool).delete(merchant_id, token):
+            raise Problem(404, "not-found", "No such card", f"card {token} not found")
+        return Response(status_code=204)
+
+    return router
+
+
 def admin_router() -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -122,5 +254,6 @@ def build_app() -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(payments_router())
+    app.include_router(cards_router())
     app.include_router(admin_router())
     return app

@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Request
 from intake.adapters.merchants import MerchantRepository
 from intake.entrypoints.problems import Problem
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.client_encryption import ClientEncryption
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Container:
     merchants: MerchantRepository
     protection: CardProtection
     admin_token: str
+    client_encryption: ClientEncryption
 
 
 def container(request: Request) -> Container:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -15,6 +15,7 @@ from pydantic import (
     StrictInt,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from sanalpos_common.crypto.card import luhn_valid
@@ -23,6 +24,13 @@ from sanalpos_common.money import CurrencyCode
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def check_cvc(value: SecretStr) -> SecretStr:
+    code = value.get_secret_value()
+    if not (code.isdigit() and len(code) in (3, 4)):
+        raise ValueError("security code must be 3 or 4 digits")
+    return value
 
 
 class CardIn(_Request):
@@ -45,10 +53,7 @@ class CardIn(_Request):
     @field_validator("cvc")
     @classmethod
     def _cvc(cls, value: SecretStr) -> SecretStr:
-        code = value.get_secret_value()
-        if not (code.isdigit() and len(code) in (3, 4)):
-            raise ValueError("security code must be 3 or 4 digits")
-        return value
+        return check_cvc(value)
 
     @field_validator("exp_year")
     @classmethod
@@ -60,25 +65,148 @@ class CardIn(_Request):
         return year
 
 
+class SaveCardIn(CardIn):
+    """Card data to store: the security code is never stored, so it is optional here (and,
+    when given, validated and then dropped)."""
+
+    cvc: SecretStr | None = Field(  # type: ignore[assignment]
+        default=None, description="Security code, 3 or 4 digits; validated, never stored"
+    )
+
+    @field_validator("cvc")
+    @classmethod
+    def _cvc(cls, value: SecretStr | None) -> SecretStr | None:  # type: ignore[override]
+        return None if value is None else check_cvc(value)
+
+
+TOKEN_PATTERN = r"^tok_[A-Za-z0-9_-]{8,64}$"  # noqa: S105 - a pattern, not a secret
+JWE_FIELD = Field(
+    default=None,
+    min_length=10,
+    max_length=8192,
+    description=(
+        "Card data encrypted in the browser to GET /v1/encryption-keys/current: JWE compact "
+        'serialization (RSA-OAEP-256, A256GCM) of {"number", "exp_month", "exp_year", "cvc"}'
+    ),
+)
+
+
 class CreatePaymentRequest(_Request):
     amount: StrictInt = Field(gt=0, description="Amount in minor units of the currency")
     currency: CurrencyCode
-    card: CardIn
+    card: CardIn | None = None
+    encrypted_card: SecretStr | None = JWE_FIELD
+    card_token: str | None = Field(
+        default=None, pattern=TOKEN_PATTERN, description="A stored card (POST /v1/cards)"
+    )
+    initiated_by: Literal["customer", "merchant"] = Field(
+        default="customer",
+        description="`merchant`: a merchant-initiated payment on a stored card (no security code)",
+    )
+    cvc: SecretStr | None = Field(
+        default=None,
+        description="With card_token, customer-initiated only: the security code just entered",
+    )
+    save_card: StrictBool = Field(
+        default=False, description="Also store the card; the response carries its card_token"
+    )
     capture: StrictBool = Field(default=True, description="true = sale, false = pre-authorization")
     installments: StrictInt = Field(default=1, ge=1, le=12)
     order_id: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
 
+    # Cross-field rules run as field validators (fields validate in order) so that each error
+    # names its field; a field that failed its own validation is absent from info.data.
+    @field_validator("initiated_by")
+    @classmethod
+    def _merchant_initiated_uses_a_token(cls, value: str, info: ValidationInfo) -> str:
+        if value == "merchant" and "card_token" in info.data and info.data["card_token"] is None:
+            raise ValueError("a merchant-initiated payment pays with a card_token")
+        return value
+
+    @field_validator("cvc")
+    @classmethod
+    def _cvc(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            return None
+        if "card_token" in info.data and info.data["card_token"] is None:
+            raise ValueError("cvc here goes with card_token; put it inside card")
+        if info.data.get("initiated_by") == "merchant":
+            raise ValueError("a merchant-initiated payment carries no security code")
+        return check_cvc(value)
+
+    @field_validator("save_card")
+    @classmethod
+    def _save_needs_card_data(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("card_token") is not None:
+            raise ValueError("save_card needs card or encrypted_card; a card_token is stored")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_of_card_data(self) -> Self:
+        given = [
+            n for n in ("card", "encrypted_card", "card_token") if getattr(self, n) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "exactly one of card, encrypted_card and card_token is required"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
     def fingerprint_for_idempotency(self) -> dict[str, Any]:
-        """The body as compared between retries with one Idempotency-Key."""
-        body = self.model_dump(mode="json", exclude={"card"})
-        body["card"] = {
-            "exp_month": self.card.exp_month,
-            "exp_year": self.card.exp_year,
-            "holder_name": self.card.holder_name,
-        }
+        """The body as compared between retries with one Idempotency-Key (no card secrets)."""
+        body = self.model_dump(mode="json", exclude={"card", "encrypted_card", "cvc"})
+        if self.card is not None:
+            body["card"] = {
+                "exp_month": self.card.exp_month,
+                "exp_year": self.card.exp_year,
+                "holder_name": self.card.holder_name,
+            }
+        body["encrypted_card"] = self.encrypted_card is not None
         return body
+
+
+class CreateCardRequest(_Request):
+    card: SaveCardIn | None = None
+    encrypted_card: SecretStr | None = JWE_FIELD
+
+    @model_validator(mode="after")
+    def _one_source_of_card_data(self) -> Self:
+        if (self.card is None) == (self.encrypted_card is None):
+            raise ValueError("exactly one of card and encrypted_card is required")
+        return self
+
+
+class StoredCardOut(BaseModel):
+    id: str = Field(description="The card token, tok_...")
+    object: str = "card"
+    brand: str
+    bin: str
+    last4: str
+    masked_number: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str
+    created_at: datetime
+
+
+class StoredCardList(BaseModel):
+    object: str = "list"
+    data: list[StoredCardOut]
+    has_more: bool
+    next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next page")
+
+
+class EncryptionKeyOut(BaseModel):
+    kty: str
+    kid: str
+    use: str
+    alg: str
+    enc: str
+    n: str
+    e: str
 
 
 class CardOut(BaseModel):
@@ -108,6 +236,10 @@ class PaymentOut(BaseModel):
     description: str | None
     metadata: dict[str, str]
     card: CardOut
+    card_token: str | None = Field(
+        default=None, description="The stored card paid with, or saved by this payment"
+    )
+    initiated_by: str = "customer"
     response_code: str | None = None
     auth_code: str | None = None
     decline_reason: str | None = None

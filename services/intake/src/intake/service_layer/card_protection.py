@@ -1,15 +1,25 @@
-"""Turns card input into what may be stored and sent: ciphertexts, fingerprint, BIN, last 4."""
+"""Turns card input into what may be stored and sent: ciphertexts, fingerprint, BIN, last 4.
+
+Intake only ever encrypts card data; decrypting is authorization's job.
+"""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
-from sanalpos_common.crypto.card import bin_of, card_brand, fingerprint
+from sanalpos_common.crypto.card import bin_of, card_brand, fingerprint, mask
 from sanalpos_common.crypto.envelope import encrypt
 from sanalpos_common.crypto.keyring import Keyring
-from sanalpos_common.schemas.events import EncryptedCard
+from sanalpos_common.schemas.events import EncryptedCard, token_pan_aad
+
+
+def new_card_token() -> str:
+    return "tok_" + secrets.token_urlsafe(18)
 
 
 @dataclass(frozen=True)
@@ -31,13 +41,56 @@ class CardProtection:
             pan_ciphertext=encrypt(
                 self.pan_keyring, pan.encode(), pan_aad(merchant_id, payment_id)
             ),
-            cvc_ciphertext=encrypt(
-                self.cvc_keyring, cvc.encode(), cvc_aad(merchant_id, payment_id)
-            ),
+            cvc_ciphertext=self.encrypt_cvc(merchant_id, payment_id, cvc),
             fingerprint=fingerprint(self.fingerprint_key, pan),
             bin=bin_of(pan),
             last4=pan[-4:],
             exp_month=exp_month,
             exp_year=exp_year,
             brand=card_brand(pan),
+        )
+
+    def encrypt_cvc(self, merchant_id: str, payment_id: uuid.UUID, cvc: str) -> str:
+        return encrypt(self.cvc_keyring, cvc.encode(), cvc_aad(merchant_id, payment_id))
+
+    def tokenize(
+        self, merchant_id: str, pan: str, exp_month: int, exp_year: int, now: datetime
+    ) -> dict[str, Any]:
+        """A card_tokens row: the PAN encrypted and bound to (merchant, token)."""
+        token = new_card_token()
+        return {
+            "token": token,
+            "merchant_id": merchant_id,
+            "pan_ciphertext": encrypt(
+                self.pan_keyring, pan.encode(), token_pan_aad(merchant_id, token)
+            ),
+            "fingerprint": fingerprint(self.fingerprint_key, pan),
+            "brand": card_brand(pan),
+            "bin": bin_of(pan),
+            "last4": pan[-4:],
+            "masked_number": mask(pan),
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "created_at": now,
+        }
+
+    def for_token_payment(
+        self,
+        merchant_id: str,
+        payment_id: uuid.UUID,
+        stored: Any,
+        cvc: str | None,
+    ) -> EncryptedCard:
+        """The stored card's own ciphertext (token-scoped) travels; intake never opens it."""
+        return EncryptedCard(
+            pan_ciphertext=stored["pan_ciphertext"],
+            cvc_ciphertext=None if cvc is None else self.encrypt_cvc(merchant_id, payment_id, cvc),
+            fingerprint=stored["fingerprint"],
+            bin=stored["bin"],
+            last4=stored["last4"],
+            exp_month=stored["exp_month"],
+            exp_year=stored["exp_year"],
+            brand=stored["brand"],
+            aad_scope="token",
+            token_id=stored["token"],
         )

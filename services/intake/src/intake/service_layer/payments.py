@@ -12,9 +12,10 @@ from typing import Any
 
 import asyncpg
 
+from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.payments import IdempotencyRepository, PaymentRepository
 from intake.domain.payment import STATUS_FOR_TOPIC, PaymentStatus, rank
-from intake.entrypoints.schemas import CreatePaymentRequest
+from intake.entrypoints.schemas import CardIn, CreatePaymentRequest
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.views import payment_view
 from sanalpos_common import topics
@@ -29,6 +30,18 @@ PRODUCER = "intake"
 
 class IdempotencyConflict(Exception):
     """Same Idempotency-Key, different request body."""
+
+
+class CardTokenNotFound(Exception):
+    """No live stored card with this token for this merchant (deleted, or someone else's)."""
+
+
+class StoredCardExpired(Exception):
+    """The stored card's expiry has passed."""
+
+
+def card_expired(exp_month: int, exp_year: int, now: datetime) -> bool:
+    return (exp_year, exp_month) < (now.year, now.month)
 
 
 @dataclass(frozen=True)
@@ -52,12 +65,22 @@ async def create_payment(
     merchant_id: str,
     request: CreatePaymentRequest,
     idempotency_key: str | None,
+    card: CardIn | None = None,
 ) -> Response:
-    digest = request_hash(request.fingerprint_for_idempotency())
+    """`card`: the clear card when it came encrypted (`encrypted_card`), already validated."""
+    card = card or request.card
+    compared = request.fingerprint_for_idempotency()
+    if card is not None and request.card is None:
+        compared["card"] = {
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "holder_name": card.holder_name,
+        }
+    digest = request_hash(compared)
     for _ in range(2):
         try:
             return await _create_once(
-                pool, protection, merchant_id, request, idempotency_key, digest
+                pool, protection, merchant_id, request, card, idempotency_key, digest
             )
         except _ConcurrentDuplicate:
             continue  # the other request committed: the next pass replays its response
@@ -69,6 +92,7 @@ async def _create_once(
     protection: CardProtection,
     merchant_id: str,
     request: CreatePaymentRequest,
+    card_in: CardIn | None,
     idempotency_key: str | None,
     digest: str,
 ) -> Response:
@@ -83,14 +107,39 @@ async def _create_once(
                 return Response(previous["response_status"], body, replayed=True)
         payment_id = uuid.uuid4()
         now = datetime.now(UTC)
-        card = protection.protect(
-            merchant_id,
-            payment_id,
-            request.card.number.get_secret_value(),
-            request.card.cvc.get_secret_value(),
-            request.card.exp_month,
-            request.card.exp_year,
-        )
+        card_token: str | None = None
+        if request.card_token is not None:
+            stored = await CardTokenRepository(uow.conn).for_payment(
+                merchant_id, request.card_token
+            )
+            if stored is None:
+                raise CardTokenNotFound(request.card_token)
+            if card_expired(stored["exp_month"], stored["exp_year"], now):
+                raise StoredCardExpired(request.card_token)
+            card = protection.for_token_payment(
+                merchant_id,
+                payment_id,
+                stored,
+                None if request.cvc is None else request.cvc.get_secret_value(),
+            )
+            card_token = request.card_token
+        else:
+            assert card_in is not None and card_in.cvc is not None
+            pan = card_in.number.get_secret_value()
+            card = protection.protect(
+                merchant_id,
+                payment_id,
+                pan,
+                card_in.cvc.get_secret_value(),
+                card_in.exp_month,
+                card_in.exp_year,
+            )
+            if request.save_card:
+                saved = protection.tokenize(
+                    merchant_id, pan, card_in.exp_month, card_in.exp_year, now
+                )
+                await CardTokenRepository(uow.conn).add(saved)
+                card_token = saved["token"]
         row = {
             "id": payment_id,
             "merchant_id": merchant_id,
@@ -109,6 +158,8 @@ async def _create_once(
             "card_exp_month": card.exp_month,
             "card_exp_year": card.exp_year,
             "card_fingerprint": card.fingerprint,
+            "card_token": card_token,
+            "initiated_by": request.initiated_by,
             "created_at": now,
             "updated_at": now,
         }

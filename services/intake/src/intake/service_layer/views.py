@@ -33,6 +33,8 @@ def payment_view(
             exp_year=row["card_exp_year"],
             fingerprint=row["card_fingerprint"],
         ),
+        card_token=row.get("card_token"),
+        initiated_by=row.get("initiated_by") or "customer",
         response_code=row.get("response_code"),
         auth_code=row.get("auth_code"),
         decline_reason=row.get("decline_reason"),

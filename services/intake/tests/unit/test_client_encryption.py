@@ -1,0 +1,107 @@
+"""JWE from an independent implementation (jwcrypto) decrypts; anything else is refused."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwcrypto import jwe, jwk
+
+from intake.config import IntakeSettings
+from intake.service_layer.client_encryption import (
+    ClientEncryption,
+    UnreadableCardPayload,
+    load_or_create_dev_key,
+)
+
+PAYLOAD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+
+
+@pytest.fixture(scope="module")
+def platform_key(tmp_path_factory: pytest.TempPathFactory) -> ClientEncryption:
+    return ClientEncryption.from_pem(load_or_create_dev_key(tmp_path_factory.mktemp("k") / "k.pem"))
+
+
+def seal(key: ClientEncryption, payload: object, **header: str) -> str:
+    public = jwk.JWK(**key.public_jwk())
+    protected = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": key.kid, **header}
+    token = jwe.JWE(json.dumps(payload).encode(), recipient=public, protected=protected)
+    return str(token.serialize(compact=True))
+
+
+def test_published_jwk_is_public_only(platform_key: ClientEncryption) -> None:
+    published = platform_key.public_jwk()
+    assert published["alg"] == "RSA-OAEP-256" and published["enc"] == "A256GCM"
+    assert published["use"] == "enc" and published["kid"] == platform_key.kid
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(published)
+
+
+def test_jwcrypto_jwe_decrypts(platform_key: ClientEncryption) -> None:
+    assert platform_key.decrypt(seal(platform_key, PAYLOAD)) == PAYLOAD
+
+
+def test_tampered_wrong_alg_wrong_key_and_non_objects_are_refused(
+    platform_key: ClientEncryption,
+) -> None:
+    good = seal(platform_key, PAYLOAD).split(".")
+    ciphertext = good[3]
+    middle = len(ciphertext) // 2
+    flipped = (
+        ciphertext[:middle] + ("A" if ciphertext[middle] != "A" else "B") + ciphertext[middle + 1 :]
+    )
+    other = ClientEncryption.from_pem(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    bad = [
+        ".".join([*good[:3], flipped, good[4]]),
+        seal(platform_key, PAYLOAD, alg="RSA-OAEP"),
+        seal(platform_key, PAYLOAD, enc="A128GCM"),
+        seal(platform_key, PAYLOAD, zip="DEF"),
+        seal(other, PAYLOAD),
+        seal(platform_key, ["not", "an", "object"]),
+        "not-a-jwe",
+    ]
+    for value in bad:
+        with pytest.raises(UnreadableCardPayload) as info:
+            platform_key.decrypt(value)
+        assert "4111" not in str(info.value)
+
+
+def test_dev_key_is_generated_once_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "key.pem"
+    first = load_or_create_dev_key(path)
+    assert load_or_create_dev_key(path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_small_keys_are_refused() -> None:
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(  # noqa: S505 - refused on purpose
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ValueError, match="2048"):
+        ClientEncryption.from_pem(small)
+
+
+def test_production_requires_a_configured_client_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANALPOS_ENV", "production")
+    for name, value in {
+        "INTAKE_DATABASE_URL": "postgresql://x@db/x",
+        "INTAKE_PAN_KEYRING": '{"id": "pan", "active": 1, "keys": {"1": "' + "A" * 43 + '="}}',
+        "INTAKE_CVC_KEYRING": '{"id": "cvc", "active": 1, "keys": {"1": "' + "B" * 43 + '="}}',
+        "INTAKE_FINGERPRINT_KEY": "a-real-fingerprint-key",
+        "INTAKE_ADMIN_TOKEN": "a-real-admin-token",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="client_encryption_key"):
+        IntakeSettings()
+    monkeypatch.setenv("INTAKE_CLIENT_ENCRYPTION_KEY", "-----BEGIN PRIVATE KEY-----...")
+    assert IntakeSettings().client_encryption_key is not None

@@ -1,0 +1,121 @@
+"""Client-side encryption end to end: the published JWK, a card encrypted to it with an
+independent JOSE library (jwcrypto, as a browser's Web Crypto would), paid and stored; tampered
+or invalid payloads are refused with named fields and nothing is emitted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import httpx
+from jwcrypto import jwe, jwk
+
+from tests.integration.test_end_to_end import auth, payment_body, status_reaches
+
+CARD = {"number": "4000056655665556", "exp_month": 10, "exp_year": 2033, "cvc": "802"}
+
+
+async def public_key(intake: httpx.AsyncClient) -> dict[str, Any]:
+    response = await intake.get("/v1/encryption-keys/current")  # public: no API key
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def seal(key: dict[str, Any], payload: Any, **header: str) -> str:
+    protected = {"alg": key["alg"], "enc": key["enc"], "kid": key["kid"], **header}
+    token = jwe.JWE(json.dumps(payload).encode(), recipient=jwk.JWK(**key), protected=protected)
+    return str(token.serialize(compact=True))
+
+
+def encrypted_payment(jwe_compact: str, **fields: Any) -> dict[str, Any]:
+    body = payment_body(CARD["number"], **fields)
+    del body["card"]
+    return {**body, "encrypted_card": jwe_compact}
+
+
+async def test_the_published_key_is_a_public_rsa_oaep_jwk(intake: httpx.AsyncClient) -> None:
+    key = await public_key(intake)
+    assert key["kty"] == "RSA" and key["use"] == "enc"
+    assert key["alg"] == "RSA-OAEP-256" and key["enc"] == "A256GCM" and key["kid"]
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+    assert jwk.JWK(**key).thumbprint() == key["kid"]  # RFC 7638 thumbprint
+    assert await public_key(intake) == key
+
+
+async def test_encrypted_card_pays_end_to_end_and_can_be_stored(
+    intake: httpx.AsyncClient, merchant: dict[str, Any]
+) -> None:
+    key_doc = await public_key(intake)
+    api_key = merchant["api_key"]
+    response = await intake.post(
+        "/v1/payments", json=encrypted_payment(seal(key_doc, CARD)), headers=auth(api_key)
+    )
+    assert response.status_code == 202, response.text
+    payment = response.json()
+    assert payment["card"]["last4"] == "5556" and payment["card"]["exp_year"] == 2033
+    settled = await status_reaches(intake, api_key, payment["id"], {"settled", "declined"})
+    assert settled["status"] == "settled", settled
+    assert settled["response_code"] == "00"
+
+    saved = await intake.post(
+        "/v1/cards",
+        json={"encrypted_card": seal(key_doc, {k: v for k, v in CARD.items() if k != "cvc"})},
+        headers=auth(api_key),
+    )
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["masked_number"] == "400005******5556"
+
+    and_saved = await intake.post(
+        "/v1/payments",
+        json=encrypted_payment(seal(key_doc, CARD), save_card=True, capture=False),
+        headers=auth(api_key),
+    )
+    assert and_saved.status_code == 202, and_saved.text
+    assert and_saved.json()["card_token"].startswith("tok_")
+    authorized = await status_reaches(
+        intake, api_key, and_saved.json()["id"], {"authorized", "declined"}
+    )
+    assert authorized["status"] == "authorized"
+
+
+async def test_tampered_or_invalid_encrypted_cards_are_refused(
+    intake: httpx.AsyncClient, merchant: dict[str, Any], databases: dict[str, asyncpg.Pool]
+) -> None:
+    key_doc = await public_key(intake)
+    api_key = merchant["api_key"]
+    outbox_before = await databases["intake"].fetchval("SELECT count(*) FROM outbox")
+
+    parts = seal(key_doc, CARD).split(".")
+    middle = len(parts[3]) // 2
+    parts[3] = (
+        parts[3][:middle] + ("A" if parts[3][middle] != "A" else "B") + parts[3][middle + 1 :]
+    )
+    tampered = ".".join(parts)
+    cases = [
+        (tampered, "encrypted_card"),
+        (seal(key_doc, CARD, alg="RSA-OAEP"), "encrypted_card"),
+        (seal(key_doc, {**CARD, "number": "4000056655665557"}), "encrypted_card.number"),
+        (seal(key_doc, {**CARD, "exp_month": 1, "exp_year": 2021}), "encrypted_card.exp_year"),
+        (seal(key_doc, {**CARD, "cvc": "8"}), "encrypted_card.cvc"),
+        (seal(key_doc, {k: v for k, v in CARD.items() if k != "cvc"}), "encrypted_card.cvc"),
+        (seal(key_doc, {**CARD, "extra": 1}), "encrypted_card.extra"),
+    ]
+    for value, field in cases:
+        response = await intake.post(
+            "/v1/payments", json=encrypted_payment(value), headers=auth(api_key)
+        )
+        assert response.status_code == 422, (field, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in response.json()["errors"]] == [field], response.text
+        assert "4000056655665" not in response.text and "802" not in response.text
+
+    both = encrypted_payment(seal(key_doc, CARD))
+    both["card"] = payment_body(CARD["number"])["card"]
+    response = await intake.post("/v1/payments", json=both, headers=auth(api_key))
+    assert response.status_code == 422
+    tampered_card = await intake.post(
+        "/v1/cards", json={"encrypted_card": tampered}, headers=auth(api_key)
+    )
+    assert tampered_card.status_code == 422
+    assert await databases["intake"].fetchval("SELECT count(*) FROM outbox") == outbox_before

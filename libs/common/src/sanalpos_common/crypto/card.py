@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from collections.abc import Mapping
 
 FINGERPRINT_PREFIX = "fp1_"
+"""Prefix of fingerprints made with fingerprint key version 1 (all fingerprints before
+versioning). In general the prefix is `fp<key version>_`: `fp2_...` for version 2, and so on.
+The algorithm is fixed: HMAC-SHA256 over the ASCII PAN, lower-case hex."""
+_FINGERPRINT = re.compile(r"^fp([1-9][0-9]*)_([0-9a-f]{64})$")
 
 
 def luhn_valid(number: str) -> bool:
@@ -42,10 +48,29 @@ def card_brand(number: str) -> str:
     return "unknown"
 
 
-def fingerprint(key: bytes, number: str) -> str:
-    """Keyed HMAC-SHA256 of the PAN: stable per card, useless without the key."""
+def fingerprint(key: bytes, number: str, *, version: int = 1) -> str:
+    """Keyed HMAC-SHA256 of the PAN: stable per card, useless without the key.
+
+    `version` is the fingerprint key's version and becomes the prefix (`fp1_` for version 1).
+    """
+    if version < 1:
+        raise ValueError("fingerprint key versions start at 1")
     digest = hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
-    return FINGERPRINT_PREFIX + digest
+    return f"fp{version}_{digest}"
+
+
+def fingerprint_version(value: str) -> int:
+    """Key version a fingerprint was made with."""
+    match = _FINGERPRINT.match(value)
+    if match is None:
+        raise ValueError("not a fingerprint")
+    return int(match.group(1))
+
+
+def fingerprints(keys: Mapping[int, bytes], number: str) -> dict[int, str]:
+    """The card's fingerprint under every given key version: during a fingerprint key rotation,
+    match on all of them until the velocity windows made with the old version have aged out."""
+    return {version: fingerprint(key, number, version=version) for version, key in keys.items()}
 
 
 def bin_of(number: str) -> str:
@@ -55,10 +80,14 @@ def bin_of(number: str) -> str:
 def mask(number: str, *, first: int = 6) -> str:
     """First 6 (or 8) and last 4 only; at least 3 middle digits are always hidden.
 
-    Numbers too short for that show fewer leading digits, never more.
+    The first 8 are shown only for PANs of 16 digits or more (PCI DSS: BIN + last 4 at most;
+    an 8-digit BIN only where the PAN has at least 16 digits). Numbers too short for that show
+    fewer leading digits, never more.
     """
     if first not in (6, 8):
         raise ValueError("first must be 6 or 8")
+    if len(number) < 16:
+        first = 6
     last, min_hidden = 4, 3
     if len(number) < last + min_hidden:
         return "*" * len(number)

@@ -1,29 +1,57 @@
 """AES-256-GCM envelope encryption.
 
-Each value gets a fresh 256-bit data key; the data key is wrapped (AES-256-GCM) by the
-keyring's active key-encryption key. Associated data binds the ciphertext to its record
-(e.g. merchant and payment id), so a ciphertext moved to another record will not decrypt.
+Each value gets a fresh 256-bit data key (DEK); the value is encrypted with it (AES-256-GCM,
+associated data = the record binding, e.g. merchant and payment id), and the DEK is wrapped by a
+key-encryption key (KEK) through a `KeyWrapper`. A ciphertext moved to another record will not
+decrypt.
 
-Format v1 (dot separated, URL-safe base64 without padding):
+Formats (dot separated; URL-safe base64 without padding). Both stay readable forever:
     sp1.<key_id>.<kek_version>.<wrap_nonce|wrapped_dek>.<data_nonce|ciphertext>
+        KEK is a local `Keyring` version; the DEK is wrapped with AES-256-GCM under
+        associated data "sp1|<key_id>|<kek_version>|<aad>".
+    sp2.<key_id>.<kek_version>.<vault_ciphertext>.<data_nonce|ciphertext>
+        KEK is Vault transit key <key_id>; the wrapped DEK is Vault's own "vault:v<N>:..."
+        string (base64url of its ASCII), N == kek_version, made by transit/encrypt with
+        associated data "sp2|<key_id>|<aad>".
+See docs/security.md.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.crypto.wrapping import DecryptionError, KeyWrapper
 
-FORMAT = "sp1"
+FORMAT = "sp1"  # format of local keyrings (kept for callers that imported it)
+FORMATS = frozenset({"sp1", "sp2"})
 _NONCE = 12
 
+__all__ = [
+    "FORMAT",
+    "FORMATS",
+    "DecryptionError",
+    "ParsedToken",
+    "decrypt",
+    "encrypt",
+    "key_version",
+    "parse",
+    "rewrap",
+    "token_prefix",
+]
 
-class DecryptionError(Exception):
-    """Wrong key, wrong associated data, or tampered ciphertext."""
+
+class ParsedToken(NamedTuple):
+    format: str
+    key_id: str
+    version: int
+    wrapped: bytes
+    data: bytes
+    data_b64: str
 
 
 def _b64(data: bytes) -> str:
@@ -34,49 +62,74 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _wrap_aad(key_id: str, version: int, aad: bytes) -> bytes:
-    return b"|".join([FORMAT.encode(), key_id.encode(), str(version).encode(), aad])
+def parse(token: str) -> ParsedToken:
+    try:
+        fmt, key_id, version_text, wrapped_b64, data_b64 = token.split(".")
+        if fmt not in FORMATS or not version_text.isdigit():
+            raise ValueError(fmt)
+        return ParsedToken(
+            fmt, key_id, int(version_text), _unb64(wrapped_b64), _unb64(data_b64), data_b64
+        )
+    except (ValueError, TypeError):
+        raise DecryptionError("malformed ciphertext") from None
 
 
-def encrypt(keyring: Keyring, plaintext: bytes, aad: bytes) -> str:
+def token_prefix(keyring: KeyWrapper, version: int | None = None) -> str:
+    """Header every ciphertext written by `keyring` at `version` (default: newest) starts with."""
+    v = keyring.active_version if version is None else version
+    return f"{keyring.format}.{keyring.key_id}.{v}."
+
+
+def encrypt(keyring: KeyWrapper, plaintext: bytes, aad: bytes) -> str:
     dek = AESGCM.generate_key(bit_length=256)
-    data_nonce, wrap_nonce = os.urandom(_NONCE), os.urandom(_NONCE)
+    data_nonce = os.urandom(_NONCE)
     ciphertext = AESGCM(dek).encrypt(data_nonce, plaintext, aad)
-    header_aad = _wrap_aad(keyring.key_id, keyring.active_version, aad)
-    wrapped = AESGCM(keyring.active_key).encrypt(wrap_nonce, dek, header_aad)
+    wrapped = keyring.wrap(dek, aad)
     return ".".join(
         [
-            FORMAT,
+            keyring.format,
             keyring.key_id,
-            str(keyring.active_version),
-            _b64(wrap_nonce + wrapped),
+            str(wrapped.version),
+            _b64(wrapped.blob),
             _b64(data_nonce + ciphertext),
         ]
     )
 
 
-def decrypt(keyring: Keyring, token: str, aad: bytes) -> bytes:
-    try:
-        fmt, key_id, version_text, wrapped_b64, data_b64 = token.split(".")
-        version = int(version_text)
-    except ValueError:
-        raise DecryptionError("malformed ciphertext") from None
-    if fmt != FORMAT or key_id != keyring.key_id:
-        raise DecryptionError(f"ciphertext is for key {key_id!r}, not {keyring.key_id!r}")
-    kek = keyring.key(version)  # KeyringError names the missing version
-    try:
-        wrapped, data = _unb64(wrapped_b64), _unb64(data_b64)
-        dek = AESGCM(kek).decrypt(
-            wrapped[:_NONCE], wrapped[_NONCE:], _wrap_aad(key_id, version, aad)
+def _check_owner(keyring: KeyWrapper, parsed: ParsedToken) -> None:
+    if parsed.format != keyring.format or parsed.key_id != keyring.key_id:
+        raise DecryptionError(
+            f"ciphertext is for key {parsed.format}:{parsed.key_id!r}, "
+            f"not {keyring.format}:{keyring.key_id!r}"
         )
+
+
+def decrypt(keyring: KeyWrapper, token: str, aad: bytes) -> bytes:
+    parsed = parse(token)
+    _check_owner(keyring, parsed)
+    dek = keyring.unwrap(parsed.version, parsed.wrapped, aad)  # KeyringError names the version
+    data = parsed.data
+    try:
         return AESGCM(dek).decrypt(data[:_NONCE], data[_NONCE:], aad)
     except (InvalidTag, ValueError) as exc:
         raise DecryptionError("ciphertext does not decrypt for this record") from exc
 
 
+def rewrap(token: str, keyring: KeyWrapper, aad: bytes) -> str:
+    """Re-wrap only the data key under the keyring's newest version; the value's ciphertext
+    stays byte for byte. Idempotent: a token already on the newest version comes back as is."""
+    parsed = parse(token)
+    _check_owner(keyring, parsed)
+    if parsed.version == keyring.active_version:
+        return token
+    dek = keyring.unwrap(parsed.version, parsed.wrapped, aad)
+    wrapped = keyring.wrap(dek, aad)
+    return ".".join(
+        [keyring.format, keyring.key_id, str(wrapped.version), _b64(wrapped.blob), parsed.data_b64]
+    )
+
+
 def key_version(token: str) -> tuple[str, int]:
     """(key_id, version) a ciphertext was written under, for rotation jobs."""
-    parts = token.split(".")
-    if len(parts) != 5 or parts[0] != FORMAT:
-        raise DecryptionError("malformed ciphertext")
-    return parts[1], int(parts[2])
+    parsed = parse(token)
+    return parsed.key_id, parsed.version

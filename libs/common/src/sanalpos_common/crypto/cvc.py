@@ -1,0 +1,133 @@
+"""Short-lived keys for the card security code (CVC/CVV): PCI DSS v4 3.3.1/3.3.2.
+
+The CVC keyring holds one version per time period (default one hour); the version number is the
+period index since the Unix epoch, so every holder agrees which version belongs to which hour.
+`rotate_cvc_keys` (run by one scheduler, more often than the period) adds the current period's
+version (active, used for writes) and the next period's (decrypt-only, so readers hold it before
+any writer uses it), and drops every version whose period started `ttl` or more ago: its key
+material is gone, so every CVC ciphertext written under it — in Kafka, in a dead-letter topic,
+in a backup — is unreadable. Only intake (encrypt) and authorization (decrypt) receive the
+keyring; both reload it periodically (`providers.reload_periodically`).
+
+`decrypt_cvc` also refuses, by the clock, a version older than `ttl` even if a stale keyring still
+holds it, with `CvcExpiredError`.
+
+Guarantee with period P and ttl T (T >= 2P): a CVC ciphertext is readable for at least T - P
+after it was written, and by no one once T has passed.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from sanalpos_common.crypto.envelope import decrypt, encrypt, key_version
+from sanalpos_common.crypto.keyring import Keyring, KeyringError, KeyState
+
+CVC_KEY_ID = "cvc"
+DEFAULT_PERIOD = timedelta(hours=1)
+DEFAULT_TTL = timedelta(hours=2)
+
+
+class CvcExpiredError(KeyringError):
+    """The security code's key version has expired (destroyed after its TTL)."""
+
+
+def _seconds(delta: timedelta) -> int:
+    seconds = int(delta.total_seconds())
+    if seconds <= 0 or seconds != delta.total_seconds():
+        raise ValueError("period and ttl must be a positive whole number of seconds")
+    return seconds
+
+
+def _check_policy(period: timedelta, ttl: timedelta) -> None:
+    if _seconds(ttl) < 2 * _seconds(period):
+        raise ValueError("ttl must be at least two periods (readable for at least ttl - period)")
+
+
+def period_version(at: datetime, period: timedelta = DEFAULT_PERIOD) -> int:
+    """Key version of the period that contains `at`."""
+    if at.tzinfo is None:
+        raise ValueError("use an aware datetime")
+    return int(at.timestamp()) // _seconds(period)
+
+
+def version_start(version: int, period: timedelta = DEFAULT_PERIOD) -> datetime:
+    return datetime.fromtimestamp(version * _seconds(period), tz=UTC)
+
+
+def is_expired(version: int, now: datetime, period: timedelta, ttl: timedelta) -> bool:
+    return now - version_start(version, period) >= ttl
+
+
+def rotate_cvc_keys(
+    keyring: Keyring | None,
+    now: datetime,
+    period: timedelta = DEFAULT_PERIOD,
+    ttl: timedelta = DEFAULT_TTL,
+    *,
+    key_id: str = CVC_KEY_ID,
+) -> Keyring:
+    """The CVC keyring for `now`: current period active, next period pre-distributed
+    (decrypt-only), unexpired older periods decrypt-only, expired ones dropped. Idempotent for
+    a given period; existing key material of kept versions is preserved."""
+    _check_policy(period, ttl)
+    current = period_version(now, period)
+    old_keys = {} if keyring is None else keyring.keys
+    if keyring is not None and keyring.key_id != key_id:
+        raise KeyringError(f"keyring {keyring.key_id!r} is not the CVC keyring {key_id!r}")
+    keys: dict[int, bytes] = {}
+    states: dict[int, KeyState] = {}
+    for version, key in old_keys.items():
+        if version <= current + 1 and not is_expired(version, now, period, ttl):
+            keys[version] = key
+            states[version] = KeyState.DECRYPT_ONLY
+    for version in (current, current + 1):
+        if version not in keys:
+            keys[version] = os.urandom(32)
+    states[current] = KeyState.ACTIVE
+    states[current + 1] = KeyState.DECRYPT_ONLY
+    return Keyring(key_id, current, keys, states)
+
+
+def encrypt_cvc(
+    keyring: Keyring,
+    cvc: str,
+    aad: bytes,
+    *,
+    now: datetime,
+    period: timedelta = DEFAULT_PERIOD,
+    ttl: timedelta = DEFAULT_TTL,
+) -> str:
+    """Encrypt with the newest active version, refusing a keyring whose write version is older
+    than one period (the scheduler or the reload has stalled: fail loudly, not late)."""
+    age = now - version_start(keyring.active_version, period)
+    if age >= period * 2:
+        raise CvcExpiredError(
+            f"CVC keyring is stale: write version {keyring.active_version} started {age} ago; "
+            "is the CVC key rotation running and the keyring reloaded?"
+        )
+    _check_policy(period, ttl)
+    return encrypt(keyring, cvc.encode(), aad)
+
+
+def decrypt_cvc(
+    keyring: Keyring,
+    token: str,
+    aad: bytes,
+    *,
+    now: datetime,
+    period: timedelta = DEFAULT_PERIOD,
+    ttl: timedelta = DEFAULT_TTL,
+) -> str:
+    """Decrypt a security code, or raise CvcExpiredError once its TTL has passed."""
+    _, version = key_version(token)
+    if is_expired(version, now, period, ttl) or (
+        version not in keyring.keys and keyring.keys and version < min(keyring.keys)
+    ):
+        raise CvcExpiredError(
+            f"security code expired: CVC key version {version} (period from "
+            f"{version_start(version, period).isoformat()}) is past its {ttl} TTL and destroyed; "
+            "authorize without it or ask for the code again"
+        )
+    return decrypt(keyring, token, aad).decode()

@@ -1,0 +1,81 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sanalpos_common.crypto.aad import cvc_aad
+from sanalpos_common.crypto.cvc import (
+    CvcExpiredError,
+    decrypt_cvc,
+    encrypt_cvc,
+    period_version,
+    rotate_cvc_keys,
+    version_start,
+)
+from sanalpos_common.crypto.envelope import decrypt, key_version
+from sanalpos_common.crypto.keyring import Keyring, KeyringError, KeyState
+
+HOUR = timedelta(hours=1)
+TTL = timedelta(hours=2)
+T0 = datetime(2026, 11, 26, 10, 15, tzinfo=UTC)
+AAD = cvc_aad("mer_a", uuid.UUID(int=7))
+
+
+def test_rotation_has_current_active_and_next_pre_distributed() -> None:
+    ring = rotate_cvc_keys(None, T0, HOUR, TTL)
+    current = period_version(T0, HOUR)
+    assert version_start(current, HOUR) == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert ring.active_version == current
+    assert ring.state(current + 1) is KeyState.DECRYPT_ONLY
+    assert rotate_cvc_keys(ring, T0 + timedelta(minutes=5), HOUR, TTL) == ring  # idempotent
+    later = rotate_cvc_keys(ring, T0 + HOUR, HOUR, TTL)
+    assert later.active_version == current + 1
+    assert later.keys[current + 1] == ring.keys[current + 1]  # readers already had it
+
+
+def test_cvc_written_at_t0_is_unreadable_after_ttl() -> None:
+    ring = rotate_cvc_keys(None, T0, HOUR, TTL)
+    token = encrypt_cvc(ring, "123", AAD, now=T0, period=HOUR, ttl=TTL)
+    # readable while the TTL runs (authorization lag), across one rotation
+    after_one = rotate_cvc_keys(ring, T0 + HOUR, HOUR, TTL)
+    assert decrypt_cvc(after_one, token, AAD, now=T0 + HOUR, period=HOUR, ttl=TTL) == "123"
+    # past the TTL the version is gone from the keyring: nobody can read the Kafka copy
+    expired = rotate_cvc_keys(after_one, T0 + TTL, HOUR, TTL)
+    assert key_version(token)[1] not in expired.keys
+    with pytest.raises(CvcExpiredError, match="security code expired"):
+        decrypt_cvc(expired, token, AAD, now=T0 + TTL, period=HOUR, ttl=TTL)
+    with pytest.raises(KeyringError, match="has no version"):
+        decrypt(expired, token, AAD)  # the generic path fails too, naming the version
+
+
+def test_stale_keyring_still_holding_an_expired_version_is_refused_by_the_clock() -> None:
+    ring = rotate_cvc_keys(None, T0, HOUR, TTL)
+    token = encrypt_cvc(ring, "999", AAD, now=T0, period=HOUR, ttl=TTL)
+    with pytest.raises(CvcExpiredError):
+        decrypt_cvc(ring, token, AAD, now=T0 + TTL + HOUR, period=HOUR, ttl=TTL)
+
+
+def test_writer_with_a_stalled_keyring_fails_loudly() -> None:
+    ring = rotate_cvc_keys(None, T0, HOUR, TTL)
+    with pytest.raises(CvcExpiredError, match="stale"):
+        encrypt_cvc(ring, "123", AAD, now=T0 + 3 * HOUR, period=HOUR, ttl=TTL)
+
+
+def test_policy_and_input_checks() -> None:
+    with pytest.raises(ValueError, match="two periods"):
+        rotate_cvc_keys(None, T0, HOUR, HOUR)
+    with pytest.raises(ValueError, match="aware"):
+        period_version(datetime(2026, 1, 1), HOUR)
+    with pytest.raises(KeyringError):
+        rotate_cvc_keys(Keyring.generate("pan"), T0, HOUR, TTL)
+
+
+def test_every_kept_version_is_younger_than_ttl() -> None:
+    ring = None
+    now = T0
+    for _ in range(30):
+        now += timedelta(minutes=17)
+        ring = rotate_cvc_keys(ring, now, HOUR, TTL)
+        assert ring is not None
+        assert all(now - version_start(v, HOUR) < TTL for v in ring.keys)
+        assert len(ring.keys) <= 4

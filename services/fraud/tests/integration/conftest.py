@@ -351,6 +351,7 @@ async def fraud_service(
     """A fraud process with its own schema, app id (group, internal topics) and card key."""
     run = uuid.uuid4().hex[:10]
     schema, app_id = f"fraud_{tag}_{run}", f"fraud-{tag}-{run}"
+    workdir.mkdir(parents=True, exist_ok=True)
     admin = await asyncpg.connect(BASE_DSN)
     await admin.execute(f'CREATE SCHEMA "{schema}"')
     dsn = f"{BASE_DSN}?search_path={schema}"

@@ -1,5 +1,6 @@
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from sanalpos_common.crypto.cvc import (
 )
 from sanalpos_common.crypto.envelope import decrypt, key_version
 from sanalpos_common.crypto.keyring import Keyring, KeyringError, KeyState
+from sanalpos_common.crypto.providers import SecretKeyProvider, write_key_file
 
 HOUR = timedelta(hours=1)
 TTL = timedelta(hours=2)
@@ -79,3 +81,28 @@ def test_every_kept_version_is_younger_than_ttl() -> None:
         assert ring is not None
         assert all(now - version_start(v, HOUR) < TTL for v in ring.keys)
         assert len(ring.keys) <= 4
+
+
+def test_version_destroyed_early_reads_as_expired_not_as_a_config_error() -> None:
+    ring = rotate_cvc_keys(None, T0, HOUR, TTL)
+    token = encrypt_cvc(ring, "123", AAD, now=T0, period=HOUR, ttl=TTL)
+    later = rotate_cvc_keys(ring, T0 + HOUR, HOUR, TTL)
+    shredded = later.with_state(period_version(T0, HOUR), KeyState.DESTROYED)  # incident response
+    with pytest.raises(CvcExpiredError):
+        decrypt_cvc(shredded, token, AAD, now=T0 + HOUR, period=HOUR, ttl=TTL)
+
+
+def test_cvc_keyring_through_a_reloaded_secret_file(tmp_path: Path) -> None:
+    path = tmp_path / "cvc.json"
+    write_key_file(path, rotate_cvc_keys(None, T0, HOUR, TTL).to_json())
+    intake = SecretKeyProvider({"cvc": f"file:{path}"})
+    authorization = SecretKeyProvider({"cvc": f"file:{path}"})
+    token = encrypt_cvc(intake.keyring("cvc"), "321", AAD, now=T0, period=HOUR, ttl=TTL)
+    # the scheduler rotates past the TTL; both services reload
+    ring = Keyring.from_json(path.read_text())
+    for step in (HOUR, TTL):
+        ring = rotate_cvc_keys(ring, T0 + step, HOUR, TTL)
+        write_key_file(path, ring.to_json())
+    authorization.reload()
+    with pytest.raises(CvcExpiredError):
+        decrypt_cvc(authorization.keyring("cvc"), token, AAD, now=T0 + TTL, period=HOUR, ttl=TTL)

@@ -22,7 +22,8 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from sanalpos_common.crypto.envelope import decrypt, encrypt, key_version
-from sanalpos_common.crypto.keyring import Keyring, KeyringError, KeyState
+from sanalpos_common.crypto.keyring import Keyring, KeyringError, KeyState, KeyVersionUnavailable
+from sanalpos_common.crypto.wrapping import KeyWrapper
 
 CVC_KEY_ID = "cvc"
 DEFAULT_PERIOD = timedelta(hours=1)
@@ -91,7 +92,7 @@ def rotate_cvc_keys(
 
 
 def encrypt_cvc(
-    keyring: Keyring,
+    keyring: KeyWrapper,
     cvc: str,
     aad: bytes,
     *,
@@ -112,7 +113,7 @@ def encrypt_cvc(
 
 
 def decrypt_cvc(
-    keyring: Keyring,
+    keyring: KeyWrapper,
     token: str,
     aad: bytes,
     *,
@@ -122,12 +123,16 @@ def decrypt_cvc(
 ) -> str:
     """Decrypt a security code, or raise CvcExpiredError once its TTL has passed."""
     _, version = key_version(token)
-    if is_expired(version, now, period, ttl) or (
-        version not in keyring.keys and keyring.keys and version < min(keyring.keys)
-    ):
-        raise CvcExpiredError(
-            f"security code expired: CVC key version {version} (period from "
-            f"{version_start(version, period).isoformat()}) is past its {ttl} TTL and destroyed; "
-            "authorize without it or ask for the code again"
-        )
-    return decrypt(keyring, token, aad).decode()
+    expired = CvcExpiredError(
+        f"security code expired: CVC key version {version} (period from "
+        f"{version_start(version, period).isoformat()}) is past its {ttl} TTL and destroyed; "
+        "authorize without it or ask for the code again"
+    )
+    if is_expired(version, now, period, ttl):
+        raise expired
+    try:
+        return decrypt(keyring, token, aad).decode()
+    except KeyVersionUnavailable:
+        if version < keyring.active_version:
+            raise expired from None
+        raise

@@ -70,6 +70,26 @@ def write_key_file(path: Path, text: str) -> None:
         raise
 
 
+def _create_exclusively(path: Path, text: str) -> None:
+    """Publish a complete 0600 file at `path` unless one exists (another process won the race:
+    its keyring is the one everybody loads). Readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return
+        log.warning("created development keyring %s", path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def read_keyring_file(path: Path, *, check_permissions: bool = True) -> Keyring:
     if check_permissions:
         check_key_file(path)
@@ -144,16 +164,7 @@ class LocalKeyringFileProvider(_CachingProvider):
         if not path.exists():
             if not self.create:
                 raise KeyringError(f"{path}: keyring file missing")
-            ring = Keyring.generate(key_id)
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first: load theirs
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(ring.to_json())
-                log.warning("created development keyring %s", path)
+            _create_exclusively(path, Keyring.generate(key_id).to_json())
         return read_keyring_file(path)
 
 

@@ -126,3 +126,21 @@ async def test_reload_periodically_reloads_and_survives_errors(tmp_path: Path) -
     finally:
         task.cancel()
     assert reloads
+
+
+def test_live_keyring_follows_reloads(tmp_path: Path) -> None:
+    from sanalpos_common.crypto.providers import LiveKeyring
+
+    path = tmp_path / "pan.json"
+    ring = Keyring.generate("pan")
+    write_key_file(path, ring.to_json())
+    provider = SecretKeyProvider({"pan": f"file:{path}"})
+    live = LiveKeyring(provider, "pan")
+    old = encrypt(live, b"x", b"a")
+    write_key_file(path, ring.rotated().to_json())
+    provider.reload()
+    new = encrypt(live, b"y", b"a")
+    assert (old.split(".")[2], new.split(".")[2]) == ("1", "2")
+    assert decrypt(live, old, b"a") == b"x" and decrypt(live, new, b"a") == b"y"
+    with pytest.raises(KeyringError):
+        LiveKeyring(provider, "cvc")  # a missing keyring fails at construction

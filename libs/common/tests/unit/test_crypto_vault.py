@@ -205,3 +205,18 @@ def test_vault_errors_are_not_mistaken_for_bad_ciphertexts(vault: tuple[FakeTran
         decrypt(VaultTransitKeyring(client(url, "wrong-token"), "pan"), token, b"a")
     with pytest.raises(KeyringError, match="not found"):
         VaultTransitKeyring(client(url), "missing").refresh()
+
+
+def test_provider_from_spec_reads_vault_address_and_token_from_env(
+    vault: tuple[FakeTransit, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
+
+    fake, url = vault
+    fake.create("sanalpos-pan")
+    monkeypatch.setenv("VAULT_ADDR", url)
+    monkeypatch.setenv("VAULT_TOKEN", TOKEN)
+    live = LiveKeyring(provider_from_spec("pan", "vault-transit:transit/sanalpos-pan"), "pan")
+    token = encrypt(live, PAN, b"a")
+    assert token.startswith("sp2.sanalpos-pan.1.")
+    assert decrypt(live, token, b"a") == PAN

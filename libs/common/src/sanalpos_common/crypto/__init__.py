@@ -16,6 +16,7 @@ from sanalpos_common.crypto.keyring import (
 )
 from sanalpos_common.crypto.providers import (
     KeyProvider,
+    LiveKeyring,
     LocalKeyringFileProvider,
     SecretKeyProvider,
     StaticKeyProvider,
@@ -32,6 +33,7 @@ __all__ = [
     "KeyWrapper",
     "Keyring",
     "KeyringError",
+    "LiveKeyring",
     "LocalKeyringFileProvider",
     "SecretKeyProvider",
     "StaticKeyProvider",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sanalpos_common.crypto.keyring import Keyring, KeyringError
-from sanalpos_common.crypto.wrapping import KeyWrapper
+from sanalpos_common.crypto.wrapping import KeyWrapper, WrappedKey
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,39 @@ class _Renamed:
 
     def reload(self) -> None:
         self._inner.reload()
+
+
+class LiveKeyring:
+    """A KeyWrapper that always uses the provider's current keyring for `key_id`: hand it to
+    code that holds a keyring for its lifetime (handlers, CardProtection) and reloads of the
+    provider take effect without rebuilding anything."""
+
+    def __init__(self, provider: KeyProvider, key_id: str) -> None:
+        self.provider = provider
+        self._key_id = key_id
+        provider.keyring(key_id)  # fail at start-up, not on the first payment
+
+    @property
+    def current(self) -> KeyWrapper:
+        return self.provider.keyring(self._key_id)
+
+    @property
+    def key_id(self) -> str:
+        return self.current.key_id
+
+    @property
+    def format(self) -> str:
+        return self.current.format
+
+    @property
+    def active_version(self) -> int:
+        return self.current.active_version
+
+    def wrap(self, dek: bytes, aad: bytes) -> WrappedKey:
+        return self.current.wrap(dek, aad)
+
+    def unwrap(self, version: int, blob: bytes, aad: bytes) -> bytes:
+        return self.current.unwrap(version, blob, aad)
 
 
 async def reload_periodically(

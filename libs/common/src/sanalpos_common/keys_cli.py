@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sanalpos_common.crypto.cvc import rotate_cvc_keys
+from sanalpos_common.crypto.cvc import rotate_cvc_key_file
 from sanalpos_common.crypto.keyring import Keyring, KeyringError, KeyState
 from sanalpos_common.crypto.providers import read_keyring_file, write_key_file
 
@@ -149,15 +149,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             _save(args, ring.with_state(args.version, KeyState.DESTROYED), "destroyed")
         elif args.command == "cvc-rotate":
-            current = _load(args) if args.file.exists() else None
-            new = rotate_cvc_keys(
-                current,
+            new = rotate_cvc_key_file(
+                args.file,
                 datetime.now(UTC),
                 timedelta(seconds=args.period),
                 timedelta(seconds=args.ttl),
                 key_id=args.key_id,
+                check_permissions=not args.no_permission_check,
             )
-            _save(args, new, f"CVC keys for {datetime.now(UTC):%Y-%m-%d %H:%M}Z")
+            print(f"CVC keys: writes with v{new.active_version}, holds {sorted(new.keys)}")
     except (KeyringError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from sanalpos_common.crypto.aad import pan_aad
 from sanalpos_common.crypto.envelope import decrypt, encrypt, key_version
 from sanalpos_common.crypto.keyring import Keyring, KeyState
+from sanalpos_common.crypto.providers import write_key_file
 from sanalpos_common.crypto.rewrap import (
     RewrapProgress,
     count_key_versions,
@@ -20,6 +23,7 @@ from sanalpos_common.crypto.rewrap import (
     references,
     rewrap_table,
 )
+from sanalpos_common.keys_cli import main
 from sanalpos_common.settings import local_database_url
 
 ROWS = 250
@@ -120,3 +124,44 @@ def test_identifiers_are_checked() -> None:
     for bad in ["cards; DROP TABLE x", "a.b.c", "", '"x"']:
         with pytest.raises(ValueError):
             quote_ident(bad)
+
+
+def test_cli_destroy_refuses_while_rows_reference_the_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = os.environ.get("INTAKE_DATABASE_URL", local_database_url("intake"))
+    name = f"test_destroy_{uuid.uuid4().hex[:12]}"
+    keyfile = tmp_path / "pan.json"
+    v1 = Keyring.generate("pan")
+    write_key_file(keyfile, v1.rotated().to_json())
+    v2 = Keyring.from_json(keyfile.read_text())
+
+    async def setup() -> None:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        assert pool is not None
+        await pool.execute(
+            f"CREATE TABLE {name} (id bigint PRIMARY KEY, merchant_id text, payment_id uuid, "
+            "pan_ciphertext text)"
+        )
+        await fill(pool, name, v1, 0, 3)
+        await pool.close()
+
+    async def migrate_and_drop(drop: bool) -> None:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        assert pool is not None
+        if drop:
+            await pool.execute(f"DROP TABLE IF EXISTS {name}")
+        else:
+            await rewrap_table(pool, name, "id", "pan_ciphertext", aad, v2, 2)
+        await pool.close()
+
+    asyncio.run(setup())
+    try:
+        args = ["destroy", "--file", str(keyfile), "--version", "1", "--dsn", url]
+        assert main([*args, "--ref", f"{name}.pan_ciphertext"]) == 1
+        assert "3 ciphertext(s) still use v1" in capsys.readouterr().err
+        asyncio.run(migrate_and_drop(drop=False))
+        assert main([*args, "--ref", f"{name}.pan_ciphertext"]) == 0
+        assert Keyring.from_json(keyfile.read_text()).state(1) is KeyState.DESTROYED
+    finally:
+        asyncio.run(migrate_and_drop(drop=True))

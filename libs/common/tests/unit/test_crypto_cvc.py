@@ -106,3 +106,35 @@ def test_cvc_keyring_through_a_reloaded_secret_file(tmp_path: Path) -> None:
     authorization.reload()
     with pytest.raises(CvcExpiredError):
         decrypt_cvc(authorization.keyring("cvc"), token, AAD, now=T0 + TTL, period=HOUR, ttl=TTL)
+
+
+def test_cvc_key_file_rotation_is_safe_from_several_processes(tmp_path: Path) -> None:
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sanalpos_common.crypto.cvc import rotate_cvc_key_file
+
+    path = tmp_path / "keys" / "cvc.json"
+    with ThreadPoolExecutor(8) as pool:
+        rings = list(pool.map(lambda _: rotate_cvc_key_file(path, T0, HOUR, TTL), range(16)))
+    assert all(r == rings[0] for r in rings)  # one writer won, everybody agrees on the keys
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    later = rotate_cvc_key_file(path, T0 + TTL, HOUR, TTL)
+    assert period_version(T0, HOUR) not in later.keys
+
+
+async def test_maintain_cvc_key_file_rotates_and_reloads(tmp_path: Path) -> None:
+    import asyncio
+
+    from sanalpos_common.crypto.cvc import maintain_cvc_key_file
+
+    path = tmp_path / "cvc.json"
+    provider = SecretKeyProvider({"cvc": f"file:{path}"})
+    task = asyncio.create_task(maintain_cvc_key_file(path, interval=0.01, provider=provider))
+    try:
+        while not path.exists():
+            await asyncio.sleep(0.01)
+        now = datetime.now(UTC)
+        assert provider.keyring("cvc").active_version == period_version(now, HOUR)
+    finally:
+        task.cancel()

@@ -18,12 +18,19 @@ after it was written, and by no one once T has passed.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import logging
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sanalpos_common.crypto.envelope import decrypt, encrypt, key_version
 from sanalpos_common.crypto.keyring import Keyring, KeyringError, KeyState, KeyVersionUnavailable
+from sanalpos_common.crypto.providers import KeyProvider, read_keyring_file, write_key_file
 from sanalpos_common.crypto.wrapping import KeyWrapper
+
+log = logging.getLogger(__name__)
 
 CVC_KEY_ID = "cvc"
 DEFAULT_PERIOD = timedelta(hours=1)
@@ -136,3 +143,52 @@ def decrypt_cvc(
         if version < keyring.active_version:
             raise expired from None
         raise
+
+
+def rotate_cvc_key_file(
+    path: Path | str,
+    now: datetime | None = None,
+    period: timedelta = DEFAULT_PERIOD,
+    ttl: timedelta = DEFAULT_TTL,
+    *,
+    key_id: str = CVC_KEY_ID,
+    check_permissions: bool = True,
+) -> Keyring:
+    """`rotate_cvc_keys` on a keyring file, under an exclusive lock, written atomically (0600).
+    Safe to run from several processes at once (idempotent per period): in development intake
+    and authorization can both maintain the shared file; in production one CronJob does."""
+    path = Path(path)
+    now = now or datetime.now(UTC)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock_fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        current = (
+            read_keyring_file(path, check_permissions=check_permissions) if path.exists() else None
+        )
+        ring = rotate_cvc_keys(current, now, period, ttl, key_id=key_id)
+        if ring != current:
+            write_key_file(path, ring.to_json())
+        return ring
+    finally:
+        os.close(lock_fd)
+
+
+async def maintain_cvc_key_file(
+    path: Path | str,
+    period: timedelta = DEFAULT_PERIOD,
+    ttl: timedelta = DEFAULT_TTL,
+    *,
+    interval: float = 60.0,
+    provider: KeyProvider | None = None,
+) -> None:
+    """Run forever (cancel to stop): rotate the CVC keyring file every `interval` seconds and
+    reload `provider` afterwards. Failures are logged; `encrypt_cvc` fails loudly if they last."""
+    while True:
+        try:
+            await asyncio.to_thread(rotate_cvc_key_file, path, None, period, ttl)
+            if provider is not None:
+                await asyncio.to_thread(provider.reload)
+        except Exception as exc:
+            log.error("CVC key rotation failed: %s", exc)
+        await asyncio.sleep(interval)

@@ -280,6 +280,10 @@ class LiveKeyring:
     def unwrap(self, version: int, blob: bytes, aad: bytes) -> bytes:
         return self.current.unwrap(version, blob, aad)
 
+    def refresh(self) -> None:
+        """Reload the provider (the re-wrap job calls this to learn the newest version)."""
+        self.provider.reload()
+
 
 async def reload_periodically(
     provider: KeyProvider,

@@ -93,6 +93,32 @@ async def test_caught_up_consuming_and_stalled() -> None:
     assert ok and detail.startswith("caught up")
 
 
+async def test_only_this_members_partitions_decide() -> None:
+    fraud, probe, app = stream(stall_after_s=0.2)
+    other = TopicPartition("payment.initiated.v1", 1)
+    fraud.app = app
+    fraud.progress.started_monotonic = fraud.progress.ready_monotonic = time.monotonic()
+
+    async def snapshot() -> LagSnapshot:
+        return LagSnapshot(
+            lag={SOURCE: probe.lag, other: 100},
+            committed={SOURCE: probe.committed, other: 0},
+            taken_monotonic=time.monotonic(),
+        )
+
+    probe.snapshot = snapshot  # type: ignore[method-assign]
+    time.sleep(0.25)  # partition 1 (another member's) is stuck; ours has nothing to do
+    ok, detail = await fraud.readiness()
+    assert ok, detail
+    assert "lag 0 (group 100)" in detail
+    probe.lag = 5  # now ours is behind and not moving
+    await fraud.readiness()
+    time.sleep(0.25)
+    ok, detail = await fraud.readiness()
+    assert not ok
+    assert "payment.initiated.v1[0] lag 5" in detail
+
+
 async def test_lag_is_exported_per_topic() -> None:
     fraud, probe, app = stream()
     fraud.app = app

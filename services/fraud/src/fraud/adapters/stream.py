@@ -45,7 +45,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from faust.exceptions import Skip
 
@@ -126,8 +126,8 @@ class FraudStream:
             client_id=f"{settings.faust_app_id}-lag-probe",
         )
         self._lag: LagSnapshot | None = None
-        self._committed_total: int | None = None
-        self._committed_changed_monotonic: float | None = None
+        self._committed: dict[TopicPartition, int | None] = {}
+        self._committed_changed: dict[TopicPartition, float] = {}
 
     # ------------------------------------------------------------------ the faust app
     def build_app(self) -> faust.App:
@@ -419,31 +419,40 @@ class FraudStream:
             return False, f"faust starting / recovering tables for {age:.1f}s"
         snapshot = await self._lag_snapshot()
         now = time.monotonic()
-        total = snapshot.total()
-        committed_total = sum(snapshot.committed.values())
-        if committed_total != self._committed_total:
-            self._committed_total = committed_total
-            self._committed_changed_monotonic = now
         for topic, lag in snapshot.by_topic().items():
             self.metrics.consumer_lag.labels(METRICS_CONSUMER, topic).set(lag)
-        since_commit = now - (self._committed_changed_monotonic or p.ready_monotonic)
+        # Judge only the partitions this member owns: with several replicas, another
+        # member's progress must not hide this one being wedged.
+        assigned = {tuple(tp) for tp in app.consumer.assignment()}
+        mine = [tp for tp in snapshot.lag if tuple(tp) in assigned] or list(snapshot.lag)
+        stalled = []
+        for tp in mine:
+            committed = snapshot.committed.get(tp)
+            if tp not in self._committed or self._committed[tp] != committed:
+                self._committed[tp] = committed
+                self._committed_changed[tp] = now
+            idle = now - max(self._committed_changed[tp], p.ready_monotonic)
+            if snapshot.lag[tp] > 0 and idle >= self.settings.stall_after_s:
+                stalled.append(f"{tp.topic}[{tp.partition}] lag {snapshot.lag[tp]} for {idle:.0f}s")
+        my_lag = sum(snapshot.lag[tp] for tp in mine)
         since_event = (
             f"{now - p.last_processed_monotonic:.1f}s ago"
             if p.last_processed_monotonic is not None
             else "never"
         )
         detail = (
-            f"lag {total}, processed {p.processed} (last {since_event}, event time "
+            f"lag {my_lag} (group {snapshot.total()}), processed {p.processed} (last "
+            f"{since_event}, event time "
             f"{p.last_event_time.isoformat() if p.last_event_time else '-'}), "
             f"batches {p.batches}, dead-lettered {p.dead_lettered}, assigned "
-            f"{len(app.consumer.assignment())} partitions"
+            f"{len(assigned)} partitions"
             f"{', rebalancing' if app.rebalancing else ''}"
         )
-        if total == 0:
+        if stalled:
+            return False, f"stalled: no offset progress on {', '.join(stalled)}; {detail}"
+        if my_lag == 0:
             return True, f"caught up; {detail}"
-        if since_commit < self.settings.stall_after_s:
-            return True, f"consuming; {detail}"
-        return False, f"stalled: no offset progress for {since_commit:.0f}s; {detail}"
+        return True, f"consuming; {detail}"
 
     async def _lag_snapshot(self) -> LagSnapshot:
         cached = self._lag

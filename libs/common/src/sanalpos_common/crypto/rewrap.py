@@ -10,7 +10,9 @@ keyring's newest version (the value's own ciphertext stays). It is
 - reporting: `progress_cb(RewrapProgress)` after every batch.
 
 Rows whose ciphertext cannot be re-wrapped (wrong record binding, key version unavailable) are
-counted as failed, logged by id only, and left as they are; the job moves past them.
+counted as failed, logged by id only, and left as they are; the job moves past them. Rows locked
+by a concurrent writer are skipped rather than waited for; a later run picks them up, so run the
+job until it reports nothing left but failures.
 """
 
 from __future__ import annotations

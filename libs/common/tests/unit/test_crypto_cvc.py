@@ -138,3 +138,17 @@ async def test_maintain_cvc_key_file_rotates_and_reloads(tmp_path: Path) -> None
         assert provider.keyring("cvc").active_version == period_version(now, HOUR)
     finally:
         task.cancel()
+
+
+def test_operator_suspension_of_an_old_version_survives_rotation() -> None:
+    ring = rotate_cvc_keys(None, T0, HOUR, TTL)
+    old = period_version(T0, HOUR)
+    later = rotate_cvc_keys(ring, T0 + HOUR, HOUR, TTL)
+    suspended = later.with_state(old, KeyState.DISABLED)
+    assert (
+        rotate_cvc_keys(suspended, T0 + HOUR + timedelta(minutes=5), HOUR, TTL).state(old)
+        is KeyState.DISABLED
+    )
+    shredded = later.with_state(old, KeyState.DESTROYED)
+    assert rotate_cvc_keys(shredded, T0 + HOUR, HOUR, TTL).state(old) is KeyState.DESTROYED
+    assert old not in rotate_cvc_keys(shredded, T0 + TTL, HOUR, TTL).states  # then forgotten

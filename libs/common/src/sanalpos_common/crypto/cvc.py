@@ -86,10 +86,22 @@ def rotate_cvc_keys(
         raise KeyringError(f"keyring {keyring.key_id!r} is not the CVC keyring {key_id!r}")
     keys: dict[int, bytes] = {}
     states: dict[int, KeyState] = {}
-    for version, key in old_keys.items():
-        if version <= current + 1 and not is_expired(version, now, period, ttl):
-            keys[version] = key
-            states[version] = KeyState.DECRYPT_ONLY
+    old_states = {} if keyring is None else dict(keyring.states)
+    for version, state in old_states.items():
+        if version > current + 1 or is_expired(version, now, period, ttl):
+            continue  # expired: dropped, material and all
+        if state in (KeyState.DISABLED, KeyState.DESTROYED):
+            if version in (current, current + 1):
+                raise KeyringError(
+                    f"CVC key version {version} was {state.value} by an operator; "
+                    "it cannot be re-created for its period"
+                )
+            states[version] = state  # an operator's suspension/destruction stays
+            if state is KeyState.DISABLED:
+                keys[version] = old_keys[version]
+            continue
+        keys[version] = old_keys[version]
+        states[version] = KeyState.DECRYPT_ONLY
     for version in (current, current + 1):
         if version not in keys:
             keys[version] = os.urandom(32)
@@ -107,8 +119,8 @@ def encrypt_cvc(
     period: timedelta = DEFAULT_PERIOD,
     ttl: timedelta = DEFAULT_TTL,
 ) -> str:
-    """Encrypt with the newest active version, refusing a keyring whose write version is older
-    than one period (the scheduler or the reload has stalled: fail loudly, not late)."""
+    """Encrypt with the newest active version, refusing a keyring whose write version started
+    two periods or more ago (the rotation or the reload has stalled: fail loudly, not late)."""
     age = now - version_start(keyring.active_version, period)
     if age >= period * 2:
         raise CvcExpiredError(

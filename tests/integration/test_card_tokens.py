@@ -11,11 +11,12 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.integration.canary import fresh_number, grouped
 from tests.integration.conftest import new_merchant
 from tests.integration.test_end_to_end import auth, payment_body, status_reaches
 
-CARD = {"number": "4000 0566 5566 5556", "exp_month": 11, "exp_year": 2032, "cvc": "741"}
-CLEAR = "4000056655665556"
+CLEAR = fresh_number("400005")
+CARD = {"number": grouped(CLEAR, " "), "exp_month": 11, "exp_year": 2032, "cvc": "741"}
 
 
 async def stored_card(intake: httpx.AsyncClient, key: str, **card: Any) -> dict[str, Any]:
@@ -37,7 +38,7 @@ async def test_tokenize_read_list_and_pay_merchant_and_customer_initiated(
     card = await stored_card(intake, key)
     token = card["id"]
     assert token.startswith("tok_") and card["object"] == "card"
-    assert card["masked_number"] == "400005******5556" and card["last4"] == "5556"
+    assert card["masked_number"] == f"400005******{CLEAR[-4:]}" and card["last4"] == CLEAR[-4:]
     assert card["bin"] == "400005" and card["brand"] == "visa"
     assert (card["exp_month"], card["exp_year"]) == (11, 2032)
     assert "cvc" not in card and "741" not in json.dumps({**card, "fingerprint": ""})
@@ -51,7 +52,9 @@ async def test_tokenize_read_list_and_pay_merchant_and_customer_initiated(
     assert merchant_initiated.status_code == 202, merchant_initiated.text
     paid = merchant_initiated.json()
     assert paid["card_token"] == token and paid["initiated_by"] == "merchant"
-    assert paid["card"]["last4"] == "5556" and paid["card"]["fingerprint"] == card["fingerprint"]
+    assert (
+        paid["card"]["last4"] == CLEAR[-4:] and paid["card"]["fingerprint"] == card["fingerprint"]
+    )
 
     customer_initiated = await intake.post(
         "/v1/payments",
@@ -95,16 +98,18 @@ async def test_save_card_while_paying_then_reuse_the_token(
     intake: httpx.AsyncClient, merchant: dict[str, Any]
 ) -> None:
     key = merchant["api_key"]
+    mastercard = fresh_number("555555")
     first = await intake.post(
         "/v1/payments",
-        json=payment_body("5555555555554444", save_card=True),
+        json=payment_body(mastercard, save_card=True),
         headers={**auth(key), "Idempotency-Key": f"save-{uuid.uuid4()}"},
     )
     assert first.status_code == 202, first.text
     token = first.json()["card_token"]
     assert token and token.startswith("tok_")
     card = (await intake.get(f"/v1/cards/{token}", headers=auth(key))).json()
-    assert card["masked_number"] == "555555******4444" and card["brand"] == "mastercard"
+    assert card["masked_number"] == f"555555******{mastercard[-4:]}"
+    assert card["brand"] == "mastercard"
 
     again = await intake.post(
         "/v1/payments", json=token_payment(token, initiated_by="merchant"), headers=auth(key)

@@ -11,9 +11,10 @@ import asyncpg
 import httpx
 from jwcrypto import jwe, jwk
 
+from tests.integration.canary import fresh_number
 from tests.integration.test_end_to_end import auth, payment_body, status_reaches
 
-CARD = {"number": "4000056655665556", "exp_month": 10, "exp_year": 2033, "cvc": "802"}
+CARD = {"number": fresh_number("400005"), "exp_month": 10, "exp_year": 2033, "cvc": "802"}
 
 
 async def public_key(intake: httpx.AsyncClient) -> dict[str, Any]:
@@ -53,7 +54,7 @@ async def test_encrypted_card_pays_end_to_end_and_can_be_stored(
     )
     assert response.status_code == 202, response.text
     payment = response.json()
-    assert payment["card"]["last4"] == "5556" and payment["card"]["exp_year"] == 2033
+    assert payment["card"]["last4"] == CARD["number"][-4:] and payment["card"]["exp_year"] == 2033
     settled = await status_reaches(intake, api_key, payment["id"], {"settled", "declined"})
     assert settled["status"] == "settled", settled
     assert settled["response_code"] == "00"
@@ -64,7 +65,7 @@ async def test_encrypted_card_pays_end_to_end_and_can_be_stored(
         headers=auth(api_key),
     )
     assert saved.status_code == 201, saved.text
-    assert saved.json()["masked_number"] == "400005******5556"
+    assert saved.json()["masked_number"] == f"400005******{CARD['number'][-4:]}"
 
     and_saved = await intake.post(
         "/v1/payments",
@@ -92,10 +93,14 @@ async def test_tampered_or_invalid_encrypted_cards_are_refused(
         parts[3][:middle] + ("A" if parts[3][middle] != "A" else "B") + parts[3][middle + 1 :]
     )
     tampered = ".".join(parts)
+    bad_digit = str((int(CARD["number"][-1]) + 1) % 10)
     cases = [
         (tampered, "encrypted_card"),
         (seal(key_doc, CARD, alg="RSA-OAEP"), "encrypted_card"),
-        (seal(key_doc, {**CARD, "number": "4000056655665557"}), "encrypted_card.number"),
+        (
+            seal(key_doc, {**CARD, "number": CARD["number"][:-1] + bad_digit}),
+            "encrypted_card.number",
+        ),
         (seal(key_doc, {**CARD, "exp_month": 1, "exp_year": 2021}), "encrypted_card.exp_year"),
         (seal(key_doc, {**CARD, "cvc": "8"}), "encrypted_card.cvc"),
         (seal(key_doc, {k: v for k, v in CARD.items() if k != "cvc"}), "encrypted_card.cvc"),
@@ -108,7 +113,7 @@ async def test_tampered_or_invalid_encrypted_cards_are_refused(
         assert response.status_code == 422, (field, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert [e["field"] for e in response.json()["errors"]] == [field], response.text
-        assert "4000056655665" not in response.text and "802" not in response.text
+        assert CARD["number"][:12] not in response.text and "802" not in response.text
 
     both = encrypted_payment(seal(key_doc, CARD))
     both["card"] = payment_body(CARD["number"])["card"]

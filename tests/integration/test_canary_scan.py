@@ -1,0 +1,344 @@
+"""The canary scan: a realistic mix of card traffic through the real running system, then a
+search of every database dump, every Kafka topic (internal and dead-letter ones included) and
+every log line for the card numbers (in clear and encoded), the security codes next to their
+payments, anything card-shaped and Luhn-valid, and unkeyed hashes. Zero hits allowed.
+
+The scanner itself is tested first, on planted data, so that "zero hits" means something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from jwcrypto import jwe, jwk
+
+from sanalpos_common.crypto.aad import cvc_aad, pan_aad
+from tests.integration.canary import (
+    Canary,
+    Record,
+    card_forms,
+    dump_records,
+    fresh_number,
+    log_records,
+    read_all_topics,
+    scan,
+)
+from tests.integration.support import ROOT, SERVICES, ServiceProcess, eventually, pg_dump
+from tests.integration.test_end_to_end import auth, status_reaches
+from tests.unit.test_least_privilege import WITHOUT_KEYS, assert_cannot_decrypt
+
+# Distinctive Luhn-valid numbers, fresh for each run (fraud's velocity windows outlive a run;
+# the simulator approves unknown cards), and distinctive security codes. Declines use the
+# simulator's documented test cards.
+_VALID_BUT_LUHN = fresh_number("491638")
+SALE = Canary(fresh_number("492917"), "8317", "sale")
+PREAUTH = Canary(fresh_number("541739"), "9064", "pre-authorization")
+SAVED = Canary(fresh_number("455671"), "7752", "saved while paying")
+SAVED_CIT = Canary(SAVED.number, "6139", "saved card, customer-initiated")
+STORED = Canary(fresh_number("371462", 15), "4821", "POST /v1/cards (amex)")
+STORED_CIT = Canary(STORED.number, "5390", "stored card, customer-initiated")
+ENCRYPTED = Canary(fresh_number("471629", 19), "2648", "client-side encrypted, 19 digits")
+ENCRYPTED_STORED = Canary(fresh_number("979217"), "3159", "client-side encrypted stored card")
+SHORT = Canary(fresh_number("402847", 13), "947", "13-digit sale")
+DO_NOT_HONOUR = Canary("4000000000000002", "7314", "declined 05")
+NO_FUNDS = Canary("4000000000009995", "6042", "declined 51")
+BAD_LUHN = Canary(
+    _VALID_BUT_LUHN[:-1] + str((int(_VALID_BUT_LUHN[-1]) + 5) % 10), "5807", "invalid: fails Luhn"
+)
+EXPIRED = Canary(fresh_number("422761"), "9183", "invalid: expired")
+TAMPERED = Canary(fresh_number("453914"), "2206", "invalid: tampered JWE")
+CONFLICT = Canary(fresh_number("515493"), "8652", "invalid: card and card_token")
+CANARIES = [
+    SALE,
+    PREAUTH,
+    SAVED,
+    SAVED_CIT,
+    STORED,
+    STORED_CIT,
+    ENCRYPTED,
+    ENCRYPTED_STORED,
+    SHORT,
+    DO_NOT_HONOUR,
+    NO_FUNDS,
+    BAD_LUHN,
+    EXPIRED,
+    TAMPERED,
+    CONFLICT,
+]
+
+
+# --- the scanner, on planted data ------------------------------------------------------------
+
+
+def test_scanner_finds_every_planted_encoding() -> None:
+    canary = Canary("4929173952864713", "8317", "planted", ["pay_0001"])
+    for name, form in card_forms(canary.number).items():
+        dump = f"INSERT INTO public.t VALUES (1, 'x {form} y', '2026-11-26');"  # noqa: S608
+        hits = scan(dump_records("fake", dump), [canary])
+        assert any(h.kind == f"card number ({name})" for h in hits), name
+    expected = {"clear", "spaced", "dashed", "hex", "sha256"}
+    assert expected | {"base64#0"} <= set(card_forms(canary.number))
+    assert card_forms(canary.number)["sha256"] == hashlib.sha256(canary.number.encode()).hexdigest()
+
+    # Inside bigger encodings: base64 of a whole JSON document at any alignment, upper-case
+    # hex, and a bytea column (how pg_dump prints outbox payloads) holding JSON.
+    for prefix in ("", "a", "ab", "abc"):
+        blob = base64.b64encode(f'{{"n":"{prefix}{canary.number}"}}'.encode()).decode()
+        assert scan([Record("blob", blob)], [canary]), prefix
+        urlsafe = base64.urlsafe_b64encode(f"{prefix}{canary.number}".encode()).decode()
+        assert scan([Record("blob", urlsafe)], [canary]), prefix
+    assert scan([Record("hex", canary.number.encode().hex().upper())], [canary])
+    payload = json.dumps({"card": {"number": canary.number}}).encode().hex()
+    bytea = dump_records("fake", f"INSERT INTO public.outbox VALUES (1, '\\x{payload}');")  # noqa: S608
+    assert {h.kind for h in scan(bytea, [canary])} >= {"card number (clear)", "card number (hex)"}
+
+
+def test_scanner_finds_security_codes_next_to_their_payment_only() -> None:
+    canary = Canary("4929173952864713", "8317", "planted", ["7b0c1e52-0000-4000-8000-000000000001"])
+    near = Record(
+        "log", '{"msg": "cvc 8317", "payment_id": "7b0c1e52-0000-4000-8000-000000000001"}'
+    )
+    elsewhere = Record("log", '{"msg": "took 8317 ms", "payment_id": "another"}')
+    longer = Record("log", '{"n": 183170, "payment_id": "7b0c1e52-0000-4000-8000-000000000001"}')
+    kinds = [h.kind for h in scan([near, elsewhere, longer], [canary])]
+    assert kinds == ["security code next to its payment"]
+
+
+def test_scanner_finds_unknown_card_shaped_numbers_and_ignores_legit_digits() -> None:
+    unknown = "5105105105105100"  # a Luhn-valid number that is no canary
+    for text in (
+        f"number={unknown}",
+        f'"{unknown}"',
+        "5105 1051 0510 5100",
+        "5105-1051-0510-5100",
+        "3714 496353 98431",
+        f"pan{unknown}",
+    ):
+        assert scan([Record("x", text)], []), text
+    rng = random.Random(7)
+    legit = [
+        str(uuid.UUID(int=rng.getrandbits(128))),
+        "fp1_" + hashlib.sha256(b"x").hexdigest(),
+        "sp1.pan.1." + base64.urlsafe_b64encode(rng.randbytes(60)).decode(),
+        "2026-11-26 16:25:41.123456+00",
+        "1764174341123",  # epoch milliseconds
+        "51051051051051001",  # longer digit run: not a card number by itself
+        "4111111111111112",  # fails Luhn
+    ]
+    legit += [hashlib.sha256(rng.randbytes(16)).hexdigest() for _ in range(2000)]
+    legit += [base64.b64encode(rng.randbytes(48)).decode() for _ in range(2000)]
+    assert scan([Record("legit", text) for text in legit], []) == []
+
+
+# --- the real system -------------------------------------------------------------------------
+
+
+def card(canary: Canary, *, cvc: bool = True, exp: tuple[int, int] = (9, 2031)) -> dict[str, Any]:
+    body: dict[str, Any] = {"number": canary.number, "exp_month": exp[0], "exp_year": exp[1]}
+    if cvc:
+        body["cvc"] = canary.cvc
+    return body
+
+
+def seal(key: dict[str, Any], payload: dict[str, Any]) -> str:
+    protected = {"alg": key["alg"], "enc": key["enc"], "kid": key["kid"]}
+    token = jwe.JWE(json.dumps(payload).encode(), recipient=jwk.JWK(**key), protected=protected)
+    return str(token.serialize(compact=True))
+
+
+def payment(amount: int, capture: bool = True, **source: Any) -> dict[str, Any]:
+    return {
+        "amount": amount,
+        "currency": "TRY",
+        "capture": capture,
+        "installments": 1,
+        "order_id": f"canary-{uuid.uuid4().hex[:8]}",
+        **source,
+    }
+
+
+class Traffic:
+    """Sends the mix; remembers each accepted payment's expected end states."""
+
+    def __init__(self, intake: httpx.AsyncClient, api_key: str) -> None:
+        self.intake, self.api_key = intake, api_key
+        self.expected: dict[str, set[str]] = {}
+        self.refused = 0
+
+    async def pay(
+        self, canary: Canary, body: dict[str, Any], wanted: set[str], **headers: str
+    ) -> dict[str, Any]:
+        response = await self.intake.post(
+            "/v1/payments", json=body, headers={**auth(self.api_key), **headers}
+        )
+        assert response.status_code == 202, response.text
+        paid = response.json()
+        canary.contexts.append(paid["id"])
+        self.expected[paid["id"]] = wanted
+        return paid
+
+    async def refused_payment(self, body: dict[str, Any], status: int = 422) -> None:
+        response = await self.intake.post("/v1/payments", json=body, headers=auth(self.api_key))
+        assert response.status_code == status, response.text
+        self.refused += 1
+
+    async def store(self, canary: Canary, body: dict[str, Any]) -> str:
+        response = await self.intake.post("/v1/cards", json=body, headers=auth(self.api_key))
+        assert response.status_code == 201, response.text
+        token: str = response.json()["id"]
+        canary.contexts.append(token)
+        return token
+
+
+async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
+    traffic = Traffic(intake, api_key)
+    key = (await intake.get("/v1/encryption-keys/current")).json()
+    done = {"settled"}
+
+    # Sales and a pre-authorization with clear cards; an idempotent retry of the sale.
+    idem = f"canary-{uuid.uuid4()}"
+    sale = payment(12_500, card=card(SALE))
+    await traffic.pay(SALE, sale, done, **{"Idempotency-Key": idem})
+    replay = await intake.post(
+        "/v1/payments", json=sale, headers={**auth(api_key), "Idempotency-Key": idem}
+    )
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    await traffic.pay(PREAUTH, payment(30_000, capture=False, card=card(PREAUTH)), {"authorized"})
+    await traffic.pay(SHORT, payment(4_350, card=card(SHORT)), done)
+
+    # Saved while paying, then merchant- and customer-initiated payments with the token.
+    saved = await traffic.pay(SAVED, payment(7_000, card=card(SAVED), save_card=True), done)
+    token = saved["card_token"]
+    SAVED.contexts.append(token)
+    SAVED_CIT.contexts.extend([token, *SAVED.contexts])
+    await traffic.pay(SAVED, payment(2_100, card_token=token, initiated_by="merchant"), done)
+    await traffic.pay(SAVED_CIT, payment(3_300, card_token=token, cvc=SAVED_CIT.cvc), done)
+
+    # Stored through POST /v1/cards (security code given there: validated, dropped).
+    stored = await traffic.store(STORED, {"card": card(STORED)})
+    STORED_CIT.contexts.append(stored)
+    await traffic.pay(
+        STORED_CIT,
+        payment(5_600, capture=False, card_token=stored, cvc=STORED_CIT.cvc),
+        {"authorized"},
+    )
+    await traffic.pay(STORED, payment(1_900, card_token=stored, initiated_by="merchant"), done)
+
+    # Client-side encrypted: a payment, and a stored card then paid with.
+    await traffic.pay(ENCRYPTED, payment(8_800, encrypted_card=seal(key, card(ENCRYPTED))), done)
+    enc_token = await traffic.store(
+        ENCRYPTED_STORED, {"encrypted_card": seal(key, card(ENCRYPTED_STORED))}
+    )
+    await traffic.pay(
+        ENCRYPTED_STORED,
+        payment(6_400, card_token=enc_token, cvc=ENCRYPTED_STORED.cvc),
+        done,
+    )
+
+    # Declines by the issuer.
+    await traffic.pay(DO_NOT_HONOUR, payment(2_500, card=card(DO_NOT_HONOUR)), {"declined"})
+    await traffic.pay(NO_FUNDS, payment(50_000, card=card(NO_FUNDS)), {"declined"})
+
+    # Invalid requests: refused at the door, nothing emitted.
+    await traffic.refused_payment(payment(1_000, card=card(BAD_LUHN)))
+    await traffic.refused_payment(payment(1_000, card=card(EXPIRED, exp=(1, 2021))))
+    sealed = seal(key, card(TAMPERED)).split(".")
+    sealed[3] = sealed[3][:10] + ("A" if sealed[3][10] != "A" else "B") + sealed[3][11:]
+    await traffic.refused_payment(payment(1_000, encrypted_card=".".join(sealed)))
+    await traffic.refused_payment(payment(1_000, card=card(CONFLICT), card_token=token))
+    await traffic.refused_payment(
+        payment(1_000, card_token=token, initiated_by="merchant", cvc=CONFLICT.cvc)
+    )
+    await traffic.refused_payment(payment(1_000, card_token="tok_doesnotexist0"), status=404)
+    return traffic
+
+
+async def outboxes_drained(databases: dict[str, asyncpg.Pool]) -> bool:
+    for pool in databases.values():
+        if await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+            return False
+    return True
+
+
+async def test_no_card_data_in_databases_topics_or_logs(
+    intake: httpx.AsyncClient,
+    merchant: dict[str, Any],
+    services: dict[str, ServiceProcess],
+    databases: dict[str, asyncpg.Pool],
+    endpoints: dict[str, str],
+) -> None:
+    infra_logs = sorted(
+        p
+        for p in (Path(os.environ.get("SANALPOS_STATE_DIR", ROOT / ".state")) / "logs").glob("*")
+        if p.is_file() and not p.name.endswith(".prev")
+    )
+    infra_offsets = {p: p.stat().st_size for p in infra_logs}
+
+    traffic = await send_the_mix(intake, merchant["api_key"])
+    for payment_id, wanted in traffic.expected.items():
+        reached = await status_reaches(
+            intake, merchant["api_key"], payment_id, wanted | {"declined", "settled"}
+        )
+        assert reached["status"] in wanted, (payment_id, reached["status"], wanted)
+    await eventually(lambda: outboxes_drained(databases), timeout_s=30)
+    await asyncio.sleep(1.0)  # log lines of the last handlers reach their files
+
+    records: list[Record] = []
+    dumps = {s: pg_dump(endpoints[f"{s.upper()}_DATABASE_URL"]) for s in SERVICES}
+    for service, dump in dumps.items():
+        records += dump_records(service, dump)
+    topics, kafka = await read_all_topics(endpoints["KAFKA_BOOTSTRAP_SERVERS"])
+    records += kafka
+    for service in services.values():
+        records += log_records(service.name, service.log_text())
+    for path in sorted((ROOT / ".state" / "test-logs").glob("*.log")):
+        if path not in {s.log_path for s in services.values()}:
+            records += log_records(f"test-logs/{path.name}", path.read_text(errors="replace"))
+    for path, offset in infra_offsets.items():
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            records += log_records(path.name, handle.read().decode(errors="replace"))
+
+    # The scan proves something only if the run's traces are in what was scanned.
+    sale_id = SALE.contexts[0]
+    for service in ("intake", "fraud", "authorization", "settlement", "notification"):
+        assert sale_id in dumps[service], f"the {service} dump does not hold the sale"
+    assert any(sale_id in r.text for r in kafka if r.source.startswith("kafka:payment.initiated"))
+    assert any(t.startswith("dlq.") for t in topics)
+    assert sale_id in services["intake"].log_text()
+    intake_rows = [r for r in records if r.source.startswith("db:intake")]
+    assert any('"pan_ciphertext"' in r.text for r in intake_rows), "outbox bytea not decoded"
+    assert len(kafka) > len(traffic.expected) and traffic.refused >= 6
+    assert any(token in dumps["intake"] for token in STORED.contexts)
+
+    hits = scan(records, CANARIES)
+    assert not hits, f"{len(hits)} card data hits:\n" + "\n".join(map(str, hits[:50]))
+
+    # And the ciphertexts that did travel open for none of the services without keys.
+    row = await databases["intake"].fetchval(
+        "SELECT payload FROM outbox WHERE message_key = $1 AND topic = 'payment.initiated.v1'",
+        sale_id,
+    )
+    event = json.loads(row)["payload"]
+    for settings_class in WITHOUT_KEYS:
+        configured = settings_class()
+        assert_cannot_decrypt(
+            configured,
+            event["card"]["pan_ciphertext"],
+            pan_aad(event["merchant_id"], uuid.UUID(sale_id)),
+        )
+        assert_cannot_decrypt(
+            configured,
+            event["card"]["cvc_ciphertext"],
+            cvc_aad(event["merchant_id"], uuid.UUID(sale_id)),
+        )

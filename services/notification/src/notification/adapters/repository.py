@@ -11,6 +11,7 @@ import asyncpg
 
 from notification.domain.retry import DeliveryStatus
 from notification.domain.webhooks import Endpoint, NewDelivery
+from sanalpos_common.db import Connection
 
 DELIVERY_CHANNEL = "sanalpos_webhook_deliveries"
 
@@ -34,7 +35,7 @@ def _endpoint(row: asyncpg.Record) -> Endpoint:
 class WebhookRepository:
     """Used inside a handler's unit of work (the same transaction as the inbox row)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def upsert_endpoint(

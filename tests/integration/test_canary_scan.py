@@ -20,15 +20,19 @@ from typing import Any
 
 import asyncpg
 import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jwcrypto import jwe, jwk
 
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
+from sanalpos_common.crypto.card import luhn_check_digit
 from tests.integration.canary import (
     Canary,
     Record,
     card_forms,
     dump_records,
     fresh_number,
+    grouped,
     log_records,
     read_all_topics,
     scan,
@@ -101,6 +105,29 @@ def test_scanner_finds_every_planted_encoding() -> None:
     payload = json.dumps({"card": {"number": canary.number}}).encode().hex()
     bytea = dump_records("fake", f"INSERT INTO public.outbox VALUES (1, '\\x{payload}');")  # noqa: S608
     assert {h.kind for h in scan(bytea, [canary])} >= {"card number (clear)", "card number (hex)"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.text(alphabet="0123456789", min_size=11, max_size=17),
+    prefix=st.binary(max_size=5),
+    suffix=st.binary(max_size=5),
+)
+def test_scanner_finds_any_card_inside_encoded_surroundings(
+    body: str, prefix: bytes, suffix: bytes
+) -> None:
+    number = "4" + body
+    number += luhn_check_digit(number)
+    canary = Canary(number, label="property")
+    raw = prefix + number.encode() + suffix
+    for text in (
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        raw.hex(),
+        f"x{grouped(number, ' ')}y",
+    ):
+        assert scan([Record("property", text)], [canary]), text
+    assert scan([Record("property", f"card: {number}.")], []), "unknown-number rule"
 
 
 def test_scanner_finds_security_codes_next_to_their_payment_only() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from intake.adapters.merchants import MerchantRepository
@@ -9,7 +10,11 @@ from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
 from intake.service_layer.card_protection import CardProtection
-from intake.service_layer.client_encryption import ClientEncryption, load_or_create_dev_key
+from intake.service_layer.client_encryption import (
+    ClientEncryption,
+    generate_private_key_pem,
+    load_or_create_dev_key,
+)
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
 from sanalpos_common.crypto.keyring import Keyring
@@ -18,6 +23,7 @@ from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "intake"
+log = logging.getLogger(__name__)
 
 
 def client_key_pem(settings: IntakeSettings) -> bytes:
@@ -26,7 +32,16 @@ def client_key_pem(settings: IntakeSettings) -> bytes:
         return settings.client_encryption_key.get_secret_value().encode()
     if not settings.is_development:  # the settings refuse this already; belt and braces
         raise RuntimeError("INTAKE_CLIENT_ENCRYPTION_KEY is required outside development")
-    return load_or_create_dev_key(settings.dev_client_key_path)
+    try:
+        return load_or_create_dev_key(settings.dev_client_key_path)
+    except OSError as exc:  # e.g. a container whose state folder is read-only
+        log.warning(
+            "development client-encryption key is ephemeral (%s not writable: %s); set "
+            "INTAKE_CLIENT_ENCRYPTION_KEY or SANALPOS_STATE_DIR to keep it across restarts",
+            settings.dev_client_key_path.parent,
+            type(exc).__name__,
+        )
+        return generate_private_key_pem()
 
 
 async def bootstrap(settings: IntakeSettings | None = None) -> Platform:

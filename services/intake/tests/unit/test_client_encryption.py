@@ -105,3 +105,13 @@ def test_production_requires_a_configured_client_key(monkeypatch: pytest.MonkeyP
         IntakeSettings()
     monkeypatch.setenv("INTAKE_CLIENT_ENCRYPTION_KEY", "-----BEGIN PRIVATE KEY-----...")
     assert IntakeSettings().client_encryption_key is not None
+
+
+def test_unwritable_state_folder_falls_back_to_an_ephemeral_dev_key(tmp_path: Path) -> None:
+    from intake.bootstrap import client_key_pem
+
+    blocker = tmp_path / "a-file"  # a folder cannot be made under a file, not even by root
+    blocker.write_text("")
+    settings = IntakeSettings(SANALPOS_STATE_DIR=blocker / "state")  # type: ignore[call-arg]
+    first, second = client_key_pem(settings), client_key_pem(settings)
+    assert ClientEncryption.from_pem(first).kid != ClientEncryption.from_pem(second).kid

@@ -87,16 +87,20 @@ class ClientEncryption:
         return payload
 
 
+def generate_private_key_pem() -> bytes:
+    return rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 def load_or_create_dev_key(path: Path) -> bytes:
     """Development only: one RSA key per state folder, created on first use (mode 0600)."""
     with contextlib.suppress(FileNotFoundError):
         return path.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    pem = generate_private_key_pem()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".client-key-")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -37,7 +37,14 @@ from tests.integration.canary import (
     read_all_topics,
     scan,
 )
-from tests.integration.support import ROOT, SERVICES, ServiceProcess, eventually, pg_dump
+from tests.integration.support import (
+    ROOT,
+    SERVICES,
+    ServiceProcess,
+    WebhookReceiver,
+    eventually,
+    pg_dump,
+)
 from tests.integration.test_end_to_end import auth, status_reaches
 from tests.unit.test_least_privilege import WITHOUT_KEYS, assert_cannot_decrypt
 
@@ -62,7 +69,9 @@ BAD_LUHN = Canary(
 EXPIRED = Canary(fresh_number("422761"), "9183", "invalid: expired")
 TAMPERED = Canary(fresh_number("453914"), "2206", "invalid: tampered JWE")
 CONFLICT = Canary(fresh_number("515493"), "8652", "invalid: card and card_token")
+IN_TEXT = Canary(fresh_number("601100"), None, "invalid: card number in free text")
 CANARIES = [
+    IN_TEXT,
     SALE,
     PREAUTH,
     SAVED,
@@ -201,12 +210,24 @@ class Traffic:
         self.intake, self.api_key = intake, api_key
         self.expected: dict[str, set[str]] = {}
         self.refused = 0
+        self.responses: list[Record] = []  # what merchants were told is scanned too
+
+    def saw(self, response: httpx.Response) -> httpx.Response:
+        request = response.request
+        self.responses.append(
+            Record(
+                f"http:{request.method} {request.url.path} -> {response.status_code}", response.text
+            )
+        )
+        return response
 
     async def pay(
         self, canary: Canary, body: dict[str, Any], wanted: set[str], **headers: str
     ) -> dict[str, Any]:
-        response = await self.intake.post(
-            "/v1/payments", json=body, headers={**auth(self.api_key), **headers}
+        response = self.saw(
+            await self.intake.post(
+                "/v1/payments", json=body, headers={**auth(self.api_key), **headers}
+            )
         )
         assert response.status_code == 202, response.text
         paid = response.json()
@@ -215,12 +236,16 @@ class Traffic:
         return paid
 
     async def refused_payment(self, body: dict[str, Any], status: int = 422) -> None:
-        response = await self.intake.post("/v1/payments", json=body, headers=auth(self.api_key))
+        response = self.saw(
+            await self.intake.post("/v1/payments", json=body, headers=auth(self.api_key))
+        )
         assert response.status_code == status, response.text
         self.refused += 1
 
     async def store(self, canary: Canary, body: dict[str, Any]) -> str:
-        response = await self.intake.post("/v1/cards", json=body, headers=auth(self.api_key))
+        response = self.saw(
+            await self.intake.post("/v1/cards", json=body, headers=auth(self.api_key))
+        )
         assert response.status_code == 201, response.text
         token: str = response.json()["id"]
         canary.contexts.append(token)
@@ -287,6 +312,12 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
         payment(1_000, card_token=token, initiated_by="merchant", cvc=CONFLICT.cvc)
     )
     await traffic.refused_payment(payment(1_000, card_token="tok_doesnotexist0"), status=404)
+    await traffic.refused_payment(
+        payment(1_000, card=card(SALE), description=f"card {grouped(IN_TEXT.number, ' ')}")
+    )
+    await traffic.refused_payment(
+        payment(1_000, card=card(SALE), metadata={"customer_card": IN_TEXT.number})
+    )
     return traffic
 
 
@@ -303,6 +334,7 @@ async def test_no_card_data_in_databases_topics_or_logs(
     services: dict[str, ServiceProcess],
     databases: dict[str, asyncpg.Pool],
     endpoints: dict[str, str],
+    webhooks: WebhookReceiver,
 ) -> None:
     infra_logs = sorted(
         p
@@ -317,7 +349,15 @@ async def test_no_card_data_in_databases_topics_or_logs(
             intake, merchant["api_key"], payment_id, wanted | {"declined", "settled"}
         )
         assert reached["status"] in wanted, (payment_id, reached["status"], wanted)
+        traffic.responses.append(Record(f"http:GET /v1/payments/{payment_id}", json.dumps(reached)))
+    for path in ("/v1/cards?limit=100", *(f"/v1/cards/{t}" for t in STORED.contexts[:1])):
+        traffic.saw(await intake.get(path, headers=auth(merchant["api_key"])))
     await eventually(lambda: outboxes_drained(databases), timeout_s=30)
+
+    async def sale_webhooks_delivered() -> bool:
+        return len(webhooks.for_payment(SALE.contexts[0])) >= 3
+
+    await eventually(sale_webhooks_delivered, timeout_s=30)
     await asyncio.sleep(1.0)  # log lines of the last handlers reach their files
 
     records: list[Record] = []
@@ -331,6 +371,11 @@ async def test_no_card_data_in_databases_topics_or_logs(
     for path in sorted((ROOT / ".state" / "test-logs").glob("*.log")):
         if path not in {s.log_path for s in services.values()}:
             records += log_records(f"test-logs/{path.name}", path.read_text(errors="replace"))
+    records += traffic.responses
+    records += [
+        Record(f"webhook:{hook.path}#{n}", json.dumps(hook.headers) + "\n" + hook.body.decode())
+        for n, hook in enumerate(list(webhooks.received))
+    ]
     for path, offset in infra_offsets.items():
         with open(path, "rb") as handle:
             handle.seek(offset)
@@ -345,7 +390,7 @@ async def test_no_card_data_in_databases_topics_or_logs(
     assert sale_id in services["intake"].log_text()
     intake_rows = [r for r in records if r.source.startswith("db:intake")]
     assert any('"pan_ciphertext"' in r.text for r in intake_rows), "outbox bytea not decoded"
-    assert len(kafka) > len(traffic.expected) and traffic.refused >= 6
+    assert len(kafka) > len(traffic.expected) and traffic.refused >= 8
     assert any(token in dumps["intake"] for token in STORED.contexts)
 
     hits = scan(records, CANARIES)

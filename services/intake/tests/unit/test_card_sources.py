@@ -71,3 +71,27 @@ def test_stored_card_request_takes_card_or_encrypted_card_and_cvc_is_optional() 
     assert "card.number" in errors(
         {"card": {**CARD, "number": "4111111111111112"}}, CreateCardRequest
     )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"description": "card 4111 1111 1111 1111 thanks"},
+        {"metadata": {"note": "pan=4111-1111-1111-1111"}},
+        {"metadata": {"4111111111111111": "x"}},
+        {"card": {**CARD, "holder_name": "A 4111111111111111"}},
+    ],
+)
+def test_free_text_must_not_carry_a_card_number(changes: dict[str, object]) -> None:
+    found = errors({**pay(card=CARD), **changes})
+    assert any("card number" in message for message in found.values()), found
+    assert "4111" not in str(found)
+
+
+def test_free_text_with_ordinary_numbers_is_fine() -> None:
+    body = pay(
+        card=CARD,
+        description="order 2026-11-26 #1234567890123 (not Luhn)",
+        metadata={"sku": "4111111111111112", "ts": "1764174341"},
+    )
+    assert CreatePaymentRequest.model_validate(body).description

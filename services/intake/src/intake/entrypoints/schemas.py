@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -26,6 +27,21 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
+_CARD_SHAPED = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
+def holds_card_number(text: str) -> bool:
+    """A Luhn-valid run of 13-19 digits (spaces or dashes allowed between them)."""
+    return any(luhn_valid(re.sub(r"[ -]", "", m.group())) for m in _CARD_SHAPED.finditer(text))
+
+
+def no_card_number(text: str | None) -> str | None:
+    """Free text is stored, emitted and shown: a card number in it would leak in clear."""
+    if text is not None and holds_card_number(text):
+        raise ValueError("must not contain a card number")
+    return text
+
+
 def check_cvc(value: SecretStr) -> SecretStr:
     code = value.get_secret_value()
     if not (code.isdigit() and len(code) in (3, 4)):
@@ -39,6 +55,11 @@ class CardIn(_Request):
     exp_year: StrictInt = Field(ge=2000, le=2100)
     cvc: SecretStr = Field(description="Security code, 3 or 4 digits")
     holder_name: str | None = Field(default=None, max_length=100)
+
+    @field_validator("holder_name")
+    @classmethod
+    def _no_card_in_name(cls, value: str | None) -> str | None:
+        return no_card_number(value)
 
     @field_validator("number")
     @classmethod
@@ -115,6 +136,19 @@ class CreatePaymentRequest(_Request):
     order_id: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("description")
+    @classmethod
+    def _no_card_in_description(cls, value: str | None) -> str | None:
+        return no_card_number(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _no_card_in_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            no_card_number(key)
+            no_card_number(text)
+        return value
 
     # Cross-field rules run as field validators (fields validate in order) so that each error
     # names its field; a field that failed its own validation is absent from info.data.

@@ -318,6 +318,15 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
     await traffic.refused_payment(
         payment(1_000, card=card(SALE), metadata={"customer_card": IN_TEXT.number})
     )
+    truncated = json.dumps(payment(1_000, card=card(IN_TEXT)))[:-20].encode()
+    malformed = traffic.saw(
+        await intake.post(
+            "/v1/payments",
+            content=truncated,
+            headers={**auth(api_key), "Content-Type": "application/json"},
+        )
+    )
+    assert malformed.status_code == 422, malformed.text
     return traffic
 
 

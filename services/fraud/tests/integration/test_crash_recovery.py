@@ -58,7 +58,13 @@ async def test_sigkill_mid_stream_loses_nothing_and_scores_nothing_twice(
         async def all_decided() -> bool:
             return await fraud.db.fetchval("SELECT count(*) FROM fraud_decisions") == PAYMENTS
 
-        await wait_for(all_decided, timeout=40, interval=0.1)
+        try:
+            await wait_for(all_decided, timeout=40, interval=0.1)
+        except AssertionError:
+            decided = await fraud.db.fetchval("SELECT count(*) FROM fraud_decisions")
+            raise AssertionError(
+                f"{decided}/{PAYMENTS} decided after restart; log:\n{fraud.service.log_tail(60)}"
+            ) from None
         wanted = {str(i).encode() for i in ids}
 
         async def all_published() -> bool:

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_CONSUMER = "fraud"  # -> dlq.fraud.v1
 METRICS_CONSUMER = "fraud"
 AGENT_NAME = "score-payments"
+CHANGELOG_FLUSH_TIMEOUT_S = 10.0
 
 
 def repartition_topic_name(app_id: str) -> str:
@@ -324,9 +325,9 @@ class FraudStream:
     async def _flush_changelog(self) -> None:
         if self.app is None:
             return
-        try:
-            await self.app.producer.flush()
-        except Exception as exc:  # the offset commit flushes again and would fail loudly
+        try:  # bounded: a wedged producer must not wedge the agent (commits flush again)
+            await asyncio.wait_for(self.app.producer.flush(), timeout=CHANGELOG_FLUSH_TIMEOUT_S)
+        except Exception as exc:
             log.warning("changelog flush failed: %s", type(exc).__name__)
 
     def _record(self, item: _Pending, result: ScoreResult) -> None:

@@ -42,28 +42,12 @@ from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import EncryptedCard, PaymentInitiated
 from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
 
-KAFKA = "127.0.0.1:29092"
-BASE_DSN = local_database_url("fraud")
+# Endpoints from the environment win (make test points them at its own instance).
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
+BASE_DSN = os.environ.get("FRAUD_DATABASE_URL", local_database_url("fraud"))
 DLQ = topics.dead_letter_topic("fraud")
 REPO = Path(__file__).resolve().parents[4]
 T = TypeVar("T")
-
-
-def _reachable(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
-        return True
-    return False
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    skip = None
-    if not (_reachable("127.0.0.1", 29092) and _reachable("127.0.0.1", 25432)):
-        skip = pytest.mark.skip(reason="local Kafka/PostgreSQL not up (scripts/infra/infra.sh up)")
-    for item in items:
-        if "services/fraud/tests/integration" in str(item.path):
-            item.add_marker(pytest.mark.integration)
-            if skip:
-                item.add_marker(skip)
 
 
 def free_port() -> int:

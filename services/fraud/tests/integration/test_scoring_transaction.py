@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class CountingLedger:
 
 @pytest.fixture(scope="module")
 async def pool() -> AsyncIterator[asyncpg.Pool]:
-    base = local_database_url("fraud")
+    base = os.environ.get("FRAUD_DATABASE_URL", local_database_url("fraud"))
     schema = f"fraud_tx_test_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(base)
     await admin.execute(f'CREATE SCHEMA "{schema}"')

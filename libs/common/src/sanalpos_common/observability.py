@@ -57,8 +57,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "faust", "mode", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    if root.level > logging.DEBUG:  # at DEBUG, client libraries' own diagnostics show too
+        for noisy in ("aiokafka", "kafka", "faust", "mode", "uvicorn.access"):
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 @dataclass

@@ -85,3 +85,16 @@ def test_initiated_event_has_no_field_for_a_clear_card_number() -> None:
     assert "number" not in card_fields and "pan" not in card_fields and "cvc" not in card_fields
     assert "card" in PaymentInitiated.model_fields
     assert datetime.now(UTC)
+
+
+def test_dead_letter_headers_keep_originals_from_pairs_or_mappings() -> None:
+    from types import SimpleNamespace
+
+    from sanalpos_common.messaging.deadletter import dead_letter_headers
+
+    for original in ([("origin", b"x")], {"origin": b"x"}):
+        message = SimpleNamespace(topic="t", partition=1, offset=7, headers=original)
+        headers = dict(dead_letter_headers(message, "settlement", "bad 4111111111111111", 3))
+        assert headers["origin"] == b"x"
+        assert headers["dlq.original.offset"] == b"7"
+        assert b"4111111111111111" not in headers["dlq.error"]

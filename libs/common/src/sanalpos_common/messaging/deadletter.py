@@ -23,8 +23,13 @@ def dead_letter_headers(
         "dlq.original.offset": str(message.offset),
         "dlq.failed_at": datetime.now(UTC).isoformat(),
     }
-    original = list(message.headers or [])
-    return original + [(k, v.encode()) for k, v in extra.items()]
+    return _header_pairs(message.headers) + [(k, v.encode()) for k, v in extra.items()]
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+    """Kafka headers as (name, bytes) pairs, whether they came as pairs or as a mapping."""
+    items = headers.items() if hasattr(headers, "items") else (headers or [])
+    return [(str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
 
 
 async def send_to_dead_letter(

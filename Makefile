@@ -10,8 +10,11 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c "import sys; print(sys.executable)" 2>/dev/null)
 
 # `make test` uses its own state folder and ports, so it never disturbs a running `make run`.
-TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=29192 \
-	SANALPOS_KAFKA_CONTROLLER_PORT=29193 SANALPOS_PG_PORT=25532
+TEST_KAFKA_PORT ?= 29192
+TEST_KAFKA_CONTROLLER_PORT ?= 29193
+TEST_PG_PORT ?= 25532
+TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=$(TEST_KAFKA_PORT) \
+	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT)
 
 .PHONY: help install run up down status logs demo test test-unit test-integration lint schemas bench infra-up infra-down clean
 

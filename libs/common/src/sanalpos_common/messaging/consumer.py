@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Envelope[Any]], Awaitable[None]]
 
+
+class NonRetryable(Exception):
+    """The message can never succeed as it is (e.g. it names a record this service does not
+    own): dead-letter it at once instead of spending retries on it."""
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionError,
@@ -135,6 +140,9 @@ class ConsumerLoop:
                 await asyncio.sleep(delay)
                 attempt = 0 if attempt > 50 else attempt
                 continue
+            except NonRetryable as exc:
+                await self._dead_letter(message, f"non-retryable: {exc}", attempt)
+                return
             except Exception as exc:
                 if attempt < self.max_attempts:
                     log.warning("handler failed (attempt %d): %s", attempt, type(exc).__name__)

@@ -31,6 +31,10 @@ class PaymentRepository:
             "SELECT * FROM payments WHERE id = $1 AND merchant_id = $2", payment_id, merchant_id
         )
 
+    async def exists(self, payment_id: uuid.UUID) -> bool:
+        found = await self.conn.fetchval("SELECT 1 FROM payments WHERE id = $1", payment_id)
+        return found is not None
+
     async def events(self, payment_id: uuid.UUID) -> list[asyncpg.Record]:
         return await self.conn.fetch(
             "SELECT type, occurred_at, details FROM payment_events "

@@ -20,6 +20,7 @@ from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.views import payment_view
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork, unit_of_work
+from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import PaymentInitiated
@@ -215,6 +216,9 @@ async def apply_outcome(uow: UnitOfWork, topic: str, envelope: Envelope[Any]) ->
         return
     payload = envelope.payload
     payments = PaymentRepository(uow.conn)
+    if not await payments.exists(payload.payment_id):
+        # Outcomes follow payment.initiated, which intake emits only after its own commit.
+        raise NonRetryable(f"{envelope.type} for a payment intake does not hold")
     details = outcome_details(topic, payload)
     await payments.record_event(
         envelope.message_id, payload.payment_id, envelope.type, envelope.occurred_at, details

@@ -43,6 +43,7 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "INTAKE_CVC_KEYRING",
         "INTAKE_FINGERPRINT_KEY",
         "INTAKE_ADMIN_TOKEN",
+        "INTAKE_CLIENT_ENCRYPTION_KEY",
     },
     "fraud": set(),
     "authorization": {

@@ -1,0 +1,199 @@
+"""Training, the artifact, inference and evaluation on slices of the labeled data set.
+
+The data file is read from `SANALPOS_FRAUD_DATA` (default
+`<repo>/../shared/data/fraud/sparkov_dev.csv`); it is never part of the repository. It is
+present in CI, so a missing file is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fraud.model.artifact import FORMAT, Artifact, ArtifactError, load_artifact, write_artifact
+from fraud.model.dataset import DATA_ENV, Labeled, default_data_path, read_csv
+from fraud.model.evaluate import cross_validate, metrics, recall_at_top, summary
+from fraud.model.features import FEATURE_NAMES, PaymentRecord, extract
+from fraud.model.inference import FraudModel
+from fraud.model.train import train
+
+SLICE = 3000  # first rows of the file: ~580 cards, 12 frauds
+ROUNDS = 40
+
+
+@pytest.fixture(scope="module")
+def data() -> Labeled:
+    path = default_data_path()
+    if not path.is_file():
+        pytest.fail(
+            f"labeled fraud data not found at {path}: set {DATA_ENV} to sparkov_dev.csv "
+            "(see /work/shared/data/fraud/README.md)"
+        )
+    labeled = read_csv(path, limit=SLICE)
+    assert int(labeled.labels.sum()) >= 5
+    return labeled
+
+
+@pytest.fixture(scope="module")
+def artifact(data: Labeled) -> Artifact:
+    return train(data, seed=7, num_boost_round=ROUNDS)
+
+
+@pytest.fixture(scope="module")
+def model_path(artifact: Artifact, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_artifact(artifact, tmp_path_factory.mktemp("model") / "fraud-model.json")
+
+
+def test_rows_are_in_event_time_order(data: Labeled) -> None:
+    times = [r.event_time for r in data.records]
+    assert times == sorted(times)
+
+
+def test_same_data_and_seed_give_a_byte_identical_artifact(
+    data: Labeled, model_path: Path, tmp_path: Path
+) -> None:
+    again = write_artifact(train(data, seed=7, num_boost_round=ROUNDS), tmp_path / "again.json")
+    assert again.read_bytes() == model_path.read_bytes()
+
+
+def test_another_seed_is_recorded(data: Labeled, artifact: Artifact) -> None:
+    other = train(data, seed=8, num_boost_round=ROUNDS)
+    assert other.metadata["seed"] == 8 and artifact.metadata["seed"] == 7
+
+
+def test_artifact_envelope(artifact: Artifact, model_path: Path, data: Labeled) -> None:
+    envelope = json.loads(model_path.read_text())
+    assert envelope["format"] == FORMAT
+    assert envelope["version"] == 1
+    assert envelope["feature_names"] == list(FEATURE_NAMES)
+    assert len(envelope["categories"]) == 14
+    # trained_at comes from the data (its latest payment), not from the clock
+    assert envelope["trained_at"] == data.last_local_time.isoformat()
+    assert envelope["model_version"] == artifact.model_version
+    assert envelope["metadata"]["params"]["deterministic"] is True
+    assert envelope["metadata"]["params"]["num_threads"] == 1
+    assert b"pickle" not in model_path.read_bytes().lower()
+
+
+def test_round_trip(artifact: Artifact, model_path: Path) -> None:
+    loaded = load_artifact(model_path)
+    assert loaded == artifact
+    assert FraudModel.load(model_path).version == artifact.model_version
+
+
+def _tampered(model_path: Path, tmp_path: Path, edit: object) -> Path:
+    envelope = json.loads(model_path.read_text())
+    edit(envelope)  # type: ignore[operator]
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(envelope))
+    return path
+
+
+def test_a_changed_model_text_is_refused(model_path: Path, tmp_path: Path) -> None:
+    def flip_a_leaf(envelope: dict[str, str]) -> None:
+        text = envelope["model"]
+        i = text.index("leaf_value=") + len("leaf_value=")
+        envelope["model"] = text[:i] + ("1" if text[i] != "1" else "2") + text[i + 1 :]
+
+    with pytest.raises(ArtifactError, match="sha256"):
+        FraudModel.load(_tampered(model_path, tmp_path, flip_a_leaf))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda e: e.update(format="something-else"), "not a sanalpos-fraud-model"),
+        (lambda e: e.update(version=99), "unsupported"),
+        (lambda e: e.update(model_sha256="0" * 64), "sha256"),
+        (lambda e: e.update(model_version="lgbm-000000000000"), "model_version"),
+        (lambda e: e.pop("feature_names"), "malformed"),
+    ],
+)
+def test_a_bad_envelope_is_refused(
+    model_path: Path, tmp_path: Path, edit: object, message: str
+) -> None:
+    with pytest.raises(ArtifactError, match=message):
+        load_artifact(_tampered(model_path, tmp_path, edit))
+
+
+def test_features_that_differ_from_the_code_are_refused(model_path: Path, tmp_path: Path) -> None:
+    def rename(envelope: dict[str, list[str]]) -> None:
+        envelope["feature_names"] = [*envelope["feature_names"][:-1], "renamed"]
+
+    with pytest.raises(ArtifactError, match="retrain"):
+        FraudModel.load(_tampered(model_path, tmp_path, rename))
+
+
+def test_not_json_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_bytes(b"\x80\x04\x95 pickle-ish")
+    with pytest.raises((ArtifactError, UnicodeDecodeError)):
+        load_artifact(path)
+
+
+def test_inference_is_deterministic_for_a_fixed_artifact(model_path: Path, data: Labeled) -> None:
+    x = data.features()[:500]
+    first, second = FraudModel.load(model_path), FraudModel.load(model_path)
+    batch = first.score_many(x)
+    assert np.all((batch >= 0) & (batch <= 1))
+    np.testing.assert_array_equal(batch, second.score_many(x))
+    np.testing.assert_array_equal(batch, first.score_many(x))
+    singles = np.array([first.score(row) for row in x[:50]])
+    np.testing.assert_allclose(singles, batch[:50], rtol=0, atol=1e-15)
+    assert [first.top_features(row) for row in x[:20]] == [
+        second.top_features(row) for row in x[:20]
+    ]
+
+
+def test_top_features_explain_the_score(model_path: Path, data: Labeled) -> None:
+    model = FraudModel.load(model_path)
+    x = data.features()
+    row = x[int(np.argmax(model.score_many(x)))]
+    contributions = model.contributions(row)
+    raw = sum(contributions.values())
+    assert 1 / (1 + math.exp(-raw)) == pytest.approx(model.score(row), abs=1e-9)
+    top = model.top_features(row, k=3)
+    assert 1 <= len(top) <= 3
+    assert all(name in FEATURE_NAMES and value > 0 for name, value in top)
+    assert [v for _, v in top] == sorted((v for _, v in top), reverse=True)
+
+
+def test_a_live_record_with_missing_fields_scores(model_path: Path) -> None:
+    model = FraudModel.load(model_path)
+    at = datetime(2020, 6, 1, 2, 30)
+    p = model.score(extract(PaymentRecord(amount=950.0, event_time=at.timestamp(), local_time=at)))
+    assert 0.0 <= p <= 1.0
+
+
+def test_score_refuses_wrong_shapes(model_path: Path) -> None:
+    model = FraudModel.load(model_path)
+    with pytest.raises(ValueError):
+        model.score(np.zeros(3))
+    with pytest.raises(ValueError):
+        model.score(np.zeros((2, len(FEATURE_NAMES))))
+
+
+def test_metrics_on_a_known_ranking() -> None:
+    y = np.array([0] * 98 + [1, 1])
+    scores = np.arange(100, dtype=np.float64)  # both frauds ranked on top
+    m = metrics(y, scores, threshold=98.5)
+    assert m.roc_auc == 1.0 and m.average_precision == 1.0
+    assert recall_at_top(y, scores) == 0.5  # top 1% of 100 rows is one row
+    assert m.precision_at_threshold == 1.0 and m.recall_at_threshold == 0.5
+
+
+def test_a_small_cross_validation_gives_finite_metrics(data: Labeled) -> None:
+    y, results = cross_validate(data, folds=3, seed=7, rounds=ROUNDS)
+    assert set(results) == {"model", "baseline", "amount"}
+    for name, pooled in summary(y, results).items():
+        for key in ("roc_auc", "ap", "recall@top1%"):
+            assert math.isfinite(pooled[key]), (name, key)
+            assert 0.0 <= pooled[key] <= 1.0
+    for res in results.values():
+        assert len(res.folds) == 3
+        assert not np.isnan(res.oof).any()  # every row scored exactly once, out of fold

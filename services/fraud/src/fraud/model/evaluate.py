@@ -106,6 +106,47 @@ def gbm_scorer(columns: Sequence[str], seed: int, rounds: int) -> Scorer:
     return score
 
 
+GRID_LEAVES = (4, 7, 15)
+GRID_ROUNDS = (100, 200, 300, 500)
+
+
+def tuned_gbm_scorer(
+    columns: Sequence[str], seed: int, groups_of: Callable[[np.ndarray], np.ndarray], inner: int = 3
+) -> tuple[Scorer, list[tuple[int, int]]]:
+    """Nested tuning: inside each outer training set, an inner by-card CV picks num_leaves
+    and the number of rounds (by mean inner average precision); the outer test cards are
+    never seen while choosing. Returns the scorer and the list of choices it made."""
+    idx = column_indices(columns)
+    chosen: list[tuple[int, int]] = []
+
+    def score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+        groups = groups_of(x_train)
+        splitter = StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=seed)
+        ap: dict[tuple[int, int], list[float]] = {}
+        for tr, va in splitter.split(x_train, y_train, groups):
+            for leaves in GRID_LEAVES:
+                booster = fit_booster(
+                    x_train[tr][:, idx],
+                    y_train[tr],
+                    columns,
+                    seed,
+                    max(GRID_ROUNDS),
+                    {"num_leaves": leaves},
+                )
+                for rounds in GRID_ROUNDS:
+                    p = booster.predict(x_train[va][:, idx], num_iteration=rounds)
+                    value = average_precision_score(y_train[va], p) if y_train[va].any() else 0.0
+                    ap.setdefault((leaves, rounds), []).append(float(value))
+        best = max(sorted(ap), key=lambda key: float(np.mean(ap[key])))
+        chosen.append(best)
+        booster = fit_booster(
+            x_train[:, idx], y_train, columns, seed, best[1], {"num_leaves": best[0]}
+        )
+        return np.asarray(booster.predict(x_test[:, idx]), dtype=np.float64)
+
+    return score, chosen
+
+
 def amount_scorer(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
     return x_test[:, FEATURE_NAMES.index("amount")].astype(np.float64)
 
@@ -116,6 +157,8 @@ class Result:
     threshold: float | None
     oof: np.ndarray
     folds: list[Metrics] = field(default_factory=list)
+    choices: list[tuple[int, int]] = field(default_factory=list)
+    """Nested tuning only: (num_leaves, rounds) chosen per outer fold."""
 
     def pooled(self, y: np.ndarray) -> Metrics:
         return metrics(y, self.oof, self.threshold)
@@ -127,6 +170,7 @@ def cross_validate(
     seed: int = DEFAULT_SEED,
     rounds: int = NUM_BOOST_ROUND,
     threshold: float = DECLINE_THRESHOLD,
+    nested: bool = False,
 ) -> tuple[np.ndarray, dict[str, Result]]:
     x = data.features()
     y = data.labels.astype(np.int64)
@@ -136,16 +180,32 @@ def cross_validate(
         "baseline": (gbm_scorer(BASELINE_FEATURES, seed, rounds), threshold),
         "amount": (amount_scorer, None),
     }
+    choices: dict[str, list[tuple[int, int]]] = {}
+    if nested:
+        # the inner CV needs the card of each training row: rows are found by identity of
+        # the training matrix passed in, set per outer fold below
+        current: dict[str, np.ndarray] = {}
+
+        def groups_of(x_train: np.ndarray) -> np.ndarray:
+            return current["groups"]
+
+        for name, columns in (("model", FEATURE_NAMES), ("baseline", BASELINE_FEATURES)):
+            scorer, choices[name] = tuned_gbm_scorer(columns, seed, groups_of)
+            scorers[f"{name} (nested-tuned)"] = (scorer, threshold)
     results = {
         name: Result(name, thr, np.full(len(y), math.nan)) for name, (_, thr) in scorers.items()
     }
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train_idx, test_idx in splitter.split(x, y, groups):
         assert not set(groups[train_idx]) & set(groups[test_idx])
+        if nested:
+            current["groups"] = groups[train_idx]
         for name, (scorer, thr) in scorers.items():
             scores = scorer(x[train_idx], y[train_idx], x[test_idx])
             results[name].oof[test_idx] = scores
             results[name].folds.append(metrics(y[test_idx], scores, thr))
+    for name, made in choices.items():
+        results[f"{name} (nested-tuned)"].choices = made
     return y, results
 
 
@@ -156,19 +216,19 @@ def _fmt(value: float) -> str:
 def report(y: np.ndarray, results: dict[str, Result]) -> str:
     keys = list(next(iter(results.values())).pooled(y).as_dict())
     lines = [f"rows {len(y)}, frauds {int(y.sum())}", ""]
-    lines.append("pooled out-of-fold   " + "  ".join(f"{k:>13}" for k in keys))
+    lines.append("pooled out-of-fold         " + "  ".join(f"{k:>13}" for k in keys))
     for name, res in results.items():
         pooled = res.pooled(y).as_dict()
-        lines.append(f"  {name:<18} " + "  ".join(f"{_fmt(pooled[k]):>13}" for k in keys))
+        lines.append(f"  {name:<24} " + "  ".join(f"{_fmt(pooled[k]):>13}" for k in keys))
     lines.append("")
-    lines.append("per fold mean ± std  " + "  ".join(f"{k:>13}" for k in keys))
+    lines.append("per fold mean ± std        " + "  ".join(f"{k:>13}" for k in keys))
     for name, res in results.items():
         cells = []
         for k in keys:
             values = np.array([m.as_dict()[k] for m in res.folds], dtype=np.float64)
             values = values[~np.isnan(values)]
             cells.append(f"{values.mean():.3f}±{values.std():.3f}" if len(values) else "n/a")
-        lines.append(f"  {name:<18} " + "  ".join(f"{c:>13}" for c in cells))
+        lines.append(f"  {name:<24} " + "  ".join(f"{c:>13}" for c in cells))
     lines.append("")
     lines.append("per fold (roc_auc / ap / recall@top1%; frauds in fold)")
     for name, res in results.items():
@@ -176,7 +236,11 @@ def report(y: np.ndarray, results: dict[str, Result]) -> str:
             f"{_fmt(m.roc_auc)}/{_fmt(m.average_precision)}/{_fmt(m.recall_top1)} ({m.positives})"
             for m in res.folds
         ]
-        lines.append(f"  {name:<10} " + "  ".join(cells))
+        lines.append(f"  {name:<24} " + "  ".join(cells))
+    for name, res in results.items():
+        if res.choices:
+            made = ", ".join(f"leaves {leaves} / {rounds} rounds" for leaves, rounds in res.choices)
+            lines.append(f"  {name} chose per fold: {made}")
     return "\n".join(lines)
 
 
@@ -218,9 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=DECLINE_THRESHOLD)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--png", default=None)
+    parser.add_argument(
+        "--nested", action="store_true", help="also nested-tune num_leaves/rounds per fold"
+    )
     args = parser.parse_args(argv)
     data = read_csv(args.csv, limit=args.limit)
-    y, results = cross_validate(data, args.folds, args.seed, args.rounds, args.threshold)
+    y, results = cross_validate(
+        data, args.folds, args.seed, args.rounds, args.threshold, nested=args.nested
+    )
     print(report(y, results))
     if args.png:
         plot(y, results, args.png)

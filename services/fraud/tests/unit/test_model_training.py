@@ -197,3 +197,28 @@ def test_a_small_cross_validation_gives_finite_metrics(data: Labeled) -> None:
     for res in results.values():
         assert len(res.folds) == 3
         assert not np.isnan(res.oof).any()  # every row scored exactly once, out of fold
+
+
+def test_the_command_lines_run_on_a_slice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fraud.model import evaluate as evaluate_cli
+    from fraud.model import train as train_cli
+
+    csv = str(default_data_path())
+    out = tmp_path / "m.json"
+    args = ["--csv", csv, "--out", str(out), "--seed", "7", "--limit", "2000", "--rounds", "20"]
+    assert train_cli.main(args) == 0
+    first = out.read_bytes()
+    assert train_cli.main(args) == 0
+    assert out.read_bytes() == first
+    png = tmp_path / "eval.png"
+    assert (
+        evaluate_cli.main(
+            ["--csv", csv, "--folds", "3", "--limit", "3000", "--rounds", "20", "--png", str(png)]
+        )
+        == 0
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "pooled out-of-fold" in printed and "baseline" in printed

@@ -24,7 +24,16 @@ from aiokafka import AIOKafkaConsumer
 from sanalpos_common import topics
 
 DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
-CARDS = ("4111111111111111", "5555555555554444")
+
+
+def fresh_card(index: int) -> str:
+    """A distinct Luhn-valid number per payment, like real traffic (no velocity declines)."""
+    digits = [4, *map(int, f"{index:014d}")]
+    checksum = 0
+    for position, digit in enumerate(reversed(digits)):
+        doubled = digit * 2 if position % 2 == 0 else digit
+        checksum += doubled - 9 if doubled > 9 else doubled
+    return "".join(map(str, digits)) + str((10 - checksum % 10) % 10)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -73,6 +82,7 @@ async def bench(
     wanted: set[str] = set()
     watcher = asyncio.create_task(watch(bootstrap, wanted, seen, done))
     await asyncio.sleep(2)  # let the watcher join before traffic starts
+    run_offset = int(time.time()) * 10_000
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(payments):
         queue.put_nowait(i)
@@ -88,7 +98,7 @@ async def bench(
                     "currency": "TRY",
                     "capture": True,
                     "card": {
-                        "number": CARDS[i % 2],
+                        "number": fresh_card(run_offset + i),
                         "exp_month": 12,
                         "exp_year": 2030,
                         "cvc": "123",

@@ -31,6 +31,7 @@ class NonRetryable(Exception):
     """The message can never succeed as it is (e.g. it names a record this service does not
     own): dead-letter it at once instead of spending retries on it."""
 
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionError,
@@ -94,8 +95,7 @@ class ConsumerLoop:
                 self.progress.assigned = len(consumer.assignment())
                 offsets: dict[TopicPartition, int] = {}
                 for tp, messages in batches.items():
-                    for message in messages:
-                        await self._process(message)
+                    await self._process_partition_batch(messages)
                     offsets[tp] = messages[-1].offset + 1
                 if offsets:
                     await consumer.commit(offsets)
@@ -113,6 +113,38 @@ class ConsumerLoop:
             lag = max(0, highwater - await consumer.position(tp))
             self.progress.lag[f"{tp.topic}[{tp.partition}]"] = lag
             self.metrics.consumer_lag.labels(self.name, tp.topic).set(lag)
+
+    async def _process_partition_batch(self, messages: list[Any]) -> None:
+        """One transaction for the whole batch when the handler supports it; otherwise, or
+        when that fails, one message at a time with retries and dead-lettering."""
+        batch = getattr(self.handler, "batch", None)
+        if batch is None or len(messages) < 2:
+            for message in messages:
+                await self._process(message)
+            return
+        decoded: list[tuple[Any, Envelope[Any]]] = []
+        for message in messages:
+            try:
+                decoded.append((message, decode(message.topic, message.value)))
+            except UndecodableMessage as exc:
+                await self._dead_letter(message, f"undecodable: {exc}", attempts=1)
+        started = time.perf_counter()
+        try:
+            await batch([(m.topic, e) for m, e in decoded])
+        except Exception as exc:
+            log.warning("batch of %d failed (%s); one at a time", len(decoded), type(exc).__name__)
+            for message, envelope in decoded:
+                token = payment_id_var.set(str(envelope.correlation_id))
+                try:
+                    await self._handle_with_retries(message, envelope)
+                finally:
+                    payment_id_var.reset(token)
+            return
+        elapsed = time.perf_counter() - started
+        for message, _ in decoded:
+            self.metrics.handler_seconds.labels(self.name).observe(elapsed / len(decoded))
+            self.metrics.messages.labels(self.name, message.topic, "processed").inc()
+        self.progress.processed += len(decoded)
 
     async def _process(self, message: Any) -> None:
         try:

@@ -1,9 +1,16 @@
-"""Wraps a state-changing handler so a redelivered message changes nothing."""
+"""Wraps a state-changing handler so a redelivered message changes nothing.
+
+The wrapped handler works one message per transaction; its `batch` attribute applies a whole
+consumer batch in one transaction (one commit instead of one per message). The consumer loop
+uses `batch` first and falls back to one message at a time when the batch fails, so a poison
+message still gets its own retries and dead-letter record.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -16,16 +23,26 @@ log = logging.getLogger(__name__)
 TransactionalHandler = Callable[[UnitOfWork, str, Envelope[Any]], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class IdempotentHandler:
+    pool: asyncpg.Pool
+    consumer: str
+    handler: TransactionalHandler
+
+    async def __call__(self, topic: str, envelope: Envelope[Any]) -> None:
+        """Inbox row, state change and outbox rows commit together or not at all."""
+        await self.batch([(topic, envelope)])
+
+    async def batch(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        async with unit_of_work(self.pool) as uow:
+            for topic, envelope in items:
+                if not await uow.mark_processed(self.consumer, envelope.message_id, topic):
+                    log.info("duplicate message %s skipped", envelope.message_id)
+                    continue
+                await self.handler(uow, topic, envelope)
+
+
 def idempotent(
     pool: asyncpg.Pool, consumer: str, handler: TransactionalHandler
-) -> Callable[[str, Envelope[Any]], Awaitable[None]]:
-    """Inbox row, state change and outbox rows commit together or not at all."""
-
-    async def handle(topic: str, envelope: Envelope[Any]) -> None:
-        async with unit_of_work(pool) as uow:
-            if not await uow.mark_processed(consumer, envelope.message_id, topic):
-                log.info("duplicate message %s skipped", envelope.message_id)
-                return
-            await handler(uow, topic, envelope)
-
-    return handle
+) -> IdempotentHandler:
+    return IdempotentHandler(pool, consumer, handler)

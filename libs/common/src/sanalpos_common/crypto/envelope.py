@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sanalpos_common.crypto.wrapping import DecryptionError, KeyWrapper
 
 FORMAT = "sp1"  # format of local keyrings (kept for callers that imported it)
-FORMATS = frozenset({"sp1", "sp2"})
+FORMATS = frozenset({"sp1", "sp2", "sp3"})
 _NONCE = 12
 
 __all__ = [

@@ -114,13 +114,13 @@ class _CachingProvider:
     """Loads each key id once, serves it from memory, swaps all atomically on reload."""
 
     def __init__(self) -> None:
-        self._rings: dict[str, Keyring] = {}
+        self._rings: dict[str, KeyWrapper] = {}
         self._lock = threading.Lock()
 
-    def _load(self, key_id: str) -> Keyring:  # pragma: no cover - abstract
+    def _load(self, key_id: str) -> KeyWrapper:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def keyring(self, key_id: str) -> Keyring:
+    def keyring(self, key_id: str) -> KeyWrapper:
         ring = self._rings.get(key_id)
         if ring is None:
             with self._lock:
@@ -130,7 +130,7 @@ class _CachingProvider:
         return ring
 
     @staticmethod
-    def _checked(key_id: str, ring: Keyring) -> Keyring:
+    def _checked(key_id: str, ring: KeyWrapper) -> KeyWrapper:
         if ring.key_id != key_id:
             raise KeyringError(f"keyring source for {key_id!r} holds keyring {ring.key_id!r}")
         return ring
@@ -192,7 +192,9 @@ class SecretKeyProvider(_CachingProvider):
         self._environ = environ
         self.check_permissions = check_permissions
 
-    def _load(self, key_id: str) -> Keyring:
+    def _load(self, key_id: str) -> KeyWrapper:
+        from sanalpos_common.crypto.sealed import key_wrapper_from_json
+
         try:
             source = self.sources[key_id]
         except KeyError:
@@ -203,8 +205,11 @@ class SecretKeyProvider(_CachingProvider):
             text = environ.get(where)
             if not text:
                 raise KeyringError(f"environment variable {where} is not set")
-            return Keyring.from_json(text)
-        return read_keyring_file(Path(where), check_permissions=self.check_permissions)
+            return key_wrapper_from_json(text)
+        path = Path(where)
+        if self.check_permissions:
+            check_key_file(path)
+        return key_wrapper_from_json(path.read_text())
 
 
 def provider_from_spec(key_id: str, spec: str) -> KeyProvider:
@@ -219,7 +224,9 @@ def provider_from_spec(key_id: str, spec: str) -> KeyProvider:
     """
     spec = spec.strip()
     if spec.startswith("{"):
-        return StaticKeyProvider({key_id: Keyring.from_json(spec)})
+        from sanalpos_common.crypto.sealed import key_wrapper_from_json
+
+        return StaticKeyProvider({key_id: key_wrapper_from_json(spec)})
     if spec.startswith(("env:", "file:")):
         return SecretKeyProvider({key_id: spec})
     if spec.startswith("local:"):

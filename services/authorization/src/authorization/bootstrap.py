@@ -7,9 +7,9 @@ from pathlib import Path
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.config import AuthorizationSettings
 from authorization.domain.issuer import TEST_CARDS
+from authorization.keys import load_card_keys, rotates_cvc_file
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics
-from sanalpos_common.crypto.keyring import Keyring
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 
@@ -19,6 +19,15 @@ CONSUMER = "authorization"
 
 async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
     settings = settings or AuthorizationSettings()
+    assert settings.cvc_keyring is not None  # settings refuse None outside development
+    cvc_spec = settings.cvc_keyring.get_secret_value()
+    keys = load_card_keys(  # fail fast: a keyring that cannot be loaded stops start-up
+        settings.pan_keyring.get_secret_value(),
+        cvc_spec,
+        rotate_cvc_file=rotates_cvc_file(
+            settings.is_development, cvc_spec, settings.cvc_rotate_file
+        ),
+    )
     platform = await start_platform(CONSUMER, settings, MIGRATIONS)
     issuer = IssuerSimulator(
         settings.issuer_key.get_secret_value().encode(), settings.default_limit_major
@@ -28,8 +37,10 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
             await issuer.seed(conn, TEST_CARDS)
     handlers = AuthorizationHandlers(
         issuer=issuer,
-        pan_keyring=Keyring.from_json(settings.pan_keyring.get_secret_value()),
-        cvc_keyring=Keyring.from_json(settings.cvc_keyring.get_secret_value()),
+        pan_keyring=keys.pan,
+        cvc_keyring=keys.cvc,
+        offload=keys.offload,
     )
+    keys.add_loops(platform.runtime, settings.key_reload_interval_s)
     platform.consume([topics.PAYMENT_SCORED], idempotent(platform.pool, CONSUMER, handlers.handle))
     return platform

@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -17,15 +18,16 @@ from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
 from sanalpos_common.crypto.card import fingerprint
+from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.crypto.envelope import encrypt
 from sanalpos_common.crypto.keyring import Keyring
 from sanalpos_common.db import create_pool, migrate, unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import EncryptedCard, FraudDecision, PaymentScored
-from sanalpos_common.settings import DEV_CVC_KEYRING, DEV_PAN_KEYRING, local_database_url
+from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
 
 PAN_RING = Keyring.from_json(DEV_PAN_KEYRING)
-CVC_RING = Keyring.from_json(DEV_CVC_KEYRING)
+CVC_RING = rotate_cvc_keys(None, datetime.now(UTC))
 
 
 @pytest.fixture(scope="module")

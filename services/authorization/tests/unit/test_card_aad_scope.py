@@ -2,11 +2,13 @@
 ciphertext moved to another merchant, token or scope does not open."""
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
+from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.crypto.envelope import DecryptionError, encrypt
 from sanalpos_common.crypto.keyring import Keyring
 from sanalpos_common.schemas.events import (
@@ -17,7 +19,7 @@ from sanalpos_common.schemas.events import (
 )
 
 PAN_KEYS = Keyring.generate("pan")
-CVC_KEYS = Keyring.generate("cvc")
+CVC_KEYS = rotate_cvc_keys(None, datetime.now(UTC))
 HANDLERS = AuthorizationHandlers(issuer=None, pan_keyring=PAN_KEYS, cvc_keyring=CVC_KEYS)  # type: ignore[arg-type]
 PAN = "4000056655665556"
 

@@ -9,6 +9,7 @@ from intake.adapters.merchants import MerchantRepository
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
+from intake.keys import load_card_keys, rotates_cvc_file, secret_value
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,
@@ -17,7 +18,6 @@ from intake.service_layer.client_encryption import (
 )
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
-from sanalpos_common.crypto.keyring import Keyring
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 
@@ -47,6 +47,16 @@ def client_key_pem(settings: IntakeSettings) -> bytes:
 async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     settings = settings or IntakeSettings()
     client_encryption = ClientEncryption.from_pem(client_key_pem(settings))  # fail fast
+    assert settings.cvc_keyring is not None  # settings refuse None outside development
+    cvc_spec = settings.cvc_keyring.get_secret_value()
+    keys = load_card_keys(  # fail fast: a keyring that cannot be loaded stops start-up
+        settings.pan_keyring.get_secret_value(),
+        cvc_spec,
+        rotate_cvc_file=rotates_cvc_file(
+            settings.is_development, cvc_spec, settings.cvc_rotate_file
+        ),
+    )
+    fingerprint_key = secret_value(settings.fingerprint_key.get_secret_value())
     app = build_app()
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
     merchants = MerchantRepository(platform.pool)
@@ -58,12 +68,14 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         pool=platform.pool,
         merchants=merchants,
         protection=CardProtection(
-            pan_keyring=Keyring.from_json(settings.pan_keyring.get_secret_value()),
-            cvc_keyring=Keyring.from_json(settings.cvc_keyring.get_secret_value()),
-            fingerprint_key=settings.fingerprint_key.get_secret_value().encode(),
+            pan_keyring=keys.pan,
+            cvc_keyring=keys.cvc,
+            fingerprint_key=fingerprint_key.encode(),
+            offload=keys.offload,
         ),
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
     )
+    keys.add_loops(platform.runtime, settings.key_reload_interval_s)
     platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
     return platform

@@ -17,6 +17,8 @@ DEMO_MERCHANT_ID = "mer_demo"
 DEMO_API_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
 REPO_STATE_DIR = Path(__file__).resolve().parents[4] / ".state"
 DEV_CLIENT_KEY_FILE = "secrets/intake-client-encryption-key.pem"
+DEV_CVC_KEY_FILE = "keys/cvc.json"
+"""Development CVC keyring shared by intake and authorization, under SANALPOS_STATE_DIR."""
 
 
 class IntakeSettings(ServiceSettings):
@@ -25,8 +27,17 @@ class IntakeSettings(ServiceSettings):
     database_url: SecretStr = SecretStr(local_database_url("intake"))
     http_port: int = 18000
     pan_keyring: SecretStr = SecretStr(DEV_PAN_KEYRING)
+    """Key provider spec (`provider_from_spec`): keyring JSON, `env:VAR`, `file:/path`,
+    `local:/dir` or `vault-transit:[mount/]name`."""
     cvc_keyring: SecretStr = SecretStr(DEV_CVC_KEYRING)
+    """Key provider spec of the CVC keyring (same forms as `pan_keyring`)."""
+    cvc_rotate_file: bool | None = None
+    """Rotate the CVC keyring file at start-up and every `key_reload_interval_s`. Default: in
+    development, when the CVC keyring is a `file:`/`local:` spec; never in production (the
+    CronJob rotates the Secret there)."""
+    key_reload_interval_s: float = 60.0
     fingerprint_key: SecretStr = SecretStr(DEV_FINGERPRINT_KEY)
+    """The HMAC key itself, or `env:VAR` / `file:/path` holding it (read at start-up)."""
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     client_encryption_key: SecretStr | None = None
     """RSA private key (PEM, >= 2048 bits) browsers encrypt card data to (JWE RSA-OAEP-256).
@@ -46,6 +57,10 @@ class IntakeSettings(ServiceSettings):
                 "production start-up refused: set real values for client_encryption_key"
             )
         return self
+
+    @property
+    def dev_cvc_key_path(self) -> Path:
+        return self.state_dir / DEV_CVC_KEY_FILE
 
     @property
     def dev_client_key_path(self) -> Path:

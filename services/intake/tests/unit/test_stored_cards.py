@@ -10,10 +10,13 @@ import pytest
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.cards import BadCursor, card_view, decode_cursor, encode_cursor
 from sanalpos_common.crypto import Keyring, decrypt
+from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.schemas.events import token_pan_aad
 
 PAN = "4000056655665556"
-PROTECTION = CardProtection(Keyring.generate("pan"), Keyring.generate("cvc"), b"f" * 32)
+PROTECTION = CardProtection(
+    Keyring.generate("pan"), rotate_cvc_keys(None, datetime.now(UTC)), b"f" * 32
+)
 
 
 def test_tokenize_binds_the_ciphertext_to_merchant_and_token() -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import pan_aad
+from sanalpos_common.crypto.aad import token_pan_aad as token_pan_aad  # moved; re-exported
 from sanalpos_common.money import CurrencyCode
 
 
@@ -57,11 +58,6 @@ class EncryptedCard(_Frozen):
             assert self.token_id is not None
             return token_pan_aad(merchant_id, self.token_id)
         return pan_aad(merchant_id, payment_id)
-
-
-def token_pan_aad(merchant_id: str, token_id: str) -> bytes:
-    """A stored card's PAN is bound to its merchant and token, not to any one payment."""
-    return f"pan-token|{merchant_id}|{token_id}".encode()
 
 
 class PaymentInitiated(_Frozen):

@@ -1,9 +1,16 @@
-"""Authorizes scored payments against the issuer and captures sales at once."""
+"""Authorizes scored payments against the issuer and captures sales at once.
+
+A card key version newer than the keyring this process holds (a reload not yet done) reloads
+the keyrings and the decrypt is tried once more.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,7 +28,8 @@ from authorization.domain.issuer import ResponseCode
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad
 from sanalpos_common.crypto.envelope import decrypt
-from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.crypto.keyring import KeyVersionUnavailable
+from sanalpos_common.crypto.wrapping import KeyWrapper
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
@@ -37,11 +45,18 @@ log = logging.getLogger(__name__)
 PRODUCER = "authorization"
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class AuthorizationHandlers:
     issuer: IssuerSimulator
-    pan_keyring: Keyring
-    cvc_keyring: Keyring
+    pan_keyring: KeyWrapper
+    cvc_keyring: KeyWrapper
+    offload: bool = False
+    """True when a keyring calls out (Vault transit): decrypt in a worker thread."""
+    clock: Callable[[], datetime] = field(default=_utc_now)
 
     async def handle(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
         if topic == topics.PAYMENT_SCORED:
@@ -57,8 +72,9 @@ class AuthorizationHandlers:
             response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
             declined_by = "fraud"
         else:
-            response = await self.issuer.authorize(uow.conn, self._request(scored))
             declined_by = "issuer"
+            request = await self._decrypted_request(scored)
+            response = await self.issuer.authorize(uow.conn, request)
         await repo.add(self._record(scored, response))
         emit = _Emitter(uow, envelope)
         if not response.approved:
@@ -106,6 +122,23 @@ class AuthorizationHandlers:
             )
         log.info("authorized%s", " and captured" if scored.capture else "")
 
+    async def _decrypted_request(self, scored: PaymentScored) -> AuthorizationRequest:
+        for attempt in (1, 2):
+            try:
+                if self.offload:
+                    return await asyncio.to_thread(self._request, scored)
+                return self._request(scored)
+            except KeyVersionUnavailable:
+                refresh = getattr(self.cvc_keyring, "refresh", None)
+                if attempt == 2 or not callable(refresh):
+                    raise
+                log.info("a card key version this process lacks; reloading the keyrings")
+                await asyncio.to_thread(refresh)
+                pan_refresh = getattr(self.pan_keyring, "refresh", None)
+                if callable(pan_refresh):
+                    await asyncio.to_thread(pan_refresh)
+        raise AssertionError("unreachable")
+
     def _request(self, scored: PaymentScored) -> AuthorizationRequest:
         card = scored.card
         # A stored card's PAN is bound to (merchant, token); a one-off card's to the payment.
@@ -116,12 +149,11 @@ class AuthorizationHandlers:
         )
         cvc = None
         if card.cvc_ciphertext is not None:
-            cvc_bytes = decrypt(
+            cvc = decrypt(
                 self.cvc_keyring,
                 card.cvc_ciphertext,
                 cvc_aad(scored.merchant_id, scored.payment_id),
-            )
-            cvc = cvc_bytes.decode()
+            ).decode()
         return AuthorizationRequest(
             payment_id=scored.payment_id,
             pan=pan.decode(),

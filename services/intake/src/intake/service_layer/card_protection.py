@@ -1,21 +1,31 @@
 """Turns card input into what may be stored and sent: ciphertexts, fingerprint, BIN, last 4.
 
-Intake only ever encrypts card data; decrypting is authorization's job.
+Intake only ever encrypts card data; decrypting is authorization's job. The keyrings are
+usually `LiveKeyring`s (reloaded in the background).
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
 
-from sanalpos_common.crypto.aad import cvc_aad, pan_aad
+from sanalpos_common.crypto.aad import cvc_aad, pan_aad, token_pan_aad
 from sanalpos_common.crypto.card import bin_of, card_brand, fingerprint, mask
 from sanalpos_common.crypto.envelope import encrypt
-from sanalpos_common.crypto.keyring import Keyring
-from sanalpos_common.schemas.events import EncryptedCard, token_pan_aad
+from sanalpos_common.crypto.wrapping import KeyWrapper
+from sanalpos_common.schemas.events import EncryptedCard
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def new_card_token() -> str:
@@ -24,9 +34,19 @@ def new_card_token() -> str:
 
 @dataclass(frozen=True)
 class CardProtection:
-    pan_keyring: Keyring
-    cvc_keyring: Keyring
+    pan_keyring: KeyWrapper
+    cvc_keyring: KeyWrapper
     fingerprint_key: bytes
+    offload: bool = False
+    """True when a keyring calls out (Vault transit): `run` then uses a worker thread."""
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call one of the methods below from async code without blocking the event loop
+        on a Vault round trip."""
+        if self.offload:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
 
     def protect(
         self,

@@ -39,7 +39,8 @@ def card_view(row: Mapping[str, Any] | Any) -> dict[str, Any]:
 async def save_card(
     pool: asyncpg.Pool, protection: CardProtection, merchant_id: str, card: CardIn
 ) -> dict[str, Any]:
-    row = protection.tokenize(
+    row = await protection.run(
+        protection.tokenize,
         merchant_id,
         card.number.get_secret_value(),
         card.exp_month,

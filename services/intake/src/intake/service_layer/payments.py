@@ -117,7 +117,8 @@ async def _create_once(
                 raise CardTokenNotFound(request.card_token)
             if card_expired(stored["exp_month"], stored["exp_year"], now):
                 raise StoredCardExpired(request.card_token)
-            card = protection.for_token_payment(
+            card = await protection.run(
+                protection.for_token_payment,
                 merchant_id,
                 payment_id,
                 stored,
@@ -127,7 +128,8 @@ async def _create_once(
         else:
             assert card_in is not None and card_in.cvc is not None
             pan = card_in.number.get_secret_value()
-            card = protection.protect(
+            card = await protection.run(
+                protection.protect,
                 merchant_id,
                 payment_id,
                 pan,
@@ -136,8 +138,8 @@ async def _create_once(
                 card_in.exp_year,
             )
             if request.save_card:
-                saved = protection.tokenize(
-                    merchant_id, pan, card_in.exp_month, card_in.exp_year, now
+                saved = await protection.run(
+                    protection.tokenize, merchant_id, pan, card_in.exp_month, card_in.exp_year, now
                 )
                 await CardTokenRepository(uow.conn).add(saved)
                 card_token = saved["token"]

@@ -1,0 +1,87 @@
+"""Intake's key wiring: provider specs, live reload of a rotated secret file, a CVC keyring file
+rotated at start-up, secrets from env/file, loops that stop with the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from intake.keys import add_forever, load_card_keys, secret_value
+from intake.service_layer.card_protection import CardProtection
+from sanalpos_common.crypto import Keyring, decrypt, key_version
+from sanalpos_common.crypto.aad import cvc_aad
+from sanalpos_common.crypto.cvc import CvcExpiredError, decrypt_cvc, period_version
+from sanalpos_common.crypto.providers import write_key_file
+from sanalpos_common.runtime import Runtime
+
+PAN = "4000056655665556"
+
+
+def test_a_rotated_secret_file_is_used_after_reload_without_rebuilding(tmp_path: Path) -> None:
+    pan_file = tmp_path / "pan.json"
+    ring = Keyring.generate("pan")
+    write_key_file(pan_file, ring.to_json())
+    keys = load_card_keys(
+        f"file:{pan_file}", f"file:{tmp_path / 'keys' / 'cvc.json'}", rotate_cvc_file=True
+    )
+    assert (tmp_path / "keys" / "cvc.json").stat().st_mode & 0o777 == 0o600
+    protection = CardProtection(keys.pan, keys.cvc, b"f" * 32)
+    payment_id = uuid.uuid4()
+    first = protection.protect("mer_a", payment_id, PAN, "918", 12, 2031)
+    assert key_version(first.pan_ciphertext) == ("pan", 1)
+    assert key_version(first.cvc_ciphertext or "")[1] == period_version(datetime.now(UTC))
+
+    write_key_file(pan_file, ring.rotated().to_json())  # the Secret changes underneath
+    keys.pan_provider.reload()
+    second = protection.protect("mer_a", payment_id, PAN, "918", 12, 2031)
+    assert key_version(second.pan_ciphertext) == ("pan", 2)
+    for card in (first, second):
+        assert decrypt(keys.pan, card.pan_ciphertext, _pan_aad(payment_id)) == PAN.encode()
+    now = datetime.now(UTC)
+    assert first.cvc_ciphertext is not None
+    assert (
+        decrypt_cvc(keys.cvc, first.cvc_ciphertext, cvc_aad("mer_a", payment_id), now=now) == "918"
+    )
+    with pytest.raises(CvcExpiredError):
+        decrypt_cvc(
+            keys.cvc,
+            first.cvc_ciphertext,
+            cvc_aad("mer_a", payment_id),
+            now=now + timedelta(hours=3),
+        )
+
+
+def _pan_aad(payment_id: uuid.UUID) -> bytes:
+    from sanalpos_common.crypto.aad import pan_aad
+
+    return pan_aad("mer_a", payment_id)
+
+
+def test_secret_values_from_env_or_file(tmp_path: Path) -> None:
+    (tmp_path / "fp").write_text("from-a-file\n")
+    assert secret_value(f"file:{tmp_path / 'fp'}") == "from-a-file"
+    assert secret_value("env:FP", {"FP": "from-env"}) == "from-env"
+    assert secret_value("plain-key") == "plain-key"
+
+
+async def test_forever_loops_stop_with_the_runtime() -> None:
+    runtime = Runtime(name="t", app=None, host="127.0.0.1", port=0)  # type: ignore[arg-type]
+    ticks = 0
+
+    async def forever() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    add_forever(runtime, "loop", forever)
+    task = asyncio.create_task(runtime.loops["loop"]())
+    await asyncio.sleep(0.05)
+    for stop in runtime.stoppers:
+        stop()
+    await asyncio.wait_for(task, 1)
+    assert ticks > 0

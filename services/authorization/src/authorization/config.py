@@ -1,13 +1,19 @@
-from pydantic import SecretStr
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 
 from sanalpos_common.settings import (
-    DEV_CVC_KEYRING,
     DEV_ISSUER_KEY,
     DEV_PAN_KEYRING,
     ServiceSettings,
     local_database_url,
     service_config,
 )
+
+REPO_STATE_DIR = Path(__file__).resolve().parents[4] / ".state"
+DEV_CVC_KEY_FILE = "keys/cvc.json"
+"""Development CVC keyring shared with intake, under SANALPOS_STATE_DIR."""
 
 
 class AuthorizationSettings(ServiceSettings):
@@ -18,14 +24,25 @@ class AuthorizationSettings(ServiceSettings):
     pan_keyring: SecretStr = SecretStr(DEV_PAN_KEYRING)
     """Key provider spec (`provider_from_spec`): keyring JSON, `env:VAR`, `file:/path`,
     `local:/dir` or `vault-transit:[mount/]name`."""
-    cvc_keyring: SecretStr = SecretStr(DEV_CVC_KEYRING)
-    """Key provider spec of the CVC keyring (same forms as `pan_keyring`)."""
+    cvc_keyring: SecretStr | None = None
+    """Key provider spec of the time-bucketed CVC keyring. Development default:
+    `file:<SANALPOS_STATE_DIR>/keys/cvc.json`, shared with intake (which rotates it); required
+    in production (a Secret file rotated by `sanalpos keys cvc-rotate`)."""
     cvc_rotate_file: bool | None = None
     """Bring the CVC keyring file up to date once at start-up. Default: in development, when
     the CVC keyring is a `file:`/`local:` spec. Periodic rotation is intake's (or the CronJob's)."""
     key_reload_interval_s: float = 60.0
+    state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
     issuer_key: SecretStr = SecretStr(DEV_ISSUER_KEY)
     """Key the issuer simulator indexes its card accounts with (HMAC of the PAN)."""
     default_limit_major: int = 50_000
     """Credit limit, in major units of the payment currency, for cards the simulator has not seen."""
     seed_test_cards: bool = True
+
+    @model_validator(mode="after")
+    def _development_cvc_key_file(self) -> Self:
+        if self.cvc_keyring is None and not self.is_development:
+            raise ValueError("production start-up refused: set real values for cvc_keyring")
+        if self.cvc_keyring is None:
+            self.cvc_keyring = SecretStr(f"file:{self.state_dir / DEV_CVC_KEY_FILE}")
+        return self

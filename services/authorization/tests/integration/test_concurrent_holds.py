@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -146,3 +147,37 @@ async def test_sale_captures_at_once_and_fraud_decline_never_reaches_the_issuer(
         topics.PAYMENT_CAPTURED,
         topics.PAYMENT_DECLINED,
     ]
+
+
+async def test_an_expired_security_code_declines_cleanly_without_an_issuer_call(
+    pool: asyncpg.Pool,
+) -> None:
+    """A payment.scored whose CVC key is past its TTL is declined N7 once, not retried or
+    dead-lettered, and no hold is placed; decrypting again after a reload is not needed."""
+    issuer = IssuerSimulator(b"test-issuer-key", default_limit_major=50_000)
+    later = datetime.now(UTC) + timedelta(hours=3)  # the CVC key's 2 h TTL has passed
+    handlers = AuthorizationHandlers(
+        issuer, PAN_RING, rotate_cvc_keys(CVC_RING, later), clock=lambda: later
+    )
+    envelope = scored("4111111111111111", 5_000, capture=True)
+    async with unit_of_work(pool) as uow:
+        await handlers.handle(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
+    payment_id = envelope.correlation_id  # type: ignore[attr-defined]
+    row = await pool.fetchrow(
+        "SELECT status, response_code, auth_code FROM authorizations WHERE payment_id = $1",
+        payment_id,
+    )
+    assert (row["status"], row["response_code"], row["auth_code"]) == ("declined", "N7", None)
+    assert await pool.fetchval("SELECT count(*) FROM holds WHERE payment_id = $1", payment_id) == 0
+    declined = await pool.fetchrow(
+        "SELECT topic, payload FROM outbox WHERE topic = $1 AND message_key = $2",
+        topics.PAYMENT_DECLINED,
+        str(payment_id),
+    )
+    assert declined is not None
+    body = json.loads(declined["payload"])["payload"]
+    assert (body["response_code"], body["reason"], body["declined_by"]) == (
+        "N7",
+        "security code expired",
+        "issuer",
+    )

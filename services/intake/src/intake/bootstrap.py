@@ -77,5 +77,6 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         client_encryption=client_encryption,
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s)
+    platform.health.add("cvc-keys", keys.cvc_ready)
     platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
     return platform

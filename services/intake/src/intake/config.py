@@ -5,7 +5,6 @@ from pydantic import Field, SecretStr, model_validator
 
 from sanalpos_common.settings import (
     DEV_ADMIN_TOKEN,
-    DEV_CVC_KEYRING,
     DEV_FINGERPRINT_KEY,
     DEV_PAN_KEYRING,
     ServiceSettings,
@@ -29,8 +28,10 @@ class IntakeSettings(ServiceSettings):
     pan_keyring: SecretStr = SecretStr(DEV_PAN_KEYRING)
     """Key provider spec (`provider_from_spec`): keyring JSON, `env:VAR`, `file:/path`,
     `local:/dir` or `vault-transit:[mount/]name`."""
-    cvc_keyring: SecretStr = SecretStr(DEV_CVC_KEYRING)
-    """Key provider spec of the CVC keyring (same forms as `pan_keyring`)."""
+    cvc_keyring: SecretStr | None = None
+    """Key provider spec of the time-bucketed CVC keyring. Development default:
+    `file:<SANALPOS_STATE_DIR>/keys/cvc.json`, shared with authorization; required in
+    production (a Secret file rotated by `sanalpos keys cvc-rotate`)."""
     cvc_rotate_file: bool | None = None
     """Rotate the CVC keyring file at start-up and every `key_reload_interval_s`. Default: in
     development, when the CVC keyring is a `file:`/`local:` spec; never in production (the
@@ -56,6 +57,14 @@ class IntakeSettings(ServiceSettings):
             raise ValueError(
                 "production start-up refused: set real values for client_encryption_key"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _development_cvc_key_file(self) -> Self:
+        if self.cvc_keyring is None and not self.is_development:
+            raise ValueError("production start-up refused: set real values for cvc_keyring")
+        if self.cvc_keyring is None:
+            self.cvc_keyring = SecretStr(f"file:{self.dev_cvc_key_path}")
         return self
 
     @property

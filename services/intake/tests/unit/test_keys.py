@@ -1,5 +1,6 @@
-"""Intake's key wiring: provider specs, live reload of a rotated secret file, a CVC keyring file
-rotated at start-up, secrets from env/file, loops that stop with the runtime."""
+"""Intake's key wiring: provider specs, live reload of a rotated secret file, the development
+CVC file (settings default, rotated at start-up), stale CVC keys refused, secrets from env/file,
+loops that stop with the runtime."""
 
 from __future__ import annotations
 
@@ -10,15 +11,40 @@ from pathlib import Path
 
 import pytest
 
-from intake.keys import add_forever, load_card_keys, secret_value
+from intake.config import IntakeSettings
+from intake.keys import add_forever, cvc_key_file, load_card_keys, rotates_cvc_file, secret_value
 from intake.service_layer.card_protection import CardProtection
 from sanalpos_common.crypto import Keyring, decrypt, key_version
 from sanalpos_common.crypto.aad import cvc_aad
 from sanalpos_common.crypto.cvc import CvcExpiredError, decrypt_cvc, period_version
 from sanalpos_common.crypto.providers import write_key_file
 from sanalpos_common.runtime import Runtime
+from sanalpos_common.settings import DEV_PAN_KEYRING
 
 PAN = "4000056655665556"
+
+
+def test_development_default_is_the_shared_cvc_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SANALPOS_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("INTAKE_CVC_KEYRING", raising=False)
+    settings = IntakeSettings()
+    assert settings.cvc_keyring is not None
+    spec = settings.cvc_keyring.get_secret_value()
+    assert spec == f"file:{tmp_path / 'keys' / 'cvc.json'}"
+    assert rotates_cvc_file(True, spec, None) and not rotates_cvc_file(False, spec, None)
+    assert not rotates_cvc_file(True, DEV_PAN_KEYRING, None)
+    assert cvc_key_file(f"local:{tmp_path}") == tmp_path / "cvc.json"
+
+
+def test_production_requires_a_cvc_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANALPOS_ENV", "production")
+    monkeypatch.delenv("INTAKE_CVC_KEYRING", raising=False)
+    for name in ("PAN_KEYRING", "FINGERPRINT_KEY", "ADMIN_TOKEN", "CLIENT_ENCRYPTION_KEY"):
+        monkeypatch.setenv(f"INTAKE_{name}", "env:SOMETHING_REAL")
+    with pytest.raises(ValueError, match="cvc_keyring"):
+        IntakeSettings()
 
 
 def test_a_rotated_secret_file_is_used_after_reload_without_rebuilding(tmp_path: Path) -> None:
@@ -59,6 +85,16 @@ def _pan_aad(payment_id: uuid.UUID) -> bytes:
     from sanalpos_common.crypto.aad import pan_aad
 
     return pan_aad("mer_a", payment_id)
+
+
+def test_a_stale_cvc_keyring_refuses_to_encrypt(tmp_path: Path) -> None:
+    keys = load_card_keys(DEV_PAN_KEYRING, f"file:{tmp_path / 'cvc.json'}", rotate_cvc_file=True)
+    later = datetime.now(UTC) + timedelta(hours=3)
+    protection = CardProtection(keys.pan, keys.cvc, b"f" * 32, clock=lambda: later)
+    with pytest.raises(CvcExpiredError, match="stale"):
+        protection.protect("mer_a", uuid.uuid4(), PAN, "918", 12, 2031)
+    ok, detail = asyncio.run(keys.cvc_ready())
+    assert ok, detail
 
 
 def test_secret_values_from_env_or_file(tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ class ResponseCode(StrEnum):
     INSUFFICIENT_FUNDS = "51"
     EXPIRED_CARD = "54"
     SUSPECTED_FRAUD = "59"
+    SECURITY_CODE_EXPIRED = "N7"
+    """Our own decline, not the issuer's: the security code's key expired before
+    authorization (PCI DSS 3.3.1), so the payment cannot be sent with the code it was made with."""
 
     @property
     def description(self) -> str:
@@ -29,6 +32,7 @@ _DESCRIPTIONS = {
     ResponseCode.INSUFFICIENT_FUNDS: "insufficient funds",
     ResponseCode.EXPIRED_CARD: "expired card",
     ResponseCode.SUSPECTED_FRAUD: "suspected fraud",
+    ResponseCode.SECURITY_CODE_EXPIRED: "security code expired",
 }
 
 

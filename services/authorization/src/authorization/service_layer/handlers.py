@@ -1,7 +1,13 @@
 """Authorizes scored payments against the issuer and captures sales at once.
 
-A card key version newer than the keyring this process holds (a reload not yet done) reloads
-the keyrings and the decrypt is tried once more.
+Security code lifetime: the CVC travels encrypted under an hourly key that is destroyed two
+hours after its hour began (`sanalpos_common.crypto.cvc`). A `payment.scored` message whose
+security code can no longer be decrypted (`CvcExpiredError`: authorization lagged past the TTL,
+or an old message was replayed) is **declined, not retried or dead-lettered**: response code
+`N7` ("security code expired", `declined_by="issuer"`), recorded in `authorizations` like any
+decline, no issuer call, no hold. The merchant asks the customer for the code again with a new
+payment. A CVC key version that is merely newer than the keyring this process holds (a reload
+not yet done) is not an expiry: the keyring is reloaded and the decrypt tried once more.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from authorization.adapters.issuer_simulator import (
 from authorization.domain.issuer import ResponseCode
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad
+from sanalpos_common.crypto.cvc import CvcExpiredError, decrypt_cvc
 from sanalpos_common.crypto.envelope import decrypt
 from sanalpos_common.crypto.keyring import KeyVersionUnavailable
 from sanalpos_common.crypto.wrapping import KeyWrapper
@@ -73,8 +80,13 @@ class AuthorizationHandlers:
             declined_by = "fraud"
         else:
             declined_by = "issuer"
-            request = await self._decrypted_request(scored)
-            response = await self.issuer.authorize(uow.conn, request)
+            try:
+                request = await self._decrypted_request(scored)
+            except CvcExpiredError as exc:
+                log.warning("declining: %s", exc)  # versions and times only, never the code
+                response = IssuerResponse(ResponseCode.SECURITY_CODE_EXPIRED, None)
+            else:
+                response = await self.issuer.authorize(uow.conn, request)
         await repo.add(self._record(scored, response))
         emit = _Emitter(uow, envelope)
         if not response.approved:
@@ -149,11 +161,13 @@ class AuthorizationHandlers:
         )
         cvc = None
         if card.cvc_ciphertext is not None:
-            cvc = decrypt(
+            # Raises CvcExpiredError once the code's key is past its TTL (destroyed).
+            cvc = decrypt_cvc(
                 self.cvc_keyring,
                 card.cvc_ciphertext,
                 cvc_aad(scored.merchant_id, scored.payment_id),
-            ).decode()
+                now=self.clock(),
+            )
         return AuthorizationRequest(
             payment_id=scored.payment_id,
             pan=pan.decode(),

@@ -1,7 +1,8 @@
 """Turns card input into what may be stored and sent: ciphertexts, fingerprint, BIN, last 4.
 
 Intake only ever encrypts card data; decrypting is authorization's job. The keyrings are
-usually `LiveKeyring`s (reloaded in the background).
+usually `LiveKeyring`s (reloaded in the background); the security code is encrypted under the
+current hour's CVC key (`encrypt_cvc`), which is destroyed after its TTL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad, token_pan_aad
 from sanalpos_common.crypto.card import bin_of, card_brand, fingerprint, mask
+from sanalpos_common.crypto.cvc import encrypt_cvc
 from sanalpos_common.crypto.envelope import encrypt
 from sanalpos_common.crypto.wrapping import KeyWrapper
 from sanalpos_common.schemas.events import EncryptedCard
@@ -71,7 +73,10 @@ class CardProtection:
         )
 
     def encrypt_cvc(self, merchant_id: str, payment_id: uuid.UUID, cvc: str) -> str:
-        return encrypt(self.cvc_keyring, cvc.encode(), cvc_aad(merchant_id, payment_id))
+        """Under the current period's CVC key; refuses (CvcExpiredError) a stale keyring."""
+        return encrypt_cvc(
+            self.cvc_keyring, cvc, cvc_aad(merchant_id, payment_id), now=self.clock()
+        )
 
     def tokenize(
         self, merchant_id: str, pan: str, exp_month: int, exp_year: int, now: datetime

@@ -28,6 +28,7 @@ from intake.service_layer.card_protection import CardProtection
 from notification.config import NotificationSettings
 from sanalpos_common.crypto import DecryptionError, Keyring, KeyringError, decrypt
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
+from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.schemas.events import token_pan_aad
 from sanalpos_common.settings import ServiceSettings
 from settlement.config import SettlementSettings
@@ -105,7 +106,7 @@ def intake_ciphertexts() -> tuple[dict[str, tuple[str, bytes]], IntakeSettings]:
     settings = IntakeSettings()
     protection = CardProtection(
         pan_keyring=Keyring.from_json(settings.pan_keyring.get_secret_value()),
-        cvc_keyring=Keyring.from_json(settings.cvc_keyring.get_secret_value()),
+        cvc_keyring=rotate_cvc_keys(None, datetime.now(UTC)),  # settings: a key file spec
         fingerprint_key=settings.fingerprint_key.get_secret_value().encode(),
     )
     payment_id = uuid.uuid4()

@@ -105,9 +105,17 @@ def card_forms(number: str) -> dict[str, str]:
 
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 _GROUPED = re.compile(
-    r"(?<![\d -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{5})(?![\d])"
+    r"(?<!\d)(?<!\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{5})(?![\d])"
 )
 _BLOB_CHARS = re.compile(r"[A-Za-z0-9+/_-]")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _inside_uuid(text: str, start: int, end: int) -> bool:
+    """UUIDs whose middle groups happen to be all digits look like 4-4-4-4 card numbers
+    ('922c0426-7464-4602-8004-670f…'); a match wholly inside a UUID is an id, not a card."""
+    lo = max(0, start - 36)
+    return any(m.start() <= start and end <= m.end() for m in _UUID.finditer(text, lo, end + 36))
 _EPOCH_MS_WINDOW = 10 * 365 * 24 * 3600 * 1000
 
 
@@ -144,7 +152,7 @@ def luhn_runs(text: str) -> list[tuple[int, str]]:
         found.append((match.start(), digits[:6] + "…" + digits[-4:]))
     for match in _GROUPED.finditer(text):
         digits = re.sub(r"\D", "", match.group())
-        if luhn_valid(digits):
+        if luhn_valid(digits) and not _inside_uuid(text, match.start(), match.end()):
             found.append((match.start(), digits[:6] + "…" + digits[-4:]))
     return found
 

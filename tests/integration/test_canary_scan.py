@@ -159,11 +159,13 @@ def test_scanner_finds_unknown_card_shaped_numbers_and_ignores_legit_digits() ->
         "5105-1051-0510-5100",
         "3714 496353 98431",
         f"pan{unknown}",
+        "922c0426-7464-4602-8004-670f4676328c 5105-1051-0510-5100",  # next to an id, still found
     ):
         assert scan([Record("x", text)], []), text
     rng = random.Random(7)
     legit = [
         str(uuid.UUID(int=rng.getrandbits(128))),
+        "922c0426-7464-4602-8004-670f4676328c",  # digit groups that look like 4-4-4-4
         "fp1_" + hashlib.sha256(b"x").hexdigest(),
         "sp1.pan.1." + base64.urlsafe_b64encode(rng.randbytes(60)).decode(),
         "2026-11-26 16:25:41.123456+00",

@@ -13,10 +13,16 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sanalpos_common.crypto.card import luhn_check_digit
+from tests.integration.canary import fresh_number
 from tests.integration.conftest import DEMO_KEY, new_merchant
 from tests.integration.support import WebhookReceiver, eventually, pg_dump
 
-APPROVING_CARD = "4111111111111111"
+
+def approving_card() -> str:
+    """A fresh approving number per payment: fraud's per-card velocity outlives a test run."""
+    return fresh_number("4111")
+
+
 INSUFFICIENT_FUNDS_CARD = "4000000000009995"
 
 
@@ -55,7 +61,7 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
     databases: dict[str, asyncpg.Pool],
 ) -> None:
     response = await intake.post(
-        "/v1/payments", json=payment_body(APPROVING_CARD), headers=auth(merchant["api_key"])
+        "/v1/payments", json=payment_body(approving_card()), headers=auth(merchant["api_key"])
     )
     assert response.status_code == 202, response.text
     payment_id = response.json()["id"]
@@ -128,7 +134,8 @@ async def test_expired_card_is_refused_at_intake_and_nothing_is_emitted(
     intake: httpx.AsyncClient, merchant: dict[str, Any], databases: dict[str, asyncpg.Pool]
 ) -> None:
     outbox_before = await databases["intake"].fetchval("SELECT count(*) FROM outbox")
-    body = payment_body(APPROVING_CARD)
+    card = approving_card()
+    body = payment_body(card)
     body["card"] = {**body["card"], "exp_month": 1, "exp_year": 2021}
     response = await intake.post("/v1/payments", json=body, headers=auth(merchant["api_key"]))
     assert response.status_code == 422
@@ -136,7 +143,7 @@ async def test_expired_card_is_refused_at_intake_and_nothing_is_emitted(
     problem = response.json()
     assert problem["status"] == 422
     assert [e["field"] for e in problem["errors"]] == ["card.exp_year"]
-    assert APPROVING_CARD not in response.text
+    assert card not in response.text
     assert await databases["intake"].fetchval("SELECT count(*) FROM outbox") == outbox_before
     assert (
         await databases["intake"].fetchval(
@@ -150,7 +157,7 @@ async def test_merchant_cannot_read_another_merchants_payment(
     intake: httpx.AsyncClient, merchant: dict[str, Any]
 ) -> None:
     response = await intake.post(
-        "/v1/payments", json=payment_body(APPROVING_CARD), headers=auth(merchant["api_key"])
+        "/v1/payments", json=payment_body(approving_card()), headers=auth(merchant["api_key"])
     )
     payment_id = response.json()["id"]
     other = await new_merchant(intake, "Another Shop")

@@ -191,17 +191,20 @@ def logs() -> None:
     os.execvp("tail", ["tail", "-n", "20", "-F", *files])  # noqa: S606
 
 
-# Documented test cards that decline at the issuer, mixed into otherwise fresh shoppers' cards.
-DECLINING_CARDS = (
-    "4000000000009995",  # insufficient funds over 10.00
-    "4000000000000002",  # do not honour
-    "4000000000000069",  # issuer says expired
+# Test ranges that decline at the issuer (README), mixed into otherwise fresh shoppers' cards.
+DECLINING_RANGES = (
+    "40000099",  # insufficient funds over 10.00
+    "40000002",  # do not honour
+    "40000069",  # issuer says expired
 )
 
 
-def shopper_card(rng: random.Random) -> str:
-    """A fresh Luhn-valid Visa or Mastercard number: the simulator approves unknown cards."""
-    digits = [4] if rng.random() < 0.6 else [5, rng.randint(1, 5)]
+def shopper_card(rng: random.Random, prefix: str | None = None) -> str:
+    """A fresh Luhn-valid number: the simulator approves unknown cards outside test ranges."""
+    if prefix is not None:
+        digits = [int(d) for d in prefix]
+    else:
+        digits = [4] if rng.random() < 0.6 else [5, rng.randint(1, 5)]
     digits += [rng.randint(0, 9) for _ in range(15 - len(digits))]
     checksum = 0
     for index, digit in enumerate(reversed(digits)):
@@ -225,7 +228,9 @@ def demo(rate: float, duration_s: float | None) -> None:
             "installments": random.choice([1, 1, 1, 3, 6]),
             "order_id": f"demo-{len(sent) + 1}",
             "card": {
-                "number": rng.choice(DECLINING_CARDS) if rng.random() < 0.1 else shopper_card(rng),
+                "number": shopper_card(
+                    rng, rng.choice(DECLINING_RANGES) if rng.random() < 0.1 else None
+                ),
                 "exp_month": 12,
                 "exp_year": 2030,
                 "cvc": "123",

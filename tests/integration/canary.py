@@ -116,6 +116,8 @@ def _inside_uuid(text: str, start: int, end: int) -> bool:
     ('922c0426-7464-4602-8004-670f…'); a match wholly inside a UUID is an id, not a card."""
     lo = max(0, start - 36)
     return any(m.start() <= start and end <= m.end() for m in _UUID.finditer(text, lo, end + 36))
+
+
 _EPOCH_MS_WINDOW = 10 * 365 * 24 * 3600 * 1000
 
 

@@ -23,9 +23,6 @@ def approving_card() -> str:
     return fresh_number("4111")
 
 
-INSUFFICIENT_FUNDS_CARD = "4000000000009995"
-
-
 def payment_body(card: str, amount: int = 12_500, **overrides: Any) -> dict[str, Any]:
     body = {
         "amount": amount,
@@ -113,7 +110,7 @@ async def test_insufficient_funds_is_declined_with_code_and_no_ledger_entry(
 ) -> None:
     response = await intake.post(
         "/v1/payments",
-        json=payment_body(INSUFFICIENT_FUNDS_CARD, amount=50_000),
+        json=payment_body(fresh_number("40000099"), amount=50_000),
         headers=auth(merchant["api_key"]),
     )
     assert response.status_code == 202, response.text

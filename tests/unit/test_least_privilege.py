@@ -29,6 +29,8 @@ from notification.config import NotificationSettings
 from sanalpos_common.crypto import DecryptionError, Keyring, KeyringError, decrypt
 from sanalpos_common.crypto.aad import cvc_aad, pan_aad
 from sanalpos_common.crypto.cvc import rotate_cvc_keys
+from sanalpos_common.crypto.sealed import key_wrapper_from_json
+from sanalpos_common.crypto.wrapping import KeyWrapper
 from sanalpos_common.schemas.events import token_pan_aad
 from sanalpos_common.settings import ServiceSettings
 from settlement.config import SettlementSettings
@@ -68,13 +70,12 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(item)
 
 
-def candidate_keyrings(settings: BaseModel, key_id: str, version: int) -> list[Keyring]:
+def candidate_keyrings(settings: BaseModel, key_id: str, version: int) -> list[KeyWrapper]:
     """Any way a configured value could serve as the key for a ciphertext of key_id/version."""
-    candidates: list[Keyring] = []
+    candidates: list[KeyWrapper] = []
     for text in strings(settings):
         with contextlib.suppress(KeyringError):
-            parsed = Keyring.from_json(text)
-            candidates.append(parsed)
+            candidates.append(key_wrapper_from_json(text))
         raw: list[bytes] = [text.encode(), hashlib.sha256(text.encode()).digest()]
         stripped = text.removeprefix("whsec_")
         padded = stripped + "=" * (-len(stripped) % 4)
@@ -105,7 +106,7 @@ def assert_cannot_decrypt(settings: BaseModel, ciphertext: str, aad: bytes) -> i
 def intake_ciphertexts() -> tuple[dict[str, tuple[str, bytes]], IntakeSettings]:
     settings = IntakeSettings()
     protection = CardProtection(
-        pan_keyring=Keyring.from_json(settings.pan_keyring.get_secret_value()),
+        pan_keyring=key_wrapper_from_json(settings.pan_keyring.get_secret_value()),
         cvc_keyring=rotate_cvc_keys(None, datetime.now(UTC)),  # settings: a key file spec
         fingerprint_key=settings.fingerprint_key.get_secret_value().encode(),
     )
@@ -140,13 +141,23 @@ def test_a_payment_ciphertext_does_not_decrypt_with_their_configuration(
         assert_cannot_decrypt(configured, ciphertext, aad)
 
 
-def test_the_harness_would_notice_a_key() -> None:
-    """Positive control: the same search over intake's settings finds the keys that work."""
+def test_intake_cannot_decrypt_the_card_numbers_it_encrypts() -> None:
+    """intake holds only the public half of the sealed (sp3) card-number keyring."""
     ciphertexts, intake_settings = intake_ciphertexts()
+    ciphertext, aad = ciphertexts["pan"]
+    assert ciphertext.startswith("sp3.")
+    assert assert_cannot_decrypt(intake_settings, ciphertext, aad) > 0
+
+
+def test_the_harness_would_notice_a_key() -> None:
+    """Positive control: the same search over authorization's settings finds the key."""
+    from authorization.config import AuthorizationSettings
+
+    ciphertexts, _ = intake_ciphertexts()
     ciphertext, aad = ciphertexts["pan"]
     _, key_id, version, *_ = ciphertext.split(".")
     opened = []
-    for keyring in candidate_keyrings(intake_settings, key_id, int(version)):
+    for keyring in candidate_keyrings(AuthorizationSettings(), key_id, int(version)):
         with contextlib.suppress(DecryptionError, KeyringError):
             opened.append(decrypt(keyring, ciphertext, aad))
     assert opened == [b"4000056655665556"]

@@ -17,6 +17,10 @@ Environment = Literal["development", "test", "production"]
 DEV_PAN_KEYRING = (
     '{"id": "pan", "active": 1, "keys": {"1": "ZGV2LXBhbi1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDA="}}'
 )
+# The card-number keyring is sealed (sp3): intake gets the public half only, so it can encrypt
+# card numbers but never decrypt them; authorization gets the private half.
+DEV_PAN_SEALED_KEYRING = '{"id": "pan", "kind": "x25519-sealed", "active": 1, "public": {"1": "F4hKei3zP/bRdufgDzCk3u5KNNEUyuecPaNQHDIOzkQ="}, "private": {"1": "aGU4q2bzkb/2GBvcdV9tpTD73vXLkohWgBW7rVX9jn4="}}'
+DEV_PAN_SEALED_PUBLIC = '{"id": "pan", "kind": "x25519-sealed", "active": 1, "public": {"1": "F4hKei3zP/bRdufgDzCk3u5KNNEUyuecPaNQHDIOzkQ="}}'
 DEV_CVC_KEYRING = (
     '{"id": "cvc", "active": 1, "keys": {"1": "ZGV2LWN2Yy1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDA="}}'
 )
@@ -24,7 +28,15 @@ DEV_FINGERPRINT_KEY = "dev-fingerprint-key-not-for-production"
 DEV_ISSUER_KEY = "dev-issuer-simulator-key-not-for-production"
 DEV_ADMIN_TOKEN = "dev-admin-token-not-for-production"  # noqa: S105 - refused outside development
 DEV_SECRETS = frozenset(
-    {DEV_PAN_KEYRING, DEV_CVC_KEYRING, DEV_FINGERPRINT_KEY, DEV_ISSUER_KEY, DEV_ADMIN_TOKEN}
+    {
+        DEV_PAN_KEYRING,
+        DEV_PAN_SEALED_KEYRING,
+        DEV_PAN_SEALED_PUBLIC,
+        DEV_CVC_KEYRING,
+        DEV_FINGERPRINT_KEY,
+        DEV_ISSUER_KEY,
+        DEV_ADMIN_TOKEN,
+    }
 )
 
 

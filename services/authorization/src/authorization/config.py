@@ -5,7 +5,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from sanalpos_common.settings import (
     DEV_ISSUER_KEY,
-    DEV_PAN_KEYRING,
+    DEV_PAN_SEALED_KEYRING,
     ServiceSettings,
     local_database_url,
     service_config,
@@ -21,7 +21,7 @@ class AuthorizationSettings(ServiceSettings):
 
     database_url: SecretStr = SecretStr(local_database_url("authorization"))
     http_port: int = 18002
-    pan_keyring: SecretStr = SecretStr(DEV_PAN_KEYRING)
+    pan_keyring: SecretStr = SecretStr(DEV_PAN_SEALED_KEYRING)
     """Key provider spec (`provider_from_spec`): keyring JSON, `env:VAR`, `file:/path`,
     `local:/dir` or `vault-transit:[mount/]name`."""
     cvc_keyring: SecretStr | None = None

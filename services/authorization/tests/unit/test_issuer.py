@@ -5,6 +5,7 @@ from authorization.domain.issuer import (
     Behaviour,
     CardAccount,
     ResponseCode,
+    behaviour_for_new_card,
     card_expired,
     new_auth_code,
     screen,
@@ -51,3 +52,10 @@ def test_documented_test_cards_are_luhn_valid_and_distinct() -> None:
     pans = [c.pan for c in TEST_CARDS]
     assert len(set(pans)) == len(pans)
     assert all(luhn_valid(p) for p in pans)
+
+
+def test_unknown_cards_take_their_test_range_behaviour() -> None:
+    assert behaviour_for_new_card("4000009912345678", 50_000) == (Behaviour.APPROVE, 10)
+    assert behaviour_for_new_card("4000000212345678", 50_000)[0] is Behaviour.DO_NOT_HONOUR
+    assert behaviour_for_new_card("4000006912345678", 50_000)[0] is Behaviour.EXPIRED
+    assert behaviour_for_new_card("4242424242424242", 50_000) == (Behaviour.APPROVE, 50_000)

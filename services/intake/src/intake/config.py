@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr, model_validator
 from sanalpos_common.settings import (
     DEV_ADMIN_TOKEN,
     DEV_FINGERPRINT_KEY,
-    DEV_PAN_KEYRING,
+    DEV_PAN_SEALED_PUBLIC,
     ServiceSettings,
     local_database_url,
     service_config,
@@ -25,7 +25,7 @@ class IntakeSettings(ServiceSettings):
 
     database_url: SecretStr = SecretStr(local_database_url("intake"))
     http_port: int = 18000
-    pan_keyring: SecretStr = SecretStr(DEV_PAN_KEYRING)
+    pan_keyring: SecretStr = SecretStr(DEV_PAN_SEALED_PUBLIC)
     """Key provider spec (`provider_from_spec`): keyring JSON, `env:VAR`, `file:/path`,
     `local:/dir` or `vault-transit:[mount/]name`."""
     cvc_keyring: SecretStr | None = None

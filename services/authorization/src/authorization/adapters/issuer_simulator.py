@@ -13,6 +13,7 @@ from authorization.domain.issuer import (
     CardAccount,
     ResponseCode,
     SimulatorCard,
+    behaviour_for_new_card,
     new_auth_code,
     screen,
 )
@@ -120,17 +121,18 @@ class IssuerSimulator:
         ref = self.card_ref(request.pan)
         row = await conn.fetchrow("SELECT * FROM card_accounts WHERE card_ref = $1", ref)
         if row is None:
-            # Unknown cards get an ordinary account, so any valid test number can pay.
+            # Unknown cards get an account by their test range (README), else an ordinary one.
+            behaviour, limit = behaviour_for_new_card(request.pan, self._default_limit)
             row = await conn.fetchrow(
                 "INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major) "
                 "VALUES ($1, $2, $3, $4, $5, $6) "
                 "ON CONFLICT (card_ref) DO UPDATE SET card_ref = EXCLUDED.card_ref RETURNING *",
                 ref,
                 request.pan[-4:],
-                Behaviour.APPROVE.value,
+                behaviour.value,
                 request.exp_month,
                 request.exp_year,
-                self._default_limit,
+                limit,
             )
         assert row is not None
         return CardAccount(

@@ -99,3 +99,17 @@ TEST_CARDS: tuple[SimulatorCard, ...] = (
         "4000000000000002", Behaviour.DO_NOT_HONOUR, 1_000_000, note="do not honour (05)"
     ),
 )
+
+
+# Test ranges: any Luhn-valid number with one of these 8-digit prefixes behaves like the
+# documented card, so tests and demos can use fresh numbers (fraud's per-card velocity never
+# sees the same card twice).
+TEST_RANGES: dict[str, tuple[Behaviour, int]] = {
+    "40000099": (Behaviour.APPROVE, 10),  # insufficient funds (51) over 10.00
+    "40000002": (Behaviour.DO_NOT_HONOUR, 1_000_000),  # do not honour (05)
+    "40000069": (Behaviour.EXPIRED, 1_000_000),  # expired card (54)
+}
+
+
+def behaviour_for_new_card(pan: str, default_limit_major: int) -> tuple[Behaviour, int]:
+    return TEST_RANGES.get(pan[:8], (Behaviour.APPROVE, default_limit_major))

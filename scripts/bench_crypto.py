@@ -20,6 +20,7 @@ from collections.abc import Callable
 import asyncpg
 
 from sanalpos_common.crypto.aad import pan_aad
+from sanalpos_common.crypto.card import luhn_check_digit
 from sanalpos_common.crypto.envelope import decrypt, encrypt, key_version, rewrap
 from sanalpos_common.crypto.keyring import Keyring
 from sanalpos_common.crypto.rewrap import RewrapProgress, count_key_versions, rewrap_table
@@ -42,7 +43,7 @@ def ops_per_second(call: Callable[[], object], seconds: float) -> tuple[float, i
 
 def bench_cpu(seconds: float) -> None:
     ring = Keyring.generate("pan").rotated()
-    pan = b"4111111111111111"
+    pan = ("411111111111111" + luhn_check_digit("411111111111111")).encode()
     aad = pan_aad("mer_bench", uuid.uuid4())
     token = encrypt(ring, pan, aad)
     old_ring = Keyring.generate("pan")

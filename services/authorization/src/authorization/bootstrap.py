@@ -6,7 +6,7 @@ from pathlib import Path
 
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.config import AuthorizationSettings
-from authorization.domain.issuer import TEST_CARDS
+from authorization.domain.test_cards import TEST_CARDS
 from authorization.keys import load_card_keys, rotates_cvc_file
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics

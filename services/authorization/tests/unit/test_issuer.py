@@ -1,7 +1,6 @@
 from datetime import date
 
 from authorization.domain.issuer import (
-    TEST_CARDS,
     Behaviour,
     CardAccount,
     ResponseCode,
@@ -10,6 +9,7 @@ from authorization.domain.issuer import (
     new_auth_code,
     screen,
 )
+from authorization.domain.test_cards import TEST_CARDS
 from sanalpos_common.crypto.card import luhn_valid
 
 TODAY = date(2026, 11, 26)

@@ -86,21 +86,6 @@ class SimulatorCard:
     note: str = ""
 
 
-# Public test numbers, documented in README.md. Only the simulator knows them; its tables
-# hold an HMAC of each, never the number.
-TEST_CARDS: tuple[SimulatorCard, ...] = (
-    SimulatorCard("4111111111111111", Behaviour.APPROVE, 1_000_000, note="approves"),
-    SimulatorCard("5555555555554444", Behaviour.APPROVE, 1_000_000, note="approves"),
-    SimulatorCard(
-        "4000000000009995", Behaviour.APPROVE, 10, note="insufficient funds (51) over 10.00"
-    ),
-    SimulatorCard("4000000000000069", Behaviour.EXPIRED, 1_000_000, 1, 2020, "expired card (54)"),
-    SimulatorCard(
-        "4000000000000002", Behaviour.DO_NOT_HONOUR, 1_000_000, note="do not honour (05)"
-    ),
-)
-
-
 # Test ranges: any Luhn-valid number with one of these 8-digit prefixes behaves like the
 # documented card, so tests and demos can use fresh numbers (fraud's per-card velocity never
 # sees the same card twice).

@@ -3,6 +3,7 @@ own scripts, or taken from the environment), and the five services as real proce
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from tests.integration.support import (
     ServiceProcess,
     WebhookReceiver,
     infra_env,
+    start_groups_at_end,
     start_services,
     stop_containers,
     stop_services,
@@ -37,6 +39,7 @@ def endpoints() -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 def services(endpoints: dict[str, str]) -> Iterator[dict[str, ServiceProcess]]:
     log_dir = ROOT / ".state" / "test-logs"
+    asyncio.run(start_groups_at_end(endpoints["KAFKA_BOOTSTRAP_SERVERS"]))
     running = start_services(endpoints, log_dir)
     try:
         wait_ready(running)

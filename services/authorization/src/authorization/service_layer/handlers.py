@@ -35,9 +35,10 @@ from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad
 from sanalpos_common.crypto.cvc import CvcExpiredError, decrypt_cvc
 from sanalpos_common.crypto.envelope import decrypt
-from sanalpos_common.crypto.keyring import KeyVersionUnavailable
-from sanalpos_common.crypto.wrapping import KeyWrapper
+from sanalpos_common.crypto.keyring import KeyringError, KeyVersionUnavailable
+from sanalpos_common.crypto.wrapping import DecryptionError, KeyWrapper
 from sanalpos_common.db import UnitOfWork
+from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
@@ -85,6 +86,10 @@ class AuthorizationHandlers:
             except CvcExpiredError as exc:
                 log.warning("declining: %s", exc)  # versions and times only, never the code
                 response = IssuerResponse(ResponseCode.SECURITY_CODE_EXPIRED, None)
+            except (DecryptionError, KeyringError) as exc:
+                # No retry can help (wrong key, foreign or tampered ciphertext): dead-letter it
+                # at once so it can be replayed once the keys are put right.
+                raise NonRetryable(f"card data does not decrypt: {exc}") from exc
             else:
                 response = await self.issuer.authorize(uow.conn, request)
         await repo.add(self._record(scored, response))

@@ -25,9 +25,19 @@ payment_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def redact(text: str) -> str:
-    """Last line of defence: no log line carries anything shaped like a card number."""
-    return _DIGIT_RUN.sub("[REDACTED]", text)
+    """Last line of defence: no log line carries anything shaped like a card number.
+    UUIDs are left whole (digit-only groups would otherwise look like 4-4-4-4)."""
+    parts, last = [], 0
+    for match in _UUID.finditer(text):
+        parts.append(_DIGIT_RUN.sub("[REDACTED]", text[last : match.start()]))
+        parts.append(match.group())
+        last = match.end()
+    parts.append(_DIGIT_RUN.sub("[REDACTED]", text[last:]))
+    return "".join(parts)
 
 
 class JsonFormatter(logging.Formatter):

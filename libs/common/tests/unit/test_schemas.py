@@ -98,3 +98,12 @@ def test_dead_letter_headers_keep_originals_from_pairs_or_mappings() -> None:
         assert headers["origin"] == b"x"
         assert headers["dlq.original.offset"] == b"7"
         assert b"4111111111111111" not in headers["dlq.error"]
+
+
+def test_log_redaction_hides_card_numbers_but_keeps_ids() -> None:
+    from sanalpos_common.observability import redact
+
+    assert "4111111111111111" not in redact("pan 4111111111111111 here")
+    assert "4111 1111 1111 1111" not in redact("pan 4111 1111 1111 1111")
+    message_id = "7dfe1234-5678-9012-3456-8540cf746985"
+    assert redact(f"duplicate message {message_id} skipped") == f"duplicate message {message_id} skipped"

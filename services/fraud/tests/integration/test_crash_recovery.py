@@ -59,7 +59,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_scores_nothing_twice(
             return await fraud.db.fetchval("SELECT count(*) FROM fraud_decisions") == PAYMENTS
 
         try:
-            await wait_for(all_decided, timeout=40, interval=0.1)
+            await wait_for(all_decided, timeout=120, interval=0.1)
         except AssertionError:
             decided = await fraud.db.fetchval("SELECT count(*) FROM fraud_decisions")
             raise AssertionError(

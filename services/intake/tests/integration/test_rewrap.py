@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from intake.bootstrap import MIGRATIONS
 from intake.keys import rewrap_job
 from intake.service_layer.card_protection import CardProtection
 from sanalpos_common.crypto import Keyring, decrypt, key_version
@@ -24,6 +25,7 @@ from sanalpos_common.crypto.aad import token_pan_aad
 from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.crypto.providers import write_key_file
 from sanalpos_common.crypto.rewrap import RewrapProgress
+from sanalpos_common.db import migrate
 from sanalpos_common.settings import local_database_url
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -42,6 +44,7 @@ async def schema() -> AsyncIterator[tuple[str, asyncpg.Pool]]:
     name = f"rewrap_{uuid.uuid4().hex[:10]}"
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     assert pool is not None
+    await migrate(pool, "intake", MIGRATIONS)  # a fresh database has no intake tables yet
     await pool.execute(f"CREATE SCHEMA {name}")
     await pool.execute(f"CREATE TABLE {name}.card_tokens (LIKE public.card_tokens INCLUDING ALL)")
     try:

@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 payment_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "payment_id", default=None
 )
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 # Any run of 12-19 digits (optionally split by spaces or dashes) could be a PAN.
 _DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
@@ -56,6 +61,8 @@ class JsonFormatter(logging.Formatter):
         payment_id = getattr(record, "payment_id", None) or payment_id_var.get()
         if payment_id:
             entry["payment_id"] = str(payment_id)
+        if request_id := request_id_var.get():
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
@@ -138,14 +145,23 @@ class Health:
 
 
 def instrument_http(app: Any, metrics: Metrics) -> None:
-    """Counts requests by route template (never the raw path: it may hold ids)."""
+    """Counts requests by route template (never the raw path: it may hold ids), and gives
+    every request an id: the caller's `X-Request-Id` when well-formed, else a new one. The id
+    is logged with every line of the request and returned in the response header."""
 
     @app.middleware("http")
     async def _count(request: Any, call_next: Any) -> Any:
-        response = await call_next(request)
+        offered = request.headers.get("x-request-id", "")
+        request_id = offered if _REQUEST_ID.match(offered) else f"req_{uuid.uuid4().hex}"
+        token = request_id_var.set(request_id)
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
         metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
+        response.headers["X-Request-Id"] = request_id
         return response
 
 

@@ -106,4 +106,7 @@ def test_log_redaction_hides_card_numbers_but_keeps_ids() -> None:
     assert "4111111111111111" not in redact("pan 4111111111111111 here")
     assert "4111 1111 1111 1111" not in redact("pan 4111 1111 1111 1111")
     message_id = "7dfe1234-5678-9012-3456-8540cf746985"
-    assert redact(f"duplicate message {message_id} skipped") == f"duplicate message {message_id} skipped"
+    assert (
+        redact(f"duplicate message {message_id} skipped")
+        == f"duplicate message {message_id} skipped"
+    )

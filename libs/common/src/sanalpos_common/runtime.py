@@ -35,6 +35,25 @@ class Runtime:
     def on_close(self, closer: Closer) -> None:
         self.closers.append(closer)
 
+    def add_forever(self, name: str, loop: Loop) -> None:
+        """A loop around a run-forever coroutine, cancelled when the runtime stops."""
+        stop = asyncio.Event()
+
+        async def run() -> None:
+            task = asyncio.ensure_future(loop())
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for pending in (task, stopping):
+                    pending.cancel()
+                await asyncio.gather(task, stopping, return_exceptions=True)
+            failure = task.exception() if task.done() and not task.cancelled() else None
+            if failure is not None:
+                raise failure  # supervised() logs it and restarts the loop
+
+        self.add_loop(name, run, stop.set)
+
 
 async def supervised(name: str, loop: Loop, max_backoff_s: float = 10.0) -> None:
     """Restart a loop that crashed (broker restart, lost connection) instead of dying silently."""

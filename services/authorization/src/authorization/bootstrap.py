@@ -7,9 +7,10 @@ from pathlib import Path
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.config import AuthorizationSettings
 from authorization.domain.test_cards import TEST_CARDS
-from authorization.keys import load_card_keys, rotates_cvc_file
+from authorization.keys import load_card_keys
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics
+from sanalpos_common.crypto.cvc import rotates_cvc_file
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 

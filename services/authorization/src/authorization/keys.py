@@ -8,12 +8,9 @@ development, that the shared file exists and is current at start-up (intake main
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from sanalpos_common.crypto.cvc import rotate_cvc_key_file
+from sanalpos_common.crypto.cvc import cvc_key_file, rotate_cvc_key_file
 from sanalpos_common.crypto.providers import (
     KeyProvider,
     LiveKeyring,
@@ -21,16 +18,6 @@ from sanalpos_common.crypto.providers import (
     reload_periodically,
 )
 from sanalpos_common.runtime import Runtime
-
-
-def cvc_key_file(spec: str) -> Path | None:
-    """The file behind a `file:` or `local:` CVC spec (None for other sources)."""
-    spec = spec.strip()
-    if spec.startswith("file:"):
-        return Path(spec.removeprefix("file:"))
-    if spec.startswith("local:"):
-        return Path(spec.removeprefix("local:")) / "cvc.json"
-    return None
 
 
 @dataclass
@@ -44,8 +31,7 @@ class CardKeys:
 
     def add_loops(self, runtime: Runtime, interval_s: float) -> None:
         for name, provider in (("pan", self.pan_provider), ("cvc", self.cvc_provider)):
-            add_forever(
-                runtime,
+            runtime.add_forever(
                 f"keys:{name}-reload",
                 lambda provider=provider: reload_periodically(provider, interval_s),  # type: ignore[misc]
             )
@@ -65,29 +51,3 @@ def load_card_keys(pan_spec: str, cvc_spec: str, *, rotate_cvc_file: bool) -> Ca
         cvc=LiveKeyring(cvc_provider, "cvc"),
         offload=remote,
     )
-
-
-def rotates_cvc_file(is_development: bool, cvc_spec: str, setting: bool | None) -> bool:
-    if setting is not None:
-        return setting
-    return is_development and cvc_key_file(cvc_spec) is not None
-
-
-def add_forever(runtime: Runtime, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-    """A runtime loop around a run-forever coroutine, cancelled when the runtime stops."""
-    stop = asyncio.Event()
-
-    async def run() -> None:
-        task = asyncio.ensure_future(loop())
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pending in (task, stopping):
-                pending.cancel()
-            await asyncio.gather(task, stopping, return_exceptions=True)
-        failure = task.exception() if task.done() and not task.cancelled() else None
-        if failure is not None:
-            raise failure  # supervised() logs it and restarts the loop
-
-    runtime.add_loop(name, run, stop.set)

@@ -9,7 +9,7 @@ from intake.adapters.merchants import MerchantRepository
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
-from intake.keys import load_card_keys, rotates_cvc_file, secret_value
+from intake.keys import load_card_keys, secret_value
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,
@@ -18,6 +18,7 @@ from intake.service_layer.client_encryption import (
 )
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
+from sanalpos_common.crypto.cvc import rotates_cvc_file
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 

@@ -9,10 +9,9 @@ rotated Secret file is used without a restart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ import asyncpg
 from sanalpos_common.crypto.aad import token_pan_aad
 from sanalpos_common.crypto.cvc import (
     DEFAULT_PERIOD,
+    cvc_key_file,
     maintain_cvc_key_file,
     rotate_cvc_key_file,
     version_start,
@@ -38,16 +38,6 @@ from sanalpos_common.crypto.rewrap import RewrapProgress, rewrap_table
 from sanalpos_common.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def cvc_key_file(spec: str) -> Path | None:
-    """The file behind a `file:` or `local:` CVC spec (None for other sources)."""
-    spec = spec.strip()
-    if spec.startswith("file:"):
-        return Path(spec.removeprefix("file:"))
-    if spec.startswith("local:"):
-        return Path(spec.removeprefix("local:")) / "cvc.json"
-    return None
 
 
 def is_remote(spec: str) -> bool:
@@ -80,21 +70,19 @@ class CardKeys:
     offload: bool
 
     def add_loops(self, runtime: Runtime, interval_s: float) -> None:
-        add_forever(
-            runtime, "keys:pan-reload", lambda: reload_periodically(self.pan_provider, interval_s)
+        runtime.add_forever(
+            "keys:pan-reload", lambda: reload_periodically(self.pan_provider, interval_s)
         )
         if self.cvc_file is not None:
             cvc_file = self.cvc_file
-            add_forever(
-                runtime,
+            runtime.add_forever(
                 "keys:cvc-rotate",
                 lambda: maintain_cvc_key_file(
                     cvc_file, interval=interval_s, provider=self.cvc_provider
                 ),
             )
         else:
-            add_forever(
-                runtime,
+            runtime.add_forever(
                 "keys:cvc-reload",
                 lambda: reload_periodically(self.cvc_provider, interval_s),
             )
@@ -125,32 +113,6 @@ def load_card_keys(
         cvc_file=cvc_file,
         offload=is_remote(pan_spec) or is_remote(cvc_spec),
     )
-
-
-def add_forever(runtime: Runtime, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-    """A runtime loop around a run-forever coroutine, cancelled when the runtime stops."""
-    stop = asyncio.Event()
-
-    async def run() -> None:
-        task = asyncio.ensure_future(loop())
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pending in (task, stopping):
-                pending.cancel()
-            await asyncio.gather(task, stopping, return_exceptions=True)
-        failure = task.exception() if task.done() and not task.cancelled() else None
-        if failure is not None:
-            raise failure  # supervised() logs it and restarts the loop
-
-    runtime.add_loop(name, run, stop.set)
-
-
-def rotates_cvc_file(is_development: bool, cvc_spec: str, setting: bool | None) -> bool:
-    if setting is not None:
-        return setting
-    return is_development and cvc_key_file(cvc_spec) is not None
 
 
 # --- re-wrap job -------------------------------------------------------------------------

@@ -12,11 +12,17 @@ from pathlib import Path
 import pytest
 
 from intake.config import IntakeSettings
-from intake.keys import add_forever, cvc_key_file, load_card_keys, rotates_cvc_file, secret_value
+from intake.keys import load_card_keys, secret_value
 from intake.service_layer.card_protection import CardProtection
 from sanalpos_common.crypto import Keyring, decrypt, key_version
 from sanalpos_common.crypto.aad import cvc_aad
-from sanalpos_common.crypto.cvc import CvcExpiredError, decrypt_cvc, period_version
+from sanalpos_common.crypto.cvc import (
+    CvcExpiredError,
+    cvc_key_file,
+    decrypt_cvc,
+    period_version,
+    rotates_cvc_file,
+)
 from sanalpos_common.crypto.providers import write_key_file
 from sanalpos_common.runtime import Runtime
 from sanalpos_common.settings import DEV_PAN_KEYRING
@@ -114,7 +120,7 @@ async def test_forever_loops_stop_with_the_runtime() -> None:
             ticks += 1
             await asyncio.sleep(0.01)
 
-    add_forever(runtime, "loop", forever)
+    runtime.add_forever("loop", forever)
     task = asyncio.create_task(runtime.loops["loop"]())
     await asyncio.sleep(0.05)
     for stop in runtime.stoppers:

@@ -204,3 +204,21 @@ async def maintain_cvc_key_file(
         except Exception as exc:
             log.error("CVC key rotation failed: %s", exc)
         await asyncio.sleep(interval)
+
+
+def cvc_key_file(spec: str) -> Path | None:
+    """The file behind a `file:` or `local:` CVC keyring spec (None for other sources)."""
+    spec = spec.strip()
+    if spec.startswith("file:"):
+        return Path(spec.removeprefix("file:"))
+    if spec.startswith("local:"):
+        return Path(spec.removeprefix("local:")) / "cvc.json"
+    return None
+
+
+def rotates_cvc_file(is_development: bool, cvc_spec: str, setting: bool | None) -> bool:
+    """Whether this service rotates the CVC key file itself: as configured, else only in
+    development and only when the keyring is a file."""
+    if setting is not None:
+        return setting
+    return is_development and cvc_key_file(cvc_spec) is not None

@@ -57,8 +57,15 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
     webhooks: WebhookReceiver,
     databases: dict[str, asyncpg.Pool],
 ) -> None:
+    context = {
+        "customer_ip": "203.0.113.7",
+        "merchant_category_code": "5411",
+        "billing_country": "TR",
+    }
     response = await intake.post(
-        "/v1/payments", json=payment_body(approving_card()), headers=auth(merchant["api_key"])
+        "/v1/payments",
+        json=payment_body(approving_card(), context=context),
+        headers=auth(merchant["api_key"]),
     )
     assert response.status_code == 202, response.text
     payment_id = response.json()["id"]

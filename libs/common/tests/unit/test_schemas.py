@@ -110,3 +110,40 @@ def test_log_redaction_hides_card_numbers_but_keeps_ids() -> None:
         redact(f"duplicate message {message_id} skipped")
         == f"duplicate message {message_id} skipped"
     )
+
+
+def test_initiated_event_carries_the_optional_risk_context() -> None:
+    from sanalpos_common.schemas.events import GeoPoint, RiskContext
+
+    card = EncryptedCard(
+        pan_ciphertext="sp1.pan.1.a.b",
+        fingerprint="fp1_x",
+        bin="411111",
+        last4="1111",
+        exp_month=12,
+        exp_year=2031,
+        brand="visa",
+    )
+    payment_id = uuid.uuid4()
+    context = RiskContext(customer_ip="2001:db8::1", billing_location=GeoPoint(lat=41.0, lon=29.0))
+    event = PaymentInitiated(
+        payment_id=payment_id,
+        merchant_id="m",
+        amount=100,
+        currency="TRY",
+        capture=True,
+        installments=1,
+        card=card,
+        created_at=datetime.now(UTC),
+        context=context,
+    )
+    envelope = new_envelope(
+        topics.PAYMENT_INITIATED, event, correlation_id=payment_id, producer="t"
+    )
+    decoded = decode(topics.PAYMENT_INITIATED, encode(envelope))
+    assert decoded.payload.context == context
+    without = event.model_copy(update={"context": None})
+    legacy = encode(
+        new_envelope(topics.PAYMENT_INITIATED, without, correlation_id=payment_id, producer="t")
+    )
+    assert decode(topics.PAYMENT_INITIATED, legacy).payload.context is None

@@ -56,3 +56,34 @@ def test_idempotency_fingerprint_excludes_card_secrets() -> None:
     request = CreatePaymentRequest.model_validate(VALID)
     fingerprint = str(request.fingerprint_for_idempotency())
     assert "4111111111111111" not in fingerprint and "123" not in fingerprint.replace("1231", "")
+
+
+def test_risk_context_is_accepted_and_validated_field_by_field() -> None:
+    context = {
+        "customer_ip": "203.0.113.7",
+        "customer_email": "ayse@example.com",
+        "device_id": "dev-7f3a",
+        "billing_country": "TR",
+        "billing_location": {"lat": 41.01, "lon": 28.97},
+        "merchant_category_code": "5411",
+        "merchant_location": {"lat": 39.93, "lon": 32.85},
+    }
+    request = CreatePaymentRequest.model_validate({**VALID, "context": context})
+    assert request.context is not None and str(request.context.customer_ip) == "203.0.113.7"
+    assert request.fingerprint_for_idempotency()["context"]["customer_ip"] == "203.0.113.7"
+    bad = {
+        "customer_ip": "999.1.1.1",
+        "customer_email": "not-an-email",
+        "billing_country": "tr",
+        "merchant_category_code": "54x1",
+        "device_id": "dev 4111 1111 1111 1111",
+    }
+    fields = set(errors_for(context=bad))
+    assert fields == {
+        "context.customer_ip",
+        "context.customer_email",
+        "context.billing_country",
+        "context.merchant_category_code",
+        "context.device_id",
+    }
+    assert "context.unknown" in errors_for(context={"unknown": 1})

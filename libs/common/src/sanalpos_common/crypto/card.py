@@ -94,3 +94,12 @@ def mask(number: str, *, first: int = 6) -> str:
     shown_first = max(0, min(first, len(number) - last - min_hidden))
     hidden = len(number) - shown_first - last
     return number[:shown_first] + "*" * hidden + number[-last:]
+
+
+_CARD_SHAPED = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
+def holds_card_number(text: str) -> bool:
+    """A Luhn-valid run of 13-19 digits (spaces or dashes allowed between them): free text
+    that is stored, emitted or shown must not carry one."""
+    return any(luhn_valid(re.sub(r"[ -]", "", m.group())) for m in _CARD_SHAPED.finditer(text))

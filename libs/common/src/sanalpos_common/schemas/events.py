@@ -7,11 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator, model_validator
 
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import pan_aad
 from sanalpos_common.crypto.aad import token_pan_aad as token_pan_aad  # moved; re-exported
+from sanalpos_common.crypto.card import holds_card_number
 from sanalpos_common.money import CurrencyCode
 
 
@@ -60,6 +61,32 @@ class EncryptedCard(_Frozen):
         return pan_aad(merchant_id, payment_id)
 
 
+class GeoPoint(_Frozen):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class RiskContext(_Frozen):
+    """Optional shopper and merchant context for fraud scoring. Never card data."""
+
+    customer_ip: IPvAnyAddress | None = None
+    customer_email: str | None = Field(
+        default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
+    device_id: str | None = Field(default=None, max_length=128)
+    billing_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    billing_location: GeoPoint | None = None
+    merchant_category_code: str | None = Field(default=None, pattern=r"^\d{4}$")
+    merchant_location: GeoPoint | None = None
+
+    @field_validator("customer_email", "device_id")
+    @classmethod
+    def _no_card_number(cls, value: str | None) -> str | None:
+        if value is not None and holds_card_number(value):
+            raise ValueError("must not contain a card number")
+        return value
+
+
 class PaymentInitiated(_Frozen):
     payment_id: uuid.UUID
     merchant_id: str
@@ -70,6 +97,7 @@ class PaymentInitiated(_Frozen):
     order_id: str | None = None
     card: EncryptedCard
     created_at: datetime
+    context: RiskContext | None = None
 
 
 class FraudDecision(StrEnum):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -19,20 +18,13 @@ from pydantic import (
     model_validator,
 )
 
-from sanalpos_common.crypto.card import luhn_valid
+from sanalpos_common.crypto.card import holds_card_number, luhn_valid
 from sanalpos_common.money import CurrencyCode
+from sanalpos_common.schemas.events import RiskContext
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-
-_CARD_SHAPED = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-
-
-def holds_card_number(text: str) -> bool:
-    """A Luhn-valid run of 13-19 digits (spaces or dashes allowed between them)."""
-    return any(luhn_valid(re.sub(r"[ -]", "", m.group())) for m in _CARD_SHAPED.finditer(text))
 
 
 def no_card_number(text: str | None) -> str | None:
@@ -136,6 +128,11 @@ class CreatePaymentRequest(_Request):
     order_id: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    context: RiskContext | None = Field(
+        default=None,
+        description="Optional shopper and merchant context (IP, email, device, billing and "
+        "merchant location, merchant category code) that fraud scoring uses",
+    )
 
     @field_validator("description")
     @classmethod

@@ -178,6 +178,7 @@ async def _create_once(
             order_id=request.order_id,
             card=card,
             created_at=now,
+            context=request.context,
         )
         envelope = new_envelope(
             topics.PAYMENT_INITIATED, initiated, correlation_id=payment_id, producer=PRODUCER

@@ -72,8 +72,11 @@ async def test_two_workers_share_the_partitions_and_count_cards_exactly(
         finally:
             await second.terminate()
 
-        assert sum(shares) == PAYMENTS
+        # The per-process counters restart with a faust app that the supervisor restarted (a
+        # rebalance error on a busy box), so they prove sharing, not totals; exactly-once and
+        # exact per-card counts are asserted on the database below.
         assert min(shares) > 0, shares  # both workers scored some
+        assert sum(shares) <= PAYMENTS
         rows = await fraud.db.fetch(
             "SELECT card_fingerprint, velocity_card_10m FROM fraud_decisions"
         )

@@ -134,6 +134,13 @@ def _inside_encoded_blob(text: str, start: int, end: int) -> bool:
     return len(token) >= 32 and any(c.isalpha() for c in token)
 
 
+def _inside_alnum_word(text: str, start: int, end: int) -> bool:
+    """Digits glued to letters (an auth code like 'X947AB', a hex run): not a code by itself."""
+    before = text[start - 1] if start > 0 else ""
+    after = text[end] if end < len(text) else ""
+    return before.isalpha() or after.isalpha()
+
+
 def _epoch_millis(digits: str) -> bool:
     return (
         len(digits) == 13
@@ -181,7 +188,17 @@ def scan(records: Iterable[Record], canaries: Sequence[Canary]) -> list[Hit]:
                     Hit(record.source, f"card number ({name})", canary.label, f"@{position}")
                 )
         for canary, pattern in cvc_patterns:
-            if any(ctx in text for ctx in canary.contexts) and (match := pattern.search(text)):
+            if not any(ctx in text for ctx in canary.contexts):
+                continue
+            for match in pattern.finditer(text):
+                # Three or four digits turn up by chance inside hex digests, base64 ciphertexts,
+                # UUIDs and auth codes; a code standing on its own is what would leak.
+                if (
+                    _inside_encoded_blob(text, match.start(), match.end())
+                    or _inside_uuid(text, match.start(), match.end())
+                    or _inside_alnum_word(text, match.start(), match.end())
+                ):
+                    continue
                 hits.append(
                     Hit(
                         record.source,
@@ -190,6 +207,7 @@ def scan(records: Iterable[Record], canaries: Sequence[Canary]) -> list[Hit]:
                         f"@{match.start()}",
                     )
                 )
+                break
         for position, masked in luhn_runs(text):
             hits.append(Hit(record.source, "Luhn-valid card-shaped number", masked, f"@{position}"))
     return hits

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -151,7 +152,8 @@ async def test_cvc_ciphertext_is_unreadable_after_its_ttl_and_kept_by_no_service
     payload = event["payload"]
     token: str = payload["card"]["cvc_ciphertext"]
     aad = cvc_aad(payload["merchant_id"], uuid.UUID(payment_id))
-    assert CVC not in json.dumps(event)
+    # Three digits turn up by chance inside ciphertexts and ids; the code must not stand alone.
+    assert not re.search(rf"(?<![0-9A-Za-z]){CVC}(?![0-9A-Za-z])", json.dumps(event))
     _, version = key_version(token)
 
     # Before: the live keyring (as the services load it) opens it.

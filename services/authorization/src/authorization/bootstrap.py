@@ -7,10 +7,9 @@ from pathlib import Path
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.config import AuthorizationSettings
 from authorization.domain.test_cards import TEST_CARDS
-from authorization.keys import load_card_keys
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics
-from sanalpos_common.crypto.cvc import rotates_cvc_file
+from sanalpos_common.crypto.service_keys import card_keys_from_settings
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 
@@ -20,14 +19,11 @@ CONSUMER = "authorization"
 
 async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
     settings = settings or AuthorizationSettings()
-    assert settings.cvc_keyring is not None  # settings refuse None outside development
-    cvc_spec = settings.cvc_keyring.get_secret_value()
-    keys = load_card_keys(  # fail fast: a keyring that cannot be loaded stops start-up
+    keys = card_keys_from_settings(  # fail fast: a keyring that cannot be loaded stops start-up
         settings.pan_keyring.get_secret_value(),
-        cvc_spec,
-        rotate_cvc_file=rotates_cvc_file(
-            settings.is_development, cvc_spec, settings.cvc_rotate_file
-        ),
+        settings.cvc_keyring.get_secret_value() if settings.cvc_keyring else None,
+        is_development=settings.is_development,
+        cvc_rotate_file=settings.cvc_rotate_file,
     )
     platform = await start_platform(CONSUMER, settings, MIGRATIONS)
     issuer = IssuerSimulator(
@@ -42,6 +38,6 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         cvc_keyring=keys.cvc,
         offload=keys.offload,
     )
-    keys.add_loops(platform.runtime, settings.key_reload_interval_s)
+    keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
     platform.consume([topics.PAYMENT_SCORED], idempotent(platform.pool, CONSUMER, handlers.handle))
     return platform

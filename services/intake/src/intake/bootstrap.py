@@ -9,7 +9,6 @@ from intake.adapters.merchants import MerchantRepository
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
-from intake.keys import load_card_keys, secret_value
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,
@@ -18,7 +17,7 @@ from intake.service_layer.client_encryption import (
 )
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
-from sanalpos_common.crypto.cvc import rotates_cvc_file
+from sanalpos_common.crypto.service_keys import card_keys_from_settings, secret_value
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 
@@ -48,14 +47,11 @@ def client_key_pem(settings: IntakeSettings) -> bytes:
 async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     settings = settings or IntakeSettings()
     client_encryption = ClientEncryption.from_pem(client_key_pem(settings))  # fail fast
-    assert settings.cvc_keyring is not None  # settings refuse None outside development
-    cvc_spec = settings.cvc_keyring.get_secret_value()
-    keys = load_card_keys(  # fail fast: a keyring that cannot be loaded stops start-up
+    keys = card_keys_from_settings(  # fail fast: a keyring that cannot be loaded stops start-up
         settings.pan_keyring.get_secret_value(),
-        cvc_spec,
-        rotate_cvc_file=rotates_cvc_file(
-            settings.is_development, cvc_spec, settings.cvc_rotate_file
-        ),
+        settings.cvc_keyring.get_secret_value() if settings.cvc_keyring else None,
+        is_development=settings.is_development,
+        cvc_rotate_file=settings.cvc_rotate_file,
     )
     fingerprint_key = secret_value(settings.fingerprint_key.get_secret_value())
     app = build_app()
@@ -77,7 +73,7 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
     )
-    keys.add_loops(platform.runtime, settings.key_reload_interval_s)
+    keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)
     platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
     return platform

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from intake.config import IntakeSettings
-from intake.keys import load_card_keys, secret_value
 from intake.service_layer.card_protection import CardProtection
 from sanalpos_common.crypto import Keyring, decrypt, key_version
 from sanalpos_common.crypto.aad import cvc_aad
@@ -24,6 +23,7 @@ from sanalpos_common.crypto.cvc import (
     rotates_cvc_file,
 )
 from sanalpos_common.crypto.providers import write_key_file
+from sanalpos_common.crypto.service_keys import load_card_keys, secret_value
 from sanalpos_common.runtime import Runtime
 from sanalpos_common.settings import DEV_PAN_KEYRING
 

@@ -21,9 +21,8 @@ import uuid
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from intake.config import DEMO_API_KEY
 from sanalpos_common import topics
-
-DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
 
 
 def fresh_card(index: int) -> str:
@@ -89,7 +88,7 @@ async def bench(
 
     async def client() -> None:
         async with httpx.AsyncClient(
-            base_url=intake, timeout=30, headers={"Authorization": f"Bearer {DEMO_KEY}"}
+            base_url=intake, timeout=30, headers={"Authorization": f"Bearer {DEMO_API_KEY}"}
         ) as http:
             while not queue.empty():
                 i = queue.get_nowait()

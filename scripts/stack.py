@@ -38,7 +38,14 @@ DEFAULT_PORTS = {
     "settlement": 18003,
     "notification": 18004,
 }
-DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
+
+
+def demo_key() -> str:
+    """The documented development key (from intake's config: one source of truth). Imported
+    lazily: `down`, `status` and `logs` also run outside the project's environment."""
+    from intake.config import DEMO_API_KEY
+
+    return DEMO_API_KEY
 
 
 def state_dir() -> Path:
@@ -145,7 +152,7 @@ def up() -> None:
         start_service(service, env)
     wait_ready(SERVICES)
     print(
-        f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {DEMO_KEY}"
+        f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {demo_key()}"
     )
 
 
@@ -240,7 +247,7 @@ def demo(rate: float, duration_s: float | None) -> None:
             f"{intake}/v1/payments",
             data=json.dumps(body).encode(),
             method="POST",
-            headers={"Authorization": f"Bearer {DEMO_KEY}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {demo_key()}", "Content-Type": "application/json"},
         )
         with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:
             sent.append(json.loads(response.read())["id"])
@@ -254,7 +261,7 @@ def print_summary(intake: str, recent: list[str], total: int) -> None:
     statuses: Counter[str] = Counter()
     for payment_id in recent:
         request = urllib.request.Request(
-            f"{intake}/v1/payments/{payment_id}", headers={"Authorization": f"Bearer {DEMO_KEY}"}
+            f"{intake}/v1/payments/{payment_id}", headers={"Authorization": f"Bearer {demo_key()}"}
         )
         with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:
             statuses[json.loads(response.read())["status"]] += 1

@@ -12,6 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
+from intake.config import DEMO_API_KEY
+from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from tests.integration.support import (
     ROOT,
     ServiceProcess,
@@ -24,8 +26,8 @@ from tests.integration.support import (
     wait_ready,
 )
 
-DEMO_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
-ADMIN_TOKEN = "dev-admin-token-not-for-production"
+DEMO_KEY = DEMO_API_KEY
+ADMIN_TOKEN = DEV_ADMIN_TOKEN
 
 
 @pytest.fixture(scope="session")

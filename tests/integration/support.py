@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,8 @@ from glob import glob
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+
+from sanalpos_common.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "scripts" / "infra" / "infra.sh"
@@ -103,12 +104,6 @@ def testcontainers_env() -> dict[str, str]:
 def stop_containers() -> None:
     while _CONTAINERS:
         _CONTAINERS.pop().stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

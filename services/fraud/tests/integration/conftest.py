@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,6 +40,8 @@ from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import EncryptedCard, PaymentInitiated
 from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
+from sanalpos_common.testing import free_port
+from sanalpos_common.testing import wait_for as shared_wait_for
 
 # Endpoints from the environment win (make test points them at its own instance).
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
@@ -50,24 +51,10 @@ REPO = Path(__file__).resolve().parents[4]
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def wait_for(
     probe: Callable[[], Awaitable[T]], *, timeout: float = 15.0, interval: float = 0.05
 ) -> T:
-    """Poll until `probe()` returns something truthy; fail with the last value otherwise."""
-    deadline = time.monotonic() + timeout
-    value = await probe()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        await asyncio.sleep(interval)
-        value = await probe()
-    return value
+    return await shared_wait_for(probe, timeout=timeout, interval=interval)
 
 
 # --------------------------------------------------------------------------- topic reader

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -40,6 +39,8 @@ from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import WebhookEndpointRegistered
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import local_database_url
+from sanalpos_common.testing import free_port
+from sanalpos_common.testing import wait_for as shared_wait_for
 
 # Endpoints from the environment win (make test points them at its own instance).
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
@@ -48,41 +49,10 @@ DLQ = topics.dead_letter_topic("notification")
 T = TypeVar("T")
 
 
-def _reachable(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
-        return True
-    return False
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    skip = None
-    if not (_reachable("127.0.0.1", 29092) and _reachable("127.0.0.1", 25432)):
-        skip = pytest.mark.skip(reason="local Kafka/PostgreSQL not up (scripts/infra/infra.sh up)")
-    for item in items:
-        if "tests/integration" in str(item.path):
-            item.add_marker(pytest.mark.integration)
-            if skip:
-                item.add_marker(skip)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def wait_for(
     probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05
 ) -> T:
-    """Poll until `probe()` returns something truthy; fail with the last value otherwise."""
-    deadline = time.monotonic() + timeout
-    value = await probe()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        await asyncio.sleep(interval)
-        value = await probe()
-    return value
+    return await shared_wait_for(probe, timeout=timeout, interval=interval)
 
 
 # --------------------------------------------------------------------------- webhook receiver

@@ -134,11 +134,17 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
     }
 
 
+def _partitions(consumer: Any, names: tuple[str, ...]) -> list[Any]:
+    from aiokafka import TopicPartition
+
+    return [TopicPartition(n, p) for n in names for p in consumer.partitions_for_topic(n) or ()]
+
+
 async def start_groups_at_end(bootstrap: str) -> None:
     """Commit every service group's offsets at the current end of its topics, so the
     whole-system run starts from now: other suites publish synthetic events (cards under
     other keys, payments no intake holds) that these services need not wade through."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     from sanalpos_common import topics
     from sanalpos_common.messaging.admin import ensure_topics
@@ -150,18 +156,10 @@ async def start_groups_at_end(bootstrap: str) -> None:
         )
         await consumer.start()
         try:
-            partitions = [
-                TopicPartition(name, p)
-                for name in names
-                for p in consumer.partitions_for_topic(name) or ()
-            ]
-            if not partitions:
+            partitions = _partitions(consumer, names)
+            if not partitions:  # no metadata yet for freshly created topics
                 await consumer._client.force_metadata_update()
-                partitions = [
-                    TopicPartition(name, p)
-                    for name in names
-                    for p in consumer.partitions_for_topic(name) or ()
-                ]
+                partitions = _partitions(consumer, names)
             ends = await consumer.end_offsets(partitions)
             consumer.assign(partitions)
             await consumer.commit(ends)

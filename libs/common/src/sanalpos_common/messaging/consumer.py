@@ -134,11 +134,7 @@ class ConsumerLoop:
         except Exception as exc:
             log.warning("batch of %d failed (%s); one at a time", len(decoded), type(exc).__name__)
             for message, envelope in decoded:
-                token = payment_id_var.set(str(envelope.correlation_id))
-                try:
-                    await self._handle_with_retries(message, envelope)
-                finally:
-                    payment_id_var.reset(token)
+                await self._handle_with_retries(message, envelope)
             return
         elapsed = time.perf_counter() - started
         for message, _ in decoded:
@@ -152,13 +148,16 @@ class ConsumerLoop:
         except UndecodableMessage as exc:
             await self._dead_letter(message, f"undecodable: {exc}", attempts=1)
             return
-        token = payment_id_var.set(str(envelope.correlation_id))
+        await self._handle_with_retries(message, envelope)
+
+    async def _handle_with_retries(self, message: Any, envelope: Envelope[Any]) -> None:
+        token = payment_id_var.set(str(envelope.correlation_id))  # every log line names it
         try:
-            await self._handle_with_retries(message, envelope)
+            await self._retry_until_handled(message, envelope)
         finally:
             payment_id_var.reset(token)
 
-    async def _handle_with_retries(self, message: Any, envelope: Envelope[Any]) -> None:
+    async def _retry_until_handled(self, message: Any, envelope: Envelope[Any]) -> None:
         attempt = 0
         while True:
             attempt += 1

@@ -2,28 +2,61 @@
 
 from typing import Final
 
-PAYMENT_REQUESTED: Final = "payment.requested.v1"
 PAYMENT_INITIATED: Final = "payment.initiated.v1"
 PAYMENT_SCORED: Final = "payment.scored.v1"
 PAYMENT_AUTHORIZED: Final = "payment.authorized.v1"
 PAYMENT_DECLINED: Final = "payment.declined.v1"
 PAYMENT_CAPTURED: Final = "payment.captured.v1"
 PAYMENT_SETTLED: Final = "payment.settled.v1"
+PAYMENT_ACTION_REQUIRED: Final = "payment.action-required.v1"
+PAYMENT_VOIDED: Final = "payment.voided.v1"
+PAYMENT_REFUNDED: Final = "payment.refunded.v1"
+PAYMENT_EXPIRED: Final = "payment.expired.v1"
+PAYMENT_OPERATION_FAILED: Final = "payment.operation-failed.v1"
 WEBHOOK_ENDPOINT_REGISTERED: Final = "webhook-endpoint.registered.v1"
+MERCHANT_UPDATED: Final = "merchant.updated.v1"  # key = merchant id
 
+# Commands (imperative): intake asks authorization to act on an existing payment.
+CAPTURE_PAYMENT: Final = "command.capture-payment.v1"
+VOID_PAYMENT: Final = "command.void-payment.v1"
+REFUND_PAYMENT: Final = "command.refund-payment.v1"
+
+# Fraud feedback and manual review.
+FRAUD_REPORTED: Final = "payment.fraud-reported.v1"
+REVIEW_RESOLVED: Final = "payment.review-resolved.v1"
+
+# Merchant-facing Kafka entry point: merchant JSON (not our envelope), HMAC-signed in headers;
+# replies are keyed by the merchant's request id. Documented in services/intake/README.md.
+MERCHANT_REQUESTS: Final = "merchant.payment-requests.v1"
+MERCHANT_REPLIES: Final = "merchant.payment-replies.v1"
+
+# Every event that changes what a merchant sees about a payment (intake's read model,
+# webhooks, synchronous answers).
 OUTCOME_TOPICS: Final = (
     PAYMENT_AUTHORIZED,
     PAYMENT_DECLINED,
     PAYMENT_CAPTURED,
     PAYMENT_SETTLED,
+    PAYMENT_ACTION_REQUIRED,
+    PAYMENT_VOIDED,
+    PAYMENT_REFUNDED,
+    PAYMENT_EXPIRED,
+    PAYMENT_OPERATION_FAILED,
 )
 
+COMMAND_TOPICS: Final = (CAPTURE_PAYMENT, VOID_PAYMENT, REFUND_PAYMENT)
+
 ALL_TOPICS: Final = (
-    PAYMENT_REQUESTED,
     PAYMENT_INITIATED,
     PAYMENT_SCORED,
     *OUTCOME_TOPICS,
+    *COMMAND_TOPICS,
+    FRAUD_REPORTED,
+    REVIEW_RESOLVED,
     WEBHOOK_ENDPOINT_REGISTERED,
+    MERCHANT_UPDATED,
+    MERCHANT_REQUESTS,
+    MERCHANT_REPLIES,
 )
 
 

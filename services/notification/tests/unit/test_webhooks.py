@@ -72,6 +72,7 @@ def test_body_is_standard_webhooks_shape() -> None:
         "currency": "TRY",
         "installments": 3,
         "auth_code": "A1B2C3",
+        "authorized_amount": None,
     }
     parsed = datetime.fromisoformat(document["timestamp"].replace("Z", "+00:00"))
     assert parsed == event.occurred_at

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Literal
 
@@ -144,10 +144,15 @@ class PaymentDeclined(_Frozen):
 class PaymentCaptured(_Frozen):
     payment_id: uuid.UUID
     merchant_id: str
-    amount: int = Field(gt=0)
+    amount: int = Field(gt=0, description="Captured amount")
     currency: CurrencyCode
     installments: int = Field(ge=1, le=12)
     auth_code: str
+    authorized_amount: int | None = Field(
+        default=None,
+        gt=0,
+        description="The hold this capture drew on; the rest (authorized - amount) is released",
+    )
 
 
 class PaymentSettled(_Frozen):
@@ -158,6 +163,150 @@ class PaymentSettled(_Frozen):
     net_amount: int
     currency: CurrencyCode
     ledger_transaction_id: uuid.UUID
+    batch_id: uuid.UUID | None = Field(default=None, description="End-of-day batch it closed in")
+    batch_date: date | None = Field(
+        default=None, description="Business date of that batch in the merchant's time zone"
+    )
+
+
+class ActionRequired(StrEnum):
+    REVIEW = "review"
+    THREE_DS = "3ds"
+
+
+class PaymentActionRequired(_Frozen):
+    """Fraud sent the payment to review (manual or 3-D Secure step-up); no hold is placed yet."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    action: ActionRequired
+    score: int = Field(ge=0, le=99)
+
+
+class PaymentVoided(_Frozen):
+    """Cancelled ("iptal"): the hold released, or a same-day sale reversed with no refund line."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0, description="Released hold or reversed captured amount")
+    currency: CurrencyCode
+    after_capture: bool
+
+
+class PaymentRefunded(_Frozen):
+    """One refund ("iade") executed; several partial refunds may follow one capture."""
+
+    refund_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    reason: str = Field(max_length=500)
+
+
+class PaymentExpired(_Frozen):
+    """A pre-authorization never captured within the merchant's period; its hold is released."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0, description="Released hold")
+    currency: CurrencyCode
+    expired_at: datetime
+
+
+class PaymentOperation(StrEnum):
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class PaymentOperationFailed(_Frozen):
+    """A capture, void or refund command that authorization could not execute."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    operation: PaymentOperation
+    refund_id: uuid.UUID | None = None
+    amount: int | None = Field(default=None, gt=0)
+    reason: str
+
+
+class CapturePayment(_Frozen):
+    """Command: capture an authorized pre-authorization, fully or in part."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0, description="At most the authorized amount")
+    currency: CurrencyCode
+    requested_at: datetime
+
+
+class VoidPayment(_Frozen):
+    """Command: cancel before capture, or reverse a capture before the merchant's cut-off."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    requested_at: datetime
+
+
+class RefundPayment(_Frozen):
+    """Command: refund part or all of a captured payment (intake checks the running total)."""
+
+    refund_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0)
+    currency: CurrencyCode
+    reason: str = Field(max_length=500)
+    requested_at: datetime
+
+
+class ReviewDecision(StrEnum):
+    APPROVE = "approve"
+    DECLINE = "decline"
+
+
+class ReviewResolved(_Frozen):
+    """A reviewer (or a 3-D Secure result) resolved a payment that fraud held for review."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    decision: ReviewDecision
+    resolved_by: str = Field(max_length=200)
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class FraudReportSource(StrEnum):
+    MERCHANT = "merchant"
+    CHARGEBACK = "chargeback"
+
+
+class FraudReported(_Frozen):
+    """A payment reported as fraudulent: feeds fraud's block lists and its labeled history."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    source: FraudReportSource
+    reason: str = Field(max_length=500)
+    reported_at: datetime
+    card_fingerprint: str
+    card_bin: str = Field(min_length=6, max_length=8)
+    context: RiskContext | None = None
+
+
+class MerchantUpdated(_Frozen):
+    """The merchant's record as other services need it (key = merchant id). Latest wins."""
+
+    merchant_id: str
+    name: str
+    settlement_currency: CurrencyCode
+    time_zone: str = Field(description="IANA zone, e.g. Europe/Istanbul")
+    cutoff_time: time = Field(description="End-of-day cut-off, local time in time_zone")
+    fee_plan: str
+    active: bool = True
+    version: int = Field(ge=1, description="Increases with every change; older ones are ignored")
 
 
 class WebhookEndpointRegistered(_Frozen):
@@ -175,7 +324,18 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     topics.PAYMENT_DECLINED: PaymentDeclined,
     topics.PAYMENT_CAPTURED: PaymentCaptured,
     topics.PAYMENT_SETTLED: PaymentSettled,
+    topics.PAYMENT_ACTION_REQUIRED: PaymentActionRequired,
+    topics.PAYMENT_VOIDED: PaymentVoided,
+    topics.PAYMENT_REFUNDED: PaymentRefunded,
+    topics.PAYMENT_EXPIRED: PaymentExpired,
+    topics.PAYMENT_OPERATION_FAILED: PaymentOperationFailed,
+    topics.CAPTURE_PAYMENT: CapturePayment,
+    topics.VOID_PAYMENT: VoidPayment,
+    topics.REFUND_PAYMENT: RefundPayment,
+    topics.REVIEW_RESOLVED: ReviewResolved,
+    topics.FRAUD_REPORTED: FraudReported,
     topics.WEBHOOK_ENDPOINT_REGISTERED: WebhookEndpointRegistered,
+    topics.MERCHANT_UPDATED: MerchantUpdated,
 }
 
 

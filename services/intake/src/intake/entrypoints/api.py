@@ -14,6 +14,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.merchants import new_api_key
 from intake.adapters.payments import PaymentRepository
+from intake.entrypoints import bins_api, lifecycle_api, merchants_api, search_api
 from intake.entrypoints.deps import AppContainer, Container, Merchant, require_admin
 from intake.entrypoints.problems import Problem, install_problem_handlers
 from intake.entrypoints.schemas import (
@@ -253,7 +254,12 @@ def build_app() -> FastAPI:
         description="Merchant API of the sanalpos virtual POS.",
     )
     install_problem_handlers(app)
+    # Search/export come before /v1/payments/{payment_id} so their fixed paths match first.
+    app.include_router(search_api.router())
     app.include_router(payments_router())
+    app.include_router(lifecycle_api.router())
+    app.include_router(bins_api.router())
+    app.include_router(merchants_api.router())
     app.include_router(cards_router())
     app.include_router(admin_router())
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.config import AuthorizationSettings
 from authorization.domain.test_cards import TEST_CARDS
+from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics
 from sanalpos_common.crypto.service_keys import card_keys_from_settings
@@ -15,6 +17,11 @@ from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "authorization"
+CONSUMED_TOPICS = (
+    topics.PAYMENT_SCORED,
+    topics.REVIEW_RESOLVED,
+    *topics.COMMAND_TOPICS,
+)
 
 
 async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
@@ -37,7 +44,16 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         pan_keyring=keys.pan,
         cvc_keyring=keys.cvc,
         offload=keys.offload,
+        preauth_expiry=timedelta(seconds=settings.preauth_expiry_s),
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
-    platform.consume([topics.PAYMENT_SCORED], idempotent(platform.pool, CONSUMER, handlers.handle))
+    platform.consume(CONSUMED_TOPICS, idempotent(platform.pool, CONSUMER, handlers.handle))
+    expiry = PreauthExpiry(
+        platform.pool,
+        issuer,
+        clock=handlers.clock,
+        interval_s=settings.preauth_expiry_scan_interval_s,
+        batch_size=settings.preauth_expiry_batch_size,
+    )
+    platform.runtime.add_loop("preauth-expiry", expiry.run, expiry.stop)
     return platform

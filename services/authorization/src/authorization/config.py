@@ -38,6 +38,13 @@ class AuthorizationSettings(ServiceSettings):
     default_limit_major: int = 50_000
     """Credit limit, in major units of the payment currency, for cards the simulator has not seen."""
     seed_test_cards: bool = True
+    preauth_expiry_s: int = Field(default=604_800, gt=0)
+    """AUTHORIZATION_PREAUTH_EXPIRY_S: a pre-authorization not captured within this many seconds
+    expires and its hold is released (default 7 days)."""
+    preauth_expiry_scan_interval_s: float = Field(default=60.0, gt=0)
+    """AUTHORIZATION_PREAUTH_EXPIRY_SCAN_INTERVAL_S: pause between scans for due pre-authorizations."""
+    preauth_expiry_batch_size: int = Field(default=500, gt=0)
+    """AUTHORIZATION_PREAUTH_EXPIRY_BATCH_SIZE: pre-authorizations expired per transaction."""
 
     @model_validator(mode="after")
     def _development_cvc_key_file(self) -> Self:

@@ -1,12 +1,18 @@
 """An issuer that owns card accounts in our database. Real processors plug in behind
-the same `authorize` / `capture` calls."""
+the same `authorize` / `capture` / `release` / `reverse` / `refund` calls.
+
+Invariant per card and currency: limit = available + open holds + (captured - refunded) of
+captured holds. Released and reversed holds no longer count.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from authorization.domain.issuer import (
     Behaviour,
@@ -107,14 +113,55 @@ class IssuerSimulator:
         )
         if hold is None:
             raise ValueError("no open hold large enough to capture")
-        released = hold["amount"] - amount
-        if released:
+        await self._credit(conn, hold, hold["amount"] - amount)
+
+    async def release(self, conn: Connection, payment_id: object) -> int:
+        """Cancel an open hold (void before capture, expiry); returns the amount released."""
+        hold = await conn.fetchrow(
+            "UPDATE holds SET status = 'released' WHERE payment_id = $1 AND status = 'held' "
+            "RETURNING card_ref, currency, amount",
+            payment_id,
+        )
+        if hold is None:
+            raise ValueError("no open hold to release")
+        await self._credit(conn, hold, hold["amount"])
+        return int(hold["amount"])
+
+    async def reverse(self, conn: Connection, payment_id: object) -> int:
+        """Undo a capture that has no refunds (void after capture); returns the amount given back."""
+        hold = await conn.fetchrow(
+            "UPDATE holds SET status = 'reversed' "
+            "WHERE payment_id = $1 AND status = 'captured' AND refunded_amount = 0 "
+            "RETURNING card_ref, currency, captured_amount",
+            payment_id,
+        )
+        if hold is None:
+            raise ValueError("no unrefunded capture to reverse")
+        await self._credit(conn, hold, hold["captured_amount"])
+        return int(hold["captured_amount"])
+
+    async def refund(self, conn: Connection, payment_id: object, amount: int) -> None:
+        """Credit the card with part of a capture; all refunds together at most the capture."""
+        hold = await conn.fetchrow(
+            "UPDATE holds SET refunded_amount = refunded_amount + $2 "
+            "WHERE payment_id = $1 AND status = 'captured' "
+            "AND refunded_amount + $2 <= captured_amount RETURNING card_ref, currency",
+            payment_id,
+            amount,
+        )
+        if hold is None:
+            raise ValueError("no capture with that much left to refund")
+        await self._credit(conn, hold, amount)
+
+    @staticmethod
+    async def _credit(conn: Connection, hold: Mapping[str, Any], amount: int) -> None:
+        if amount:
             await conn.execute(
                 "UPDATE account_balances SET available = available + $3 "
                 "WHERE card_ref = $1 AND currency = $2",
                 hold["card_ref"],
                 hold["currency"],
-                released,
+                amount,
             )
 
     async def _account(self, conn: Connection, request: AuthorizationRequest) -> CardAccount:

@@ -1,4 +1,5 @@
-"""Authorizes scored payments against the issuer and captures sales at once.
+"""Authorizes scored payments against the issuer, captures sales at once, and holds payments
+fraud sent to review until a reviewer resolves them.
 
 Security code lifetime: the CVC travels encrypted under an hourly key that is destroyed two
 hours after its hour began (`sanalpos_common.crypto.cvc`). A `payment.scored` message whose
@@ -8,6 +9,7 @@ or an old message was replayed) is **declined, not retried or dead-lettered**: r
 decline, no issuer call, no hold. The merchant asks the customer for the code again with a new
 payment. A CVC key version that is merely newer than the keyring this process holds (a reload
 not yet done) is not an expiry: the keyring is reloaded and the decrypt tried once more.
+The same holds for a review approved more than two hours after the payment was made.
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
-
-from pydantic import BaseModel
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from authorization.adapters.authorization_repository import (
     AuthorizationRecord,
@@ -30,7 +30,10 @@ from authorization.adapters.issuer_simulator import (
     IssuerResponse,
     IssuerSimulator,
 )
+from authorization.adapters.review_repository import ReviewRepository
 from authorization.domain.issuer import ResponseCode
+from authorization.service_layer.commands import PaymentCommands
+from authorization.service_layer.emitting import Emitter
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import cvc_aad
 from sanalpos_common.crypto.cvc import CvcExpiredError, decrypt_cvc
@@ -39,18 +42,22 @@ from sanalpos_common.crypto.keyring import KeyringError, KeyVersionUnavailable
 from sanalpos_common.crypto.wrapping import DecryptionError, KeyWrapper
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.messaging.consumer import NonRetryable
-from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
+    ActionRequired,
     FraudDecision,
+    PaymentActionRequired,
     PaymentAuthorized,
     PaymentCaptured,
     PaymentDeclined,
     PaymentScored,
+    ReviewDecision,
+    ReviewResolved,
 )
 
 log = logging.getLogger(__name__)
-PRODUCER = "authorization"
+DEFAULT_PREAUTH_EXPIRY = timedelta(days=7)
+REVIEW_DECLINE_REASON = "declined in fraud review"
 
 
 def _utc_now() -> datetime:
@@ -65,51 +72,95 @@ class AuthorizationHandlers:
     offload: bool = False
     """True when a keyring calls out (Vault transit): decrypt in a worker thread."""
     clock: Callable[[], datetime] = field(default=_utc_now)
+    preauth_expiry: timedelta = DEFAULT_PREAUTH_EXPIRY
+    """How long an uncaptured pre-authorization holds the card's funds."""
 
     async def handle(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
-        if topic == topics.PAYMENT_SCORED:
-            await self.on_scored(uow, envelope)
+        commands = PaymentCommands(self.issuer, self.clock)
+        routes = {
+            topics.PAYMENT_SCORED: self.on_scored,
+            topics.REVIEW_RESOLVED: self.on_review_resolved,
+            topics.CAPTURE_PAYMENT: commands.capture,
+            topics.VOID_PAYMENT: commands.void,
+            topics.REFUND_PAYMENT: commands.refund,
+        }
+        route = routes.get(topic)
+        if route is not None:
+            await route(uow, envelope)
 
     async def on_scored(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         scored: PaymentScored = envelope.payload
-        repo = AuthorizationRepository(uow.conn)
-        if await repo.exists(scored.payment_id):
-            log.info("payment already authorized or declined; ignoring a second score")
+        reviews = ReviewRepository(uow.conn)
+        if await AuthorizationRepository(uow.conn).exists(
+            scored.payment_id
+        ) or await reviews.exists(scored.payment_id):
+            log.info("payment already authorized, declined or in review; ignoring a second score")
             return
-        if scored.decision is FraudDecision.DECLINE:
-            response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
-            declined_by = "fraud"
-        else:
-            declined_by = "issuer"
-            try:
-                request = await self._decrypted_request(scored)
-            except CvcExpiredError as exc:
-                log.warning("declining: %s", exc)  # versions and times only, never the code
-                response = IssuerResponse(ResponseCode.SECURITY_CODE_EXPIRED, None)
-            except (DecryptionError, KeyringError) as exc:
-                # No retry can help (wrong key, foreign or tampered ciphertext): dead-letter it
-                # at once so it can be replayed once the keys are put right.
-                raise NonRetryable(f"card data does not decrypt: {exc}") from exc
-            else:
-                response = await self.issuer.authorize(uow.conn, request)
-        await repo.add(self._record(scored, response))
-        emit = _Emitter(uow, envelope)
-        if not response.approved:
+        emit = Emitter(uow, scored.payment_id, envelope.message_id)
+        if scored.decision is FraudDecision.REVIEW:
+            await reviews.hold(scored)
             await emit(
-                topics.PAYMENT_DECLINED,
-                PaymentDeclined(
+                topics.PAYMENT_ACTION_REQUIRED,
+                PaymentActionRequired(
                     payment_id=scored.payment_id,
                     merchant_id=scored.merchant_id,
                     amount=scored.amount,
                     currency=scored.currency,
-                    response_code=response.response_code.value,
-                    reason=response.response_code.description,
-                    declined_by=declined_by,
+                    action=ActionRequired.REVIEW,
+                    score=scored.score,
                 ),
             )
-            log.info("declined %s (%s)", response.response_code.value, declined_by)
+            log.info("held for fraud review (score %d); no issuer call yet", scored.score)
+            return
+        if scored.decision is FraudDecision.DECLINE:
+            response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
+            await self._decline(
+                uow, emit, scored, response, "fraud", response.response_code.description
+            )
+            return
+        await self._authorize(uow, emit, scored)
+
+    async def on_review_resolved(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        resolved: ReviewResolved = envelope.payload
+        reviews = ReviewRepository(uow.conn)
+        pending = await reviews.lock_pending(resolved.payment_id, resolved.merchant_id)
+        if pending is None:
+            # Unknown, another merchant's, or resolved already: a repeat changes nothing.
+            log.info("no pending review for this payment; ignoring the resolution")
+            return
+        await reviews.resolve(
+            resolved.payment_id, resolved.decision.value + "d", resolved.resolved_by
+        )
+        emit = Emitter(uow, resolved.payment_id, envelope.message_id)
+        if resolved.decision is ReviewDecision.APPROVE:
+            log.info("review approved by %s; authorizing", resolved.resolved_by)
+            await self._authorize(uow, emit, pending.scored)
+            return
+        response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
+        await self._decline(uow, emit, pending.scored, response, "fraud", REVIEW_DECLINE_REASON)
+
+    async def _authorize(self, uow: UnitOfWork, emit: Emitter, scored: PaymentScored) -> None:
+        """Ask the issuer for a hold; capture at once when it is a sale."""
+        try:
+            request = await self._decrypted_request(scored)
+        except CvcExpiredError as exc:
+            log.warning("declining: %s", exc)  # versions and times only, never the code
+            response = IssuerResponse(ResponseCode.SECURITY_CODE_EXPIRED, None)
+        except (DecryptionError, KeyringError) as exc:
+            # No retry can help (wrong key, foreign or tampered ciphertext): dead-letter it
+            # at once so it can be replayed once the keys are put right.
+            raise NonRetryable(f"card data does not decrypt: {exc}") from exc
+        else:
+            response = await self.issuer.authorize(uow.conn, request)
+        if not response.approved:
+            await self._decline(
+                uow, emit, scored, response, "issuer", response.response_code.description
+            )
             return
         assert response.auth_code is not None
+        repo = AuthorizationRepository(uow.conn)
+        expires_at = None if scored.capture else self.clock() + self.preauth_expiry
+        await repo.add(self._record(scored, response, expires_at))
         await emit(
             topics.PAYMENT_AUTHORIZED,
             PaymentAuthorized(
@@ -125,7 +176,7 @@ class AuthorizationHandlers:
         )
         if scored.capture:
             await self.issuer.capture(uow.conn, scored.payment_id, scored.amount)
-            await repo.mark_captured(scored.payment_id)
+            await repo.mark_captured(scored.payment_id, scored.amount)
             await emit(
                 topics.PAYMENT_CAPTURED,
                 PaymentCaptured(
@@ -135,9 +186,34 @@ class AuthorizationHandlers:
                     currency=scored.currency,
                     installments=scored.installments,
                     auth_code=response.auth_code,
+                    authorized_amount=scored.amount,
                 ),
             )
         log.info("authorized%s", " and captured" if scored.capture else "")
+
+    async def _decline(
+        self,
+        uow: UnitOfWork,
+        emit: Emitter,
+        scored: PaymentScored,
+        response: IssuerResponse,
+        declined_by: Literal["fraud", "issuer"],
+        reason: str,
+    ) -> None:
+        await AuthorizationRepository(uow.conn).add(self._record(scored, response))
+        await emit(
+            topics.PAYMENT_DECLINED,
+            PaymentDeclined(
+                payment_id=scored.payment_id,
+                merchant_id=scored.merchant_id,
+                amount=scored.amount,
+                currency=scored.currency,
+                response_code=response.response_code.value,
+                reason=reason,
+                declined_by=declined_by,
+            ),
+        )
+        log.info("declined %s (%s)", response.response_code.value, declined_by)
 
     async def _decrypted_request(self, scored: PaymentScored) -> AuthorizationRequest:
         for attempt in (1, 2):
@@ -184,7 +260,9 @@ class AuthorizationHandlers:
         )
 
     @staticmethod
-    def _record(scored: PaymentScored, response: IssuerResponse) -> AuthorizationRecord:
+    def _record(
+        scored: PaymentScored, response: IssuerResponse, expires_at: datetime | None = None
+    ) -> AuthorizationRecord:
         return AuthorizationRecord(
             payment_id=scored.payment_id,
             merchant_id=scored.merchant_id,
@@ -197,24 +275,6 @@ class AuthorizationHandlers:
             fraud_decision=scored.decision.value,
             card_bin=scored.card.bin,
             card_last4=scored.card.last4,
-        )
-
-
-class _Emitter:
-    """Emits events caused by one incoming message, correlated to its payment."""
-
-    def __init__(self, uow: UnitOfWork, cause: Envelope[Any]) -> None:
-        self.uow = uow
-        self.cause = cause
-
-    async def __call__(self, topic: str, payload: BaseModel) -> None:
-        await self.uow.emit(
-            topic,
-            new_envelope(
-                topic,
-                payload,
-                correlation_id=self.cause.correlation_id,
-                causation_id=self.cause.message_id,
-                producer=PRODUCER,
-            ),
+            installments=scored.installments,
+            expires_at=expires_at,
         )

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Annotated
 
 import iso4217
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 
 class UnknownCurrencyError(ValueError):
@@ -34,7 +34,23 @@ def _check_currency(code: str) -> str:
     return code
 
 
-CurrencyCode = Annotated[str, AfterValidator(_check_currency)]
+def payable_currencies() -> list[str]:
+    """ISO 4217 codes that have a minor unit (what a payment may be made in)."""
+    return sorted(c.code for c in iso4217.Currency if c.exponent is not None)
+
+
+CurrencyCode = Annotated[
+    str,
+    AfterValidator(_check_currency),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": payable_currencies(),
+            "description": "ISO 4217 currency code",
+            "example": "TRY",
+        }
+    ),
+]
 
 
 class Money(BaseModel):

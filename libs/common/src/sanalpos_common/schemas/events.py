@@ -5,9 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import pan_aad
@@ -61,6 +69,19 @@ class EncryptedCard(_Frozen):
         return pan_aad(merchant_id, payment_id)
 
 
+IpAddress = Annotated[
+    IPvAnyAddress,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
+            "description": "IPv4 or IPv6 address",
+            "example": "203.0.113.7",
+        }
+    ),
+]
+
+
 class GeoPoint(_Frozen):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -69,7 +90,7 @@ class GeoPoint(_Frozen):
 class RiskContext(_Frozen):
     """Optional shopper and merchant context for fraud scoring. Never card data."""
 
-    customer_ip: IPvAnyAddress | None = None
+    customer_ip: IpAddress | None = None
     customer_email: str | None = Field(
         default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
     )

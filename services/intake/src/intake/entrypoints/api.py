@@ -14,8 +14,9 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.merchants import new_api_key
 from intake.adapters.payments import PaymentRepository
-from intake.entrypoints import bins_api, lifecycle_api, merchants_api, search_api
+from intake.entrypoints import bins_api, lifecycle_api, merchants_api, search_api, signing_api
 from intake.entrypoints.deps import AppContainer, Container, Merchant, require_admin
+from intake.entrypoints.openapi import install_openapi
 from intake.entrypoints.problems import Problem, install_problem_handlers
 from intake.entrypoints.schemas import (
     TOKEN_PATTERN,
@@ -54,7 +55,12 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 def payments_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["payments"])
 
-    @router.post("/payments", status_code=202, response_model=PaymentOut)
+    @router.post(
+        "/payments",
+        status_code=202,
+        response_model=PaymentOut,
+        responses={404: {"description": "card_token names no stored card of this merchant"}},
+    )
     async def create(
         body: CreatePaymentRequest,
         merchant_id: Merchant,
@@ -262,4 +268,6 @@ def build_app() -> FastAPI:
     app.include_router(merchants_api.router())
     app.include_router(cards_router())
     app.include_router(admin_router())
+    app.include_router(signing_api.router())
+    install_openapi(app)
     return app

@@ -27,11 +27,30 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
+def exactly_one_of(*names: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these fields is given (not null)"."""
+    return {
+        "oneOf": [
+            {
+                "required": [name],
+                "properties": {
+                    other: ({"not": {"type": "null"}} if other == name else {"type": "null"})
+                    for other in names
+                },
+            }
+            for name in names
+        ]
+    }
+
+
 def no_card_number(text: str | None) -> str | None:
     """Free text is stored, emitted and shown: a card number in it would leak in clear."""
     if text is not None and holds_card_number(text):
         raise ValueError("must not contain a card number")
     return text
+
+
+CVC_SCHEMA: dict[str, Any] = {"pattern": "^[0-9]{3,4}$", "example": "123"}
 
 
 def check_cvc(value: SecretStr) -> SecretStr:
@@ -45,7 +64,7 @@ class CardIn(_Request):
     number: SecretStr = Field(description="Card number (PAN), digits; spaces are ignored")
     exp_month: StrictInt = Field(ge=1, le=12)
     exp_year: StrictInt = Field(ge=2000, le=2100)
-    cvc: SecretStr = Field(description="Security code, 3 or 4 digits")
+    cvc: SecretStr = Field(description="Security code, 3 or 4 digits", json_schema_extra=CVC_SCHEMA)
     holder_name: str | None = Field(default=None, max_length=100)
 
     @field_validator("holder_name")
@@ -83,7 +102,9 @@ class SaveCardIn(CardIn):
     when given, validated and then dropped)."""
 
     cvc: SecretStr | None = Field(  # type: ignore[assignment]
-        default=None, description="Security code, 3 or 4 digits; validated, never stored"
+        default=None,
+        description="Security code, 3 or 4 digits; validated, never stored",
+        json_schema_extra=CVC_SCHEMA,
     )
 
     @field_validator("cvc")
@@ -105,6 +126,10 @@ JWE_FIELD = Field(
 
 
 class CreatePaymentRequest(_Request):
+    model_config = ConfigDict(
+        json_schema_extra=exactly_one_of("card", "encrypted_card", "card_token")
+    )
+
     amount: StrictInt = Field(gt=0, description="Amount in minor units of the currency")
     currency: CurrencyCode
     card: CardIn | None = None
@@ -119,6 +144,7 @@ class CreatePaymentRequest(_Request):
     cvc: SecretStr | None = Field(
         default=None,
         description="With card_token, customer-initiated only: the security code just entered",
+        json_schema_extra=CVC_SCHEMA,
     )
     save_card: StrictBool = Field(
         default=False, description="Also store the card; the response carries its card_token"
@@ -200,6 +226,8 @@ class CreatePaymentRequest(_Request):
 
 
 class CreateCardRequest(_Request):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("card", "encrypted_card"))
+
     card: SaveCardIn | None = None
     encrypted_card: SecretStr | None = JWE_FIELD
 

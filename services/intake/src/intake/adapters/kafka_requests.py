@@ -1,0 +1,81 @@
+"""Answers to Kafka requests (table kafka_requests) and replies written to the outbox.
+
+Replies are not our event envelope (they are the merchant-facing contract), so they are
+inserted into the outbox table directly; the outbox relay publishes them like any other row.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+from sanalpos_common.db import OUTBOX_CHANNEL, Connection
+from sanalpos_common.topics import MERCHANT_REPLIES
+
+
+async def find_answer(
+    conn: Connection | asyncpg.Pool, merchant_id: str, request_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT operation, request_hash, reply_status, reply FROM kafka_requests "
+        "WHERE merchant_id = $1 AND request_id = $2",
+        merchant_id,
+        request_id,
+    )
+
+
+async def save_answer(
+    conn: Connection,
+    merchant_id: str,
+    request_id: str,
+    operation: str,
+    request_hash: str,
+    status: int,
+    reply: dict[str, Any],
+) -> None:
+    await conn.execute(
+        "INSERT INTO kafka_requests (merchant_id, request_id, operation, request_hash, "
+        "reply_status, reply) VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING",
+        merchant_id,
+        request_id,
+        operation,
+        request_hash,
+        status,
+        json.dumps(reply),
+    )
+
+
+async def already_processed(pool: asyncpg.Pool, consumer: str, delivery_id: uuid.UUID) -> bool:
+    found = await pool.fetchval(
+        "SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2", consumer, delivery_id
+    )
+    return found is not None
+
+
+async def emit_reply(
+    conn: Connection, request_id: str, value: dict[str, Any], headers: list[tuple[str, str]]
+) -> uuid.UUID:
+    """Outbox row for the reply topic, keyed by the merchant's request id."""
+    reply_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO outbox (topic, message_key, message_id, payload, headers) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb)",
+        MERCHANT_REPLIES,
+        request_id,
+        reply_id,
+        json.dumps(value, separators=(",", ":")).encode(),
+        json.dumps([["sanalpos-reply-id", str(reply_id)], *[[k, v] for k, v in headers]]),
+    )
+    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)  # delivered on commit
+    return reply_id
+
+
+async def purge_answers(pool: asyncpg.Pool, older_than_hours: int) -> int:
+    result = await pool.execute(
+        "DELETE FROM kafka_requests WHERE created_at < now() - make_interval(hours => $1)",
+        older_than_hours,
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,259 @@
+"""Kafka entry point: merchants publish payment requests to merchant.payment-requests.v1.
+
+Authentication happens here, before anything is parsed: a message that cannot be attributed
+to a merchant (headers missing, unknown merchant, no live secret, wrong signature, stale
+timestamp) is dead-lettered to dlq.intake-requests.v1 and gets no reply, so nobody can write
+into another merchant's reply stream. Everything after that is answered on the reply topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Self, cast
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from fastapi import FastAPI
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings
+
+from intake.adapters.kafka_requests import purge_answers
+from intake.adapters.signing_secrets import KEYRING_ID, SigningSecretStore
+from intake.config import REPO_STATE_DIR
+from intake.domain.request_signing import (
+    RequestHeaders,
+    Unauthenticated,
+    check_fresh,
+    read_headers,
+    signature_matches,
+)
+from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.client_encryption import ClientEncryption
+from intake.service_layer.kafka_requests import KafkaRequestDeps, answer
+from sanalpos_common import topics
+from sanalpos_common.crypto.card import holds_card_number
+from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
+from sanalpos_common.messaging.admin import ensure_topics
+from sanalpos_common.messaging.consumer import ConsumerLoop, NonRetryable
+from sanalpos_common.observability import redact, request_id_var
+from sanalpos_common.service import Platform
+from sanalpos_common.settings import Environment, service_config
+
+CONSUMER = "intake-requests"
+"""Consumer group and name; its dead-letter topic is dlq.intake-requests.v1."""
+DEAD_LETTER_TOPIC = topics.dead_letter_topic(CONSUMER)
+LOG_APPEND_TIME = 1  # Kafka record timestamp type: set by the broker on arrival
+_DELIVERY_NAMESPACE = uuid.UUID("7d0c3f52-5f0e-4f43-9a7c-6b1de3e0a8a1")
+_SENSITIVE_KEYS = frozenset({"card", "cvc", "number"})
+log = logging.getLogger(__name__)
+
+
+class KafkaEntrySettings(BaseSettings):
+    model_config = service_config("INTAKE_")
+
+    env: Environment = Field(default="development", validation_alias="SANALPOS_ENV")
+    signing_keyring: SecretStr | None = None
+    """Key provider spec (`provider_from_spec`) of the keyring that encrypts merchants'
+    signing secrets at rest. Required in production; development default:
+    `local:<SANALPOS_STATE_DIR>/keys` (file signing.json, created 0600)."""
+    request_timestamp_tolerance_s: float = 300.0
+    """How far the signed timestamp may lie from the message's arrival at the broker."""
+    request_answer_retention_h: int = 72
+    """Answers (per merchant and request id) are kept at least this long for replays."""
+    state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
+
+    @model_validator(mode="after")
+    def _keyring_required_in_production(self) -> Self:
+        if self.env == "production" and (
+            self.signing_keyring is None or not self.signing_keyring.get_secret_value().strip()
+        ):
+            raise ValueError("production start-up refused: set real values for signing_keyring")
+        return self
+
+    @property
+    def signing_keyring_spec(self) -> str:
+        if self.signing_keyring is not None:
+            return self.signing_keyring.get_secret_value()
+        return f"local:{self.state_dir / 'keys'}"
+
+
+# --- what a dead letter of this topic may keep ----------------------------------------------
+
+
+def _has_sensitive_key(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(k in _SENSITIVE_KEYS or _has_sensitive_key(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_has_sensitive_key(v) for v in node)
+    return False
+
+
+def card_data_in(value: bytes | None) -> bool:
+    """The value holds a card number, or a field meant for card data in clear."""
+    if not value:
+        return False
+    text = value.decode("utf-8", "replace")
+    if holds_card_number(text):
+        return True
+    try:
+        return _has_sensitive_key(json.loads(text))
+    except ValueError:
+        return False
+
+
+def _redacted_header(value: bytes) -> bytes:
+    text = value.decode("utf-8", "replace")
+    return redact(text).encode() if holds_card_number(text) else value
+
+
+def without_card_data(message: Any) -> Any:
+    """The record as it may be dead-lettered: its value is dropped when it holds card data,
+    and header values shaped like card numbers are redacted. Everything else is kept."""
+    headers = [(name, _redacted_header(v)) for name, v in (message.headers or [])]
+    if card_data_in(message.value):
+        headers.append(("dlq.value-dropped", b"card data in clear"))
+        return dataclasses.replace(message, value=None, headers=headers)
+    return dataclasses.replace(message, headers=headers)
+
+
+class RequestConsumerLoop(ConsumerLoop):
+    """The shared loop (bounded retries, offsets committed after the handler's commit, DLQ
+    with the reason) for raw records: the merchant's JSON is not our event envelope."""
+
+    async def _process_partition_batch(self, messages: list[Any]) -> None:
+        for message in messages:
+            await self._retry_until_handled(message, cast(Any, message))
+
+    async def _dead_letter(self, message: Any, error: str, attempts: int) -> None:
+        await super()._dead_letter(without_card_data(message), error, attempts)
+
+
+# --- the handler ----------------------------------------------------------------------------
+
+
+def delivery_id(headers: RequestHeaders, value: bytes) -> uuid.UUID:
+    """Names one signed message: a redelivery has the same, a merchant's resend does not."""
+    digest = hashlib.sha256(value).hexdigest()
+    name = f"{headers.merchant_id}\x00{headers.request_id}\x00{headers.timestamp}\x00{digest}"
+    return uuid.uuid5(_DELIVERY_NAMESPACE, name)
+
+
+def arrival_s(message: Any) -> float:
+    """When the broker took the message (log-append time); our clock when the topic stamps
+    producer time instead, so a backlog after an outage may then be refused as stale."""
+    if message.timestamp_type == LOG_APPEND_TIME and message.timestamp:
+        return float(message.timestamp) / 1000
+    return time.time()
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestHandler:
+    deps: KafkaRequestDeps
+    secrets: SigningSecretStore
+    tolerance_s: float
+
+    async def authenticate(self, message: Any) -> RequestHeaders:
+        headers = read_headers(message.headers or [])
+        check_fresh(headers.timestamp, arrival_s(message), self.tolerance_s)
+        live = await self.secrets.live_secrets(headers.merchant_id)
+        if not live:
+            raise Unauthenticated("no live signing secret for this merchant id")
+        if not signature_matches(live, headers, message.value or b""):
+            raise Unauthenticated("signature does not match")
+        return headers
+
+    async def __call__(self, topic: str, message: Any) -> None:
+        try:
+            headers = await self.authenticate(message)
+        except Unauthenticated as exc:
+            raise NonRetryable(f"unauthenticated: {exc}") from None
+        token = request_id_var.set(headers.request_id)
+        try:
+            value = message.value or b""
+            await answer(
+                self.deps,
+                headers.merchant_id,
+                headers.request_id,
+                delivery_id(headers, value),
+                value,
+            )
+        finally:
+            request_id_var.reset(token)
+
+
+# --- wiring ---------------------------------------------------------------------------------
+
+
+def signing_secret_store(platform: Platform, settings: KafkaEntrySettings) -> SigningSecretStore:
+    provider = provider_from_spec(KEYRING_ID, settings.signing_keyring_spec)
+    return SigningSecretStore(platform.pool, LiveKeyring(provider, KEYRING_ID))
+
+
+async def stamp_arrival_time(bootstrap_servers: str, topic: str) -> None:
+    """Have the broker stamp each request with its arrival time (LogAppendTime), so freshness
+    is judged against arrival, not against when intake got round to it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sanalpos-admin")
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    topic,
+                    configs={"message.timestamp.type": "LogAppendTime"},
+                )
+            ]
+        )
+    except Exception as exc:  # e.g. no ALTER_CONFIGS permission: fall back to our clock
+        log.warning("could not set LogAppendTime on %s: %s", topic, type(exc).__name__)
+    finally:
+        await admin.close()
+
+
+async def _purge_forever(store: SigningSecretStore, hours: int, every_s: float = 3600.0) -> None:
+    while True:
+        await purge_answers(store.pool, hours)
+        await asyncio.sleep(every_s)
+
+
+async def start_kafka_requests(
+    platform: Platform,
+    app: FastAPI,
+    protection: CardProtection,
+    client_encryption: ClientEncryption,
+    settings: KafkaEntrySettings | None = None,
+) -> RequestConsumerLoop:
+    """Consumer of merchant requests (own group) plus the signing-secret store the admin API
+    uses (`app.state.signing_secrets`)."""
+    settings = settings or KafkaEntrySettings()
+    store = signing_secret_store(platform, settings)
+    app.state.signing_secrets = store
+    bootstrap_servers = platform.settings.kafka_bootstrap_servers
+    await ensure_topics(
+        bootstrap_servers, [topics.MERCHANT_REQUESTS, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC]
+    )
+    await stamp_arrival_time(bootstrap_servers, topics.MERCHANT_REQUESTS)
+    deps = KafkaRequestDeps(platform.pool, protection, client_encryption, CONSUMER)
+    loop = RequestConsumerLoop(
+        name=CONSUMER,
+        topics=(topics.MERCHANT_REQUESTS,),
+        bootstrap_servers=bootstrap_servers,
+        handler=RequestHandler(deps, store, settings.request_timestamp_tolerance_s),
+        dead_letter_producer=platform.producer,
+        metrics=platform.metrics,
+    )
+    platform.runtime.add_loop(f"consumer:{CONSUMER}", loop.run, loop.stop)
+    platform.health.add(f"consumer:{CONSUMER}", loop.readiness)
+    platform.runtime.add_forever(
+        "kafka-request-answers-purge",
+        lambda: _purge_forever(store, settings.request_answer_retention_h),
+    )
+    log.info("kafka entry point on %s (group %s)", topics.MERCHANT_REQUESTS, CONSUMER)
+    return loop

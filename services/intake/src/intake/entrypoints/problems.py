@@ -15,8 +15,17 @@ PROBLEM_BASE = "https://docs.sanalpos.dev/problems/"
 
 
 class Problem(Exception):
-    def __init__(self, status: int, slug: str, title: str, detail: str = "", **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str = "",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(title)
+        self.headers = headers
         self.status, self.slug, self.title, self.detail, self.extra = (
             status,
             slug,
@@ -27,7 +36,13 @@ class Problem(Exception):
 
 
 def problem_response(
-    request: Request, status: int, slug: str, title: str, detail: str = "", **extra: Any
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str = "",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
@@ -38,7 +53,8 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -52,7 +68,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+        return problem_response(
+            request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

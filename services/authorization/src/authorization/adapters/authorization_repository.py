@@ -107,23 +107,24 @@ class AuthorizationRepository:
     async def mark_expired(self, payment_id: object) -> None:
         await self._move(payment_id, "authorized", "expired")
 
-    async def record_refund(
-        self,
-        state: Authorization,
-        refund_id: object,
-        amount: int,
-        reason: str,
-        status: AuthorizationStatus,
-    ) -> None:
-        await self.conn.execute(
+    async def claim_refund(
+        self, state: Authorization, refund_id: object, amount: int, reason: str
+    ) -> bool:
+        """Record the refund under its id; False when that id was executed already."""
+        claimed = await self.conn.fetchval(
             "INSERT INTO refunds (refund_id, payment_id, amount, currency, reason) "
-            "VALUES ($1, $2, $3, $4, $5)",
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (refund_id) DO NOTHING RETURNING 1",
             refund_id,
             state.payment_id,
             amount,
             state.currency,
             reason,
         )
+        return claimed is not None
+
+    async def mark_refunded(
+        self, state: Authorization, amount: int, status: AuthorizationStatus
+    ) -> None:
         await self._move(
             state.payment_id,
             state.status.value,

@@ -123,9 +123,12 @@ class PaymentCommands:
         except OperationRefused as refused:
             await _fail(emit, command, PaymentOperation.REFUND, refused, command.amount)
             return
+        if not await repo.claim_refund(state, command.refund_id, command.amount, command.reason):
+            log.info("refund %s executed meanwhile; ignoring the repeat", command.refund_id)
+            return
         await self.issuer.refund(uow.conn, command.payment_id, command.amount)
         status = status_after_refund(state, command.amount)
-        await repo.record_refund(state, command.refund_id, command.amount, command.reason, status)
+        await repo.mark_refunded(state, command.amount, status)
         await emit(
             topics.PAYMENT_REFUNDED,
             PaymentRefunded(

@@ -4,24 +4,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanalpos_common import topics
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 from settlement.config import SettlementSettings
-from settlement.domain.ledger import FeePlan
-from settlement.service_layer.handlers import SettlementHandlers
+from settlement.entrypoints.admin import Container, build_app
+from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
+from settlement.service_layer.handlers import CONSUMED_TOPICS, SettlementHandlers
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "settlement"
 
 
-async def bootstrap(settings: SettlementSettings | None = None) -> Platform:
+async def bootstrap(
+    settings: SettlementSettings | None = None, *, clock: Clock = utc_now
+) -> Platform:
     settings = settings or SettlementSettings()
-    platform = await start_platform(CONSUMER, settings, MIGRATIONS)
-    handlers = SettlementHandlers(
-        default_plan=FeePlan(settings.default_mdr_bps, settings.default_installment_bps)
-    )
+    app = build_app()
+    platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
+    handlers = SettlementHandlers(fallback_plan=settings.fallback_fee_plan)
     platform.consume(
-        [topics.PAYMENT_CAPTURED], idempotent(platform.pool, CONSUMER, handlers.handle)
+        CONSUMED_TOPICS,
+        idempotent(platform.pool, CONSUMER, handlers.handle),
+        group_id=settings.consumer_group,
+    )
+    closer = BatchCloser(
+        platform.pool,
+        value_date_delay_days=settings.value_date_delay_days,
+        interval_s=settings.batch_close_interval_s,
+        clock=clock,
+    )
+    platform.runtime.add_loop("batch-closer", closer.run, closer.stop)
+    platform.health.add("batch-closer", closer.readiness)
+    app.state.container = Container(
+        pool=platform.pool, closer=closer, admin_token=settings.admin_token.get_secret_value()
     )
     return platform

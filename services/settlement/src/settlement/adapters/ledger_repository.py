@@ -1,31 +1,29 @@
+"""Ledger transactions and their entries, each assigned to a batch."""
+
 from __future__ import annotations
 
+import uuid
+
 from sanalpos_common.db import Connection
-from settlement.domain.ledger import FeePlan, LedgerTransaction
+from settlement.domain.ledger import Direction, Entry, Kind, LedgerTransaction
 
 
 class LedgerRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def fee_plan(self, merchant_id: str, default: FeePlan) -> FeePlan:
-        row = await self.conn.fetchrow(
-            "SELECT mdr_bps, installment_bps FROM fee_plans WHERE merchant_id = $1", merchant_id
-        )
-        if row is None:
-            return default
-        return FeePlan(mdr_bps=row["mdr_bps"], installment_bps=row["installment_bps"])
-
-    async def record(self, transaction: LedgerTransaction) -> bool:
-        """False when this payment's transaction of this kind is already in the ledger."""
+    async def record(self, transaction: LedgerTransaction, batch_id: uuid.UUID) -> bool:
+        """False when this transaction is already in the ledger (a redelivery)."""
         inserted = await self.conn.fetchval(
-            "INSERT INTO ledger_transactions (id, payment_id, merchant_id, kind, currency) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+            "INSERT INTO ledger_transactions "
+            "(id, payment_id, merchant_id, kind, currency, batch_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
             transaction.id,
             transaction.payment_id,
             transaction.merchant_id,
-            transaction.kind,
-            transaction.entries[0].currency,
+            transaction.kind.value,
+            transaction.currency,
+            batch_id,
         )
         if inserted is None:
             return False
@@ -39,13 +37,25 @@ class LedgerRepository:
         )
         return True
 
-
-async def upsert_fee_plan(conn: Connection, merchant_id: str, plan: FeePlan) -> None:
-    await conn.execute(
-        "INSERT INTO fee_plans (merchant_id, mdr_bps, installment_bps) VALUES ($1, $2, $3) "
-        "ON CONFLICT (merchant_id) DO UPDATE SET mdr_bps = EXCLUDED.mdr_bps, "
-        "installment_bps = EXCLUDED.installment_bps",
-        merchant_id,
-        plan.mdr_bps,
-        plan.installment_bps,
-    )
+    async def get(self, transaction_id: uuid.UUID) -> LedgerTransaction | None:
+        head = await self.conn.fetchrow(
+            "SELECT payment_id, merchant_id, kind FROM ledger_transactions WHERE id = $1",
+            transaction_id,
+        )
+        if head is None:
+            return None
+        rows = await self.conn.fetch(
+            "SELECT account, direction, amount, currency FROM ledger_entries "
+            "WHERE transaction_id = $1 ORDER BY id",
+            transaction_id,
+        )
+        return LedgerTransaction(
+            id=transaction_id,
+            payment_id=head["payment_id"],
+            merchant_id=head["merchant_id"],
+            kind=Kind(head["kind"]),
+            entries=tuple(
+                Entry(r["account"], Direction(r["direction"]), r["amount"], r["currency"].strip())
+                for r in rows
+            ),
+        )

@@ -1,4 +1,8 @@
-"""Double-entry ledger rules. Pure: no I/O."""
+"""Double-entry ledger rules. Pure: no I/O.
+
+Accounts: the acquirer's clearing account (what card schemes owe us for captures and what we
+owe them back for refunds), the platform's fee revenue, and one payable per merchant.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sanalpos_common.money import apply_rate_bps
+from sanalpos_common.fees import FeePlan
 
 CLEARING = "acquirer:clearing"
 FEE_REVENUE = "platform:fee_revenue"
@@ -21,15 +25,15 @@ class Direction(StrEnum):
     DEBIT = "debit"
     CREDIT = "credit"
 
+    def opposite(self) -> Direction:
+        return Direction.CREDIT if self is Direction.DEBIT else Direction.DEBIT
 
-@dataclass(frozen=True)
-class FeePlan:
-    mdr_bps: int
-    installment_bps: int
 
-    def fee(self, amount: int, installments: int) -> int:
-        rate = self.mdr_bps + self.installment_bps * (installments - 1)
-        return apply_rate_bps(amount, rate)
+class Kind(StrEnum):
+    CAPTURE = "capture"
+    REVERSAL = "reversal"
+    """A capture cancelled ("iptal") before its batch closed: the sale leaves the batch."""
+    REFUND = "refund"
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,20 @@ class LedgerTransaction:
     id: uuid.UUID
     payment_id: uuid.UUID
     merchant_id: str
-    kind: str
+    kind: Kind
     entries: tuple[Entry, ...]
+
+    @property
+    def currency(self) -> str:
+        return self.entries[0].currency
 
     @property
     def fee(self) -> int:
         return sum(e.amount for e in self.entries if e.account == FEE_REVENUE)
+
+    @property
+    def gross(self) -> int:
+        return sum(e.amount for e in self.entries if e.account == CLEARING)
 
 
 class UnbalancedTransaction(ValueError):
@@ -69,6 +81,20 @@ def assert_balanced(entries: tuple[Entry, ...]) -> None:
         raise UnbalancedTransaction(f"debits and credits differ: {unbalanced}")
 
 
+def _transaction(
+    id_: uuid.UUID, payment_id: uuid.UUID, merchant_id: str, kind: Kind, entries: list[Entry]
+) -> LedgerTransaction:
+    transaction = LedgerTransaction(
+        id=id_,
+        payment_id=payment_id,
+        merchant_id=merchant_id,
+        kind=kind,
+        entries=tuple(e for e in entries if e.amount > 0),
+    )
+    assert_balanced(transaction.entries)
+    return transaction
+
+
 def capture_transaction(
     payment_id: uuid.UUID,
     merchant_id: str,
@@ -79,19 +105,44 @@ def capture_transaction(
 ) -> LedgerTransaction:
     """The acquirer will receive `amount`; the merchant is owed it less the fee."""
     fee = min(plan.fee(amount, installments), amount)
-    entries = [
-        Entry(CLEARING, Direction.DEBIT, amount, currency),
-        Entry(merchant_payable(merchant_id), Direction.CREDIT, amount - fee, currency),
-    ]
-    if fee:
-        entries.append(Entry(FEE_REVENUE, Direction.CREDIT, fee, currency))
-    entries = [e for e in entries if e.amount > 0]
-    transaction = LedgerTransaction(
-        id=uuid.uuid5(payment_id, "capture"),
-        payment_id=payment_id,
-        merchant_id=merchant_id,
-        kind="capture",
-        entries=tuple(entries),
+    return _transaction(
+        uuid.uuid5(payment_id, Kind.CAPTURE),
+        payment_id,
+        merchant_id,
+        Kind.CAPTURE,
+        [
+            Entry(CLEARING, Direction.DEBIT, amount, currency),
+            Entry(merchant_payable(merchant_id), Direction.CREDIT, amount - fee, currency),
+            Entry(FEE_REVENUE, Direction.CREDIT, fee, currency),
+        ],
     )
-    assert_balanced(transaction.entries)
-    return transaction
+
+
+def reversal_transaction(capture: LedgerTransaction) -> LedgerTransaction:
+    """Every line of the capture mirrored, fee included: as if the sale never happened."""
+    if capture.kind is not Kind.CAPTURE:
+        raise ValueError("only a capture can be reversed")
+    return _transaction(
+        uuid.uuid5(capture.payment_id, Kind.REVERSAL),
+        capture.payment_id,
+        capture.merchant_id,
+        Kind.REVERSAL,
+        [Entry(e.account, e.direction.opposite(), e.amount, e.currency) for e in capture.entries],
+    )
+
+
+def refund_transaction(
+    refund_id: uuid.UUID, payment_id: uuid.UUID, merchant_id: str, amount: int, currency: str
+) -> LedgerTransaction:
+    """The merchant pays the whole refund back; the commission on the sale is kept (the usual
+    rule of Turkish acquirers for "iade", unlike a same-day "iptal")."""
+    return _transaction(
+        uuid.uuid5(refund_id, Kind.REFUND),
+        payment_id,
+        merchant_id,
+        Kind.REFUND,
+        [
+            Entry(merchant_payable(merchant_id), Direction.DEBIT, amount, currency),
+            Entry(CLEARING, Direction.CREDIT, amount, currency),
+        ],
+    )

@@ -1,4 +1,6 @@
-"""Turns captured payments into balanced ledger transactions and emits payment.settled."""
+"""Books captures, voids and refunds into the ledger, each in its merchant's open batch, and
+keeps merchant profiles. Payments are settled later, when their batch closes
+(service_layer/batch_closing.py)."""
 
 from __future__ import annotations
 
@@ -8,56 +10,163 @@ from typing import Any
 
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork
-from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.fees import DEFAULT_FEE_PLAN
+from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.schemas.envelope import Envelope
-from sanalpos_common.schemas.events import PaymentCaptured, PaymentSettled
+from sanalpos_common.schemas.events import (
+    MerchantUpdated,
+    PaymentCaptured,
+    PaymentRefunded,
+    PaymentVoided,
+)
+from settlement.adapters.batches import BatchRepository, CapturedPayment, PaymentRepository
 from settlement.adapters.ledger_repository import LedgerRepository
-from settlement.domain.ledger import FeePlan, capture_transaction
+from settlement.adapters.merchants import MerchantRepository
+from settlement.domain.ledger import (
+    LedgerTransaction,
+    capture_transaction,
+    refund_transaction,
+    reversal_transaction,
+)
+from settlement.domain.merchants import InvalidMerchantProfile, profile_from_event
 
 log = logging.getLogger(__name__)
-PRODUCER = "settlement"
+
+CONSUMED_TOPICS = (
+    topics.PAYMENT_CAPTURED,
+    topics.PAYMENT_VOIDED,
+    topics.PAYMENT_REFUNDED,
+    topics.MERCHANT_UPDATED,
+)
 
 
 @dataclass(frozen=True)
 class SettlementHandlers:
-    default_plan: FeePlan
+    fallback_plan: str = DEFAULT_FEE_PLAN
 
     async def handle(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
         if topic == topics.PAYMENT_CAPTURED:
             await self.on_captured(uow, envelope)
+        elif topic == topics.PAYMENT_VOIDED:
+            await self.on_voided(uow, envelope)
+        elif topic == topics.PAYMENT_REFUNDED:
+            await self.on_refunded(uow, envelope)
+        elif topic == topics.MERCHANT_UPDATED:
+            await self.on_merchant_updated(uow, envelope)
 
     async def on_captured(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         captured: PaymentCaptured = envelope.payload
-        ledger = LedgerRepository(uow.conn)
-        plan = await ledger.fee_plan(captured.merchant_id, self.default_plan)
+        payments = PaymentRepository(uow.conn)
+        if await payments.get(captured.payment_id) is not None:
+            log.info("capture already in the ledger")
+            return
+        profile = await MerchantRepository(uow.conn).profile(captured.merchant_id)
         transaction = capture_transaction(
             captured.payment_id,
             captured.merchant_id,
             captured.amount,
             captured.currency,
             captured.installments,
-            plan,
+            profile.plan_for(captured.installments, self.fallback_plan),
         )
-        if not await ledger.record(transaction):
+        day = profile.batch_date(envelope.occurred_at)
+        batches = BatchRepository(uow.conn)
+        batch_id = await batches.open_batch(
+            captured.merchant_id, captured.currency, day, profile.closes_at(day)
+        )
+        if not await LedgerRepository(uow.conn).record(transaction, batch_id):
             log.info("capture already in the ledger")
             return
-        settled = PaymentSettled(
+        payment = CapturedPayment(
             payment_id=captured.payment_id,
             merchant_id=captured.merchant_id,
-            gross_amount=captured.amount,
-            fee_amount=transaction.fee,
-            net_amount=captured.amount - transaction.fee,
             currency=captured.currency,
-            ledger_transaction_id=transaction.id,
+            batch_id=batch_id,
+            capture_transaction_id=transaction.id,
+            gross=captured.amount,
+            fee=transaction.fee,
+            status="captured",
         )
-        await uow.emit(
-            topics.PAYMENT_SETTLED,
-            new_envelope(
-                topics.PAYMENT_SETTLED,
-                settled,
-                correlation_id=captured.payment_id,
-                causation_id=envelope.message_id,
-                producer=PRODUCER,
-            ),
+        await payments.add_captured(payment)
+        log.info(
+            "captured into batch %s of %s: fee %d %s",
+            batch_id,
+            day,
+            transaction.fee,
+            captured.currency,
         )
-        log.info("settled: fee %d %s", transaction.fee, captured.currency)
+        if await payments.take_early_void(captured.payment_id):
+            await self._reverse(uow, payment, transaction, batch_id)
+
+    async def on_voided(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        voided: PaymentVoided = envelope.payload
+        if not voided.after_capture:
+            return  # a released hold: nothing was booked, nothing to reverse
+        payments = PaymentRepository(uow.conn)
+        payment = await payments.get(voided.payment_id)
+        if payment is None:
+            log.info("void read before its capture; applied when the capture arrives")
+            await payments.remember_early_void(voided.payment_id, envelope.message_id)
+            return
+        if payment.status == "voided":
+            return
+        batches = BatchRepository(uow.conn)
+        batch_id = payment.batch_id
+        if not await batches.lock_if_open(batch_id):
+            profile = await MerchantRepository(uow.conn).profile(payment.merchant_id)
+            day = profile.batch_date(envelope.occurred_at)
+            batch_id = await batches.open_batch(
+                payment.merchant_id, payment.currency, day, profile.closes_at(day)
+            )
+            log.warning(
+                "void after the capture's batch %s closed: reversal booked in batch %s",
+                payment.batch_id,
+                batch_id,
+            )
+        capture = await LedgerRepository(uow.conn).get(payment.capture_transaction_id)
+        if capture is None:  # the payment row references it: cannot happen short of tampering
+            raise NonRetryable(f"capture transaction {payment.capture_transaction_id} missing")
+        await self._reverse(uow, payment, capture, batch_id)
+
+    async def _reverse(
+        self,
+        uow: UnitOfWork,
+        payment: CapturedPayment,
+        capture: LedgerTransaction,
+        batch_id: Any,
+    ) -> None:
+        await LedgerRepository(uow.conn).record(reversal_transaction(capture), batch_id)
+        await PaymentRepository(uow.conn).mark_voided(payment.payment_id)
+        log.info("capture reversed in batch %s", batch_id)
+
+    async def on_refunded(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        refunded: PaymentRefunded = envelope.payload
+        profile = await MerchantRepository(uow.conn).profile(refunded.merchant_id)
+        day = profile.batch_date(envelope.occurred_at)
+        batch_id = await BatchRepository(uow.conn).open_batch(
+            refunded.merchant_id, refunded.currency, day, profile.closes_at(day)
+        )
+        transaction = refund_transaction(
+            refunded.refund_id,
+            refunded.payment_id,
+            refunded.merchant_id,
+            refunded.amount,
+            refunded.currency,
+        )
+        if await LedgerRepository(uow.conn).record(transaction, batch_id):
+            log.info("refund %s booked in batch %s", refunded.refund_id, batch_id)
+
+    async def on_merchant_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        updated: MerchantUpdated = envelope.payload
+        try:
+            profile = profile_from_event(updated)
+        except InvalidMerchantProfile as exc:
+            raise NonRetryable(str(exc)) from exc
+        if not await MerchantRepository(uow.conn).apply(profile, updated.name, updated.active):
+            log.info(
+                "merchant %s version %d is not newer; ignored", updated.merchant_id, updated.version
+            )
+            return
+        batches = BatchRepository(uow.conn)
+        open_batches = await batches.open_batches_of(updated.merchant_id)
+        await batches.reschedule([(bid, profile.closes_at(day)) for bid, day in open_batches])

@@ -1,0 +1,51 @@
+"""Merchant profiles from merchant.updated: the newest version wins, whatever the order."""
+
+from __future__ import annotations
+
+from sanalpos_common.db import Connection
+from settlement.domain.merchants import MerchantProfile
+
+
+class MerchantRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def apply(self, profile: MerchantProfile, name: str, active: bool) -> bool:
+        """False when what we hold is the same or a newer version."""
+        applied = await self.conn.fetchval(
+            "INSERT INTO merchants (merchant_id, name, settlement_currency, time_zone, "
+            "cutoff_time, fee_plan, active, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (merchant_id) DO UPDATE SET name = EXCLUDED.name, "
+            "settlement_currency = EXCLUDED.settlement_currency, "
+            "time_zone = EXCLUDED.time_zone, cutoff_time = EXCLUDED.cutoff_time, "
+            "fee_plan = EXCLUDED.fee_plan, active = EXCLUDED.active, "
+            "version = EXCLUDED.version, updated_at = now() "
+            "WHERE merchants.version < EXCLUDED.version RETURNING 1",
+            profile.merchant_id,
+            name,
+            profile.settlement_currency,
+            profile.time_zone,
+            profile.cutoff,
+            profile.fee_plan,
+            active,
+            profile.version,
+        )
+        return applied is not None
+
+    async def profile(self, merchant_id: str) -> MerchantProfile:
+        """The merchant's profile, or the defaults for a merchant not heard of yet."""
+        row = await self.conn.fetchrow(
+            "SELECT time_zone, cutoff_time, fee_plan, settlement_currency, version "
+            "FROM merchants WHERE merchant_id = $1",
+            merchant_id,
+        )
+        if row is None:
+            return MerchantProfile(merchant_id)
+        return MerchantProfile(
+            merchant_id=merchant_id,
+            time_zone=row["time_zone"],
+            cutoff=row["cutoff_time"],
+            fee_plan=row["fee_plan"],
+            settlement_currency=row["settlement_currency"].strip(),
+            version=row["version"],
+        )

@@ -1,0 +1,57 @@
+"""End-of-day batch arithmetic: totals from the batch's ledger lines, payout date. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from settlement.domain.ledger import CLEARING, FEE_REVENUE, Direction, Kind
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One aggregated row: sum of the amounts of one account and direction per kind."""
+
+    kind: Kind
+    account: str
+    direction: Direction
+    amount: int
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    gross: int = 0
+    """Captured amounts booked in the batch."""
+    fees: int = 0
+    """Commission kept: capture fees less the fees of captures reversed in the batch."""
+    refunds: int = 0
+    reversals: int = 0
+    """Captured amounts cancelled ("iptal") in the batch."""
+    net: int = 0
+    """What the merchant is paid for the batch (may be negative: refunds exceed sales)."""
+
+
+def batch_totals(merchant_payable: str, lines: Iterable[BatchLine]) -> BatchTotals:
+    gross = fees = refunds = reversals = net = 0
+    for line in lines:
+        debit = line.direction is Direction.DEBIT
+        if line.account == merchant_payable:
+            net += -line.amount if debit else line.amount
+            if line.kind is Kind.REFUND:
+                refunds += line.amount
+        elif line.account == FEE_REVENUE:
+            fees += -line.amount if debit else line.amount
+        elif line.account == CLEARING and line.kind is Kind.CAPTURE:
+            gross += line.amount
+        elif line.account == CLEARING and line.kind is Kind.REVERSAL:
+            reversals += line.amount
+    return BatchTotals(gross=gross, fees=fees, refunds=refunds, reversals=reversals, net=net)
+
+
+def value_date(batch_date: date, delay_days: int) -> date:
+    """Payout ("valör") date: calendar days after the batch date. Weekends and bank holidays
+    are not skipped yet (that needs a holiday calendar)."""
+    if delay_days < 0:
+        raise ValueError("value-date delay cannot be negative")
+    return batch_date + timedelta(days=delay_days)

@@ -9,6 +9,7 @@ from intake.adapters.merchants import MerchantRepository
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
+from intake.entrypoints.kafka_requests import start_kafka_requests
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,
@@ -61,7 +62,7 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         await merchants.ensure(DEMO_MERCHANT_ID, "Demo Merchant", DEMO_API_KEY)
     elif not settings.is_development:
         await merchants.revoke_key(DEMO_API_KEY)
-    app.state.container = Container(
+    app.state.container = container = Container(
         pool=platform.pool,
         merchants=merchants,
         protection=CardProtection(
@@ -76,4 +77,5 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)
     platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
+    await start_kafka_requests(platform, app, container.protection, client_encryption)
     return platform

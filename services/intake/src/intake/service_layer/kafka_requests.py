@@ -18,9 +18,9 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from intake.adapters import kafka_requests as answers
+from intake.domain.request_signing import MERCHANT_HEADER, REQUEST_ID_HEADER
 from intake.entrypoints.problems import PROBLEM_BASE
 from intake.entrypoints.schemas import CardIn, CreatePaymentRequest
-from intake.domain.request_signing import MERCHANT_HEADER, REQUEST_ID_HEADER
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption, UnreadableCardPayload
 from intake.service_layer.payments import (

@@ -127,6 +127,7 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
 
     return {
         "intake": topics.OUTCOME_TOPICS,
+        "intake-requests": (topics.MERCHANT_REQUESTS,),
         "sanalpos-fraud": (topics.PAYMENT_INITIATED,),
         "authorization": (topics.PAYMENT_SCORED,),
         "settlement": (topics.PAYMENT_CAPTURED,),

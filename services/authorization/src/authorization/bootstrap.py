@@ -47,7 +47,11 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         preauth_expiry=timedelta(seconds=settings.preauth_expiry_s),
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
-    platform.consume(CONSUMED_TOPICS, idempotent(platform.pool, CONSUMER, handlers.handle))
+    platform.consume(
+        CONSUMED_TOPICS,
+        idempotent(platform.pool, CONSUMER, handlers.handle),
+        group_id=settings.consumer_group,
+    )
     expiry = PreauthExpiry(
         platform.pool,
         issuer,

@@ -38,6 +38,8 @@ class AuthorizationSettings(ServiceSettings):
     default_limit_major: int = 50_000
     """Credit limit, in major units of the payment currency, for cards the simulator has not seen."""
     seed_test_cards: bool = True
+    consumer_group: str | None = None
+    """Kafka consumer group; default `authorization`. Tests run a private one."""
     preauth_expiry_s: int = Field(default=604_800, gt=0)
     """AUTHORIZATION_PREAUTH_EXPIRY_S: a pre-authorization not captured within this many seconds
     expires and its hold is released (default 7 days)."""

@@ -129,7 +129,7 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
         "intake": topics.OUTCOME_TOPICS,
         "intake-requests": (topics.MERCHANT_REQUESTS,),
         "sanalpos-fraud": (topics.PAYMENT_INITIATED,),
-        "authorization": (topics.PAYMENT_SCORED,),
+        "authorization": (topics.PAYMENT_SCORED, topics.REVIEW_RESOLVED, *topics.COMMAND_TOPICS),
         "settlement": (topics.PAYMENT_CAPTURED,),
         "notification": (*topics.OUTCOME_TOPICS, topics.WEBHOOK_ENDPOINT_REGISTERED),
     }
@@ -174,6 +174,9 @@ def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProce
     for name in SERVICES:
         port = free_port()
         service_env = {
+            # Pre-authorizations lapse within a whole-system test (captures come in seconds).
+            "AUTHORIZATION_PREAUTH_EXPIRY_S": "20",
+            "AUTHORIZATION_PREAUTH_EXPIRY_SCAN_INTERVAL_S": "1",
             **os.environ,
             **env,
             f"{name.upper()}_HTTP_PORT": str(port),

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fraud.domain.features import FeatureEngine, MemoryStore, Observation
 from fraud.model.artifact import FORMAT, Artifact, ArtifactError, load_artifact, write_artifact
 from fraud.model.dataset import DATA_ENV, Labeled, default_data_path, read_csv
 from fraud.model.evaluate import cross_validate, metrics, recall_at_top, summary
-from fraud.model.features import FEATURE_NAMES, PaymentRecord, extract
-from fraud.model.inference import FraudModel
+from fraud.model.features import MODEL_FEATURES
+from fraud.model.inference import SHIPPED_ARTIFACT, ModelScorer
 from fraud.model.train import train
 
 SLICE = 3000  # first rows of the file: ~580 cards, 12 frauds
@@ -50,7 +51,7 @@ def model_path(artifact: Artifact, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_rows_are_in_event_time_order(data: Labeled) -> None:
-    times = [r.event_time for r in data.records]
+    times = [r.event_time for r in data.rows]
     assert times == sorted(times)
 
 
@@ -69,11 +70,11 @@ def test_another_seed_is_recorded(data: Labeled, artifact: Artifact) -> None:
 def test_artifact_envelope(artifact: Artifact, model_path: Path, data: Labeled) -> None:
     envelope = json.loads(model_path.read_text())
     assert envelope["format"] == FORMAT
-    assert envelope["version"] == 1
-    assert envelope["feature_names"] == list(FEATURE_NAMES)
+    assert envelope["version"] == 2
+    assert envelope["feature_names"] == list(MODEL_FEATURES)
     assert len(envelope["categories"]) == 14
     # trained_at comes from the data (its latest payment), not from the clock
-    assert envelope["trained_at"] == data.last_local_time.isoformat()
+    assert envelope["trained_at"] == data.last_time.isoformat()
     assert envelope["model_version"] == artifact.model_version
     assert envelope["metadata"]["params"]["deterministic"] is True
     assert envelope["metadata"]["params"]["num_threads"] == 1
@@ -83,7 +84,7 @@ def test_artifact_envelope(artifact: Artifact, model_path: Path, data: Labeled) 
 def test_round_trip(artifact: Artifact, model_path: Path) -> None:
     loaded = load_artifact(model_path)
     assert loaded == artifact
-    assert FraudModel.load(model_path).version == artifact.model_version
+    assert ModelScorer.load(model_path).version == artifact.model_version
 
 
 def _tampered(model_path: Path, tmp_path: Path, edit: object) -> Path:
@@ -101,7 +102,7 @@ def test_a_changed_model_text_is_refused(model_path: Path, tmp_path: Path) -> No
         envelope["model"] = text[:i] + ("1" if text[i] != "1" else "2") + text[i + 1 :]
 
     with pytest.raises(ArtifactError, match="sha256"):
-        FraudModel.load(_tampered(model_path, tmp_path, flip_a_leaf))
+        ModelScorer.load(_tampered(model_path, tmp_path, flip_a_leaf))
 
 
 @pytest.mark.parametrize(
@@ -121,12 +122,20 @@ def test_a_bad_envelope_is_refused(
         load_artifact(_tampered(model_path, tmp_path, edit))
 
 
-def test_features_that_differ_from_the_code_are_refused(model_path: Path, tmp_path: Path) -> None:
+def test_features_the_code_does_not_compute_are_refused(model_path: Path, tmp_path: Path) -> None:
     def rename(envelope: dict[str, list[str]]) -> None:
         envelope["feature_names"] = [*envelope["feature_names"][:-1], "renamed"]
 
+    with pytest.raises(ArtifactError, match="does not compute"):
+        ModelScorer.load(_tampered(model_path, tmp_path, rename))
+
+
+def test_another_category_list_is_refused(model_path: Path, tmp_path: Path) -> None:
+    def reorder(envelope: dict[str, list[str]]) -> None:
+        envelope["categories"] = list(reversed(envelope["categories"]))
+
     with pytest.raises(ArtifactError, match="retrain"):
-        FraudModel.load(_tampered(model_path, tmp_path, rename))
+        ModelScorer.load(_tampered(model_path, tmp_path, reorder))
 
 
 def test_not_json_is_refused(tmp_path: Path) -> None:
@@ -137,45 +146,49 @@ def test_not_json_is_refused(tmp_path: Path) -> None:
 
 
 def test_inference_is_deterministic_for_a_fixed_artifact(model_path: Path, data: Labeled) -> None:
-    x = data.features()[:500]
-    first, second = FraudModel.load(model_path), FraudModel.load(model_path)
-    batch = first.score_many(x)
-    assert np.all((batch >= 0) & (batch <= 1))
-    np.testing.assert_array_equal(batch, second.score_many(x))
-    np.testing.assert_array_equal(batch, first.score_many(x))
-    singles = np.array([first.score(row) for row in x[:50]])
-    np.testing.assert_allclose(singles, batch[:50], rtol=0, atol=1e-15)
-    assert [first.top_features(row) for row in x[:20]] == [
-        second.top_features(row) for row in x[:20]
-    ]
+    rows = data.feature_rows()[:500]
+    first, second = ModelScorer.load(model_path), ModelScorer.load(model_path)
+    batch = first.score_many(rows)
+    probabilities = np.array([s.probability for s in batch])
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    assert batch == second.score_many(rows)
+    assert batch == first.score_many(rows)
+    singles = [first.score(row) for row in rows[:50]]
+    assert singles == batch[:50]  # one row or a batch: the same numbers, bit for bit
+    assert {s.version for s in batch} == {first.version}
 
 
 def test_top_features_explain_the_score(model_path: Path, data: Labeled) -> None:
-    model = FraudModel.load(model_path)
-    x = data.features()
-    row = x[int(np.argmax(model.score_many(x)))]
-    contributions = model.contributions(row)
-    raw = sum(contributions.values())
-    assert 1 / (1 + math.exp(-raw)) == pytest.approx(model.score(row), abs=1e-9)
-    top = model.top_features(row, k=3)
+    model = ModelScorer.load(model_path)
+    rows = data.feature_rows()
+    scores = model.score_many(rows, explain=False)
+    assert all(s.top_features == () for s in scores)
+    explained = model.score_many(rows[:300])  # only rows at or above the explain threshold
+    assert all(bool(s.top_features) <= (s.probability >= 0.02) for s in explained)
+    row = rows[int(np.argmax([s.probability for s in scores]))]
+    x = model.matrix([row])
+    raw = float(model.contributions(x)[0].sum())
+    result = model.score(row, explain_min=0.0)
+    assert 1 / (1 + math.exp(-raw)) == pytest.approx(result.probability, abs=1e-9)
+    top = result.top_features
     assert 1 <= len(top) <= 3
-    assert all(name in FEATURE_NAMES and value > 0 for name, value in top)
+    assert all(name in MODEL_FEATURES and value > 0 for name, value in top)
     assert [v for _, v in top] == sorted((v for _, v in top), reverse=True)
 
 
-def test_a_live_record_with_missing_fields_scores(model_path: Path) -> None:
-    model = FraudModel.load(model_path)
+def test_a_live_payment_with_little_context_scores(model_path: Path) -> None:
+    model = ModelScorer.load(model_path)
     at = datetime(2020, 6, 1, 2, 30)
-    p = model.score(extract(PaymentRecord(amount=950.0, event_time=at.timestamp(), local_time=at)))
-    assert 0.0 <= p <= 1.0
+    obs = Observation(card="fp", amount_minor=95_000, event_time=at.timestamp(), local_time=at)
+    result = model.score(FeatureEngine(MemoryStore()).features(obs))
+    assert 0.0 <= result.probability <= 1.0
 
 
-def test_score_refuses_wrong_shapes(model_path: Path) -> None:
-    model = FraudModel.load(model_path)
-    with pytest.raises(ValueError):
-        model.score(np.zeros(3))
-    with pytest.raises(ValueError):
-        model.score(np.zeros((2, len(FEATURE_NAMES))))
+def test_the_shipped_artifact_loads_and_uses_the_model_features() -> None:
+    scorer = ModelScorer.load()
+    assert scorer.feature_names == MODEL_FEATURES
+    assert scorer.artifact.metadata["rows"] == 9863  # trained on sparkov_dev.csv
+    assert ModelScorer.load(SHIPPED_ARTIFACT).version == scorer.version
 
 
 def test_metrics_on_a_known_ranking() -> None:
@@ -189,7 +202,7 @@ def test_metrics_on_a_known_ranking() -> None:
 
 def test_a_small_cross_validation_gives_finite_metrics(data: Labeled) -> None:
     y, results = cross_validate(data, folds=3, seed=7, rounds=ROUNDS)
-    assert set(results) == {"model", "baseline", "amount"}
+    assert set(results) == {"model", "baseline", "all features", "amount"}
     for name, pooled in summary(y, results).items():
         for key in ("roc_auc", "ap", "recall@top1%"):
             assert math.isfinite(pooled[key]), (name, key)
@@ -207,7 +220,7 @@ def test_the_command_lines_run_on_a_slice(
 
     csv = str(default_data_path())
     out = tmp_path / "m.json"
-    args = ["--csv", csv, "--out", str(out), "--seed", "7", "--limit", "2000", "--rounds", "20"]
+    args = ["--data", csv, "--out", str(out), "--seed", "7", "--limit", "2000", "--rounds", "20"]
     assert train_cli.main(args) == 0
     first = out.read_bytes()
     assert train_cli.main(args) == 0

@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fraud.domain.features import CATEGORIES
+
 FORMAT = "sanalpos-fraud-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: `feature_names` is the subset of `fraud.domain.features.FEATURE_NAMES` the model reads."""
 
 
 class ArtifactError(ValueError):
@@ -33,12 +36,13 @@ def sha256_text(text: str) -> str:
 class Artifact:
     model_text: str
     feature_names: tuple[str, ...]
-    categories: tuple[str, ...]
     categorical_features: tuple[str, ...]
     trained_at: str
     """Latest event (local) time in the training data, ISO 8601: not the wall clock."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Training facts: seed, params, rows, positives, rounds."""
+    categories: tuple[str, ...] = CATEGORIES
+    """The category list whose indexes are the `category` codes the model was trained on."""
 
     @property
     def model_sha256(self) -> str:

@@ -1,7 +1,10 @@
-"""Read the labeled Sparkov-style CSV into payment records, in event-time order.
+"""Labeled transactions for training and evaluation, in event-time order.
 
-The data file is never part of the repository: callers pass its path (the tests read it from
-`SANALPOS_FRAUD_DATA`, default `<repo>/../shared/data/fraud/sparkov_dev.csv`).
+Reads a Sparkov-style CSV (`fraud.model.sparkov` maps each row to the payment the platform
+would see) and builds feature matrices by replaying the rows through the streaming feature
+code (`fraud.domain.features`), the same code the service runs live. The data file is never
+part of the repository: callers pass its path (default `$SANALPOS_FRAUD_DATA`, else
+`<repo>/../shared/data/fraud/sparkov_dev.csv`).
 """
 
 from __future__ import annotations
@@ -9,16 +12,31 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from fraud.model.features import PaymentRecord, feature_matrix
+from fraud.domain.features import FEATURE_NAMES, category_code, replay
+from fraud.model.sparkov import SparkovRow, parse_row
 
 DATA_ENV = "SANALPOS_FRAUD_DATA"
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+BASELINE_FEATURES: tuple[str, ...] = (
+    "amount",
+    "hour",
+    "night",
+    "category",
+    "age_years",
+    "distance_km",
+)
+"""The data README's plain gradient-boosting baseline (offline only: the platform never
+receives a date of birth, so `age_years` is not a live feature)."""
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[5]
 
 
 def default_data_path() -> Path:
@@ -26,73 +44,67 @@ def default_data_path() -> Path:
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[5]
-    return repo.parent / "shared" / "data" / "fraud" / "sparkov_dev.csv"
+    return repo_root().parent / "shared" / "data" / "fraud" / "sparkov_dev.csv"
+
+
+def matrix(rows: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarray:
+    if not rows:
+        return np.empty((0, len(names)), dtype=np.float64)
+    return np.array([[row[n] for n in names] for row in rows], dtype=np.float64)
 
 
 @dataclass(frozen=True)
 class Labeled:
-    """Rows in event-time order: the card key, the record and the label of each."""
+    """Rows in event-time order, with their labels."""
 
-    cards: list[str]
-    records: list[PaymentRecord]
+    rows: list[SparkovRow]
     labels: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.records)
-
-    def features(self) -> np.ndarray:
-        return feature_matrix(zip(self.cards, self.records, strict=True))
+        return len(self.rows)
 
     @property
-    def last_local_time(self) -> datetime:
-        return max(r.local_time for r in self.records)
+    def cards(self) -> list[str]:
+        return [r.cc_num for r in self.rows]
+
+    def feature_rows(self) -> list[dict[str, float]]:
+        """Streaming features of every row (each sees only earlier payments; no labels)."""
+        return replay(r.observation() for r in self.rows)
+
+    def features(self, names: Sequence[str] = FEATURE_NAMES) -> np.ndarray:
+        return matrix(self.feature_rows(), names)
+
+    def baseline_features(self) -> np.ndarray:
+        """The README baseline's columns (adds age from the date of birth)."""
+        rows = self.feature_rows()
+        for row, src in zip(rows, self.rows, strict=True):
+            row["age_years"] = _age(src)
+            row["category"] = category_code(src.mcc)
+        return matrix(rows, BASELINE_FEATURES)
+
+    @property
+    def last_time(self) -> datetime:
+        return max(r.local_time for r in self.rows)
 
     def head(self, n: int) -> Labeled:
-        return Labeled(self.cards[:n], self.records[:n], self.labels[:n])
+        return Labeled(self.rows[:n], self.labels[:n])
 
 
-def _float(text: str | None) -> float | None:
-    if text is None or not text.strip():
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
-
-
-def _date(text: str | None) -> date | None:
-    if text is None or not text.strip():
-        return None
-    return date.fromisoformat(text.strip())
-
-
-def parse_row(row: dict[str, str]) -> tuple[str, PaymentRecord, int]:
-    local = datetime.strptime(row["trans_date_trans_time"], _TIME_FORMAT)
-    unix = _float(row.get("unix_time"))
-    record = PaymentRecord(
-        amount=float(row["amt"]),
-        event_time=unix if unix is not None else local.timestamp(),
-        local_time=local,
-        category=row.get("category") or None,
-        birth_date=_date(row.get("dob")),
-        home_lat=_float(row.get("lat")),
-        home_lon=_float(row.get("long")),
-        merchant_lat=_float(row.get("merch_lat")),
-        merchant_lon=_float(row.get("merch_long")),
-    )
-    return row["cc_num"], record, int(row["is_fraud"])
+def _age(row: SparkovRow) -> float:
+    born, on = row.birth_date, row.local_time.date()
+    if born is None or born > on:
+        return math.nan
+    return (on - born).days / 365.25
 
 
 def read_csv(path: str | os.PathLike[str], limit: int | None = None) -> Labeled:
-    """The first `limit` rows (file order) sorted by event time (stable, ties by file order)."""
-    parsed: list[tuple[str, PaymentRecord, int]] = []
+    """The first `limit` rows (file order), sorted by event time (ties by file order)."""
+    parsed: list[SparkovRow] = []
     with open(path, newline="", encoding="utf-8") as f:
         for i, row in enumerate(csv.DictReader(f)):
             if limit is not None and i >= limit:
                 break
             parsed.append(parse_row(row))
-    order = sorted(range(len(parsed)), key=lambda i: (parsed[i][1].event_time, i))
-    return Labeled(
-        cards=[parsed[i][0] for i in order],
-        records=[parsed[i][1] for i in order],
-        labels=np.array([parsed[i][2] for i in order], dtype=np.int8),
-    )
+    order = sorted(range(len(parsed)), key=lambda i: (parsed[i].event_time, i))
+    rows = [parsed[i] for i in order]
+    return Labeled(rows=rows, labels=np.array([r.label for r in rows], dtype=np.int8))

@@ -6,14 +6,17 @@
 Every card (cc_num) is in exactly one test fold (StratifiedGroupKFold: GroupKFold by card
 that also spreads the fraud-bearing cards evenly over folds; with ~50 frauds a plain
 GroupKFold can leave a fold with a handful). For each fold the model is trained on the
-other cards and scores the held-out cards. Features are built once over the whole file in
-event-time order, but every per-card feature uses only that card's own earlier payments,
-so a held-out card's features never see training cards, labels or its own future.
+other cards and scores the held-out cards. Features are replayed once over the whole file
+in event-time order, as the service would see the payments: per-card features use only
+the card's own earlier payments; the shared profiles (merchant category amounts, merchant
+velocity) include earlier payments of every card, unlabeled, as in production. No label
+ever enters a feature.
 
 Compared under identical folds:
-- model: LightGBM on all FEATURE_NAMES (train.PARAMS, fixed a priori, not tuned here);
+- model: LightGBM on MODEL_FEATURES (train.PARAMS, fixed a priori);
 - baseline: the same learner and parameters on amount, hour, night, category, age,
   distance (the data set README's "plain gradient-boosting model");
+- all features: the same learner on every streaming feature;
 - amount: ranking by amount alone (no training).
 
 Metrics: ROC AUC, average precision, recall in the top 1% of scores, and precision/recall
@@ -34,8 +37,9 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from fraud.model.dataset import Labeled, default_data_path, read_csv
-from fraud.model.features import BASELINE_FEATURES, FEATURE_NAMES, column_indices
+from fraud.domain.features import FEATURE_NAMES
+from fraud.model.dataset import BASELINE_FEATURES, Labeled, default_data_path, matrix, read_csv
+from fraud.model.features import MODEL_FEATURES
 from fraud.model.train import DEFAULT_SEED, NUM_BOOST_ROUND, fit_booster
 
 DECLINE_THRESHOLD = 0.5
@@ -97,58 +101,15 @@ Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def gbm_scorer(columns: Sequence[str], seed: int, rounds: int) -> Scorer:
-    idx = column_indices(columns)
-
     def score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-        booster = fit_booster(x_train[:, idx], y_train, columns, seed, rounds)
-        return np.asarray(booster.predict(x_test[:, idx]), dtype=np.float64)
+        booster = fit_booster(x_train, y_train, columns, seed, rounds)
+        return np.asarray(booster.predict(x_test), dtype=np.float64)
 
     return score
 
 
-GRID_LEAVES = (4, 7, 15)
-GRID_ROUNDS = (100, 200, 300, 500)
-
-
-def tuned_gbm_scorer(
-    columns: Sequence[str], seed: int, groups_of: Callable[[np.ndarray], np.ndarray], inner: int = 3
-) -> tuple[Scorer, list[tuple[int, int]]]:
-    """Nested tuning: inside each outer training set, an inner by-card CV picks num_leaves
-    and the number of rounds (by mean inner average precision); the outer test cards are
-    never seen while choosing. Returns the scorer and the list of choices it made."""
-    idx = column_indices(columns)
-    chosen: list[tuple[int, int]] = []
-
-    def score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-        groups = groups_of(x_train)
-        splitter = StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=seed)
-        ap: dict[tuple[int, int], list[float]] = {}
-        for tr, va in splitter.split(x_train, y_train, groups):
-            for leaves in GRID_LEAVES:
-                booster = fit_booster(
-                    x_train[tr][:, idx],
-                    y_train[tr],
-                    columns,
-                    seed,
-                    max(GRID_ROUNDS),
-                    {"num_leaves": leaves},
-                )
-                for rounds in GRID_ROUNDS:
-                    p = booster.predict(x_train[va][:, idx], num_iteration=rounds)
-                    value = average_precision_score(y_train[va], p) if y_train[va].any() else 0.0
-                    ap.setdefault((leaves, rounds), []).append(float(value))
-        best = max(sorted(ap), key=lambda key: float(np.mean(ap[key])))
-        chosen.append(best)
-        booster = fit_booster(
-            x_train[:, idx], y_train, columns, seed, best[1], {"num_leaves": best[0]}
-        )
-        return np.asarray(booster.predict(x_test[:, idx]), dtype=np.float64)
-
-    return score, chosen
-
-
 def amount_scorer(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    return x_test[:, FEATURE_NAMES.index("amount")].astype(np.float64)
+    return x_test[:, 0].astype(np.float64)
 
 
 @dataclass
@@ -157,11 +118,34 @@ class Result:
     threshold: float | None
     oof: np.ndarray
     folds: list[Metrics] = field(default_factory=list)
-    choices: list[tuple[int, int]] = field(default_factory=list)
-    """Nested tuning only: (num_leaves, rounds) chosen per outer fold."""
 
     def pooled(self, y: np.ndarray) -> Metrics:
         return metrics(y, self.oof, self.threshold)
+
+
+def candidates(
+    data: Labeled, seed: int, rounds: int, threshold: float
+) -> dict[str, tuple[np.ndarray, Scorer, float | None]]:
+    """name -> (feature matrix, scorer, decision threshold), all on the same rows."""
+    rows = data.feature_rows()
+    return {
+        "model": (
+            matrix(rows, MODEL_FEATURES),
+            gbm_scorer(MODEL_FEATURES, seed, rounds),
+            threshold,
+        ),
+        "baseline": (
+            data.baseline_features(),
+            gbm_scorer(BASELINE_FEATURES, seed, rounds),
+            threshold,
+        ),
+        "all features": (
+            matrix(rows, FEATURE_NAMES),
+            gbm_scorer(FEATURE_NAMES, seed, rounds),
+            threshold,
+        ),
+        "amount": (matrix(rows, ("amount",)), amount_scorer, None),
+    }
 
 
 def cross_validate(
@@ -170,42 +154,23 @@ def cross_validate(
     seed: int = DEFAULT_SEED,
     rounds: int = NUM_BOOST_ROUND,
     threshold: float = DECLINE_THRESHOLD,
-    nested: bool = False,
+    split_seed: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Result]]:
-    x = data.features()
     y = data.labels.astype(np.int64)
     groups = np.array(data.cards)
-    scorers: dict[str, tuple[Scorer, float | None]] = {
-        "model": (gbm_scorer(FEATURE_NAMES, seed, rounds), threshold),
-        "baseline": (gbm_scorer(BASELINE_FEATURES, seed, rounds), threshold),
-        "amount": (amount_scorer, None),
-    }
-    choices: dict[str, list[tuple[int, int]]] = {}
-    if nested:
-        # the inner CV needs the card of each training row: rows are found by identity of
-        # the training matrix passed in, set per outer fold below
-        current: dict[str, np.ndarray] = {}
-
-        def groups_of(x_train: np.ndarray) -> np.ndarray:
-            return current["groups"]
-
-        for name, columns in (("model", FEATURE_NAMES), ("baseline", BASELINE_FEATURES)):
-            scorer, choices[name] = tuned_gbm_scorer(columns, seed, groups_of)
-            scorers[f"{name} (nested-tuned)"] = (scorer, threshold)
+    scorers = candidates(data, seed, rounds, threshold)
     results = {
-        name: Result(name, thr, np.full(len(y), math.nan)) for name, (_, thr) in scorers.items()
+        name: Result(name, thr, np.full(len(y), math.nan)) for name, (_, _, thr) in scorers.items()
     }
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train_idx, test_idx in splitter.split(x, y, groups):
+    splitter = StratifiedGroupKFold(
+        n_splits=folds, shuffle=True, random_state=seed if split_seed is None else split_seed
+    )
+    for train_idx, test_idx in splitter.split(np.zeros(len(y)), y, groups):
         assert not set(groups[train_idx]) & set(groups[test_idx])
-        if nested:
-            current["groups"] = groups[train_idx]
-        for name, (scorer, thr) in scorers.items():
+        for name, (x, scorer, thr) in scorers.items():
             scores = scorer(x[train_idx], y[train_idx], x[test_idx])
             results[name].oof[test_idx] = scores
             results[name].folds.append(metrics(y[test_idx], scores, thr))
-    for name, made in choices.items():
-        results[f"{name} (nested-tuned)"].choices = made
     return y, results
 
 
@@ -237,10 +202,6 @@ def report(y: np.ndarray, results: dict[str, Result]) -> str:
             for m in res.folds
         ]
         lines.append(f"  {name:<24} " + "  ".join(cells))
-    for name, res in results.items():
-        if res.choices:
-            made = ", ".join(f"leaves {leaves} / {rounds} rounds" for leaves, rounds in res.choices)
-            lines.append(f"  {name} chose per fold: {made}")
     return "\n".join(lines)
 
 
@@ -283,18 +244,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--png", default=None)
     parser.add_argument(
-        "--nested", action="store_true", help="also nested-tune num_leaves/rounds per fold"
+        "--split-seeds", default=None, help="comma-separated split seeds; mean over them"
     )
     args = parser.parse_args(argv)
     data = read_csv(args.csv, limit=args.limit)
-    y, results = cross_validate(
-        data, args.folds, args.seed, args.rounds, args.threshold, nested=args.nested
-    )
+    if args.split_seeds:
+        print(repeated(data, [int(v) for v in args.split_seeds.split(",")], args))
+        return 0
+    y, results = cross_validate(data, args.folds, args.seed, args.rounds, args.threshold)
     print(report(y, results))
     if args.png:
         plot(y, results, args.png)
         print(f"\nwrote {args.png}")
     return 0
+
+
+def repeated(data: Labeled, split_seeds: Sequence[int], args: argparse.Namespace) -> str:
+    """Pooled metrics averaged over several split seeds (less luck of one split)."""
+    table: dict[str, list[dict[str, float]]] = {}
+    for split_seed in split_seeds:
+        y, results = cross_validate(
+            data, args.folds, args.seed, args.rounds, args.threshold, split_seed=split_seed
+        )
+        for name, values in summary(y, results).items():
+            table.setdefault(name, []).append(values)
+    keys = list(next(iter(table.values()))[0])
+    lines = [f"pooled OOF, mean over split seeds {list(split_seeds)}"]
+    lines.append(" " * 20 + "  ".join(f"{k:>13}" for k in keys))
+    for name, runs in table.items():
+        means = [float(np.mean([r[k] for r in runs])) for k in keys]  # nan stays nan
+        lines.append(f"  {name:<17} " + "  ".join(f"{m:>13.3f}" for m in means))
+    return "\n".join(lines)
 
 
 def summary(y: np.ndarray, results: dict[str, Result]) -> dict[str, Any]:

@@ -1,83 +1,113 @@
 """In-process inference from a verified artifact (numpy + lightgbm only; no pickle).
 
-    model = FraudModel.load(path)            # format, version, sha256 and features checked
-    x = extract(record, card_state)          # fraud.model.features
-    p = model.score(x)                       # fraud probability in [0, 1]
-    model.top_features(x, k=3)               # [(feature, log-odds contribution), ...]
+    scorer = ModelScorer.load(path)             # format, version, sha256, features checked
+    features = engine.features(observation)     # fraud.domain.features (a name -> value map)
+    result = scorer.score(features)             # ModelScore(probability, version, top_features)
+    results = scorer.score_many([f1, f2, ...])  # one LightGBM call for a batch
 
-Deterministic for a fixed artifact: prediction is a pure tree walk, run on one thread.
+Deterministic for a fixed artifact: prediction is a pure tree walk on one thread.
+`top_features` are the largest positive per-feature log-odds contributions (LightGBM's
+`pred_contrib`, TreeSHAP), for reason codes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 
+from fraud.domain.features import CATEGORIES, FEATURE_NAMES
 from fraud.model.artifact import Artifact, ArtifactError, load_artifact
-from fraud.model.features import CATEGORIES, FEATURE_NAMES
+from fraud.model.features import vector
+
+SHIPPED_ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "fraud-model.json"
+"""Trained on sparkov_dev.csv (docs/fraud-model.md); FRAUD_MODEL_PATH overrides it."""
+TOP_K = 3
+EXPLAIN_MIN_PROBABILITY = 0.02
+"""Top features cost ~100 µs a row (TreeSHAP), so they are computed only for payments the
+model finds at least this risky (below it the model adds no points: `combine.REASON_MIN_P`)."""
 
 
-class FraudModel:
+@dataclass(frozen=True)
+class ModelScore:
+    probability: float
+    version: str
+    top_features: tuple[tuple[str, float], ...] = ()
+    """(feature, log-odds contribution), largest first; only features that push up."""
+
+
+class ModelScorer:
     def __init__(self, artifact: Artifact) -> None:
-        if artifact.feature_names != FEATURE_NAMES:
-            raise ArtifactError(
-                f"artifact features {artifact.feature_names} do not match this code's "
-                f"{FEATURE_NAMES}: retrain"
-            )
+        unknown = [n for n in artifact.feature_names if n not in FEATURE_NAMES]
+        if unknown:
+            raise ArtifactError(f"artifact uses features this code does not compute: {unknown}")
         if artifact.categories != CATEGORIES:
             raise ArtifactError("artifact category list does not match this code's: retrain")
         self.artifact = artifact
+        self.feature_names = artifact.feature_names
+        self.version = artifact.model_version
         self._booster = lgb.Booster(model_str=artifact.model_text)
-        if tuple(self._booster.feature_name()) != FEATURE_NAMES:
+        if tuple(self._booster.feature_name()) != self.feature_names:
             raise ArtifactError("model text features do not match the envelope")
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | Path) -> FraudModel:
-        return cls(load_artifact(path))
+    def load(cls, path: str | os.PathLike[str] | None = None) -> ModelScorer:
+        return cls(load_artifact(path or SHIPPED_ARTIFACT))
 
-    @property
-    def version(self) -> str:
-        return self.artifact.model_version
+    def matrix(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        if not rows:
+            return np.empty((0, len(self.feature_names)), dtype=np.float64)
+        return np.vstack([vector(row, self.feature_names) for row in rows])
 
-    @staticmethod
-    def _matrix(features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float64)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
-            raise ValueError(f"expected (n, {len(FEATURE_NAMES)}) features, got {x.shape}")
-        return x
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._booster.predict(x, num_threads=1), dtype=np.float64)
 
-    def score(self, features: np.ndarray) -> float:
-        """Fraud probability of one feature vector."""
-        x = self._matrix(features)
-        if x.shape[0] != 1:
-            raise ValueError("score() takes one row; use score_many()")
-        return float(np.asarray(self._booster.predict(x, num_threads=1))[0])
-
-    def score_many(self, features: np.ndarray) -> np.ndarray:
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """(n, features + 1) log-odds contributions; the last column is the bias."""
         return np.asarray(
-            self._booster.predict(self._matrix(features), num_threads=1), dtype=np.float64
+            self._booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64
         )
 
-    def contributions(self, features: np.ndarray) -> dict[str, float]:
-        """SHAP-style log-odds contribution of every feature (plus `bias`) for one row."""
-        x = self._matrix(features)
-        raw = np.asarray(self._booster.predict(x[:1], pred_contrib=True, num_threads=1))[0]
-        out = {name: float(v) for name, v in zip(FEATURE_NAMES, raw[:-1], strict=True)}
-        out["bias"] = float(raw[-1])
-        return out
+    def score(
+        self,
+        features: Mapping[str, float],
+        explain: bool = True,
+        explain_min: float = EXPLAIN_MIN_PROBABILITY,
+    ) -> ModelScore:
+        return self.score_many([features], explain, explain_min)[0]
 
-    def top_features(self, features: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
-        """The k features that push this row's score up the most (largest positive
-        log-odds contribution first; ties by feature order). Empty if none pushes up."""
-        contrib = self.contributions(features)
-        contrib.pop("bias")
+    def score_many(
+        self,
+        rows: Sequence[Mapping[str, float]],
+        explain: bool = True,
+        explain_min: float = EXPLAIN_MIN_PROBABILITY,
+    ) -> list[ModelScore]:
+        """One LightGBM call for the batch; top features for rows with p >= explain_min."""
+        if not rows:
+            return []
+        x = self.matrix(rows)
+        probabilities = self.probabilities(x)
+        tops: list[tuple[tuple[str, float], ...]] = [()] * len(rows)
+        risky = np.flatnonzero(probabilities >= explain_min) if explain else np.empty(0, int)
+        if len(risky):
+            for i, contrib in zip(risky, self.contributions(x[risky]), strict=True):
+                tops[int(i)] = self._top(contrib)
+        return [
+            ModelScore(float(p), self.version, top)
+            for p, top in zip(probabilities, tops, strict=True)
+        ]
+
+    def _top(self, contrib: np.ndarray, k: int = TOP_K) -> tuple[tuple[str, float], ...]:
         ranked = sorted(
-            ((name, v) for name, v in contrib.items() if v > 0),
-            key=lambda item: (-item[1], FEATURE_NAMES.index(item[0])),
+            (
+                (name, float(value))
+                for name, value in zip(self.feature_names, contrib[:-1], strict=True)
+                if value > 0
+            ),
+            key=lambda item: (-item[1], self.feature_names.index(item[0])),
         )
-        return ranked[:k]
+        return tuple(ranked[:k])

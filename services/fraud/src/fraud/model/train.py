@@ -1,16 +1,17 @@
-"""Train the fraud model from a labeled CSV and write a pickle-free artifact.
+"""Train the fraud model from labeled transactions and write a pickle-free artifact.
 
-    uv run --no-sync python -m fraud.model.train --csv ../shared/data/fraud/sparkov_dev.csv \
-        --out /tmp/fraud-model.json --seed 7
+    uv run --no-sync python -m fraud.model.train --data ../shared/data/fraud/sparkov_dev.csv \
+        --seed 7 --out services/fraud/src/fraud/model/artifacts/fraud-model.json
 
-Reproducible: features are built in event-time order from the data alone, LightGBM runs
-with `deterministic=True`, one thread, row-wise histograms and every seed derived from
-`--seed`; `trained_at` is taken from the data, not the clock. Same data + seed gives a
-byte-identical artifact.
+`--data` is a labeled CSV (Sparkov columns, see /work/shared/data/fraud/README.md) or
+`history`: the platform's own labeled payments (fraud reports) exported by the fraud service
+as the same columns (`fraud.model.history`). Reproducible: features are replayed in event-time
+order from the data alone, LightGBM runs with `deterministic=True`, one thread, row-wise
+histograms and every seed derived from `--seed`, and `trained_at` comes from the data, not the
+clock: same data + seed -> byte-identical artifact.
 
-Hyper-parameters are fixed a priori (small trees, shrinkage, L2, a floor on leaf size:
-the data set has ~50 frauds, so capacity is kept low) and were not tuned on held-out
-cards; `fraud.model.evaluate` estimates how they generalise.
+Hyper-parameters are fixed a priori for ~50 positives (small trees, shrinkage, L2, a floor on
+leaf size); `fraud.model.evaluate` estimates how they generalise on held-out cards.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from fraud.model.artifact import Artifact, write_artifact
 from fraud.model.dataset import Labeled, default_data_path, read_csv
-from fraud.model.features import CATEGORICAL_FEATURES, CATEGORIES, FEATURE_NAMES
+from fraud.model.features import FEATURE_SETS, MODEL_FEATURES, categorical_among
 
 DEFAULT_SEED = 7
 NUM_BOOST_ROUND = 300
@@ -66,12 +67,11 @@ def fit_booster(
     overrides: dict[str, Any] | None = None,
 ) -> lgb.Booster:
     """Train on the given columns; `category` is categorical when it is among them."""
-    categorical = [n for n in CATEGORICAL_FEATURES if n in feature_names]
     data = lgb.Dataset(
         x,
         label=y,
         feature_name=list(feature_names),
-        categorical_feature=categorical,
+        categorical_feature=list(categorical_among(feature_names)),
         free_raw_data=True,
         params={"verbose": -1, "max_bin": PARAMS["max_bin"]},
     )
@@ -82,39 +82,51 @@ def train(
     data: Labeled,
     seed: int = DEFAULT_SEED,
     num_boost_round: int = NUM_BOOST_ROUND,
-    overrides: dict[str, Any] | None = None,
+    features: Sequence[str] = MODEL_FEATURES,
+    source: str = "csv",
 ) -> Artifact:
     if len(data) == 0 or int(data.labels.sum()) == 0:
         raise ValueError("need labeled rows with at least one fraud")
-    x = data.features()
-    booster = fit_booster(x, data.labels, FEATURE_NAMES, seed, num_boost_round, overrides)
+    names = tuple(features)
+    booster = fit_booster(data.features(names), data.labels, names, seed, num_boost_round)
     return Artifact(
         model_text=booster.model_to_string(),
-        feature_names=FEATURE_NAMES,
-        categories=CATEGORIES,
-        categorical_features=CATEGORICAL_FEATURES,
-        trained_at=data.last_local_time.isoformat(),
+        feature_names=names,
+        categorical_features=categorical_among(names),
+        trained_at=data.last_time.isoformat(),
         metadata={
             "seed": seed,
             "num_boost_round": num_boost_round,
-            "params": {k: v for k, v in lgb_params(seed, overrides).items() if k != "verbose"},
+            "params": {k: v for k, v in lgb_params(seed).items() if k != "verbose"},
             "rows": len(data),
             "positives": int(data.labels.sum()),
             "cards": len(set(data.cards)),
+            "source": source,
         },
     )
 
 
+def load_data(spec: str, limit: int | None = None) -> tuple[Labeled, str]:
+    if spec == "history":
+        from fraud.model.history import read_history
+
+        return read_history(limit=limit), "history"
+    return read_csv(spec, limit=limit), "csv"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fraud.model.train", description=__doc__)
-    parser.add_argument("--csv", default=str(default_data_path()), help="labeled CSV")
+    parser.add_argument(
+        "--data", "--csv", default=str(default_data_path()), help="labeled CSV, or 'history'"
+    )
     parser.add_argument("--out", required=True, help="artifact path (.json)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--rounds", type=int, default=NUM_BOOST_ROUND)
+    parser.add_argument("--features", choices=sorted(FEATURE_SETS), default="model")
     parser.add_argument("--limit", type=int, default=None, help="first N rows of the file")
     args = parser.parse_args(argv)
-    data = read_csv(args.csv, limit=args.limit)
-    artifact = train(data, seed=args.seed, num_boost_round=args.rounds)
+    data, source = load_data(args.data, args.limit)
+    artifact = train(data, args.seed, args.rounds, FEATURE_SETS[args.features], source)
     path = write_artifact(artifact, args.out)
     print(
         f"{path}: {artifact.model_version}, {len(data)} rows, "

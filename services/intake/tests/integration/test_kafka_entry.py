@@ -222,7 +222,7 @@ async def entry() -> AsyncIterator[EntryPoint]:
 
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
     await producer.start()
-    reader = TopicReader((topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC))
+    reader = TopicReader((topics.MERCHANT_REQUESTS, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC))
     await reader.start(producer)
     group = f"{CONSUMER}-it-{run}"
     await _start_group_at_end(group, producer)
@@ -540,3 +540,34 @@ async def test_a_rotated_secret_signs_for_its_merchant_end_to_end(
 
     assert (await entry.reply(old))[0]["status"] == 202
     assert (await entry.reply(new))[0]["status"] == 202
+
+
+async def test_freshness_is_judged_by_broker_arrival_not_the_producer_clock(
+    entry: EntryPoint,
+) -> None:
+    """The request topic stamps LogAppendTime: a producer timestamp from an hour ago does not
+    make a freshly signed request stale (nor would a fresh one rescue an old signature)."""
+    request_id, ts = f"req-{uuid.uuid4()}", int(time.time())
+    value = create_value(**token_payment(entry))
+    await entry.producer.send_and_wait(
+        topics.MERCHANT_REQUESTS,
+        value=value,
+        key=entry.key,
+        timestamp_ms=(ts - 3600) * 1000,
+        headers=[
+            (MERCHANT_HEADER, entry.merchant_id.encode()),
+            (REQUEST_ID_HEADER, request_id.encode()),
+            (TIMESTAMP_HEADER, str(ts).encode()),
+            (SIGNATURE_HEADER, sign(entry.secret, request_id, ts, value).encode()),
+        ],
+    )
+    (reply,) = await entry.reply(request_id)
+    assert reply["status"] == 202
+    (request,) = [
+        r
+        for r in entry.reader.records
+        if r.topic == topics.MERCHANT_REQUESTS
+        and (REQUEST_ID_HEADER, request_id.encode()) in list(r.headers)
+    ]
+    assert request.timestamp_type == 1  # LogAppendTime: the broker's clock
+    assert request.timestamp >= ts * 1000

@@ -12,10 +12,17 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from intake.adapters import kafka_requests as answers
 from intake.domain.request_signing import MERCHANT_HEADER, REQUEST_ID_HEADER
@@ -47,19 +54,25 @@ class KafkaPaymentRequest(BaseModel):
 
     operation: Operation
     payment_id: uuid.UUID | None = Field(
-        default=None, description="The payment to act on (capture, void, refund only)"
+        default=None,
+        validate_default=True,
+        description="The payment to act on (capture, void, refund only)",
     )
     body: dict[str, Any] = Field(
         default_factory=dict, description="The JSON body the HTTP operation takes"
     )
 
-    @model_validator(mode="after")
-    def _payment_id_only_for_existing_payments(self) -> Self:
-        if self.operation == "create" and self.payment_id is not None:
+    @field_validator("payment_id")
+    @classmethod
+    def _payment_id_only_for_existing_payments(
+        cls, value: uuid.UUID | None, info: ValidationInfo
+    ) -> uuid.UUID | None:
+        operation = info.data.get("operation")
+        if operation == "create" and value is not None:
             raise ValueError("create takes no payment_id")
-        if self.operation != "create" and self.payment_id is None:
-            raise ValueError(f"{self.operation} needs the payment_id")
-        return self
+        if operation not in (None, "create") and value is None:
+            raise ValueError(f"{operation} needs the payment_id")
+        return value
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,94 @@
-"""Placeholder router; filled in by its issue-3 workstream."""
+"""Search, CSV export and the summary report. Included before /v1/payments/{payment_id} so
+that /v1/payments/export is not taken for a payment id."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from intake.entrypoints.deps import AppContainer, Merchant
+from intake.entrypoints.problems import Problem
+from intake.entrypoints.search_schemas import (
+    PaymentFilterQuery,
+    PaymentList,
+    PaymentSearchQuery,
+    ReportQuery,
+    ReportSummary,
+)
+from intake.service_layer.export import export_csv
+from intake.service_layer.reports import BadPeriod, summary_report
+from intake.service_layer.search import BadCursor, filters_from, search_payments
+
+CSV_EXAMPLE = (
+    "id,created_at,updated_at,status,amount_minor,amount,currency,capture,installments,"
+    "order_id,description,card_brand,card_number,response_code,auth_code,decline_reason,"
+    "fee_amount_minor,net_amount_minor\r\n"
+)
+
+
+def invalid(field: str, message: str) -> Problem:
+    return Problem(
+        422,
+        "validation-error",
+        "Request is invalid",
+        f"invalid: {field}",
+        errors=[{"field": field, "message": message}],
+    )
 
 
 def router() -> APIRouter:
-    return APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/payments", response_model=PaymentList, tags=["payments"])
+    async def search(
+        query: Annotated[PaymentSearchQuery, Query()], merchant_id: Merchant, c: AppContainer
+    ) -> JSONResponse:
+        """Your payments, newest first, filtered; pages follow `next_cursor`."""
+        try:
+            page = await search_payments(
+                c.pool, merchant_id, filters_from(query), query.limit, query.cursor
+            )
+        except BadCursor:
+            raise invalid("cursor", "not a cursor this API returned") from None
+        return JSONResponse(page)
+
+    @router.get(
+        "/payments/export",
+        response_class=StreamingResponse,
+        tags=["payments"],
+        responses={
+            200: {
+                "description": "CSV (RFC 4180), newest first; amounts in minor units and in "
+                "the currency's major unit; card numbers masked",
+                "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
+            }
+        },
+    )
+    async def export(
+        query: Annotated[PaymentFilterQuery, Query()], merchant_id: Merchant, c: AppContainer
+    ) -> StreamingResponse:
+        """Every payment matching the search filters, as CSV, streamed."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return StreamingResponse(
+            export_csv(c.pool, merchant_id, filters_from(query)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="payments-{stamp}.csv"'},
+        )
+
+    @router.get("/reports/summary", response_model=ReportSummary, tags=["reports"])
+    async def summary(
+        query: Annotated[ReportQuery, Query()], merchant_id: Merchant, c: AppContainer
+    ) -> JSONResponse:
+        """Counts, volumes, approval and fraud-decline rates, decline reasons, refunds,
+        average ticket and fees of the payments created in [from, to), per group and
+        currency."""
+        try:
+            report = await summary_report(c.pool, merchant_id, query)
+        except BadPeriod as exc:
+            raise invalid(exc.field, exc.message) from None
+        return JSONResponse(report)
+
+    return router

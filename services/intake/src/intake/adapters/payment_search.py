@@ -1,0 +1,167 @@
+"""Reading many payments of one merchant: filtered pages (keyset), a server-side cursor for
+exports, and the aggregates behind the summary report."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from sanalpos_common.db import Connection
+
+
+@dataclass(frozen=True)
+class PaymentFilters:
+    statuses: tuple[str, ...] = ()
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
+    amount_gte: int | None = None
+    amount_lte: int | None = None
+    currency: str | None = None
+    order_id: str | None = None
+    card_last4: str | None = None
+    card_fingerprint: str | None = None
+
+
+PageKey = tuple[datetime, uuid.UUID]
+"""(created_at, id) of the last row of the previous page."""
+
+
+def where_clause(
+    merchant_id: str, filters: PaymentFilters, after: PageKey | None = None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (with $n placeholders) and its arguments. Only values are bound;
+    column names and operators come from this function, never from the request."""
+    args: list[Any] = [merchant_id]
+    conditions = ["p.merchant_id = $1"]
+
+    def add(template: str, value: Any) -> None:
+        args.append(value)
+        conditions.append(template.format(f"${len(args)}"))
+
+    if filters.statuses:
+        add("p.status = ANY({}::text[])", list(filters.statuses))
+    if filters.created_gte is not None:
+        add("p.created_at >= {}", filters.created_gte)
+    if filters.created_lt is not None:
+        add("p.created_at < {}", filters.created_lt)
+    if filters.amount_gte is not None:
+        add("p.amount >= {}", filters.amount_gte)
+    if filters.amount_lte is not None:
+        add("p.amount <= {}", filters.amount_lte)
+    if filters.currency is not None:
+        add("p.currency = {}", filters.currency)
+    if filters.order_id is not None:
+        add("p.order_id = {}", filters.order_id)
+    if filters.card_last4 is not None:
+        add("p.card_last4 = {}", filters.card_last4)
+    if filters.card_fingerprint is not None:
+        add("p.card_fingerprint = {}", filters.card_fingerprint)
+    if after is not None:
+        args.extend(after)
+        conditions.append(f"(p.created_at, p.id) < (${len(args) - 1}, ${len(args)})")
+    return " AND ".join(conditions), args
+
+
+NEWEST_FIRST = "ORDER BY p.created_at DESC, p.id DESC"
+
+EXPORT_COLUMNS = (
+    "id, created_at, updated_at, status, amount, currency, capture, installments, order_id, "
+    "description, card_brand, card_bin, card_last4, response_code, auth_code, decline_reason, "
+    "fee_amount, net_amount"
+)
+
+
+class PaymentSearch:
+    def __init__(self, conn: Connection | asyncpg.Pool) -> None:
+        self.conn = conn
+
+    async def page(
+        self, merchant_id: str, filters: PaymentFilters, limit: int, after: PageKey | None
+    ) -> list[asyncpg.Record]:
+        where, args = where_clause(merchant_id, filters, after)
+        args.append(limit)
+        return await self.conn.fetch(
+            f"SELECT p.* FROM payments p WHERE {where} {NEWEST_FIRST} LIMIT ${len(args)}",  # noqa: S608 - built from fixed fragments
+            *args,
+        )
+
+    async def stream(
+        self, merchant_id: str, filters: PaymentFilters, prefetch: int
+    ) -> AsyncIterator[asyncpg.Record]:
+        """Rows through a server-side cursor; the connection must be in a transaction."""
+        where, args = where_clause(merchant_id, filters)
+        query = f"SELECT {EXPORT_COLUMNS} FROM payments p WHERE {where} {NEWEST_FIRST}"  # noqa: S608
+        assert isinstance(self.conn, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy)
+        async for row in self.conn.cursor(query, *args, prefetch=prefetch):
+            yield row
+
+
+# The report's group keys: the SQL for each is fixed here; the request only picks a name.
+GROUP_KEYS = {
+    "day": "to_char(p.created_at AT TIME ZONE $4, 'YYYY-MM-DD')",
+    "currency": "p.currency::text",
+    "status": "p.status",
+    "installments": "p.installments::text",
+}
+
+_SUMMARY = """
+SELECT {key} AS key, p.currency::text AS currency,
+       count(*) AS payments,
+       sum(p.amount) AS volume,
+       count(*) FILTER (WHERE p.authorized AND NOT p.declined) AS approved_count,
+       coalesce(sum(p.amount) FILTER (WHERE p.authorized AND NOT p.declined), 0)
+           AS approved_volume,
+       count(*) FILTER (WHERE p.declined) AS declined_count,
+       count(*) FILTER (WHERE p.declined AND EXISTS (
+           SELECT 1 FROM payment_events e
+           WHERE e.payment_id = p.id AND e.type = 'payment.declined'
+             AND e.details ->> 'declined_by' = 'fraud')) AS fraud_declined_count,
+       coalesce(sum(p.captured_amount), 0) AS captured_volume,
+       coalesce(sum(r.refund_count), 0) AS refund_count,
+       coalesce(sum(r.refunded_amount), 0) AS refunded_amount,
+       count(p.fee_amount) AS settled_count,
+       coalesce(sum(p.fee_amount), 0) AS fee_amount,
+       coalesce(sum(p.net_amount), 0) AS net_amount
+FROM payments p
+LEFT JOIN LATERAL (
+    SELECT count(*) AS refund_count, sum(f.amount) AS refunded_amount FROM refunds f
+    WHERE f.payment_id = p.id AND f.status = 'succeeded'
+) r ON true
+WHERE p.merchant_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+_DECLINE_REASONS = """
+SELECT {key} AS key, p.currency::text AS currency,
+       coalesce(p.decline_reason, 'unknown') AS reason, count(*) AS count
+FROM payments p
+WHERE p.merchant_id = $1 AND p.created_at >= $2 AND p.created_at < $3 AND p.declined
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3
+"""
+
+
+class PaymentReports:
+    def __init__(self, conn: Connection | asyncpg.Pool) -> None:
+        self.conn = conn
+
+    async def time_zone(self, merchant_id: str) -> str | None:
+        return await self.conn.fetchval(
+            "SELECT time_zone FROM merchants WHERE id = $1", merchant_id
+        )
+
+    async def summary(
+        self, merchant_id: str, group_by: str, start: datetime, end: datetime, time_zone: str
+    ) -> tuple[Sequence[asyncpg.Record], Sequence[asyncpg.Record]]:
+        """(figures per key and currency, decline reasons per key and currency)."""
+        key = GROUP_KEYS[group_by]
+        args: list[Any] = [merchant_id, start, end]
+        if group_by == "day":
+            args.append(time_zone)
+        figures = await self.conn.fetch(_SUMMARY.format(key=key), *args)
+        reasons = await self.conn.fetch(_DECLINE_REASONS.format(key=key), *args)
+        return figures, reasons

@@ -1,0 +1,197 @@
+"""Query and response bodies of search, export and reports. Queries reject unknown
+parameters (a misspelt filter must not silently return everything)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+
+from intake.domain.payment import PaymentStatus
+from intake.entrypoints.schemas import PaymentOut, _Request
+from sanalpos_common.money import CurrencyCode
+
+MAX_REPORT_DAYS = 366
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class PaymentFilterQuery(_Request):
+    status: list[PaymentStatus] = Field(
+        default_factory=list,
+        description="Only payments in one of these states (repeat the parameter for several)",
+        examples=[["captured", "settled"]],
+    )
+    created_gte: AwareDatetime | None = Field(
+        default=None,
+        description="Created at or after this instant (RFC 3339, with offset)",
+        examples=["2026-11-01T00:00:00+03:00"],
+    )
+    created_lt: AwareDatetime | None = Field(
+        default=None,
+        description="Created before this instant (RFC 3339, with offset)",
+        examples=["2026-12-01T00:00:00+03:00"],
+    )
+    amount_gte: int | None = Field(
+        default=None, ge=0, le=10**15, description="Amount at least (minor units)", examples=[1000]
+    )
+    amount_lte: int | None = Field(
+        default=None, ge=0, le=10**15, description="Amount at most (minor units)", examples=[50000]
+    )
+    currency: CurrencyCode | None = Field(
+        default=None, description="ISO 4217 code", examples=["TRY"]
+    )
+    order_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Your order id", examples=["o-1"]
+    )
+    card_last4: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}$",
+        description="Last four digits of the card number",
+        examples=["4242"],
+    )
+    card_fingerprint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The card's fingerprint as payments show it (same card, same fingerprint)",
+        examples=["v1:3q2+7wE8b0Yk"],
+    )
+
+    @field_validator("created_lt")
+    @classmethod
+    def _created_range(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("created_gte")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("created_lt must be after created_gte")
+        return value
+
+    @field_validator("amount_lte")
+    @classmethod
+    def _amount_range(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("amount_gte")
+        if value is not None and low is not None and value < low:
+            raise ValueError("amount_lte must be at least amount_gte")
+        return value
+
+
+class PaymentSearchQuery(PaymentFilterQuery):
+    limit: int = Field(default=20, ge=1, le=100, description="Page size", examples=[20])
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="`next_cursor` of the previous page",
+        examples=["MjAyNi0xMS0yN1QwMjozMDowMCswMDowMHw2ZjA"],
+    )
+
+
+class PaymentList(BaseModel):
+    object: str = Field(default="list", description="Always `list`", examples=["list"])
+    data: list[PaymentOut] = Field(description="Payments, newest first (events omitted)")
+    has_more: bool = Field(description="Whether another page follows", examples=[False])
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as ?cursor= (with the same filters) for the next page",
+        examples=[None],
+    )
+
+
+GroupBy = Literal["day", "currency", "status", "installments"]
+
+
+def _date_or_instant(value: Any) -> Any:
+    """A bare date stays a date (a day in the merchant's time zone); anything else must be
+    an RFC 3339 instant with an offset."""
+    if isinstance(value, str) and _DATE_ONLY.match(value):
+        return date.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("give a date (YYYY-MM-DD) or an RFC 3339 instant with an offset")
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                "give a date (YYYY-MM-DD) or an RFC 3339 instant with an offset"
+            ) from None
+        if parsed.tzinfo is None:
+            raise ValueError("an instant needs an offset, e.g. 2026-11-01T00:00:00+03:00")
+        return parsed
+    return value
+
+
+class ReportQuery(_Request):
+    from_: datetime | date = Field(
+        alias="from",
+        description="Start, inclusive: a date (midnight in your time zone) or an RFC 3339 instant",
+        examples=["2026-11-01"],
+    )
+    to: datetime | date = Field(
+        description="End, exclusive: a date (midnight in your time zone) or an RFC 3339 instant",
+        examples=["2026-12-01"],
+    )
+    group_by: GroupBy = Field(
+        default="day",
+        description="`day` (in your time zone), `currency`, `status` or `installments`",
+        examples=["day"],
+    )
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _bounds(cls, value: Any) -> Any:
+        return _date_or_instant(value)
+
+
+class DeclineReasonCount(BaseModel):
+    reason: str = Field(description="Decline reason as the payment shows it", examples=["51"])
+    count: int = Field(description="Declined payments with this reason", examples=[3])
+
+
+class ReportFigures(BaseModel):
+    currency: str = Field(description="ISO 4217 code; money is never summed across currencies")
+    payments: int = Field(description="Payments created in the period", examples=[120])
+    volume: int = Field(description="Their amounts, minor units", examples=[1250000])
+    approved_count: int = Field(description="Payments the issuer approved", examples=[110])
+    approved_volume: int = Field(description="Approved amounts, minor units", examples=[1190000])
+    declined_count: int = Field(description="Declined payments", examples=[8])
+    pending_count: int = Field(description="Payments without an outcome yet", examples=[2])
+    approval_rate: str | None = Field(
+        description="approved / (approved + declined), decimal string; null when none decided",
+        examples=["0.9322"],
+    )
+    approval_rate_bps: int | None = Field(description="The same in basis points", examples=[9322])
+    decline_reasons: list[DeclineReasonCount] = Field(description="Most frequent first")
+    fraud_declined_count: int = Field(description="Declined by fraud screening", examples=[2])
+    fraud_decline_rate: str | None = Field(
+        description="fraud declines / (approved + declined), decimal string", examples=["0.0169"]
+    )
+    fraud_decline_rate_bps: int | None = Field(description="The same in basis points")
+    captured_volume: int = Field(description="Captured amounts, minor units", examples=[1190000])
+    refund_count: int = Field(description="Succeeded refunds of these payments", examples=[3])
+    refunded_amount: int = Field(description="Their amounts, minor units", examples=[30000])
+    average_ticket: int | None = Field(
+        description="approved_volume / approved_count, minor units (half up)", examples=[10818]
+    )
+    settled_count: int = Field(description="Payments settled (with fees known)", examples=[100])
+    fee_amount: int = Field(description="Fees of the settled payments, minor units")
+    net_amount: int = Field(description="Net paid out for them, minor units")
+
+
+class ReportGroup(ReportFigures):
+    key: str = Field(
+        description="The group: a local date, a currency, a status or an installment count",
+        examples=["2026-11-27"],
+    )
+
+
+class ReportSummary(BaseModel):
+    object: str = Field(default="report.summary", examples=["report.summary"])
+    from_: datetime = Field(alias="from", description="Start of the period (inclusive)")
+    to: datetime = Field(description="End of the period (exclusive)")
+    time_zone: str = Field(
+        description="Your time zone, used for dates", examples=["Europe/Istanbul"]
+    )
+    group_by: GroupBy
+    groups: list[ReportGroup] = Field(description="One entry per group and currency")
+    totals: list[ReportFigures] = Field(description="The whole period, one entry per currency")

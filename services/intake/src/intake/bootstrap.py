@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from intake.adapters.merchants import MerchantRepository
+from intake.adapters.bins import BinRepository
+from intake.adapters.merchants import MerchantRepository, MerchantStore
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
 from intake.entrypoints.kafka_requests import start_kafka_requests
+from intake.entrypoints.rate_limit import ApiGuardSettings, KeyRateLimits
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,
     generate_private_key_pem,
     load_or_create_dev_key,
 )
+from intake.service_layer.merchants import ensure_merchant
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
 from sanalpos_common.crypto.service_keys import card_keys_from_settings, secret_value
@@ -57,11 +60,13 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     fingerprint_key = secret_value(settings.fingerprint_key.get_secret_value())
     app = build_app()
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
-    merchants = MerchantRepository(platform.pool)
+    guard = ApiGuardSettings()
+    merchants = MerchantRepository(platform.pool, cache_ttl_s=guard.auth_cache_ttl_s)
+    await BinRepository(platform.pool).load_seed()
     if settings.is_development and settings.seed_demo_merchant:
-        await merchants.ensure(DEMO_MERCHANT_ID, "Demo Merchant", DEMO_API_KEY)
+        await ensure_merchant(platform.pool, DEMO_MERCHANT_ID, "Demo Merchant", DEMO_API_KEY)
     elif not settings.is_development:
-        await merchants.revoke_key(DEMO_API_KEY)
+        await MerchantStore(platform.pool).revoke_by_key(DEMO_API_KEY)
     app.state.container = container = Container(
         pool=platform.pool,
         merchants=merchants,
@@ -73,6 +78,7 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         ),
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
+        rate_limits=KeyRateLimits.from_settings(guard),
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)

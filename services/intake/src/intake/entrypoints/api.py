@@ -7,25 +7,22 @@ import secrets
 import uuid
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from intake.adapters.card_tokens import CardTokenRepository
-from intake.adapters.merchants import new_api_key
 from intake.adapters.payments import PaymentRepository
 from intake.entrypoints import bins_api, lifecycle_api, merchants_api, search_api, signing_api
-from intake.entrypoints.deps import AppContainer, Container, Merchant, require_admin
+from intake.entrypoints.deps import AppContainer, Container, Merchant
 from intake.entrypoints.openapi import install_openapi
 from intake.entrypoints.problems import Problem, install_problem_handlers
 from intake.entrypoints.schemas import (
     TOKEN_PATTERN,
     CardIn,
     CreateCardRequest,
-    CreateMerchant,
     CreatePaymentRequest,
     EncryptionKeyOut,
-    MerchantCreated,
     PaymentOut,
     RegisterWebhookEndpoint,
     SaveCardIn,
@@ -35,6 +32,7 @@ from intake.entrypoints.schemas import (
 )
 from intake.service_layer.cards import BadCursor, card_view, list_cards, save_card
 from intake.service_layer.client_encryption import UnreadableCardPayload
+from intake.service_layer.installments import InstallmentsNotAllowed
 from intake.service_layer.payments import (
     CardTokenNotFound,
     IdempotencyConflict,
@@ -91,6 +89,15 @@ def payments_router() -> APIRouter:
                 "Request is invalid",
                 "invalid: card_token",
                 errors=[{"field": "card_token", "message": "the stored card has expired"}],
+            ) from None
+        except InstallmentsNotAllowed as exc:
+            raise Problem(
+                422,
+                "validation-error",
+                "Request is invalid",
+                "invalid: installments",
+                errors=[{"field": "installments", "message": exc.reason, "code": "not_allowed"}],
+                allowed_installments=exc.allowed,
             ) from None
         except IdempotencyConflict:
             raise Problem(
@@ -233,26 +240,6 @@ def cards_router() -> APIRouter:
     return router
 
 
-def admin_router() -> APIRouter:
-    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-
-    @router.post("/merchants", status_code=201, response_model=MerchantCreated)
-    async def create_merchant(
-        body: CreateMerchant, c: AppContainer, response: Response
-    ) -> MerchantCreated:
-        merchant_id = body.id or f"mer_{secrets.token_hex(8)}"
-        api_key = new_api_key(body.mode)
-        created = await c.merchants.create(
-            merchant_id, body.name, body.settlement_currency, body.time_zone, api_key
-        )
-        if not created:
-            raise Problem(409, "merchant-exists", "Merchant id already exists", merchant_id)
-        response.headers["Location"] = f"/admin/merchants/{merchant_id}"
-        return MerchantCreated(id=merchant_id, name=body.name, api_key=api_key)
-
-    return router
-
-
 def build_app() -> FastAPI:
     app = FastAPI(
         title="sanalpos intake",
@@ -267,7 +254,6 @@ def build_app() -> FastAPI:
     app.include_router(bins_api.router())
     app.include_router(merchants_api.router())
     app.include_router(cards_router())
-    app.include_router(admin_router())
     app.include_router(signing_api.router())
     install_openapi(app)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 
 from intake.adapters.merchants import MerchantRepository
 from intake.entrypoints.problems import Problem
+from intake.entrypoints.rate_limit import KeyRateLimits, default_rate_limits
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
 
@@ -22,6 +23,7 @@ class Container:
     protection: CardProtection
     admin_token: str
     client_encryption: ClientEncryption
+    rate_limits: KeyRateLimits = field(default_factory=default_rate_limits)
 
 
 def container(request: Request) -> Container:
@@ -40,10 +42,11 @@ async def current_merchant(
     authorization: Annotated[str | None, Header()] = None,
 ) -> str:
     key = _bearer(authorization)
-    merchant_id = await c.merchants.merchant_for_key(key) if key.startswith("sk_") else None
-    if merchant_id is None:
+    grant = await c.merchants.grant_for_key(key) if key.startswith("sk_") else None
+    if grant is None:
         raise Problem(401, "unauthorized", "Invalid API key")
-    return merchant_id
+    c.rate_limits.enforce(grant)
+    return grant.merchant_id
 
 
 async def require_admin(

@@ -17,6 +17,7 @@ from intake.adapters.payments import IdempotencyRepository, PaymentRepository
 from intake.domain.payment import STATUS_FOR_TOPIC, PaymentStatus, rank
 from intake.entrypoints.schemas import CardIn, CreatePaymentRequest
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.installments import check_installments
 from intake.service_layer.views import payment_view
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork, unit_of_work
@@ -143,6 +144,7 @@ async def _create_once(
                 )
                 await CardTokenRepository(uow.conn).add(saved)
                 card_token = saved["token"]
+        await check_installments(uow.conn, merchant_id, card.bin, request.installments)
         row = {
             "id": payment_id,
             "merchant_id": merchant_id,

@@ -1,0 +1,79 @@
+"""Rules of a merchant record: what each editable field may hold. Pure."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import cache
+from typing import Any, Final
+from zoneinfo import available_timezones
+
+from sanalpos_common.fees import FEE_PLANS
+from sanalpos_common.money import payable_currencies
+
+MERCHANT_ID_PATTERN: Final = r"^mer_[A-Za-z0-9_]{3,40}$"
+CUTOFF_PATTERN: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+EDITABLE: Final = frozenset(
+    {"name", "settlement_currency", "time_zone", "cutoff_time", "fee_plan", "max_installments"}
+)
+
+
+class InvalidMerchantField(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    return frozenset(payable_currencies())
+
+
+def parse_cutoff(text: str) -> time:
+    if not re.match(CUTOFF_PATTERN, text):
+        raise InvalidMerchantField("cutoff_time", "HH:MM, 24-hour local time")
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def check_field(field: str, value: Any) -> Any:
+    """The value as stored, or InvalidMerchantField naming the field."""
+    if field not in EDITABLE:
+        raise InvalidMerchantField(field, "not an editable merchant field")
+    if field == "name":
+        if not isinstance(value, str) or not 1 <= len(value.strip()) <= 200:
+            raise InvalidMerchantField(field, "1 to 200 characters")
+        return value.strip()
+    if field == "settlement_currency":
+        if value not in _currencies():
+            raise InvalidMerchantField(field, "a supported ISO 4217 currency code")
+        return value
+    if field == "time_zone":
+        if value not in _zones():
+            raise InvalidMerchantField(field, "an IANA time zone such as Europe/Istanbul")
+        return value
+    if field == "cutoff_time":
+        return value if isinstance(value, time) else parse_cutoff(str(value))
+    if field == "fee_plan":
+        if value not in FEE_PLANS:
+            raise InvalidMerchantField(field, f"one of {', '.join(sorted(FEE_PLANS))}")
+        return value
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 12:
+        raise InvalidMerchantField(field, "1 to 12")
+    return value
+
+
+def check_fields(values: dict[str, Any]) -> dict[str, Any]:
+    return {field: check_field(field, value) for field, value in values.items()}
+
+
+def check_merchant_id(merchant_id: str) -> str:
+    if not re.match(MERCHANT_ID_PATTERN, merchant_id):
+        raise InvalidMerchantField("id", "mer_ followed by 3 to 40 letters, digits or _")
+    return merchant_id

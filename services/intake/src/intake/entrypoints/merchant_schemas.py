@@ -1,0 +1,222 @@
+"""Bodies of the merchant admin API and the BIN lookup. Requests reject unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from intake.domain.merchant import CUTOFF_PATTERN, MERCHANT_ID_PATTERN, check_field
+from sanalpos_common.fees import DEFAULT_FEE_PLAN, FEE_PLANS
+from sanalpos_common.money import CurrencyCode
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def _checked(field: str, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        check_field(field, value)
+    except ValueError as exc:
+        raise ValueError(getattr(exc, "message", str(exc))) from None
+    return value
+
+
+NAME = Field(min_length=1, max_length=200, description="Trading name", examples=["Moda Kitap Evi"])
+TIME_ZONE_DOC = "IANA time zone of the merchant's business day"
+CUTOFF_DOC = "End-of-day cut-off, HH:MM local time: captures after it go into the next batch"
+FEE_PLAN_DOC = f"Fee plan: one of {', '.join(sorted(FEE_PLANS))}"
+MAX_INSTALLMENTS_DOC = "Most installments this merchant offers (cards and fee plan may allow fewer)"
+
+
+class RateLimitIn(_Request):
+    per_second: float = Field(
+        gt=0, le=100_000, description="Sustained requests per second", examples=[50]
+    )
+    burst: StrictInt = Field(
+        ge=1,
+        le=1_000_000,
+        description="Requests allowed at once after a quiet spell",
+        examples=[100],
+    )
+
+
+class RateLimitOut(BaseModel):
+    per_second: float = Field(description="Sustained requests per second", examples=[50])
+    burst: int = Field(description="Bucket size", examples=[100])
+
+
+class CreateMerchant(_Request):
+    name: str = NAME
+    id: str | None = Field(
+        default=None,
+        pattern=MERCHANT_ID_PATTERN,
+        description="Your id for the merchant; generated when absent",
+        examples=["mer_kadikoy_kitap"],
+    )
+    settlement_currency: CurrencyCode = Field(default="TRY", description="Currency paid out in")
+    time_zone: str = Field(
+        default="Europe/Istanbul",
+        max_length=64,
+        description=TIME_ZONE_DOC,
+        examples=["Europe/Istanbul"],
+    )
+    cutoff_time: str = Field(
+        default="23:59", pattern=CUTOFF_PATTERN, description=CUTOFF_DOC, examples=["23:59"]
+    )
+    fee_plan: str = Field(
+        default=DEFAULT_FEE_PLAN, max_length=64, description=FEE_PLAN_DOC, examples=["standard"]
+    )
+    max_installments: StrictInt = Field(
+        default=12, ge=1, le=12, description=MAX_INSTALLMENTS_DOC, examples=[12]
+    )
+    mode: Literal["test", "live"] = Field(
+        default="test", description="Mode of the first API key: sk_test_ or sk_live_"
+    )
+    rate_limit: RateLimitIn | None = Field(
+        default=None, description="The first key's own rate limit; absent = the service default"
+    )
+
+    @field_validator("time_zone", "fee_plan")
+    @classmethod
+    def _known(cls, value: str, info: Any) -> str:
+        return str(_checked(info.field_name, value))
+
+
+class UpdateMerchant(_Request):
+    """Only the fields given change; each change makes a new version."""
+
+    name: str | None = NAME
+    settlement_currency: CurrencyCode | None = Field(
+        default=None, description="Currency paid out in"
+    )
+    time_zone: str | None = Field(
+        default=None, max_length=64, description=TIME_ZONE_DOC, examples=["Europe/Istanbul"]
+    )
+    cutoff_time: str | None = Field(
+        default=None, pattern=CUTOFF_PATTERN, description=CUTOFF_DOC, examples=["18:00"]
+    )
+    fee_plan: str | None = Field(
+        default=None, max_length=64, description=FEE_PLAN_DOC, examples=["volume"]
+    )
+    max_installments: StrictInt | None = Field(
+        default=None, ge=1, le=12, description=MAX_INSTALLMENTS_DOC, examples=[6]
+    )
+
+    @field_validator("time_zone", "fee_plan")
+    @classmethod
+    def _known(cls, value: str | None, info: Any) -> str | None:
+        return _checked(info.field_name, value)
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, exclude_none=True)
+
+
+class MerchantOut(BaseModel):
+    id: str = Field(examples=["mer_kadikoy_kitap"], description="Merchant id")
+    object: str = Field(default="merchant", description="Always `merchant`")
+    name: str = Field(description="Trading name", examples=["Moda Kitap Evi"])
+    settlement_currency: str = Field(description="Currency paid out in", examples=["TRY"])
+    time_zone: str = Field(description=TIME_ZONE_DOC, examples=["Europe/Istanbul"])
+    cutoff_time: str = Field(description=CUTOFF_DOC, examples=["23:59"])
+    fee_plan: str = Field(description=FEE_PLAN_DOC, examples=["standard"])
+    max_installments: int = Field(description=MAX_INSTALLMENTS_DOC, examples=[12])
+    version: int = Field(description="Increases with every change", examples=[1])
+    created_at: datetime = Field(description="When the merchant was created")
+    updated_at: datetime = Field(description="When the record last changed")
+
+
+class MerchantList(BaseModel):
+    object: str = Field(default="list", description="Always `list`")
+    data: list[MerchantOut] = Field(description="Merchants in id order")
+    has_more: bool = Field(description="Whether another page follows")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ?cursor= for the next page", examples=["mer_demo"]
+    )
+
+
+class CreateApiKey(_Request):
+    mode: Literal["test", "live"] = Field(default="test", description="sk_test_ or sk_live_")
+    rate_limit: RateLimitIn | None = Field(
+        default=None, description="This key's own rate limit; absent = the service default"
+    )
+
+
+class RotateApiKey(_Request):
+    grace_period_s: StrictInt = Field(
+        default=0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds the old key keeps working (0: revoked at once)",
+        examples=[3600],
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: str = Field(
+        description="Key id (not the key)", examples=["0b6c1c1e-3f4e-4d7c-9a57-1f2e3d4c5b6a"]
+    )
+    object: str = Field(default="api_key", description="Always `api_key`")
+    merchant_id: str = Field(description="Owner", examples=["mer_kadikoy_kitap"])
+    mode: str = Field(description="test or live", examples=["test"])
+    prefix: str = Field(
+        description="First characters of the key, to tell keys apart", examples=["sk_test_Xy3q"]
+    )
+    active: bool = Field(description="Whether the key authenticates now")
+    created_at: datetime = Field(description="When the key was made")
+    revoked_at: datetime | None = Field(
+        default=None, description="When it stopped (or, during a rotation's grace, stops) working"
+    )
+    rate_limit: RateLimitOut | None = Field(default=None, description="The key's own limit")
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(
+        description="The key itself: shown only in this response", examples=["sk_test_…"]
+    )
+
+
+class ApiKeyList(BaseModel):
+    object: str = Field(default="list", description="Always `list`")
+    data: list[ApiKeyOut] = Field(description="The merchant's keys, newest first")
+
+
+class ApiKeyRotated(BaseModel):
+    key: ApiKeyCreated = Field(description="The new key, shown once")
+    previous: ApiKeyOut = Field(description="The replaced key and when it stops working")
+
+
+class MerchantCreated(MerchantOut):
+    api_key: str = Field(description="The first API key: shown only in this response")
+    key: ApiKeyOut = Field(description="The first API key's record")
+
+
+class InstallmentOptionOut(BaseModel):
+    count: int = Field(description="Number of installments", examples=[3])
+    commission_bps: int = Field(
+        description="Commission for this count, basis points (1/100 of 1%)", examples=[299]
+    )
+
+
+class BinOut(BaseModel):
+    object: str = Field(default="bin", description="Always `bin`")
+    bin: str = Field(description="The digits looked up", examples=["45260310"])
+    scheme: str = Field(description="Card scheme id", examples=["visa"])
+    scheme_name: str = Field(description="Card scheme, for display", examples=["Visa"])
+    card_type: Literal["credit", "debit", "prepaid", "unknown"] = Field(
+        description="`unknown` when the BIN table has no row for it", examples=["credit"]
+    )
+    issuer: str | None = Field(default=None, description="Issuing bank", examples=["Garanti BBVA"])
+    programme: str | None = Field(default=None, description="Card programme", examples=["Bonus"])
+    country: str | None = Field(
+        default=None, description="Issuer country, ISO 3166", examples=["TR"]
+    )
+    known: bool = Field(description="Whether the BIN table has a row for these digits")
+    fee_plan: str = Field(description="Your fee plan the rates come from", examples=["standard"])
+    installments: list[InstallmentOptionOut] = Field(
+        description="Installment counts this card may be paid in at your shop, with commission"
+    )

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from fraud.domain.features import MCC_OF_CATEGORY, Observation
 
@@ -65,7 +66,26 @@ class SparkovRow:
             billing_lon=self.billing_lon,
             merchant_lat=self.merchant_lat,
             merchant_lon=self.merchant_lon,
+            billing_country="US",
         )
+
+
+def risk_context(row: SparkovRow) -> dict[str, Any]:
+    """The payment request's `context` for a row (RiskContext fields, JSON-ready)."""
+    context: dict[str, Any] = {}
+    if row.mcc:
+        context["merchant_category_code"] = row.mcc
+    if row.billing_lat is not None and row.billing_lon is not None:
+        context["billing_location"] = {"lat": row.billing_lat, "lon": row.billing_lon}
+    if row.merchant_lat is not None and row.merchant_lon is not None:
+        context["merchant_location"] = {"lat": row.merchant_lat, "lon": row.merchant_lon}
+    context["billing_country"] = "US"
+    return context
+
+
+def occurred_at(row: SparkovRow) -> str:
+    """The payment's timestamp for the replay: the file's local time, sent as UTC."""
+    return row.local_time.replace(tzinfo=UTC).isoformat()
 
 
 def _float(text: str | None) -> float | None:

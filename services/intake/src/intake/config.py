@@ -47,6 +47,8 @@ class IntakeSettings(ServiceSettings):
     state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
     seed_demo_merchant: bool = True
     """Development only: creates the demo merchant with the documented demo key."""
+    prefer_wait_max_s: float = Field(default=10.0, gt=0, le=60)
+    """Longest `Prefer: wait=N` honoured on POST /v1/payments; larger N are capped to it."""
 
     @model_validator(mode="after")
     def _client_key_required_in_production(self) -> Self:

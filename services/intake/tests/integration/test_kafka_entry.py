@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -571,3 +572,15 @@ async def test_freshness_is_judged_by_broker_arrival_not_the_producer_clock(
     ]
     assert request.timestamp_type == 1  # LogAppendTime: the broker's clock
     assert request.timestamp >= ts * 1000
+
+
+async def test_the_documented_python_producer_gets_its_reply(entry: EntryPoint) -> None:
+    doc = (Path(__file__).resolve().parents[4] / "docs" / "kafka-entry-point.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("\n```", 1)[0]
+    example: dict[str, Any] = {}
+    exec(compile(code, "kafka-entry-point.md", "exec"), example)  # noqa: S102 - our own doc
+
+    reply = await example["request_payment"](
+        KAFKA, entry.merchant_id, entry.secret, token_payment(entry)
+    )
+    assert reply["status"] == 202 and reply["result"]["object"] == "payment"

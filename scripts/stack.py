@@ -220,12 +220,34 @@ def shopper_card(rng: random.Random, prefix: str | None = None) -> str:
     return "".join(map(str, digits)) + str((10 - checksum % 10) % 10)
 
 
+def close_batches() -> int:
+    """Settlement settles payments when a merchant's end-of-day batch closes (at its cut-off).
+    The demo closes the open batches now and then through settlement's ops endpoint, so
+    payments still reach `settled` within seconds."""
+    from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+    token = os.environ.get("SETTLEMENT_ADMIN_TOKEN", DEV_ADMIN_TOKEN)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port_of('settlement')}/admin/batches/close",
+        data=b"{}",
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=30) as response:
+        return len(json.loads(response.read())["closed"])
+    return 0
+
+
+DEMO_BATCH_CLOSE_EVERY_S = 10.0
+
+
 def demo(rate: float, duration_s: float | None) -> None:
     intake = f"http://127.0.0.1:{port_of('intake')}"
     rng = random.Random()
     sent: list[str] = []
     started = time.monotonic()
     last_summary = 0.0
+    last_close = time.monotonic()
     print(f"demo merchant sending ~{rate:g} payments/s to {intake} (Ctrl-C to stop)")
     while duration_s is None or time.monotonic() - started < duration_s:
         body = {
@@ -251,10 +273,17 @@ def demo(rate: float, duration_s: float | None) -> None:
         )
         with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:
             sent.append(json.loads(response.read())["id"])
+        if time.monotonic() - last_close >= DEMO_BATCH_CLOSE_EVERY_S:
+            last_close = time.monotonic()
+            print(f"  end-of-day batches closed: {close_batches()}", flush=True)
         if time.monotonic() - last_summary >= 2.0:
             last_summary = time.monotonic()
             print_summary(intake, sent[-200:], len(sent))
         time.sleep(1.0 / rate)
+    time.sleep(2.0)  # traffic over: let the last captures reach settlement, then close the day
+    print(f"  end-of-day batches closed: {close_batches()}", flush=True)
+    time.sleep(2.0)
+    print_summary(intake, sent[-200:], len(sent))
 
 
 def print_summary(intake: str, recent: list[str], total: int) -> None:

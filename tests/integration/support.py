@@ -130,7 +130,12 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
         "intake-requests": (topics.MERCHANT_REQUESTS,),
         "sanalpos-fraud": (topics.PAYMENT_INITIATED,),
         "authorization": (topics.PAYMENT_SCORED, topics.REVIEW_RESOLVED, *topics.COMMAND_TOPICS),
-        "settlement": (topics.PAYMENT_CAPTURED,),
+        "settlement": (
+            topics.PAYMENT_CAPTURED,
+            topics.PAYMENT_VOIDED,
+            topics.PAYMENT_REFUNDED,
+            topics.MERCHANT_UPDATED,
+        ),
         "notification": (*topics.OUTCOME_TOPICS, topics.WEBHOOK_ENDPOINT_REGISTERED),
     }
 

@@ -15,8 +15,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sanalpos_common.crypto.card import luhn_check_digit
 from tests.integration.canary import fresh_number
-from tests.integration.conftest import DEMO_KEY, new_merchant
-from tests.integration.support import WebhookReceiver, eventually, pg_dump
+from tests.integration.conftest import ADMIN_TOKEN, DEMO_KEY, new_merchant
+from tests.integration.support import ServiceProcess, WebhookReceiver, eventually, pg_dump
 
 
 def approving_card() -> str:
@@ -52,8 +52,36 @@ async def status_reaches(
     return await eventually(probe, timeout_s=45)
 
 
+async def settles_when_its_batch_closes(
+    intake: httpx.AsyncClient,
+    services: dict[str, ServiceProcess],
+    merchant: dict[str, Any],
+    payment_id: str,
+) -> dict[str, Any]:
+    """Settlement books a capture into the merchant's open end-of-day batch; the payment
+    settles when that batch closes. Close it now through settlement's ops endpoint, again
+    until the capture has reached settlement and the payment shows settled."""
+    async with httpx.AsyncClient(base_url=services["settlement"].url, timeout=10) as settlement:
+
+        async def probe() -> dict[str, Any] | None:
+            closed = await settlement.post(
+                "/admin/batches/close",
+                json={"merchant_id": merchant["id"]},
+                headers=auth(ADMIN_TOKEN),
+            )
+            assert closed.status_code == 200, closed.text
+            response = await intake.get(
+                f"/v1/payments/{payment_id}", headers=auth(merchant["api_key"])
+            )
+            payment = response.json()
+            return payment if payment.get("status") == "settled" else None
+
+        return await eventually(probe, timeout_s=45, interval_s=0.5)
+
+
 async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
     intake: httpx.AsyncClient,
+    services: dict[str, ServiceProcess],
     merchant: dict[str, Any],
     webhooks: WebhookReceiver,
     databases: dict[str, asyncpg.Pool],
@@ -72,7 +100,7 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
     payment_id = response.json()["id"]
     assert response.json()["status"] == "pending"
 
-    payment = await status_reaches(intake, merchant["api_key"], payment_id, {"settled"})
+    payment = await settles_when_its_batch_closes(intake, services, merchant, payment_id)
     assert payment["auth_code"] and payment["response_code"] == "00"
     assert payment["fee_amount"] + payment["net_amount"] == 12_500
     assert {e["type"] for e in payment["events"]} >= {
@@ -178,7 +206,10 @@ async def test_merchant_cannot_read_another_merchants_payment(
 
 
 async def test_no_database_holds_card_number_or_security_code_in_clear(
-    intake: httpx.AsyncClient, merchant: dict[str, Any], endpoints: dict[str, str]
+    intake: httpx.AsyncClient,
+    services: dict[str, ServiceProcess],
+    merchant: dict[str, Any],
+    endpoints: dict[str, str],
 ) -> None:
     # Fresh every run: a fixed number would trip fraud's per-card velocity across runs.
     partial = "40000566" + f"{uuid.uuid4().int % 10**7:07d}"
@@ -189,7 +220,7 @@ async def test_no_database_holds_card_number_or_security_code_in_clear(
     response = await intake.post("/v1/payments", json=body, headers=auth(merchant["api_key"]))
     assert response.status_code == 202
     payment_id = response.json()["id"]
-    await status_reaches(intake, merchant["api_key"], payment_id, {"settled"})
+    await settles_when_its_batch_closes(intake, services, merchant, payment_id)
 
     forms = {
         canary_card,

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from intake.domain.payment import PaymentStatus, rank
+from intake.domain.payment import PaymentFacts, PaymentStatus, rank
 from sanalpos_common.db import Connection
 
 
@@ -20,7 +20,7 @@ class PaymentRepository:
     async def add(self, row: dict[str, Any]) -> None:
         columns = list(row)
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        values = [json.dumps(v) if k == "metadata" else v for k, v in row.items()]
+        values = [json.dumps(v) if k in ("metadata", "risk_context") else v for k, v in row.items()]
         await self.conn.execute(
             f"INSERT INTO payments ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
             *values,
@@ -85,13 +85,17 @@ class PaymentRepository:
 
 
 class IdempotencyRepository:
-    def __init__(self, conn: Connection) -> None:
+    """Rows of idempotency_keys: claimed (`in_progress`) or `done` with the response to
+    replay. The protocol lives in intake.service_layer.idempotency."""
+
+    def __init__(self, conn: Connection | asyncpg.Pool) -> None:
         self.conn = conn
 
     async def find(self, merchant_id: str, key: str) -> asyncpg.Record | None:
+        """A finished key (a claimed one still executing is not found)."""
         return await self.conn.fetchrow(
             "SELECT request_hash, response_status, response_body FROM idempotency_keys "
-            "WHERE merchant_id = $1 AND key = $2",
+            "WHERE merchant_id = $1 AND key = $2 AND state = 'done'",
             merchant_id,
             key,
         )
@@ -99,10 +103,15 @@ class IdempotencyRepository:
     async def save(
         self, merchant_id: str, key: str, request_hash: str, status: int, body: dict[str, Any]
     ) -> bool:
-        """False when a concurrent request with the same key committed first."""
+        """Completes the key (inserting it, or finishing a claim for the same request); False
+        when a concurrent request with the same key completed first."""
         saved = await self.conn.fetchval(
             "INSERT INTO idempotency_keys (merchant_id, key, request_hash, response_status, "
-            "response_body) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
+            "response_body, state) VALUES ($1, $2, $3, $4, $5::jsonb, 'done') "
+            "ON CONFLICT (merchant_id, key) DO UPDATE SET state = 'done', "
+            "response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, "
+            "locked_until = NULL WHERE idempotency_keys.state = 'in_progress' "
+            "AND idempotency_keys.request_hash = EXCLUDED.request_hash RETURNING 1",
             merchant_id,
             key,
             request_hash,
@@ -110,3 +119,204 @@ class IdempotencyRepository:
             json.dumps(body),
         )
         return saved is not None
+
+    async def claim(
+        self,
+        merchant_id: str,
+        key: str,
+        endpoint: str,
+        request_hash: str,
+        claim_id: uuid.UUID,
+        lock_for_s: float,
+    ) -> bool:
+        """Claims a new key, or takes over a claim whose lock expired (same request only)."""
+        claimed = await self.conn.fetchval(
+            "INSERT INTO idempotency_keys (merchant_id, key, endpoint, request_hash, state, "
+            "claim_id, locked_until) VALUES ($1, $2, $3, $4, 'in_progress', $5, "
+            "now() + make_interval(secs => $6)) "
+            "ON CONFLICT (merchant_id, key) DO UPDATE SET claim_id = EXCLUDED.claim_id, "
+            "locked_until = EXCLUDED.locked_until WHERE idempotency_keys.state = 'in_progress' "
+            "AND idempotency_keys.locked_until < now() "
+            "AND idempotency_keys.endpoint = EXCLUDED.endpoint "
+            "AND idempotency_keys.request_hash = EXCLUDED.request_hash RETURNING 1",
+            merchant_id,
+            key,
+            endpoint,
+            request_hash,
+            claim_id,
+            lock_for_s,
+        )
+        return claimed is not None
+
+    async def lookup(self, merchant_id: str, key: str) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(
+            "SELECT endpoint, request_hash, state, response_status, response_body, locked_until "
+            "FROM idempotency_keys WHERE merchant_id = $1 AND key = $2",
+            merchant_id,
+            key,
+        )
+
+    async def complete(
+        self, merchant_id: str, key: str, claim_id: uuid.UUID, status: int, body: dict[str, Any]
+    ) -> bool:
+        done = await self.conn.fetchval(
+            "UPDATE idempotency_keys SET state = 'done', response_status = $4, "
+            "response_body = $5::jsonb, locked_until = NULL "
+            "WHERE merchant_id = $1 AND key = $2 AND claim_id = $3 AND state = 'in_progress' "
+            "RETURNING 1",
+            merchant_id,
+            key,
+            claim_id,
+            status,
+            json.dumps(body),
+        )
+        return done is not None
+
+    async def release(self, merchant_id: str, key: str, claim_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "DELETE FROM idempotency_keys "
+            "WHERE merchant_id = $1 AND key = $2 AND claim_id = $3 AND state = 'in_progress'",
+            merchant_id,
+            key,
+            claim_id,
+        )
+
+    async def purge(self, older_than_s: float) -> int:
+        status = await self.conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+            older_than_s,
+        )
+        return int(status.split()[-1])
+
+
+class LifecycleRepository:
+    """The read model's facts per payment, the refunds intake gatekeeps, the merchant's
+    cut-off. Row locks (FOR UPDATE) serialize operations and events on one payment."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def lock(self, payment_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(
+            "SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id
+        )
+
+    async def lock_for_merchant(
+        self, merchant_id: str, payment_id: uuid.UUID
+    ) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(
+            "SELECT * FROM payments WHERE id = $1 AND merchant_id = $2 FOR UPDATE",
+            payment_id,
+            merchant_id,
+        )
+
+    async def save_facts(
+        self,
+        payment_id: uuid.UUID,
+        facts: PaymentFacts,
+        status: PaymentStatus,
+        captured_at: datetime | None,
+        answered: tuple[str, ...],
+    ) -> None:
+        """Writes the merged facts and derived status; clears a pending operation the event
+        answered."""
+        await self.conn.execute(
+            "UPDATE payments SET action_required = $2, authorized = $3, declined = $4, "
+            "captured_amount = $5, voided = $6, expired = $7, settled = $8, "
+            "refunded_amount = $9, status = $10, status_rank = $11, "
+            "captured_at = COALESCE(captured_at, $12), "
+            "pending_operation = CASE WHEN pending_operation = ANY($13::text[]) THEN NULL "
+            "ELSE pending_operation END, updated_at = now() WHERE id = $1",
+            payment_id,
+            facts.action_required,
+            facts.authorized,
+            facts.declined,
+            facts.captured_amount,
+            facts.voided,
+            facts.expired,
+            facts.settled,
+            facts.refunded_amount,
+            status.value,
+            rank(status),
+            captured_at,
+            list(answered),
+        )
+
+    async def set_pending_operation(self, payment_id: uuid.UUID, operation: str) -> None:
+        await self.conn.execute(
+            "UPDATE payments SET pending_operation = $2, updated_at = now() WHERE id = $1",
+            payment_id,
+            operation,
+        )
+
+    async def succeeded_refunds(self, payment_id: uuid.UUID) -> dict[uuid.UUID, int]:
+        rows = await self.conn.fetch(
+            "SELECT id, amount FROM refunds WHERE payment_id = $1 AND status = 'succeeded'",
+            payment_id,
+        )
+        return {r["id"]: r["amount"] for r in rows}
+
+    async def committed_refund_total(self, payment_id: uuid.UUID) -> int:
+        """Refunds that have not failed: pending ones hold their amount."""
+        total = await self.conn.fetchval(
+            "SELECT COALESCE(SUM(amount), 0) FROM refunds "
+            "WHERE payment_id = $1 AND status <> 'failed'",
+            payment_id,
+        )
+        return int(total)
+
+    async def add_refund(self, refund: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "INSERT INTO refunds (id, payment_id, amount, currency, reason, status, created_at, "
+            "updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+            refund["id"],
+            refund["payment_id"],
+            refund["amount"],
+            refund["currency"],
+            refund["reason"],
+            refund["created_at"],
+        )
+
+    async def refund_succeeded(
+        self,
+        refund_id: uuid.UUID,
+        payment_id: uuid.UUID,
+        amount: int,
+        currency: str,
+        reason: str,
+    ) -> None:
+        """Marks the refund succeeded (whatever it was: the money moved), recording it when
+        it was requested some other way."""
+        await self.conn.execute(
+            "INSERT INTO refunds (id, payment_id, amount, currency, reason, status) "
+            "VALUES ($1, $2, $3, $4, $5, 'succeeded') ON CONFLICT (id) DO UPDATE "
+            "SET status = 'succeeded', failure_reason = NULL, updated_at = now()",
+            refund_id,
+            payment_id,
+            amount,
+            currency,
+            reason,
+        )
+
+    async def refund_failed(self, refund_id: uuid.UUID, reason: str) -> None:
+        """Frees the amount of a refund authorization refused (a succeeded one stays)."""
+        await self.conn.execute(
+            "UPDATE refunds SET status = 'failed', failure_reason = $2, updated_at = now() "
+            "WHERE id = $1 AND status = 'pending'",
+            refund_id,
+            reason,
+        )
+
+    async def refunds(self, payment_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self.conn.fetch(
+            "SELECT id, payment_id, amount, currency, reason, status, failure_reason, "
+            "created_at, updated_at FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",
+            payment_id,
+        )
+
+    async def merchant_cutoff(self, merchant_id: str) -> asyncpg.Record:
+        row = await self.conn.fetchrow(
+            "SELECT time_zone, cutoff_time FROM merchants WHERE id = $1", merchant_id
+        )
+        assert row is not None  # the caller authenticated as this merchant
+        return row

@@ -6,11 +6,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from intake.entrypoints.schemas import CardOut, PaymentEventOut, PaymentOut
+from intake.entrypoints.schemas import CardOut, PaymentEventOut, PaymentOut, RefundOut
+
+
+def refund_view(row: Mapping[str, Any] | Any) -> dict[str, Any]:
+    return RefundOut.model_validate(dict(row)).model_dump(mode="json")
 
 
 def payment_view(
-    row: Mapping[str, Any] | Any, events: Sequence[Mapping[str, Any] | Any]
+    row: Mapping[str, Any] | Any,
+    events: Sequence[Mapping[str, Any] | Any],
+    refunds: Sequence[Mapping[str, Any] | Any] = (),
 ) -> dict[str, Any]:
     metadata = row["metadata"]
     if isinstance(metadata, str):
@@ -40,6 +46,10 @@ def payment_view(
         decline_reason=row.get("decline_reason"),
         fee_amount=row.get("fee_amount"),
         net_amount=row.get("net_amount"),
+        captured_amount=row.get("captured_amount") or 0,
+        refunded_amount=row.get("refunded_amount") or 0,
+        pending_operation=row.get("pending_operation"),
+        refunds=[RefundOut.model_validate(dict(r)) for r in refunds],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         events=[

@@ -1,0 +1,337 @@
+"""The payment lifecycle after creation: capture, void, refund and fraud reports asked by the
+merchant (commands and events through the outbox), and the read model that follows outcome
+events. Each operation runs in the caller's unit of work with the payment row locked, so
+concurrent operations on one payment are serialized (no over-refund) and an idempotency key
+can complete in the same transaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from intake.adapters.payments import LifecycleRepository, PaymentRepository
+from intake.domain.payment import (
+    Operation,
+    PaymentFacts,
+    PaymentState,
+    PaymentStatus,
+    check_capture,
+    check_refund,
+    check_void,
+    derive_status,
+    record,
+)
+from intake.service_layer.idempotency import Response
+from intake.service_layer.views import payment_view, refund_view
+from sanalpos_common import topics
+from sanalpos_common.business_day import closes_at
+from sanalpos_common.db import Connection, UnitOfWork
+from sanalpos_common.messaging.consumer import NonRetryable
+from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import (
+    CapturePayment,
+    FraudReported,
+    FraudReportSource,
+    RefundPayment,
+    RiskContext,
+    VoidPayment,
+)
+
+log = logging.getLogger(__name__)
+PRODUCER = "intake"
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PaymentNotFound(Exception):
+    """No payment with this id for this merchant (someone else's looks the same)."""
+
+
+# ------------------------------------------------------------------------------ read model
+
+
+def facts_of(row: Any, refunds: dict[uuid.UUID, int]) -> PaymentFacts:
+    return PaymentFacts(
+        action_required=row["action_required"],
+        authorized=row["authorized"],
+        declined=row["declined"],
+        captured_amount=row["captured_amount"],
+        voided=row["voided"],
+        expired=row["expired"],
+        settled=row["settled"],
+        refunds=refunds,
+    )
+
+
+def event_details(topic: str, payload: Any) -> dict[str, Any]:
+    """What the timeline shows of an event (never card data)."""
+    if topic == topics.PAYMENT_AUTHORIZED:
+        return {"response_code": payload.response_code, "auth_code": payload.auth_code}
+    if topic == topics.PAYMENT_DECLINED:
+        return {
+            "response_code": payload.response_code,
+            "decline_reason": payload.reason,
+            "declined_by": payload.declined_by,
+        }
+    if topic == topics.PAYMENT_CAPTURED:
+        return {"captured_amount": payload.amount, "authorized_amount": payload.authorized_amount}
+    if topic == topics.PAYMENT_SETTLED:
+        return {"fee_amount": payload.fee_amount, "net_amount": payload.net_amount}
+    if topic == topics.PAYMENT_ACTION_REQUIRED:
+        return {"action": payload.action.value, "score": payload.score}
+    if topic == topics.PAYMENT_VOIDED:
+        return {"amount": payload.amount, "after_capture": payload.after_capture}
+    if topic == topics.PAYMENT_REFUNDED:
+        return {"refund_id": str(payload.refund_id), "amount": payload.amount}
+    if topic == topics.PAYMENT_EXPIRED:
+        return {"amount": payload.amount, "expired_at": payload.expired_at.isoformat()}
+    if topic == topics.PAYMENT_OPERATION_FAILED:
+        return {
+            "operation": payload.operation.value,
+            "refund_id": None if payload.refund_id is None else str(payload.refund_id),
+            "amount": payload.amount,
+            "reason": payload.reason,
+        }
+    return {}
+
+
+# A pending capture or void is answered by these events (then another may be asked).
+_ANSWERS = {
+    topics.PAYMENT_CAPTURED: ("capture",),
+    topics.PAYMENT_VOIDED: ("void",),
+    topics.PAYMENT_EXPIRED: ("capture", "void"),
+    topics.PAYMENT_DECLINED: ("capture", "void"),
+}
+
+
+async def apply_outcome(uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
+    """Read model: record the event in the timeline, merge its facts, derive the status.
+
+    Facts only grow, so a duplicate or late event cannot move the status backwards."""
+    if topic not in topics.OUTCOME_TOPICS:
+        return
+    payload = envelope.payload
+    lifecycle = LifecycleRepository(uow.conn)
+    row = await lifecycle.lock(payload.payment_id)
+    if row is None:
+        # Outcomes follow payment.initiated, which intake emits only after its own commit.
+        raise NonRetryable(f"{envelope.type} for a payment intake does not hold")
+    payments = PaymentRepository(uow.conn)
+    details = event_details(topic, payload)
+    await payments.record_event(
+        envelope.message_id, payload.payment_id, envelope.type, envelope.occurred_at, details
+    )
+    await payments.set_outcome_details(payload.payment_id, details)
+    answered = await _apply_to_refunds(lifecycle, topic, payload)
+    facts = record(
+        facts_of(row, await lifecycle.succeeded_refunds(payload.payment_id)), topic, payload
+    )
+    status = derive_status(facts)
+    captured_at = envelope.occurred_at if topic == topics.PAYMENT_CAPTURED else None
+    await lifecycle.save_facts(
+        payload.payment_id, facts, status, captured_at, answered or _ANSWERS.get(topic, ())
+    )
+    log.info("status %s after %s (was %s)", status.value, envelope.type, row["status"])
+
+
+async def _apply_to_refunds(
+    lifecycle: LifecycleRepository, topic: str, payload: Any
+) -> tuple[str, ...]:
+    """Refund rows follow refund outcomes; returns the pending operation a failure answers."""
+    if topic == topics.PAYMENT_REFUNDED:
+        await lifecycle.refund_succeeded(
+            payload.refund_id, payload.payment_id, payload.amount, payload.currency, payload.reason
+        )
+    elif topic == topics.PAYMENT_OPERATION_FAILED:
+        if payload.refund_id is not None:
+            await lifecycle.refund_failed(payload.refund_id, payload.reason)
+        return (payload.operation.value,)
+    return ()
+
+
+async def payment_detail(
+    conn: Connection, merchant_id: str, payment_id: uuid.UUID
+) -> dict[str, Any]:
+    """The payment as the merchant sees it: status, amounts, refunds and the timeline."""
+    payments = PaymentRepository(conn)
+    row = await payments.get(merchant_id, payment_id)
+    if row is None:
+        raise PaymentNotFound(payment_id)
+    refunds = await LifecycleRepository(conn).refunds(payment_id)
+    return payment_view(row, await payments.events(payment_id), refunds)
+
+
+async def list_refunds(
+    conn: Connection, merchant_id: str, payment_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    if await PaymentRepository(conn).get(merchant_id, payment_id) is None:
+        raise PaymentNotFound(payment_id)
+    return [refund_view(r) for r in await LifecycleRepository(conn).refunds(payment_id)]
+
+
+# ------------------------------------------------------------------------ merchant operations
+
+
+def state_of(row: Any) -> PaymentState:
+    return PaymentState(
+        status=PaymentStatus(row["status"]),
+        amount=row["amount"],
+        is_preauth=not row["capture"],
+        captured_amount=row["captured_amount"],
+        pending_operation=row["pending_operation"],
+    )
+
+
+async def _locked(uow: UnitOfWork, merchant_id: str, payment_id: uuid.UUID) -> Any:
+    row = await LifecycleRepository(uow.conn).lock_for_merchant(merchant_id, payment_id)
+    if row is None:
+        raise PaymentNotFound(payment_id)
+    return row
+
+
+async def _emit(
+    uow: UnitOfWork, topic: str, payload: Any, payment_id: uuid.UUID, now: datetime
+) -> None:
+    """Through the outbox, and into the payment's timeline as what the merchant asked."""
+    envelope = new_envelope(topic, payload, correlation_id=payment_id, producer=PRODUCER)
+    await uow.emit(topic, envelope)
+    details = {
+        k: (str(v) if isinstance(v, uuid.UUID) else v)
+        for k, v in payload.model_dump(mode="json").items()
+        if k in {"amount", "refund_id", "reason", "source"}
+    }
+    await PaymentRepository(uow.conn).record_event(
+        envelope.message_id, payment_id, envelope.type, now, details
+    )
+
+
+async def capture_payment(
+    uow: UnitOfWork,
+    merchant_id: str,
+    payment_id: uuid.UUID,
+    amount: int | None,
+    clock: Clock = utc_now,
+) -> Response:
+    """Sends CapturePayment for an authorized pre-authorization (default: the whole hold)."""
+    row = await _locked(uow, merchant_id, payment_id)
+    amount = row["amount"] if amount is None else amount
+    check_capture(state_of(row), amount)
+    now = clock()
+    command = CapturePayment(
+        payment_id=payment_id,
+        merchant_id=merchant_id,
+        amount=amount,
+        currency=row["currency"],
+        requested_at=now,
+    )
+    await _emit(uow, topics.CAPTURE_PAYMENT, command, payment_id, now)
+    await LifecycleRepository(uow.conn).set_pending_operation(payment_id, Operation.CAPTURE)
+    log.info("capture of %d requested", amount, extra={"payment_id": str(payment_id)})
+    return Response(202, await payment_detail(uow.conn, merchant_id, payment_id))
+
+
+async def void_payment(
+    uow: UnitOfWork, merchant_id: str, payment_id: uuid.UUID, clock: Clock = utc_now
+) -> Response:
+    """Sends VoidPayment: before capture, or after it until the capture's batch closes."""
+    row = await _locked(uow, merchant_id, payment_id)
+    now = clock()
+    check_void(state_of(row), now, await _batch_closes_at(uow, merchant_id, row))
+    command = VoidPayment(payment_id=payment_id, merchant_id=merchant_id, requested_at=now)
+    await _emit(uow, topics.VOID_PAYMENT, command, payment_id, now)
+    await LifecycleRepository(uow.conn).set_pending_operation(payment_id, Operation.VOID)
+    log.info("void requested", extra={"payment_id": str(payment_id)})
+    return Response(202, await payment_detail(uow.conn, merchant_id, payment_id))
+
+
+async def _batch_closes_at(uow: UnitOfWork, merchant_id: str, row: Any) -> datetime | None:
+    """When the end-of-day batch holding this payment's capture closes (None: not captured)."""
+    captured_at = row["captured_at"]
+    if captured_at is None:
+        return None
+    merchant = await LifecycleRepository(uow.conn).merchant_cutoff(merchant_id)
+    return closes_at(captured_at, merchant["time_zone"], merchant["cutoff_time"])
+
+
+async def refund_payment(
+    uow: UnitOfWork,
+    merchant_id: str,
+    payment_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    clock: Clock = utc_now,
+) -> Response:
+    """Records a pending refund and sends RefundPayment, if the running total allows it.
+
+    The payment row lock makes the check-and-insert atomic across concurrent refunds."""
+    row = await _locked(uow, merchant_id, payment_id)
+    lifecycle = LifecycleRepository(uow.conn)
+    check_refund(state_of(row), amount, await lifecycle.committed_refund_total(payment_id))
+    now = clock()
+    refund = {
+        "id": uuid.uuid4(),
+        "payment_id": payment_id,
+        "amount": amount,
+        "currency": row["currency"],
+        "reason": reason,
+        "created_at": now,
+    }
+    await lifecycle.add_refund(refund)
+    command = RefundPayment(
+        refund_id=refund["id"],
+        payment_id=payment_id,
+        merchant_id=merchant_id,
+        amount=amount,
+        currency=row["currency"],
+        reason=reason,
+        requested_at=now,
+    )
+    await _emit(uow, topics.REFUND_PAYMENT, command, payment_id, now)
+    log.info("refund of %d requested", amount, extra={"payment_id": str(payment_id)})
+    body = refund_view({**refund, "status": "pending", "failure_reason": None, "updated_at": now})
+    return Response(202, body)
+
+
+async def report_fraud(
+    uow: UnitOfWork,
+    merchant_id: str,
+    payment_id: uuid.UUID,
+    reason: str,
+    clock: Clock = utc_now,
+) -> Response:
+    """Emits FraudReported (source merchant) with the card's fingerprint, BIN and the payment's
+    risk context, for fraud's block lists and labeled history. Any status may be reported."""
+    row = await _locked(uow, merchant_id, payment_id)
+    now = clock()
+    context = row["risk_context"]
+    event = FraudReported(
+        payment_id=payment_id,
+        merchant_id=merchant_id,
+        source=FraudReportSource.MERCHANT,
+        reason=reason,
+        reported_at=now,
+        card_fingerprint=row["card_fingerprint"],
+        card_bin=row["card_bin"],
+        context=None
+        if context is None
+        else RiskContext.model_validate(
+            json.loads(context) if isinstance(context, str) else context
+        ),
+    )
+    await _emit(uow, topics.FRAUD_REPORTED, event, payment_id, now)
+    log.info("fraud reported by the merchant", extra={"payment_id": str(payment_id)})
+    body = {
+        "object": "fraud_report",
+        "payment_id": str(payment_id),
+        "reason": reason,
+        "reported_at": now.isoformat(),
+    }
+    return Response(202, body)

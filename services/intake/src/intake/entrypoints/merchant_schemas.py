@@ -90,7 +90,13 @@ class CreateMerchant(_Request):
 class UpdateMerchant(_Request):
     """Only the fields given change; each change makes a new version."""
 
-    name: str | None = NAME
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Trading name",
+        examples=["Moda Kitap Evi"],
+    )
     settlement_currency: CurrencyCode | None = Field(
         default=None, description="Currency paid out in"
     )

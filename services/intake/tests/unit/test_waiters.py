@@ -64,11 +64,14 @@ def test_reached_outcome(status: str, capture: bool, reached: bool) -> None:
 async def test_wake_sets_only_the_waiters_of_that_payment() -> None:
     waiters = OutcomeWaiters()
     one, other = uuid.uuid4(), uuid.uuid4()
-    with waiters.register(one) as first, waiters.register(one) as second:
-        with waiters.register(other) as third:
-            assert len(waiters) == 3
-            assert waiters.wake(one) == 2
-            assert first.is_set() and second.is_set() and not third.is_set()
+    with (
+        waiters.register(one) as first,
+        waiters.register(one) as second,
+        waiters.register(other) as third,
+    ):
+        assert len(waiters) == 3
+        assert waiters.wake(one) == 2
+        assert first.is_set() and second.is_set() and not third.is_set()
     assert len(waiters) == 0
     assert waiters.wake(one) == 0
 

@@ -15,6 +15,7 @@ from intake.service_layer.outcome_waiters import OUTCOME_CHANNEL, OutcomeWaiters
 from sanalpos_common.service import Platform
 
 log = logging.getLogger(__name__)
+APPLICATION_NAME = "intake-outcome-listener"
 
 
 class OutcomeListener:
@@ -57,7 +58,9 @@ class OutcomeListener:
         )
 
     async def _listen_once(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self.dsn, timeout=10)
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
+        )
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         try:

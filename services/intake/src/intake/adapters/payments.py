@@ -20,7 +20,10 @@ class PaymentRepository:
     async def add(self, row: dict[str, Any]) -> None:
         columns = list(row)
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        values = [json.dumps(v) if k in ("metadata", "risk_context") else v for k, v in row.items()]
+        json_columns = ("metadata", "risk_context")
+        values = [
+            json.dumps(v) if k in json_columns and v is not None else v for k, v in row.items()
+        ]
         await self.conn.execute(
             f"INSERT INTO payments ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
             *values,

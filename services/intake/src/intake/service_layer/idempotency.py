@@ -163,10 +163,15 @@ async def purge_forever(
     """Deletes keys older than `keep` (at least 24 hours), every `every_s` seconds."""
     while not stop.is_set():
         try:
-            purged = await IdempotencyRepository(pool).purge(keep.total_seconds())
-            if purged:
-                log.info("purged %d idempotency keys older than %s", purged, keep)
+            await purge_once(pool, keep)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("idempotency key purge failed: %s", type(exc).__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+async def purge_once(pool: asyncpg.Pool, keep: timedelta = RETENTION) -> int:
+    purged = await IdempotencyRepository(pool).purge(keep.total_seconds())
+    if purged:
+        log.info("purged %d idempotency keys older than %s", purged, keep)
+    return purged

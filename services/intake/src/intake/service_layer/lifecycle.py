@@ -312,6 +312,8 @@ async def report_fraud(
     row = await _locked(uow, merchant_id, payment_id)
     now = clock()
     context = row["risk_context"]
+    if isinstance(context, str):
+        context = json.loads(context)
     event = FraudReported(
         payment_id=payment_id,
         merchant_id=merchant_id,
@@ -320,11 +322,7 @@ async def report_fraud(
         reported_at=now,
         card_fingerprint=row["card_fingerprint"],
         card_bin=row["card_bin"],
-        context=None
-        if context is None
-        else RiskContext.model_validate(
-            json.loads(context) if isinstance(context, str) else context
-        ),
+        context=None if context is None else RiskContext.model_validate(context),
     )
     await _emit(uow, topics.FRAUD_REPORTED, event, payment_id, now)
     log.info("fraud reported by the merchant", extra={"payment_id": str(payment_id)})

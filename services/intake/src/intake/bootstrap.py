@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from intake.service_layer.client_encryption import (
     generate_private_key_pem,
     load_or_create_dev_key,
 )
+from intake.service_layer.idempotency import purge_forever
 from intake.service_layer.merchants import ensure_merchant
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
@@ -83,5 +85,9 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)
     platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
+    purge_stop = asyncio.Event()  # idempotency keys are kept 24 hours, then deleted
+    platform.runtime.add_loop(
+        "idempotency-purge", lambda: purge_forever(platform.pool, purge_stop), purge_stop.set
+    )
     await start_kafka_requests(platform, app, container.protection, client_encryption)
     return platform

@@ -5,16 +5,23 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Response
+import asyncpg
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from intake.adapters.card_tokens import CardTokenRepository
-from intake.adapters.payments import PaymentRepository
 from intake.entrypoints import bins_api, lifecycle_api, merchants_api, search_api, signing_api
 from intake.entrypoints.deps import AppContainer, Container, Merchant
+from intake.entrypoints.lifecycle_api import (
+    IdempotencyKey,
+    http_response,
+    idempotency_problem,
+    idempotency_scope,
+    respond_idempotently,
+)
 from intake.entrypoints.openapi import install_openapi
 from intake.entrypoints.problems import Problem, install_problem_handlers
 from intake.entrypoints.schemas import (
@@ -30,6 +37,8 @@ from intake.entrypoints.schemas import (
     StoredCardOut,
     WebhookEndpointOut,
 )
+from intake.entrypoints.sync_answer import SYNC_RESPONSE, PreferHeader, sync_answer
+from intake.service_layer import idempotency, lifecycle
 from intake.service_layer.cards import BadCursor, card_view, list_cards, save_card
 from intake.service_layer.client_encryption import UnreadableCardPayload
 from intake.service_layer.installments import InstallmentsNotAllowed
@@ -39,15 +48,14 @@ from intake.service_layer.payments import (
     StoredCardExpired,
     create_payment,
 )
-from intake.service_layer.views import payment_view
 from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
+from sanalpos_common.crypto.card import fingerprint
+from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import WebhookEndpointRegistered
 
 C = TypeVar("C", bound=BaseModel)
 CardToken = Annotated[str, Path(pattern=TOKEN_PATTERN)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
 def payments_router() -> APIRouter:
@@ -57,13 +65,17 @@ def payments_router() -> APIRouter:
         "/payments",
         status_code=202,
         response_model=PaymentOut,
-        responses={404: {"description": "card_token names no stored card of this merchant"}},
+        responses={
+            404: {"description": "card_token names no stored card of this merchant"},
+            **SYNC_RESPONSE,
+        },
     )
     async def create(
         body: CreatePaymentRequest,
         merchant_id: Merchant,
         c: AppContainer,
         idempotency_key: IdempotencyKey = None,
+        prefer: PreferHeader = None,
     ) -> JSONResponse:
         card = (
             open_encrypted_card(c, body.encrypted_card, CardIn)
@@ -99,54 +111,70 @@ def payments_router() -> APIRouter:
                 errors=[{"field": "installments", "message": exc.reason, "code": "not_allowed"}],
                 allowed_installments=exc.allowed,
             ) from None
-        except IdempotencyConflict:
-            raise Problem(
-                422,
-                "idempotency-key-reused",
-                "Idempotency-Key reused with a different request",
-                "this key was first used with another body; use a new key for a new payment",
-            ) from None
+        except (IdempotencyConflict, idempotency.IdempotencyKeyInProgress) as exc:
+            raise idempotency_problem(exc) from None
         headers = {"Location": f"/v1/payments/{result.body['id']}"}
+        status, answer = result.status, result.body
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
-        return JSONResponse(result.body, status_code=result.status, headers=headers)
+        else:  # a replay answers what was stored; only a new payment waits for its outcome
+            status, answer, waited = await sync_answer(
+                c, merchant_id, status, answer, prefer, idempotency_key
+            )
+            headers.update(waited)
+        return JSONResponse(answer, status_code=status, headers=headers)
 
     @router.get("/payments/{payment_id}", response_model=PaymentOut)
     async def read(payment_id: uuid.UUID, merchant_id: Merchant, c: AppContainer) -> JSONResponse:
-        repo = PaymentRepository(c.pool)
-        row = await repo.get(merchant_id, payment_id)
-        if row is None:
-            raise Problem(404, "not-found", "No such payment", f"payment {payment_id} not found")
-        return JSONResponse(payment_view(row, await repo.events(payment_id)))
+        """The payment with its amounts, refunds and events timeline."""
+        async with c.pool.acquire() as conn:
+            try:
+                return JSONResponse(await lifecycle.payment_detail(conn, merchant_id, payment_id))
+            except lifecycle.PaymentNotFound:
+                raise Problem(
+                    404, "not-found", "No such payment", f"payment {payment_id} not found"
+                ) from None
 
     @router.post("/webhook-endpoints", status_code=201, response_model=WebhookEndpointOut)
     async def register_webhook(
-        body: RegisterWebhookEndpoint, merchant_id: Merchant, c: AppContainer
-    ) -> WebhookEndpointOut:
-        endpoint_id = uuid.uuid4()
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-        async with unit_of_work(c.pool) as uow:
-            await uow.conn.execute(
-                "INSERT INTO webhook_endpoints (id, merchant_id, url) VALUES ($1, $2, $3)",
-                endpoint_id,
-                merchant_id,
-                body.url,
-            )
-            event = WebhookEndpointRegistered(
-                endpoint_id=endpoint_id, merchant_id=merchant_id, url=body.url, secret=secret
-            )
-            await uow.emit(
-                topics.WEBHOOK_ENDPOINT_REGISTERED,
-                new_envelope(
-                    topics.WEBHOOK_ENDPOINT_REGISTERED,
-                    event,
-                    correlation_id=endpoint_id,
-                    producer="intake",
-                ),
-            )
-        return WebhookEndpointOut(id=endpoint_id, url=body.url, secret=secret)
+        body: RegisterWebhookEndpoint,
+        request: Request,
+        merchant_id: Merchant,
+        c: AppContainer,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        scope = idempotency_scope(merchant_id, idempotency_key, request, body.model_dump())
+        return http_response(await respond_idempotently(c, scope, _register(merchant_id, body)))
 
     return router
+
+
+def _register(merchant_id: str, body: RegisterWebhookEndpoint) -> idempotency.Work:
+    async def work(uow: UnitOfWork) -> idempotency.Response:
+        endpoint_id = uuid.uuid4()
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        await uow.conn.execute(
+            "INSERT INTO webhook_endpoints (id, merchant_id, url) VALUES ($1, $2, $3)",
+            endpoint_id,
+            merchant_id,
+            body.url,
+        )
+        event = WebhookEndpointRegistered(
+            endpoint_id=endpoint_id, merchant_id=merchant_id, url=body.url, secret=secret
+        )
+        await uow.emit(
+            topics.WEBHOOK_ENDPOINT_REGISTERED,
+            new_envelope(
+                topics.WEBHOOK_ENDPOINT_REGISTERED,
+                event,
+                correlation_id=endpoint_id,
+                producer="intake",
+            ),
+        )
+        out = WebhookEndpointOut(id=endpoint_id, url=body.url, secret=secret)
+        return idempotency.Response(201, out.model_dump(mode="json"))
+
+    return work
 
 
 def open_encrypted_card(c: Container, jwe: SecretStr, model: type[C]) -> C:
@@ -195,7 +223,11 @@ def cards_router() -> APIRouter:
 
     @router.post("/cards", status_code=201, response_model=StoredCardOut)
     async def create_card(
-        body: CreateCardRequest, merchant_id: Merchant, c: AppContainer
+        body: CreateCardRequest,
+        request: Request,
+        merchant_id: Merchant,
+        c: AppContainer,
+        idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         card = (
             open_encrypted_card(c, body.encrypted_card, SaveCardIn)
@@ -203,8 +235,23 @@ def cards_router() -> APIRouter:
             else body.card
         )
         assert card is not None
-        view = await save_card(c.pool, c.protection, merchant_id, card)
-        return JSONResponse(view, status_code=201, headers={"Location": f"/v1/cards/{view['id']}"})
+        # Retries are compared on the keyed fingerprint, never on the card number itself.
+        compared = {
+            "fingerprint": fingerprint(
+                c.protection.fingerprint_key, card.number.get_secret_value()
+            ),
+            "exp": [card.exp_month, card.exp_year],
+            "holder_name": card.holder_name,
+        }
+
+        async def work(uow: UnitOfWork) -> idempotency.Response:
+            # save_card takes anything that runs queries: here, the key's own transaction.
+            view = await save_card(cast(asyncpg.Pool, uow.conn), c.protection, merchant_id, card)
+            return idempotency.Response(201, view)
+
+        scope = idempotency_scope(merchant_id, idempotency_key, request, compared)
+        result = await respond_idempotently(c, scope, work)
+        return http_response(result, {"Location": f"/v1/cards/{result.body['id']}"})
 
     @router.get("/cards", response_model=StoredCardList)
     async def list_stored_cards(

@@ -283,6 +283,21 @@ class PaymentEventOut(BaseModel):
     details: dict[str, Any]
 
 
+class RefundOut(BaseModel):
+    id: uuid.UUID = Field(description="The refund's own id")
+    object: str = "refund"
+    payment_id: uuid.UUID
+    amount: int = Field(description="Minor units", examples=[2500])
+    currency: str = Field(examples=["TRY"])
+    reason: str
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="pending until authorization executes it; a failed refund frees its amount"
+    )
+    failure_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
 class PaymentOut(BaseModel):
     id: uuid.UUID
     object: str = "payment"
@@ -306,10 +321,18 @@ class PaymentOut(BaseModel):
     net_amount: int | None = None
     created_at: datetime
     updated_at: datetime
-    events: list[PaymentEventOut] = Field(default_factory=list)
+    events: list[PaymentEventOut] = Field(
+        default_factory=list, description="Timeline: every event of the payment, oldest first"
+    )
 
 
 class RegisterWebhookEndpoint(_Request):
+    captured_amount: int = Field(default=0, description="Captured so far, minor units")
+    refunded_amount: int = Field(default=0, description="Refunds that succeeded, minor units")
+    pending_operation: Literal["capture", "void"] | None = Field(
+        default=None, description="A capture or void requested and not yet executed"
+    )
+    refunds: list[RefundOut] = Field(default_factory=list)
     url: str = Field(pattern=r"^https?://", max_length=2048)
 
 
@@ -331,3 +354,48 @@ class MerchantCreated(BaseModel):
     id: str
     name: str
     api_key: str = Field(description="Shown only once")
+
+
+class CapturePaymentRequest(_Request):
+    amount: StrictInt | None = Field(
+        default=None,
+        gt=0,
+        description="Minor units, at most the authorized amount; default the whole authorization. "
+        "A partial capture releases the rest of the hold.",
+        examples=[7500],
+    )
+
+
+class RefundPaymentRequest(_Request):
+    amount: StrictInt = Field(
+        gt=0, description="Minor units; refunds in total at most the captured amount"
+    )
+    reason: str = Field(min_length=1, max_length=500, examples=["returned goods"])
+
+    @field_validator("reason")
+    @classmethod
+    def _no_card_in_reason(cls, value: str) -> str:
+        no_card_number(value)
+        return value
+
+
+class FraudReportRequest(_Request):
+    reason: str = Field(min_length=1, max_length=500, examples=["cardholder denies the purchase"])
+
+    @field_validator("reason")
+    @classmethod
+    def _no_card_in_reason(cls, value: str) -> str:
+        no_card_number(value)
+        return value
+
+
+class RefundList(BaseModel):
+    object: str = "list"
+    data: list[RefundOut]
+
+
+class FraudReportOut(BaseModel):
+    object: str = "fraud_report"
+    payment_id: uuid.UUID
+    reason: str
+    reported_at: datetime

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,24 +13,28 @@ import asyncpg
 
 from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.payments import IdempotencyRepository, PaymentRepository
-from intake.domain.payment import STATUS_FOR_TOPIC, PaymentStatus, rank
+from intake.domain.payment import PaymentStatus, rank
 from intake.entrypoints.schemas import CardIn, CreatePaymentRequest
+from intake.service_layer import lifecycle
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.idempotency import (
+    IdempotencyConflict,
+    IdempotencyScope,
+    Response,
+    run_idempotent,
+)
 from intake.service_layer.installments import check_installments
+from intake.service_layer.outcome_waiters import notify_outcome
 from intake.service_layer.views import payment_view
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork, unit_of_work
-from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import PaymentInitiated
 
 log = logging.getLogger(__name__)
 PRODUCER = "intake"
-
-
-class IdempotencyConflict(Exception):
-    """Same Idempotency-Key, different request body."""
+CREATE_ENDPOINT = "POST /v1/payments"
 
 
 class CardTokenNotFound(Exception):
@@ -44,13 +47,6 @@ class StoredCardExpired(Exception):
 
 def card_expired(exp_month: int, exp_year: int, now: datetime) -> bool:
     return (exp_year, exp_month) < (now.year, now.month)
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: dict[str, Any]
-    replayed: bool = False
 
 
 def request_hash(body: dict[str, Any]) -> str:
@@ -79,14 +75,23 @@ async def create_payment(
             "holder_name": card.holder_name,
         }
     digest = request_hash(compared)
-    for _ in range(2):
-        try:
-            return await _create_once(
-                pool, protection, merchant_id, request, card, idempotency_key, digest
-            )
-        except _ConcurrentDuplicate:
-            continue  # the other request committed: the next pass replays its response
-    raise RuntimeError("idempotency key contention did not resolve")
+
+    async def create(_claim: object = None) -> Response:
+        for _ in range(2):
+            try:
+                return await _create_once(
+                    pool, protection, merchant_id, request, card, idempotency_key, digest
+                )
+            except _ConcurrentDuplicate:
+                continue  # the other request committed: the next pass replays its response
+        raise RuntimeError("idempotency key contention did not resolve")
+
+    if idempotency_key is None:
+        return await create()
+    # The key is claimed first (concurrent requests get "in progress"); _create_once
+    # completes it (IdempotencyRepository.save) in the payment's own transaction.
+    scope = IdempotencyScope(merchant_id, idempotency_key, CREATE_ENDPOINT, digest)
+    return await run_idempotent(pool, scope, create)
 
 
 async def _create_once(
@@ -165,6 +170,9 @@ async def _create_once(
             "card_fingerprint": card.fingerprint,
             "card_token": card_token,
             "initiated_by": request.initiated_by,
+            "risk_context": None
+            if request.context is None
+            else request.context.model_dump(mode="json", exclude_none=True),
             "created_at": now,
             "updated_at": now,
         }
@@ -198,36 +206,9 @@ async def _create_once(
         return Response(202, body)
 
 
-def outcome_details(topic: str, payload: Any) -> dict[str, Any]:
-    if topic == topics.PAYMENT_AUTHORIZED:
-        return {"response_code": payload.response_code, "auth_code": payload.auth_code}
-    if topic == topics.PAYMENT_DECLINED:
-        return {
-            "response_code": payload.response_code,
-            "decline_reason": payload.reason,
-            "declined_by": payload.declined_by,
-        }
-    if topic == topics.PAYMENT_CAPTURED:
-        return {"captured_amount": payload.amount}
-    if topic == topics.PAYMENT_SETTLED:
-        return {"fee_amount": payload.fee_amount, "net_amount": payload.net_amount}
-    return {}
-
-
 async def apply_outcome(uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
-    """Read model: record the event in the timeline and move the status forward if it may."""
-    status = STATUS_FOR_TOPIC.get(topic)
-    if status is None:
-        return
-    payload = envelope.payload
-    payments = PaymentRepository(uow.conn)
-    if not await payments.exists(payload.payment_id):
-        # Outcomes follow payment.initiated, which intake emits only after its own commit.
-        raise NonRetryable(f"{envelope.type} for a payment intake does not hold")
-    details = outcome_details(topic, payload)
-    await payments.record_event(
-        envelope.message_id, payload.payment_id, envelope.type, envelope.occurred_at, details
-    )
-    await payments.set_outcome_details(payload.payment_id, details)
-    moved = await payments.advance_status(payload.payment_id, status)
-    log.info("status %s%s", status.value, "" if moved else " (not applied: stale or duplicate)")
+    """Read model: see intake.service_layer.lifecycle.apply_outcome. Then wakes the requests
+    waiting on the payment (`Prefer: wait`), on every replica, once this transaction commits."""
+    await lifecycle.apply_outcome(uow, topic, envelope)
+    if topic in topics.OUTCOME_TOPICS:
+        await notify_outcome(uow.conn, envelope.payload.payment_id)

@@ -81,6 +81,7 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
         rate_limits=KeyRateLimits.from_settings(guard),
+        allow_replay_time=settings.allow_replay_time,
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)

@@ -49,6 +49,9 @@ class IntakeSettings(ServiceSettings):
     """Development only: creates the demo merchant with the documented demo key."""
     prefer_wait_max_s: float = Field(default=10.0, gt=0, le=60)
     """Longest `Prefer: wait=N` honoured on POST /v1/payments; larger N are capped to it."""
+    allow_replay_time: bool = False
+    """Development only (the fraud replay harness): POST /v1/payments may carry `occurred_at`,
+    the payment's original time, used as its event time (`created_at` of payment.initiated)."""
 
     @model_validator(mode="after")
     def _client_key_required_in_production(self) -> Self:
@@ -63,6 +66,8 @@ class IntakeSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _development_cvc_key_file(self) -> Self:
+        if self.allow_replay_time and not self.is_development:
+            raise ValueError("production start-up refused: allow_replay_time is for replays")
         if self.cvc_keyring is None and not self.is_development:
             raise ValueError("production start-up refused: set real values for cvc_keyring")
         if self.cvc_keyring is None:

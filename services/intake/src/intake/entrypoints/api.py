@@ -77,6 +77,14 @@ def payments_router() -> APIRouter:
         idempotency_key: IdempotencyKey = None,
         prefer: PreferHeader = None,
     ) -> JSONResponse:
+        if body.occurred_at is not None and not c.allow_replay_time:
+            raise Problem(
+                422,
+                "validation-error",
+                "Request is invalid",
+                "invalid: occurred_at",
+                errors=[{"field": "occurred_at", "message": "accepted only for replays"}],
+            )
         card = (
             open_encrypted_card(c, body.encrypted_card, CardIn)
             if body.encrypted_card is not None

@@ -24,6 +24,7 @@ class Container:
     admin_token: str
     client_encryption: ClientEncryption
     rate_limits: KeyRateLimits = field(default_factory=default_rate_limits)
+    allow_replay_time: bool = False  # POST /v1/payments may carry occurred_at (replays only)
 
 
 def container(request: Request) -> Container:

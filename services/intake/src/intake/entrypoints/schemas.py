@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -158,6 +159,11 @@ class CreatePaymentRequest(_Request):
         default=None,
         description="Optional shopper and merchant context (IP, email, device, billing and "
         "merchant location, merchant category code) that fraud scoring uses",
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        description="Replays only (refused unless intake runs with INTAKE_ALLOW_REPLAY_TIME): "
+        "the payment's original time, used as its event time for fraud scoring",
     )
 
     @field_validator("description")

@@ -187,7 +187,7 @@ async def _create_once(
             installments=request.installments,
             order_id=request.order_id,
             card=card,
-            created_at=now,
+            created_at=request.occurred_at or now,
             context=request.context,
         )
         envelope = new_envelope(

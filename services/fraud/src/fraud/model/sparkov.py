@@ -120,7 +120,7 @@ def parse_row(row: dict[str, str]) -> SparkovRow:
 
 
 def merchant_id(name: str) -> str:
-    return "spk_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return "mer_spk_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 
 
 def luhn_check_digit(body: str) -> str:

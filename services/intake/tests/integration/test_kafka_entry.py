@@ -51,13 +51,16 @@ from intake.entrypoints.problems import install_problem_handlers
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption, generate_private_key_pem
 from intake.service_layer.kafka_requests import KafkaRequestDeps
+from intake.service_layer.lifecycle import apply_outcome
 from sanalpos_common import topics
 from sanalpos_common.crypto import Keyring
 from sanalpos_common.crypto.cvc import rotate_cvc_keys
-from sanalpos_common.db import migrate
+from sanalpos_common.db import migrate, unit_of_work
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.outbox import OutboxRelay
 from sanalpos_common.observability import Metrics
+from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.events import PaymentAuthorized, PaymentCaptured
 from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
 from sanalpos_common.testing import wait_for
 
@@ -462,7 +465,9 @@ async def test_encrypted_card_data_is_accepted(entry: EntryPoint) -> None:
     assert reply["result"]["card"]["last4"] == PAN[-4:]
 
 
-async def test_an_unknown_card_token_is_a_stored_404(entry: EntryPoint) -> None:
+async def test_an_unknown_card_token_is_404_and_refusals_do_not_use_up_the_id(
+    entry: EntryPoint,
+) -> None:
     request_id = f"req-{uuid.uuid4()}"
     value = create_value(**token_payment(entry, card_token="tok_doesnotexist1"))
     await entry.publish(value, request_id)
@@ -472,6 +477,9 @@ async def test_an_unknown_card_token_is_a_stored_404(entry: EntryPoint) -> None:
 
     assert first["status"] == 404 and second == first
     assert [e["field"] for e in first["problem"]["errors"]] == ["body.card_token"]
+    await entry.publish(create_value(**token_payment(entry)), request_id)  # corrected, same id
+    *_, third = await entry.reply(request_id, count=3)
+    assert third["status"] == 202
 
 
 # --- signing secrets: storage and admin API -------------------------------------------------
@@ -584,3 +592,134 @@ async def test_the_documented_python_producer_gets_its_reply(entry: EntryPoint) 
         KAFKA, entry.merchant_id, entry.secret, token_payment(entry)
     )
     assert reply["status"] == 202 and reply["result"]["object"] == "payment"
+
+
+# --- capture, void, refund ------------------------------------------------------------------
+
+
+def lifecycle_value(operation: str, payment_id: str, **body: Any) -> bytes:
+    return json.dumps({"operation": operation, "payment_id": payment_id, "body": body}).encode()
+
+
+async def authorized_preauth(entry: EntryPoint, amount: int = 10_000) -> str:
+    """A pre-authorization made over Kafka, then authorized (the event applied as intake's
+    outcome consumer would)."""
+    request_id = f"req-{uuid.uuid4()}"
+    body = token_payment(entry, amount=amount, capture=False)
+    await entry.publish(create_value(**body), request_id)
+    (reply,) = await entry.reply(request_id)
+    payment_id = reply["result"]["id"]
+    event = PaymentAuthorized(
+        payment_id=uuid.UUID(payment_id),
+        merchant_id=entry.merchant_id,
+        amount=amount,
+        currency="TRY",
+        auth_code="A1B2C3",
+        response_code="00",
+        installments=1,
+        capture=False,
+    )
+    envelope = new_envelope(
+        topics.PAYMENT_AUTHORIZED, event, correlation_id=event.payment_id, producer="test"
+    )
+    async with unit_of_work(entry.pool) as uow:
+        await apply_outcome(uow, topics.PAYMENT_AUTHORIZED, envelope)
+    return str(payment_id)
+
+
+async def commands(entry: EntryPoint, topic: str, payment_id: str) -> int:
+    return int(
+        await entry.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = $1 AND message_key = $2",
+            topic,
+            payment_id,
+        )
+    )
+
+
+async def test_capture_over_kafka_commands_it_once_and_replays(entry: EntryPoint) -> None:
+    payment_id = await authorized_preauth(entry)
+    request_id = f"req-{uuid.uuid4()}"
+    value = lifecycle_value("capture", payment_id, amount=7_500)
+    await entry.publish(value, request_id)
+    (first,) = await entry.reply(request_id)
+    await entry.publish(value, request_id, timestamp=int(time.time()) + 1)
+    _, second = await entry.reply(request_id, count=2)
+
+    assert first["status"] == 202 and first["operation"] == "capture"
+    assert first["result"]["id"] == payment_id
+    assert second == first
+    assert await commands(entry, topics.CAPTURE_PAYMENT, payment_id) == 1
+    stored = await entry.pool.fetchval(
+        "SELECT reply_status FROM kafka_requests WHERE merchant_id = $1 AND request_id = $2",
+        entry.merchant_id,
+        request_id,
+    )
+    assert stored == 202
+
+
+async def test_lifecycle_refusals_are_problem_replies(entry: EntryPoint) -> None:
+    payment_id = await authorized_preauth(entry, amount=5_000)
+    too_much, refund, void_body, unknown, no_id = (f"req-{uuid.uuid4()}" for _ in range(5))
+    await entry.publish(lifecycle_value("capture", payment_id, amount=9_999), too_much)
+    await entry.publish(lifecycle_value("refund", payment_id, amount=100, reason="r"), refund)
+    await entry.publish(lifecycle_value("void", payment_id, status="voided"), void_body)
+    await entry.publish(lifecycle_value("void", str(uuid.uuid4())), unknown)
+    await entry.publish(json.dumps({"operation": "refund", "body": {}}).encode(), no_id)
+
+    (reply,) = await entry.reply(too_much)
+    assert reply["status"] == 422
+    assert [e["field"] for e in reply["problem"]["errors"]] == ["body.amount"]
+    (reply,) = await entry.reply(refund)
+    assert reply["status"] == 409
+    assert reply["problem"]["type"].endswith("/payment-state-conflict")
+    assert reply["problem"]["current_state"] == "authorized"
+    (reply,) = await entry.reply(void_body)
+    assert reply["status"] == 422
+    assert [e["field"] for e in reply["problem"]["errors"]] == ["body.status"]
+    (reply,) = await entry.reply(unknown)
+    assert reply["status"] == 404
+    (reply,) = await entry.reply(no_id)
+    assert [e["field"] for e in reply["problem"]["errors"]] == ["payment_id"]
+    assert await commands(entry, topics.CAPTURE_PAYMENT, payment_id) == 0
+    assert await commands(entry, topics.REFUND_PAYMENT, payment_id) == 0
+
+
+async def test_void_over_kafka(entry: EntryPoint) -> None:
+    payment_id = await authorized_preauth(entry)
+    request_id = f"req-{uuid.uuid4()}"
+    await entry.publish(lifecycle_value("void", payment_id), request_id)
+
+    (reply,) = await entry.reply(request_id)
+    assert reply["status"] == 202 and reply["operation"] == "void"
+    assert await commands(entry, topics.VOID_PAYMENT, payment_id) == 1
+
+
+async def test_refunds_over_kafka_up_to_the_captured_amount(entry: EntryPoint) -> None:
+    payment_id = await authorized_preauth(entry, amount=10_000)
+    captured = PaymentCaptured(
+        payment_id=uuid.UUID(payment_id),
+        merchant_id=entry.merchant_id,
+        amount=10_000,
+        currency="TRY",
+        installments=1,
+        auth_code="A1B2C3",
+        authorized_amount=10_000,
+    )
+    envelope = new_envelope(
+        topics.PAYMENT_CAPTURED, captured, correlation_id=captured.payment_id, producer="test"
+    )
+    async with unit_of_work(entry.pool) as uow:
+        await apply_outcome(uow, topics.PAYMENT_CAPTURED, envelope)
+    first, too_much = f"req-{uuid.uuid4()}", f"req-{uuid.uuid4()}"
+    await entry.publish(lifecycle_value("refund", payment_id, amount=4_000, reason="r"), first)
+    await entry.publish(lifecycle_value("refund", payment_id, amount=7_000, reason="r"), too_much)
+
+    (reply,) = await entry.reply(first)
+    assert reply["status"] == 202 and reply["result"]["object"] == "refund"
+    assert reply["result"]["amount"] == 4_000
+    (reply,) = await entry.reply(too_much)
+    assert reply["status"] == 409
+    assert reply["problem"]["type"].endswith("/refund-exceeds-captured")
+    assert reply["problem"]["available_amount"] == 6_000
+    assert await commands(entry, topics.REFUND_PAYMENT, payment_id) == 1

@@ -36,7 +36,8 @@ from intake.domain.request_signing import (
 )
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
-from intake.service_layer.kafka_requests import KafkaRequestDeps, answer
+from intake.service_layer.kafka_operations import REGISTRY
+from intake.service_layer.kafka_requests import KafkaRequestDeps, OperationRegistry, answer
 from sanalpos_common import topics
 from sanalpos_common.crypto.card import holds_card_number
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
@@ -124,12 +125,30 @@ def without_card_data(message: Any) -> Any:
 
 
 class RequestConsumerLoop(ConsumerLoop):
-    """The shared loop (bounded retries, offsets committed after the handler's commit, DLQ
-    with the reason) for raw records: the merchant's JSON is not our event envelope."""
+    """The shared loop (bounded retries, offsets committed after the whole batch is handled,
+    DLQ with the reason) for raw records: the merchant's JSON is not our event envelope.
+
+    Within a batch, messages with the same key run one after the other, in offset order;
+    different keys run concurrently (up to `concurrency`): ordering is promised per key."""
+
+    concurrency: int = 8
 
     async def _process_partition_batch(self, messages: list[Any]) -> None:
+        by_key: dict[bytes, list[Any]] = {}
+        unkeyed: list[list[Any]] = []
         for message in messages:
-            await self._retry_until_handled(message, cast(Any, message))
+            if message.key is None:
+                unkeyed.append([message])
+            else:
+                by_key.setdefault(message.key, []).append(message)
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def in_order(group: list[Any]) -> None:
+            async with slots:
+                for message in group:
+                    await self._retry_until_handled(message, cast(Any, message))
+
+        await asyncio.gather(*(in_order(g) for g in [*by_key.values(), *unkeyed]))
 
     async def _dead_letter(self, message: Any, error: str, attempts: int) -> None:
         await super()._dead_letter(without_card_data(message), error, attempts)
@@ -158,6 +177,7 @@ class RequestHandler:
     deps: KafkaRequestDeps
     secrets: SigningSecretStore
     tolerance_s: float
+    registry: OperationRegistry = REGISTRY
 
     async def authenticate(self, message: Any) -> RequestHeaders:
         headers = read_headers(message.headers or [])
@@ -179,6 +199,7 @@ class RequestHandler:
             value = message.value or b""
             await answer(
                 self.deps,
+                self.registry,
                 headers.merchant_id,
                 headers.request_id,
                 delivery_id(headers, value),

@@ -27,18 +27,10 @@ from pydantic import (
 from intake.adapters import kafka_requests as answers
 from intake.domain.request_signing import MERCHANT_HEADER, REQUEST_ID_HEADER
 from intake.entrypoints.problems import PROBLEM_BASE
-from intake.entrypoints.schemas import CardIn, CreatePaymentRequest
 from intake.service_layer.card_protection import CardProtection
-from intake.service_layer.client_encryption import ClientEncryption, UnreadableCardPayload
-from intake.service_layer.payments import (
-    CardTokenNotFound,
-    IdempotencyConflict,
-    StoredCardExpired,
-    create_payment,
-    request_hash,
-)
+from intake.service_layer.client_encryption import ClientEncryption
 from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
+from sanalpos_common.db import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +121,7 @@ class Rejected(Exception):
         self.status = status
 
 
-def _field_errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, str]]:
+def field_errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, str]]:
     # Never the input: it may hold card data.
     return [
         {
@@ -184,7 +176,7 @@ def parse_request(value: bytes) -> KafkaPaymentRequest:
     try:
         return KafkaPaymentRequest.model_validate(document)
     except ValidationError as exc:
-        raise invalid(_field_errors(exc, ())) from None
+        raise invalid(field_errors(exc, ())) from None
 
 
 @dataclass(frozen=True)
@@ -197,82 +189,23 @@ class KafkaRequestDeps:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request that passed validation: what it compares by and how it runs."""
+    """A request that passed validation: what it is compared by between retries, and how it
+    runs: `in_transaction` inside the reply's own transaction (state change, stored answer,
+    reply and inbox row commit together), or `execute` in transactions of its own."""
 
     digest: str
-    execute: Callable[[], Awaitable[Reply]]
+    execute: Callable[[], Awaitable[Reply]] | None = None
+    in_transaction: Callable[[UnitOfWork], Awaitable[Reply]] | None = None
 
 
-@dataclass
+Preparer = Callable[[KafkaRequestDeps, str, str, KafkaPaymentRequest], Prepared]
+
+
+@dataclass(frozen=True)
 class OperationRegistry:
-    """operation name -> preparer (validates the body, returns a Prepared)."""
+    """operation name -> preparer (validates the body and says how the request runs)."""
 
-    preparers: dict[str, Callable[[KafkaRequestDeps, str, str, KafkaPaymentRequest], Prepared]] = (
-        field(default_factory=dict)
-    )
-
-
-def _open_encrypted_card(deps: KafkaRequestDeps, jwe: str) -> CardIn:
-    try:
-        payload = deps.client_encryption.decrypt(jwe)
-    except UnreadableCardPayload as exc:
-        raise invalid(
-            [{"field": "body.encrypted_card", "message": str(exc), "code": "jwe_invalid"}]
-        ) from None
-    try:
-        return CardIn.model_validate(payload)
-    except ValidationError as exc:
-        raise invalid(_field_errors(exc, ("body", "encrypted_card"))) from None
-
-
-def prepare_create(
-    deps: KafkaRequestDeps, merchant_id: str, request_id: str, request: KafkaPaymentRequest
-) -> Prepared:
-    try:
-        body = CreatePaymentRequest.model_validate(request.body)
-    except ValidationError as exc:
-        raise invalid(_field_errors(exc, ("body",))) from None
-    card = (
-        _open_encrypted_card(deps, body.encrypted_card.get_secret_value())
-        if body.encrypted_card is not None
-        else None
-    )
-    digest = request_hash({"operation": "create", "body": body.fingerprint_for_idempotency()})
-
-    async def execute() -> Reply:
-        try:
-            response = await create_payment(
-                deps.pool, deps.protection, merchant_id, body, f"kafka:{request_id}", card
-            )
-        except CardTokenNotFound:
-            raise Rejected(
-                404,
-                "card-token-not-found",
-                "No such card token",
-                "card_token names no stored card of this merchant",
-                [
-                    {
-                        "field": "body.card_token",
-                        "message": "no such card token",
-                        "code": "not_found",
-                    }
-                ],
-            ) from None
-        except StoredCardExpired:
-            raise invalid(
-                [
-                    {
-                        "field": "body.card_token",
-                        "message": "the stored card has expired",
-                        "code": "card_expired",
-                    }
-                ]
-            ) from None
-        except IdempotencyConflict:
-            raise request_id_reused() from None
-        return Reply(request_id, "create", response.status, result=response.body)
-
-    return Prepared(digest, execute)
+    preparers: dict[str, Preparer] = field(default_factory=dict)
 
 
 def request_id_reused() -> Rejected:
@@ -285,22 +218,24 @@ def request_id_reused() -> Rejected:
     )
 
 
-REGISTRY = OperationRegistry({"create": prepare_create})
+def _refusal(request_id: str, operation: str | None, exc: Rejected) -> Reply:
+    return Reply(request_id, operation, exc.status, problem=exc.problem)
 
 
 async def answer(
     deps: KafkaRequestDeps,
+    registry: OperationRegistry,
     merchant_id: str,
     request_id: str,
     delivery_id: uuid.UUID,
     value: bytes,
-    registry: OperationRegistry = REGISTRY,
 ) -> Reply | None:
     """Answer one authenticated request; None when this very delivery was answered already.
 
     `delivery_id` identifies the signed message (merchant, request id, timestamp, value): a
     redelivery after a crash is answered once; a merchant's resend (new timestamp) is answered
-    again, from the stored answer when the request had already run.
+    again, from the stored answer when the request had succeeded. Only successes are stored:
+    a refused request may be corrected and sent again under the same request id.
     """
     if await answers.already_processed(deps.pool, deps.consumer, delivery_id):
         return None
@@ -313,26 +248,42 @@ async def answer(
             raise Rejected(
                 501,
                 "operation-not-supported",
-                "Operation not supported on Kafka yet",
-                f"{request.operation} is not served on Kafka yet; use the HTTP API",
+                "Operation not supported on Kafka",
+                f"{request.operation} is not served on Kafka; use the HTTP API",
             )
         prepared = preparer(deps, merchant_id, request_id, request)
     except Rejected as exc:
-        reply = Reply(request_id, operation, exc.status, problem=exc.problem)
-        return await _send(deps, merchant_id, delivery_id, reply)
+        return await _send(deps, merchant_id, delivery_id, _refusal(request_id, operation, exc))
     previous = await answers.find_answer(deps.pool, merchant_id, request_id)
     if previous is not None:
         if previous["request_hash"] != prepared.digest:
-            rejected = request_id_reused()
-            reply = Reply(request_id, operation, rejected.status, problem=rejected.problem)
-            return await _send(deps, merchant_id, delivery_id, reply)
+            reused = _refusal(request_id, operation, request_id_reused())
+            return await _send(deps, merchant_id, delivery_id, reused)
         stored = Reply.from_value(json.loads(previous["reply"]))
         return await _send(deps, merchant_id, delivery_id, stored, replayed=True)
     try:
+        if prepared.in_transaction is not None:
+            return await _run_with_reply(deps, merchant_id, delivery_id, prepared)
+        assert prepared.execute is not None
         reply = await prepared.execute()
     except Rejected as exc:
-        reply = Reply(request_id, operation, exc.status, problem=exc.problem)
+        return await _send(deps, merchant_id, delivery_id, _refusal(request_id, operation, exc))
     return await _send(deps, merchant_id, delivery_id, reply, digest=prepared.digest)
+
+
+async def _run_with_reply(
+    deps: KafkaRequestDeps, merchant_id: str, delivery_id: uuid.UUID, prepared: Prepared
+) -> Reply | None:
+    """The operation, its stored answer, its reply and the inbox row: one transaction. A
+    refusal raised by the operation rolls all of it back (the caller answers it)."""
+    assert prepared.in_transaction is not None
+    async with unit_of_work(deps.pool) as uow:
+        if not await uow.mark_processed(deps.consumer, delivery_id, topics.MERCHANT_REQUESTS):
+            return None  # answered by a concurrent delivery of the same message
+        reply = await prepared.in_transaction(uow)
+        await _store_and_emit(uow, merchant_id, reply, prepared.digest, replayed=False)
+    _log(reply, replayed=False)
+    return reply
 
 
 async def _send(
@@ -344,32 +295,42 @@ async def _send(
     digest: str | None = None,
     replayed: bool = False,
 ) -> Reply | None:
-    """Inbox row, stored answer (when the request ran) and outbox reply in one transaction."""
+    """Inbox row, stored answer (for a success) and outbox reply in one transaction."""
     async with unit_of_work(deps.pool) as uow:
         if not await uow.mark_processed(deps.consumer, delivery_id, topics.MERCHANT_REQUESTS):
             return None  # answered by a concurrent delivery of the same message
-        if digest is not None:
-            await answers.save_answer(
-                uow.conn,
-                merchant_id,
-                reply.request_id,
-                reply.operation or "",
-                digest,
-                reply.status,
-                reply.value(),
-            )
-        headers = [
-            (MERCHANT_HEADER, merchant_id),
-            (REQUEST_ID_HEADER, reply.request_id),
-            ("content-type", "application/json"),
-        ]
-        if replayed:
-            headers.append(("sanalpos-replayed", "true"))
-        await answers.emit_reply(uow.conn, reply.request_id, reply.value(), headers)
+        await _store_and_emit(uow, merchant_id, reply, digest, replayed=replayed)
+    _log(reply, replayed=replayed)
+    return reply
+
+
+async def _store_and_emit(
+    uow: UnitOfWork, merchant_id: str, reply: Reply, digest: str | None, *, replayed: bool
+) -> None:
+    if digest is not None:
+        await answers.save_answer(
+            uow.conn,
+            merchant_id,
+            reply.request_id,
+            reply.operation or "",
+            digest,
+            reply.status,
+            reply.value(),
+        )
+    headers = [
+        (MERCHANT_HEADER, merchant_id),
+        (REQUEST_ID_HEADER, reply.request_id),
+        ("content-type", "application/json"),
+    ]
+    if replayed:
+        headers.append(("sanalpos-replayed", "true"))
+    await answers.emit_reply(uow.conn, reply.request_id, reply.value(), headers)
+
+
+def _log(reply: Reply, *, replayed: bool) -> None:
     log.info(
         "kafka request answered: %s %d%s",
         reply.operation or "-",
         reply.status,
         " (replayed)" if replayed else "",
     )
-    return reply

@@ -26,6 +26,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from jwcrypto import jwe, jwk
 
@@ -45,7 +46,7 @@ from intake.entrypoints.kafka_requests import (
     DEAD_LETTER_TOPIC,
     RequestConsumerLoop,
     RequestHandler,
-    stamp_arrival_time,
+    configure_request_topic,
 )
 from intake.entrypoints.problems import install_problem_handlers
 from intake.service_layer.card_protection import CardProtection
@@ -133,6 +134,7 @@ class EntryPoint:
     card_token: str
     client_encryption: ClientEncryption
     key: bytes
+    requests_topic: str
 
     async def publish(
         self,
@@ -155,7 +157,7 @@ class EntryPoint:
             ),
         ]
         await self.producer.send_and_wait(
-            topics.MERCHANT_REQUESTS, value=value, key=self.key, headers=headers
+            self.requests_topic, value=value, key=self.key, headers=headers
         )
 
     async def reply(self, request_id: str, count: int = 1) -> list[dict[str, Any]]:
@@ -183,19 +185,13 @@ def create_value(**body: Any) -> bytes:
     return json.dumps({"operation": "create", "body": body}).encode()
 
 
-async def _start_group_at_end(group: str, producer: AIOKafkaProducer) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
-    await consumer.start()
+async def _delete_topic(name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
     try:
-        partitions = [
-            TopicPartition(topics.MERCHANT_REQUESTS, p)
-            for p in await producer.partitions_for(topics.MERCHANT_REQUESTS)
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
+        await admin.delete_topics([name])
     finally:
-        await consumer.stop()
+        await admin.close()
 
 
 @pytest.fixture(scope="module")
@@ -211,10 +207,11 @@ async def entry() -> AsyncIterator[EntryPoint]:
     await migrate(pool, "intake", MIGRATIONS)
     await pool.execute("INSERT INTO merchants (id, name) VALUES ($1, 'Kafka IT')", merchant_id)
 
-    await ensure_topics(
-        KAFKA, [topics.MERCHANT_REQUESTS, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC]
-    )
-    await stamp_arrival_time(KAFKA, topics.MERCHANT_REQUESTS)
+    # A private request topic: the clear card numbers these tests send (to see them refused)
+    # must not stay on the shared one, where the canary scan would rightly find them.
+    requests_topic = f"{topics.MERCHANT_REQUESTS}.it-{run}"
+    await ensure_topics(KAFKA, [requests_topic, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC])
+    await configure_request_topic(KAFKA, requests_topic, retention_h=1)
     protection = CardProtection(
         Keyring.from_json(DEV_PAN_KEYRING), rotate_cvc_keys(None, datetime.now(UTC)), b"f" * 32
     )
@@ -226,16 +223,15 @@ async def entry() -> AsyncIterator[EntryPoint]:
 
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
     await producer.start()
-    reader = TopicReader((topics.MERCHANT_REQUESTS, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC))
+    reader = TopicReader((requests_topic, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC))
     await reader.start(producer)
     group = f"{CONSUMER}-it-{run}"
-    await _start_group_at_end(group, producer)
     metrics = Metrics("intake-it")
     relay = OutboxRelay(pool=pool, producer=producer, metrics=metrics, idle_poll_s=0.2)
     loop = RequestConsumerLoop(
         name=CONSUMER,
         group_id=group,
-        topics=(topics.MERCHANT_REQUESTS,),
+        topics=(requests_topic,),
         bootstrap_servers=KAFKA,
         handler=RequestHandler(
             KafkaRequestDeps(pool, protection, client_encryption, CONSUMER), store, 300.0
@@ -255,11 +251,13 @@ async def entry() -> AsyncIterator[EntryPoint]:
             stored["token"],
             client_encryption,
             f"it-{run}".encode(),
+            requests_topic,
         )
     finally:
         loop.stop()
         relay.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await _delete_topic(requests_topic)
         await reader.stop()
         await producer.stop()
         await pool.close()
@@ -377,7 +375,7 @@ async def test_unattributable_messages_are_dead_lettered_with_the_reason(
         await entry.publish(value, request_id, timestamp=int(time.time()) - 3600)
     else:
         await entry.producer.send_and_wait(
-            topics.MERCHANT_REQUESTS,
+            entry.requests_topic,
             value=value,
             key=entry.key,
             headers=[
@@ -559,7 +557,7 @@ async def test_freshness_is_judged_by_broker_arrival_not_the_producer_clock(
     request_id, ts = f"req-{uuid.uuid4()}", int(time.time())
     value = create_value(**token_payment(entry))
     await entry.producer.send_and_wait(
-        topics.MERCHANT_REQUESTS,
+        entry.requests_topic,
         value=value,
         key=entry.key,
         timestamp_ms=(ts - 3600) * 1000,
@@ -575,7 +573,7 @@ async def test_freshness_is_judged_by_broker_arrival_not_the_producer_clock(
     (request,) = [
         r
         for r in entry.reader.records
-        if r.topic == topics.MERCHANT_REQUESTS
+        if r.topic == entry.requests_topic
         and (REQUEST_ID_HEADER, request_id.encode()) in list(r.headers)
     ]
     assert request.timestamp_type == 1  # LogAppendTime: the broker's clock
@@ -587,6 +585,8 @@ async def test_the_documented_python_producer_gets_its_reply(entry: EntryPoint) 
     code = doc.split("```python\n", 1)[1].split("\n```", 1)[0]
     example: dict[str, Any] = {}
     exec(compile(code, "kafka-entry-point.md", "exec"), example)  # noqa: S102 - our own doc
+    assert example["REQUESTS"] == topics.MERCHANT_REQUESTS
+    example["REQUESTS"] = entry.requests_topic  # this run's private copy of the topic
 
     reply = await example["request_payment"](
         KAFKA, entry.merchant_id, entry.secret, token_payment(entry)

@@ -68,6 +68,8 @@ class KafkaEntrySettings(BaseSettings):
     """How far the signed timestamp may lie from the message's arrival at the broker."""
     request_answer_retention_h: int = 72
     """Answers (per merchant and request id) are kept at least this long for replays."""
+    request_topic_retention_h: int = 72
+    """Retention set on the request topic at start-up."""
     state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
 
     @model_validator(mode="after")
@@ -217,23 +219,22 @@ def signing_secret_store(platform: Platform, settings: KafkaEntrySettings) -> Si
     return SigningSecretStore(platform.pool, LiveKeyring(provider, KEYRING_ID))
 
 
-async def stamp_arrival_time(bootstrap_servers: str, topic: str) -> None:
+async def configure_request_topic(
+    bootstrap_servers: str, topic: str, retention_h: int | None = None
+) -> None:
     """Have the broker stamp each request with its arrival time (LogAppendTime), so freshness
-    is judged against arrival, not against when intake got round to it."""
+    is judged against arrival, not against when intake got round to it; and keep requests
+    only `retention_h` hours: a card number a merchant sent by mistake does not stay for the
+    broker's default week."""
+    configs = {"message.timestamp.type": "LogAppendTime"}
+    if retention_h is not None:
+        configs["retention.ms"] = str(retention_h * 3_600_000)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sanalpos-admin")
     await admin.start()
     try:
-        await admin.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    topic,
-                    configs={"message.timestamp.type": "LogAppendTime"},
-                )
-            ]
-        )
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])
     except Exception as exc:  # e.g. no ALTER_CONFIGS permission: fall back to our clock
-        log.warning("could not set LogAppendTime on %s: %s", topic, type(exc).__name__)
+        log.warning("could not configure %s: %s", topic, type(exc).__name__)
     finally:
         await admin.close()
 
@@ -260,7 +261,9 @@ async def start_kafka_requests(
     await ensure_topics(
         bootstrap_servers, [topics.MERCHANT_REQUESTS, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC]
     )
-    await stamp_arrival_time(bootstrap_servers, topics.MERCHANT_REQUESTS)
+    await configure_request_topic(
+        bootstrap_servers, topics.MERCHANT_REQUESTS, settings.request_topic_retention_h
+    )
     deps = KafkaRequestDeps(platform.pool, protection, client_encryption, CONSUMER)
     loop = RequestConsumerLoop(
         name=CONSUMER,

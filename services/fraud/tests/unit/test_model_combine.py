@@ -13,7 +13,7 @@ from sanalpos_common.schemas.events import FraudDecision
 
 @pytest.mark.parametrize(
     ("p", "points"),
-    [(0.0, 0), (0.01, 10), (0.02, 20), (0.06, 40), (0.10, 60), (0.40, 70), (0.70, 82), (1.0, 94)],
+    [(0.0, 0), (0.005, 10), (0.01, 20), (0.03, 40), (0.05, 60), (0.40, 70), (0.70, 82), (1.0, 94)],
 )
 def test_points_interpolate_the_knots(p: float, points: int) -> None:
     assert model_points(p) == points
@@ -28,17 +28,36 @@ def test_points_are_monotone_and_bounded() -> None:
 
 def test_bands_on_their_own() -> None:
     rules = ScoringRules()
-    assert decide(BASE_SCORE + model_points(0.09), rules) is FraudDecision.APPROVE
-    assert decide(BASE_SCORE + model_points(0.10), rules) is FraudDecision.REVIEW
+    assert decide(BASE_SCORE + model_points(0.049), rules) is FraudDecision.APPROVE
+    assert decide(BASE_SCORE + model_points(0.05), rules) is FraudDecision.REVIEW
     assert decide(BASE_SCORE + model_points(0.39), rules) is FraudDecision.REVIEW
     assert decide(BASE_SCORE + model_points(0.40), rules) is FraudDecision.DECLINE
 
 
 def test_reasons() -> None:
-    assert model_reasons(0.01) == ()
+    assert model_reasons(0.009) == ()
     assert model_reasons(math.nan) == ()
     assert model_reasons(0.4321, [("amount", 2.1), ("hour", 0.7)]) == (
-        "model:0.43",
+        "model:0.4321",
         "model_feature:amount",
         "model_feature:hour",
     )
+
+
+def test_with_model_adds_points_and_reasons_and_decides_again() -> None:
+    from fraud.domain.scoring import Assessment
+    from fraud.model.combine import with_model
+    from fraud.model.score import ModelScore
+
+    rules = ScoringRules()
+    quiet = Assessment(score=BASE_SCORE, decision=FraudDecision.APPROVE, reasons=())
+    risky = ModelScore(0.5, "lgbm-x", (("amount", 1.5),))
+    combined = with_model(quiet, risky, rules)
+    assert combined.score == BASE_SCORE + model_points(0.5)
+    assert combined.decision is FraudDecision.DECLINE
+    assert combined.reasons == ("model:0.5000", "model_feature:amount")
+    assert combined.rules_version == quiet.rules_version
+    calm = with_model(quiet, ModelScore(0.0, "lgbm-x"), rules)
+    assert calm == quiet
+    loud = Assessment(score=90, decision=FraudDecision.DECLINE, reasons=("amount_high",))
+    assert with_model(loud, risky, rules).score == MAX_SCORE

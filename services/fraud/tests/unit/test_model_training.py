@@ -17,6 +17,7 @@ import pytest
 
 from fraud.domain.features import FeatureEngine, MemoryStore, Observation
 from fraud.model.artifact import FORMAT, Artifact, ArtifactError, load_artifact, write_artifact
+from fraud.model.combine import REASON_MIN_P
 from fraud.model.dataset import DATA_ENV, Labeled, default_data_path, read_csv
 from fraud.model.evaluate import cross_validate, metrics, recall_at_top, summary
 from fraud.model.features import MODEL_FEATURES
@@ -164,7 +165,7 @@ def test_top_features_explain_the_score(model_path: Path, data: Labeled) -> None
     scores = model.score_many(rows, explain=False)
     assert all(s.top_features == () for s in scores)
     explained = model.score_many(rows[:300])  # only rows at or above the explain threshold
-    assert all(bool(s.top_features) <= (s.probability >= 0.02) for s in explained)
+    assert all(bool(s.top_features) <= (s.probability >= REASON_MIN_P) for s in explained)
     row = rows[int(np.argmax([s.probability for s in scores]))]
     x = model.matrix([row])
     raw = float(model.contributions(x)[0].sum())

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
@@ -22,22 +21,16 @@ import numpy as np
 
 from fraud.domain.features import CATEGORIES, FEATURE_NAMES
 from fraud.model.artifact import Artifact, ArtifactError, load_artifact
+from fraud.model.combine import REASON_MIN_P
 from fraud.model.features import vector
+from fraud.model.score import ModelScore
 
 SHIPPED_ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "fraud-model.json"
 """Trained on sparkov_dev.csv (docs/fraud-model.md); FRAUD_MODEL_PATH overrides it."""
 TOP_K = 3
-EXPLAIN_MIN_PROBABILITY = 0.02
+EXPLAIN_MIN_PROBABILITY = REASON_MIN_P
 """Top features cost ~100 µs a row (TreeSHAP), so they are computed only for payments the
-model finds at least this risky (below it the model adds no points: `combine.REASON_MIN_P`)."""
-
-
-@dataclass(frozen=True)
-class ModelScore:
-    probability: float
-    version: str
-    top_features: tuple[tuple[str, float], ...] = ()
-    """(feature, log-odds contribution), largest first; only features that push up."""
+model finds at least this risky (below it the model leaves no reason code)."""
 
 
 class ModelScorer:

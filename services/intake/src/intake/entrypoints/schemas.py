@@ -348,20 +348,6 @@ class WebhookEndpointOut(BaseModel):
     secret: str = Field(description="Signing secret; shown only in this response")
 
 
-class CreateMerchant(_Request):
-    name: str = Field(min_length=1, max_length=200)
-    id: str | None = Field(default=None, pattern=r"^mer_[A-Za-z0-9_]{3,40}$")
-    settlement_currency: CurrencyCode = "TRY"
-    time_zone: str = "Europe/Istanbul"
-    mode: str = Field(default="test", pattern=r"^(test|live)$")
-
-
-class MerchantCreated(BaseModel):
-    id: str
-    name: str
-    api_key: str = Field(description="Shown only once")
-
-
 class CapturePaymentRequest(_Request):
     amount: StrictInt | None = Field(
         default=None,

@@ -29,6 +29,8 @@ from typing import Any
 
 import faust
 
+from fraud.adapters.feature_table import BatchFeatures
+from fraud.domain.features import Observation
 from fraud.domain.scoring import Velocity
 
 WindowRange = tuple[float, float]
@@ -102,6 +104,8 @@ class BatchVelocity:
 
     short: VelocityWindow
     long: VelocityWindow
+    streaming: BatchFeatures | None = None
+    """The model's streaming features (fraud.domain.features), applied together with the counts."""
     _pending: dict[tuple[int, str, WindowRange], int] = field(
         default_factory=lambda: defaultdict(int)
     )
@@ -127,8 +131,16 @@ class BatchVelocity:
                 self._pending[(index, fingerprint, window_range)] += 1
         self._partitions[fingerprint] = partition
 
+    def features(self, obs: Observation, partition: int) -> dict[str, float]:
+        """Streaming features of this payment (earlier payments only), then count it."""
+        if self.streaming is None:
+            raise RuntimeError("no feature table: BatchVelocity(..., streaming=BatchFeatures(...))")
+        return self.streaming.features(obs, partition)
+
     def apply(self) -> int:
         """Write the pending counts to the tables; returns how many keys were written."""
+        if self.streaming is not None:
+            self.streaming.apply()
         grouped: dict[tuple[int, int], dict[tuple[str, WindowRange], int]] = defaultdict(dict)
         for (index, fingerprint, window_range), increment in self._pending.items():
             grouped[(index, self._partitions[fingerprint])][(fingerprint, window_range)] = increment

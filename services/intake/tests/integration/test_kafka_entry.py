@@ -723,3 +723,19 @@ async def test_refunds_over_kafka_up_to_the_captured_amount(entry: EntryPoint) -
     assert reply["problem"]["type"].endswith("/refund-exceeds-captured")
     assert reply["problem"]["available_amount"] == 6_000
     assert await commands(entry, topics.REFUND_PAYMENT, payment_id) == 1
+
+
+async def test_admin_api_answers_503_when_the_entry_point_is_disabled() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(signing_api.router())
+    app.state.container = SimpleNamespace(admin_token=ADMIN)
+    app.state.signing_secrets = None  # production without INTAKE_SIGNING_KEYRING
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.post(
+            "/admin/merchants/mer_demo/signing-secrets",
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+    assert answer.status_code == 503
+    assert answer.json()["type"].endswith("/kafka-entry-point-disabled")

@@ -15,6 +15,7 @@ from intake.entrypoints.kafka_requests import (
     arrival_s,
     card_data_in,
     delivery_id,
+    signing_keyring,
     without_card_data,
 )
 from intake.service_layer.kafka_requests import Rejected, Reply, parse_request
@@ -148,13 +149,34 @@ def test_arrival_is_the_broker_stamp_when_there_is_one() -> None:
     assert producer_time > 1_700_000_000  # our clock, not the producer's claim
 
 
-def test_production_needs_a_signing_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_serves_the_entry_point_only_with_a_keyring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SANALPOS_ENV", "production")
     monkeypatch.delenv("INTAKE_SIGNING_KEYRING", raising=False)
-    with pytest.raises(ValueError, match="signing_keyring"):
-        KafkaEntrySettings()
+    assert not KafkaEntrySettings().enabled
     monkeypatch.setenv("INTAKE_SIGNING_KEYRING", "file:/run/secrets/signing.json")
+    assert KafkaEntrySettings().enabled
     assert KafkaEntrySettings().signing_keyring_spec == "file:/run/secrets/signing.json"
+
+
+def test_a_configured_keyring_that_does_not_load_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("INTAKE_SIGNING_KEYRING", f"file:{tmp_path / 'missing.json'}")
+    with pytest.raises(OSError):
+        signing_keyring(KafkaEntrySettings())
+
+
+def test_development_falls_back_to_an_ephemeral_keyring(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("SANALPOS_ENV", raising=False)
+    monkeypatch.delenv("INTAKE_SIGNING_KEYRING", raising=False)
+    (tmp_path / "keys").write_text("a file where the keyring folder should be")
+    monkeypatch.setenv("SANALPOS_STATE_DIR", str(tmp_path))
+    keyring = signing_keyring(KafkaEntrySettings())
+    assert keyring.key_id == "signing"
 
 
 def test_development_keeps_the_signing_keyring_in_the_state_folder(
@@ -164,3 +186,13 @@ def test_development_keeps_the_signing_keyring_in_the_state_folder(
     monkeypatch.delenv("INTAKE_SIGNING_KEYRING", raising=False)
     monkeypatch.setenv("SANALPOS_STATE_DIR", str(tmp_path))
     assert KafkaEntrySettings().signing_keyring_spec == f"local:{tmp_path / 'keys'}"
+
+
+def test_development_keyring_is_created_in_the_state_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("SANALPOS_ENV", raising=False)
+    monkeypatch.delenv("INTAKE_SIGNING_KEYRING", raising=False)
+    monkeypatch.setenv("SANALPOS_STATE_DIR", str(tmp_path))
+    signing_keyring(KafkaEntrySettings())
+    assert (tmp_path / "keys" / "signing.json").stat().st_mode & 0o077 == 0

@@ -7,6 +7,7 @@ configuration, never in the database) with associated data naming merchant and s
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,12 +16,13 @@ from datetime import datetime
 import asyncpg
 
 from intake.domain.request_signing import new_signing_secret
-from sanalpos_common.crypto import decrypt, encrypt
+from sanalpos_common.crypto import DecryptionError, KeyringError, decrypt, encrypt
 from sanalpos_common.crypto.wrapping import KeyWrapper
 
 KEYRING_ID = "signing"
 LIVE_SECRETS = 2  # the newest and the one it replaced: merchants switch over without a gap
 _DISPLAY_PREFIX = 12
+log = logging.getLogger(__name__)
 
 
 def secret_aad(merchant_id: str, secret_id: uuid.UUID) -> bytes:
@@ -45,6 +47,15 @@ class SigningSecretStore:
     keyring: KeyWrapper
     cache_ttl_s: float = 5.0
     _cache: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
+
+    def _open(self, merchant_id: str, row: asyncpg.Record) -> str | None:
+        """The secret in clear; None (logged) when its key is gone: the merchant rotates."""
+        try:
+            aad = secret_aad(merchant_id, row["id"])
+            return decrypt(self.keyring, row["ciphertext"], aad).decode()
+        except (DecryptionError, KeyringError) as exc:
+            log.error("signing secret %s does not decrypt: %s", row["id"], type(exc).__name__)
+            return None
 
     async def merchant_exists(self, merchant_id: str) -> bool:
         found = await self.pool.fetchval("SELECT 1 FROM merchants WHERE id = $1", merchant_id)
@@ -107,10 +118,7 @@ class SigningSecretStore:
             merchant_id,
             LIVE_SECRETS,
         )
-        found = tuple(
-            decrypt(self.keyring, row["ciphertext"], secret_aad(merchant_id, row["id"])).decode()
-            for row in rows
-        )
+        found = tuple(s for s in (self._open(merchant_id, row) for row in rows) if s)
         if found:  # unknown merchant ids (anyone can send them) do not grow the cache
             self._cache[merchant_id] = (now, found)
         return found

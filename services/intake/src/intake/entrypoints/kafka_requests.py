@@ -16,12 +16,12 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from fastapi import FastAPI
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from intake.adapters.kafka_requests import purge_answers
@@ -40,7 +40,9 @@ from intake.service_layer.kafka_operations import REGISTRY
 from intake.service_layer.kafka_requests import KafkaRequestDeps, OperationRegistry, answer
 from sanalpos_common import topics
 from sanalpos_common.crypto.card import holds_card_number
+from sanalpos_common.crypto.keyring import Keyring, KeyringError
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
+from sanalpos_common.crypto.wrapping import KeyWrapper
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, NonRetryable
 from sanalpos_common.observability import redact, request_id_var
@@ -72,13 +74,13 @@ class KafkaEntrySettings(BaseSettings):
     """Retention set on the request topic at start-up."""
     state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
 
-    @model_validator(mode="after")
-    def _keyring_required_in_production(self) -> Self:
-        if self.env == "production" and (
-            self.signing_keyring is None or not self.signing_keyring.get_secret_value().strip()
-        ):
-            raise ValueError("production start-up refused: set real values for signing_keyring")
-        return self
+    @property
+    def enabled(self) -> bool:
+        """Production serves the entry point only with a configured keyring (a missing one
+        disables it, loudly, rather than stopping the HTTP API from starting)."""
+        return self.env != "production" or bool(
+            self.signing_keyring and self.signing_keyring.get_secret_value().strip()
+        )
 
     @property
     def signing_keyring_spec(self) -> str:
@@ -214,9 +216,23 @@ class RequestHandler:
 # --- wiring ---------------------------------------------------------------------------------
 
 
-def signing_secret_store(platform: Platform, settings: KafkaEntrySettings) -> SigningSecretStore:
-    provider = provider_from_spec(KEYRING_ID, settings.signing_keyring_spec)
-    return SigningSecretStore(platform.pool, LiveKeyring(provider, KEYRING_ID))
+def signing_keyring(settings: KafkaEntrySettings) -> KeyWrapper:
+    """The configured keyring (a broken one stops start-up); in development, when the
+    state folder cannot hold the generated one, an ephemeral keyring with a warning."""
+    try:
+        return LiveKeyring(
+            provider_from_spec(KEYRING_ID, settings.signing_keyring_spec), KEYRING_ID
+        )
+    except (OSError, KeyringError) as exc:
+        if settings.signing_keyring is not None:
+            raise
+        log.warning(
+            "development signing keyring is ephemeral (%s: %s); secrets created now will not "
+            "verify after a restart; set INTAKE_SIGNING_KEYRING or SANALPOS_STATE_DIR",
+            settings.signing_keyring_spec,
+            type(exc).__name__,
+        )
+        return Keyring.generate(KEYRING_ID)
 
 
 async def configure_request_topic(
@@ -251,11 +267,15 @@ async def start_kafka_requests(
     protection: CardProtection,
     client_encryption: ClientEncryption,
     settings: KafkaEntrySettings | None = None,
-) -> RequestConsumerLoop:
+) -> RequestConsumerLoop | None:
     """Consumer of merchant requests (own group) plus the signing-secret store the admin API
-    uses (`app.state.signing_secrets`)."""
+    uses (`app.state.signing_secrets`); None when the entry point is disabled."""
     settings = settings or KafkaEntrySettings()
-    store = signing_secret_store(platform, settings)
+    if not settings.enabled:
+        app.state.signing_secrets = None
+        log.warning("kafka entry point disabled: set INTAKE_SIGNING_KEYRING to serve it")
+        return None
+    store = SigningSecretStore(platform.pool, signing_keyring(settings))
     app.state.signing_secrets = store
     bootstrap_servers = platform.settings.kafka_bootstrap_servers
     await ensure_topics(

@@ -35,6 +35,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {**_PROBLEM, "description": "Missing or invalid admin credential"},
     404: {**_PROBLEM, "description": "No such merchant (or secret)"},
     422: {**_PROBLEM, "description": "Invalid path parameter"},
+    503: {**_PROBLEM, "description": "The Kafka entry point is disabled (no signing keyring)"},
 }
 
 
@@ -68,7 +69,14 @@ class SigningSecretList(BaseModel):
 
 
 def signing_secrets(request: Request) -> SigningSecretStore:
-    store: SigningSecretStore = request.app.state.signing_secrets
+    store: SigningSecretStore | None = getattr(request.app.state, "signing_secrets", None)
+    if store is None:
+        raise Problem(
+            503,
+            "kafka-entry-point-disabled",
+            "The Kafka entry point is not configured",
+            "this intake has no signing keyring (INTAKE_SIGNING_KEYRING)",
+        )
     return store
 
 

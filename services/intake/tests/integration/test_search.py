@@ -178,11 +178,6 @@ async def test_another_merchants_payments_never_show(
     ("params", "field"),
     [
         ({"created_gte": "yesterday"}, "created_gte"),
-        (
-            {"created_gte": "2026-10-06T00:00:00Z", "created_lt": "2026-10-05T00:00:00Z"},
-            "created_lt",
-        ),
-        ({"amount_gte": 10, "amount_lte": 5}, "amount_lte"),
         ({"limit": 500}, "limit"),
         ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),
         ({"status": "lost"}, "status.0"),
@@ -198,6 +193,19 @@ async def test_bad_filters_are_problem_details_naming_the_field(
     problem = response.json()
     assert problem["type"].endswith("/validation-error")
     assert [e["field"] for e in problem["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"created_gte": "2026-10-06T00:00:00Z", "created_lt": "2026-10-05T00:00:00Z"},
+        {"amount_gte": 10, "amount_lte": 5},
+    ],
+)
+async def test_an_empty_range_matches_nothing(
+    http: httpx.AsyncClient, shop: dict[str, Any], params: dict[str, Any]
+) -> None:
+    assert await all_pages(http, shop["headers"], **params) == []
 
 
 async def test_export_streams_csv_of_the_same_filter_with_masked_cards(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +12,15 @@ from pydantic import ValidationError
 from intake.adapters.payment_search import PaymentFilters, where_clause
 from intake.entrypoints.search_schemas import PaymentSearchQuery
 from intake.service_layer.export import csv_row, major_units, masked_card, spreadsheet_safe
-from intake.service_layer.search import BadCursor, decode_cursor, encode_cursor, filters_from
+from intake.service_layer.search import (
+    EARLIEST,
+    LATEST,
+    BadCursor,
+    decode_cursor,
+    encode_cursor,
+    filters_from,
+    utc_instant,
+)
 
 
 def test_where_clause_binds_every_value() -> None:
@@ -60,11 +69,8 @@ def test_query_maps_to_filters() -> None:
     [
         ({"status": ["lost"]}, "status"),
         ({"created_gte": "2026-11-01T00:00:00"}, "created_gte"),  # no offset
-        (
-            {"created_gte": "2026-11-02T00:00:00Z", "created_lt": "2026-11-01T00:00:00Z"},
-            "created_lt",
-        ),
-        ({"amount_gte": 500, "amount_lte": 100}, "amount_lte"),
+        ({"created_lt": "0.5"}, "created_lt"),  # not read as a Unix time
+        ({"created_lt": 1700000000}, "created_lt"),
         ({"card_last4": "42a2"}, "card_last4"),
         ({"currency": "XYZ"}, "currency"),
         ({"limit": 101}, "limit"),
@@ -121,3 +127,13 @@ def test_csv_row_carries_no_card_data_beyond_the_mask() -> None:
     assert "411111******1111" in out
     assert out[4:7] == [1999, "19.99", "TRY"]
     assert not any("4111111" in str(value) for value in out if value != "411111******1111")
+
+
+def test_instants_at_the_edge_of_the_calendar_are_clamped_not_crashed() -> None:
+    query = PaymentSearchQuery.model_validate(
+        {"created_gte": "0001-01-01T00:00:00+03:00", "created_lt": "9999-12-31T23:00:00-05:00"}
+    )
+    filters = filters_from(query)
+    assert (filters.created_gte, filters.created_lt) == (EARLIEST, LATEST)
+    moment = datetime(2026, 11, 1, 3, 0, tzinfo=ZoneInfo("Europe/Istanbul"))
+    assert utc_instant(moment) == datetime(2026, 11, 1, 0, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from intake.entrypoints.search_schemas import (
     ReportSummary,
 )
 from intake.service_layer.export import export_csv
-from intake.service_layer.reports import BadPeriod, summary_report
+from intake.service_layer.reports import summary_report
 from intake.service_layer.search import BadCursor, filters_from, search_payments
 
 CSV_EXAMPLE = (
@@ -85,10 +85,6 @@ def router() -> APIRouter:
         """Counts, volumes, approval and fraud-decline rates, decline reasons, refunds,
         average ticket and fees of the payments created in [from, to), per group and
         currency."""
-        try:
-            report = await summary_report(c.pool, merchant_id, query)
-        except BadPeriod as exc:
-            raise invalid(exc.field, exc.message) from None
-        return JSONResponse(report)
+        return JSONResponse(await summary_report(c.pool, merchant_id, query))
 
     return router

@@ -5,30 +5,48 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, field_validator
 
 from intake.domain.payment import PaymentStatus
 from intake.entrypoints.schemas import PaymentOut, _Request
 from sanalpos_common.money import CurrencyCode
 
-MAX_REPORT_DAYS = 366
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+_INSTANT_HELP = "an RFC 3339 instant with an offset, e.g. 2026-11-01T00:00:00+03:00"
+
+
+def rfc3339(value: Any) -> Any:
+    """Only RFC 3339 text: pydantic alone would also take numbers as Unix times."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(f"must be {_INSTANT_HELP}")
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(rfc3339)]
 
 
 class PaymentFilterQuery(_Request):
+    """Filters combine with AND. Ranges are half-open as named; an empty range (e.g.
+    amount_gte above amount_lte) simply matches nothing."""
+
     status: list[PaymentStatus] = Field(
         default_factory=list,
         description="Only payments in one of these states (repeat the parameter for several)",
         examples=[["captured", "settled"]],
     )
-    created_gte: AwareDatetime | None = Field(
+    created_gte: Instant | None = Field(
         default=None,
         description="Created at or after this instant (RFC 3339, with offset)",
         examples=["2026-11-01T00:00:00+03:00"],
     )
-    created_lt: AwareDatetime | None = Field(
+    created_lt: Instant | None = Field(
         default=None,
         description="Created before this instant (RFC 3339, with offset)",
         examples=["2026-12-01T00:00:00+03:00"],
@@ -58,22 +76,6 @@ class PaymentFilterQuery(_Request):
         description="The card's fingerprint as payments show it (same card, same fingerprint)",
         examples=["v1:3q2+7wE8b0Yk"],
     )
-
-    @field_validator("created_lt")
-    @classmethod
-    def _created_range(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        start = info.data.get("created_gte")
-        if value is not None and start is not None and value <= start:
-            raise ValueError("created_lt must be after created_gte")
-        return value
-
-    @field_validator("amount_lte")
-    @classmethod
-    def _amount_range(cls, value: int | None, info: ValidationInfo) -> int | None:
-        low = info.data.get("amount_gte")
-        if value is not None and low is not None and value < low:
-            raise ValueError("amount_lte must be at least amount_gte")
-        return value
 
 
 class PaymentSearchQuery(PaymentFilterQuery):
@@ -106,19 +108,12 @@ def _date_or_instant(value: Any) -> Any:
     an RFC 3339 instant with an offset."""
     if isinstance(value, str) and _DATE_ONLY.match(value):
         return date.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError("give a date (YYYY-MM-DD) or an RFC 3339 instant with an offset")
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                "give a date (YYYY-MM-DD) or an RFC 3339 instant with an offset"
-            ) from None
-        if parsed.tzinfo is None:
-            raise ValueError("an instant needs an offset, e.g. 2026-11-01T00:00:00+03:00")
-        return parsed
-    return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return rfc3339(value)
+    except ValueError:
+        raise ValueError(f"give a date (YYYY-MM-DD) or {_INSTANT_HELP}") from None
 
 
 class ReportQuery(_Request):

@@ -6,7 +6,7 @@ rates are exact decimal strings and basis points, never floats."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from intake.adapters.payment_search import PaymentReports
-from intake.entrypoints.search_schemas import MAX_REPORT_DAYS, ReportQuery
+from intake.entrypoints.search_schemas import ReportQuery
+from intake.service_layer.search import utc_instant
 
 DEFAULT_TIME_ZONE = "Europe/Istanbul"
 _COUNTS = (
@@ -31,12 +32,6 @@ _COUNTS = (
     "fee_amount",
     "net_amount",
 )
-
-
-class BadPeriod(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
 
 
 def rate(part: int, whole: int) -> tuple[str | None, int | None]:
@@ -65,19 +60,15 @@ def zone_of(name: str | None) -> ZoneInfo:
 def instant(bound: date | datetime, zone: ZoneInfo) -> datetime:
     """A bare date is midnight at the start of that day in the merchant's time zone."""
     if isinstance(bound, datetime):
-        return bound.astimezone(UTC)
-    return datetime.combine(bound, time.min, tzinfo=zone).astimezone(UTC)
+        return utc_instant(bound)
+    return utc_instant(datetime.combine(bound, time.min, tzinfo=zone))
 
 
 def resolve_period(
     start: date | datetime, end: date | datetime, zone: ZoneInfo
 ) -> tuple[datetime, datetime]:
-    first, last = instant(start, zone), instant(end, zone)
-    if last <= first:
-        raise BadPeriod("to", "must be after from")
-    if last - first > timedelta(days=MAX_REPORT_DAYS):
-        raise BadPeriod("to", f"a report covers at most {MAX_REPORT_DAYS} days")
-    return first, last
+    """[from, to) as instants; `to` not after `from` is an empty period (an empty report)."""
+    return instant(start, zone), instant(end, zone)
 
 
 def figures(row: Mapping[str, Any], reasons: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -102,9 +93,7 @@ def figures(row: Mapping[str, Any], reasons: Sequence[Mapping[str, Any]]) -> dic
     }
 
 
-def totals_per_currency(
-    rows: Iterable[Any], reasons: Iterable[Any]
-) -> list[dict[str, Any]]:
+def totals_per_currency(rows: Iterable[Any], reasons: Iterable[Any]) -> list[dict[str, Any]]:
     """Sums groups per currency (never across currencies), then recomputes the rates."""
     summed: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -128,9 +117,7 @@ def totals_per_currency(
     ]
 
 
-def groups(
-    rows: Sequence[Any], reasons: Sequence[Any]
-) -> list[dict[str, Any]]:
+def groups(rows: Sequence[Any], reasons: Sequence[Any]) -> list[dict[str, Any]]:
     by_group: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in reasons:
         by_group.setdefault((r["key"], r["currency"]), []).append(r)

@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,11 +20,28 @@ class BadCursor(ValueError):
     """Not a cursor this API returned."""
 
 
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def utc_instant(value: datetime) -> datetime:
+    """The instant in UTC. One at the very edge of the calendar (year 1 or 9999 with an
+    offset) has no UTC form; it is clamped, which matches the same payments."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return EARLIEST if value.year < 5000 else LATEST
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else utc_instant(value)
+
+
 def filters_from(query: PaymentFilterQuery) -> PaymentFilters:
     return PaymentFilters(
         statuses=tuple(s.value for s in query.status),
-        created_gte=query.created_gte,
-        created_lt=query.created_lt,
+        created_gte=_utc(query.created_gte),
+        created_lt=_utc(query.created_lt),
         amount_gte=query.amount_gte,
         amount_lte=query.amount_lte,
         currency=query.currency,

@@ -265,3 +265,35 @@ async def test_seeded_merchant_is_announced_once(intake: Intake) -> None:
     assert (await intake.me(key)).status_code == 200
     demo = await intake.announcements(DEMO_MERCHANT_ID)
     assert len(demo) <= 1
+
+
+PAYMENT = {
+    "amount": 1000,
+    "currency": "TRY",
+    "card": {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/payments", {**PAYMENT, "status": "captured"}, "status"),
+        ("/v1/payments", {**PAYMENT, "merchant_id": "mer_someone_else"}, "merchant_id"),
+        ("/v1/payments", {**PAYMENT, "fee_amount": 0}, "fee_amount"),
+        ("/v1/cards", {"card": PAYMENT["card"], "merchant_id": "mer_x"}, "merchant_id"),
+        ("/v1/webhook-endpoints", {"url": "https://x.test/h", "secret": "whsec_x"}, "secret"),
+    ],
+)
+async def test_merchant_requests_reject_mass_assignment(
+    intake: Intake, path: str, body: dict[str, Any], field: str
+) -> None:
+    created = await intake.merchant()
+    response = await intake.client.post(path, json=body, headers=bearer(created["api_key"]))
+    assert response.status_code == 422, response.text
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [
+        (field, "extra_forbidden")
+    ]
+    written = await intake.pool.fetchval(
+        "SELECT count(*) FROM payments WHERE merchant_id = $1", created["id"]
+    )
+    assert written == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from intake.adapters.bins import BinRepository
 from intake.adapters.merchants import MerchantRepository, MerchantStore
+from intake.adapters.outcome_listener import start_outcome_listener
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.api import build_app
 from intake.entrypoints.deps import Container
@@ -81,6 +82,8 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
         rate_limits=KeyRateLimits.from_settings(guard),
+        waiters=start_outcome_listener(platform, settings.database_url.get_secret_value()).waiters,
+        max_wait_s=settings.prefer_wait_max_s,
         allow_replay_time=settings.allow_replay_time,
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)

@@ -14,6 +14,7 @@ from intake.entrypoints.problems import Problem
 from intake.entrypoints.rate_limit import KeyRateLimits, default_rate_limits
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
+from intake.service_layer.outcome_waiters import OutcomeWaiters
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Container:
     admin_token: str
     client_encryption: ClientEncryption
     rate_limits: KeyRateLimits = field(default_factory=default_rate_limits)
+    waiters: OutcomeWaiters | None = None  # None: `Prefer: wait` is not honoured
+    max_wait_s: float = 10.0
     allow_replay_time: bool = False  # POST /v1/payments may carry occurred_at (replays only)
 
 

@@ -255,6 +255,9 @@ async def test_partial_refunds_up_to_the_captured_amount(intake: Intake) -> None
     )
     listed = (await intake.client.get(url, headers=headers(auth))).json()["data"]
     assert [(r["amount"], r["status"]) for r in listed] == [(200, "succeeded"), (500, "failed")]
+    location = first.headers["Location"]
+    one = await intake.client.get(location, headers=headers(auth))
+    assert (one.status_code, one.json()["status"]) == (200, "succeeded")
     view = await intake.get(auth, payment_id)
     assert (view["status"], view["refunded_amount"]) == ("partially_refunded", 200)
 
@@ -370,11 +373,18 @@ async def test_fraud_report_carries_card_and_context(intake: Intake) -> None:
 async def test_another_merchants_payment_is_not_found(intake: Intake) -> None:
     owner, other = await intake.merchant(), await intake.merchant()
     payment_id = await captured_preauth(intake, owner, 500)
+    refund = await intake.client.post(
+        f"/v1/payments/{payment_id}/refunds",
+        json={"amount": 100, "reason": "r"},
+        headers=headers(owner),
+    )
+    refund_id = refund.json()["id"]
     calls = [
         ("POST", "capture", {"amount": 1}),
         ("POST", "void", None),
         ("POST", "refunds", {"amount": 1, "reason": "x"}),
         ("GET", "refunds", None),
+        ("GET", f"refunds/{refund_id}", None),
         ("POST", "fraud-report", {"reason": "x"}),
     ]
     for method, action, body in calls:
@@ -431,6 +441,7 @@ async def test_read_model_under_disorder_with_duplicates(intake: Intake) -> None
         ["payment.authorized", "payment.captured", "payment.settled"] + ["payment.refunded"] * 2
     )
     row = await intake.pool.fetchrow("SELECT * FROM payments WHERE id = $1", pid)
+    assert row is not None
     assert (row["authorized"], row["settled"], row["fee_amount"]) == (True, True, 14)
 
 

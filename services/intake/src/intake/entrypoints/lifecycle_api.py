@@ -239,6 +239,24 @@ def router() -> APIRouter:
                 data = await lifecycle.list_refunds(conn, merchant_id, payment_id)
         return JSONResponse({"object": "list", "data": data})
 
+    @router.get(
+        "/payments/{payment_id}/refunds/{refund_id}",
+        response_model=RefundOut,
+        responses={404: {"description": "No such refund of this merchant's payment"}},
+        summary="Read one refund",
+    )
+    async def read_refund(
+        payment_id: uuid.UUID, refund_id: uuid.UUID, merchant_id: Merchant, c: AppContainer
+    ) -> JSONResponse:
+        async with c.pool.acquire() as conn:
+            try:
+                refund = await lifecycle.get_refund(conn, merchant_id, payment_id, refund_id)
+            except lifecycle.PaymentNotFound:
+                raise Problem(
+                    404, "not-found", "No such refund", f"refund {refund_id} not found"
+                ) from None
+        return JSONResponse(refund)
+
     @router.post(
         "/payments/{payment_id}/fraud-report",
         status_code=202,

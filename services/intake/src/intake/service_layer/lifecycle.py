@@ -177,6 +177,18 @@ async def list_refunds(
     return [refund_view(r) for r in await LifecycleRepository(conn).refunds(payment_id)]
 
 
+async def get_refund(
+    conn: Connection, merchant_id: str, payment_id: uuid.UUID, refund_id: uuid.UUID
+) -> dict[str, Any]:
+    """One refund of one of the merchant's payments (PaymentNotFound otherwise)."""
+    found = [
+        r for r in await list_refunds(conn, merchant_id, payment_id) if r["id"] == str(refund_id)
+    ]
+    if not found:
+        raise PaymentNotFound(payment_id)
+    return found[0]
+
+
 # ------------------------------------------------------------------------ merchant operations
 
 

@@ -63,17 +63,6 @@ class PaymentRepository:
             json.dumps(details),
         )
 
-    async def advance_status(self, payment_id: uuid.UUID, status: PaymentStatus) -> bool:
-        """Moves the status forward only; a late or repeated event leaves it alone."""
-        updated = await self.conn.fetchval(
-            "UPDATE payments SET status = $2, status_rank = $3, updated_at = now() "
-            "WHERE id = $1 AND status_rank < $3 AND status <> 'declined' RETURNING 1",
-            payment_id,
-            status.value,
-            rank(status),
-        )
-        return updated is not None
-
     async def set_outcome_details(self, payment_id: uuid.UUID, details: dict[str, Any]) -> None:
         allowed = {"response_code", "auth_code", "decline_reason", "fee_amount", "net_amount"}
         fields = {k: v for k, v in details.items() if k in allowed}

@@ -283,12 +283,6 @@ class CardOut(BaseModel):
     fingerprint: str
 
 
-class PaymentEventOut(BaseModel):
-    type: str
-    occurred_at: datetime
-    details: dict[str, Any]
-
-
 class RefundOut(BaseModel):
     id: uuid.UUID = Field(description="The refund's own id")
     object: str = "refund"
@@ -302,6 +296,12 @@ class RefundOut(BaseModel):
     failure_reason: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class PaymentEventOut(BaseModel):
+    type: str
+    occurred_at: datetime
+    details: dict[str, Any]
 
 
 class PaymentOut(BaseModel):
@@ -325,6 +325,12 @@ class PaymentOut(BaseModel):
     decline_reason: str | None = None
     fee_amount: int | None = None
     net_amount: int | None = None
+    captured_amount: int = Field(default=0, description="Captured so far, minor units")
+    refunded_amount: int = Field(default=0, description="Refunds that succeeded, minor units")
+    pending_operation: Literal["capture", "void"] | None = Field(
+        default=None, description="A capture or void requested and not yet executed"
+    )
+    refunds: list[RefundOut] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
     events: list[PaymentEventOut] = Field(
@@ -333,12 +339,6 @@ class PaymentOut(BaseModel):
 
 
 class RegisterWebhookEndpoint(_Request):
-    captured_amount: int = Field(default=0, description="Captured so far, minor units")
-    refunded_amount: int = Field(default=0, description="Refunds that succeeded, minor units")
-    pending_operation: Literal["capture", "void"] | None = Field(
-        default=None, description="A capture or void requested and not yet executed"
-    )
-    refunds: list[RefundOut] = Field(default_factory=list)
     url: str = Field(pattern=r"^https?://", max_length=2048)
 
 

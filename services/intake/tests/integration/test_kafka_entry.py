@@ -145,6 +145,7 @@ class EntryPoint:
         merchant_id: str | None = None,
         timestamp: int | None = None,
         signature: str | None = None,
+        key: bytes | None = None,
     ) -> None:
         ts = int(time.time()) if timestamp is None else timestamp
         headers = [
@@ -157,7 +158,7 @@ class EntryPoint:
             ),
         ]
         await self.producer.send_and_wait(
-            self.requests_topic, value=value, key=self.key, headers=headers
+            self.requests_topic, value=value, key=key or self.key, headers=headers
         )
 
     async def reply(self, request_id: str, count: int = 1) -> list[dict[str, Any]]:
@@ -739,3 +740,22 @@ async def test_admin_api_answers_503_when_the_entry_point_is_disabled() -> None:
         )
     assert answer.status_code == 503
     assert answer.json()["type"].endswith("/kafka-entry-point-disabled")
+
+
+async def test_one_request_id_under_many_keys_at_once_pays_once(entry: EntryPoint) -> None:
+    """Different keys run concurrently: the copies meet while the first executes; the others
+    wait for it (no "retry later" reply) and replay its answer."""
+    request_id, ts = f"req-{uuid.uuid4()}", int(time.time())
+    value = create_value(**token_payment(entry))
+    before = await entry.payments()
+    await asyncio.gather(
+        *(
+            entry.publish(value, request_id, timestamp=ts + n, key=f"k{n}".encode())
+            for n in range(6)
+        )
+    )
+    replies = await entry.reply(request_id, count=6)
+
+    assert {r["status"] for r in replies} == {202}
+    assert len({r["result"]["id"] for r in replies}) == 1
+    assert await entry.payments() == before + 1

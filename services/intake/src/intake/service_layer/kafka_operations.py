@@ -43,6 +43,14 @@ from sanalpos_common.db import UnitOfWork
 M = TypeVar("M", bound=BaseModel)
 
 
+class RequestInProgress(TimeoutError):
+    """Another execution holds this request id (a concurrent message with the same id, or one
+    that crashed mid-way and whose claim has not expired yet). Unlike HTTP there is nobody to
+    tell "retry later": the consumer loop retries it as a transient failure, with backoff,
+    until the other execution has finished (its answer is then replayed) or its claim has
+    expired (the request then runs)."""
+
+
 class VoidBody(BaseModel):
     """POST /v1/payments/{id}/void takes no body: nothing may be in it here either."""
 
@@ -109,12 +117,7 @@ def _create_refusals() -> Iterator[None]:
     except IdempotencyConflict:
         raise request_id_reused() from None
     except IdempotencyKeyInProgress:
-        raise Rejected(
-            409,
-            "idempotency-key-in-progress",
-            "A request with this request id is in progress",
-            "another message with this request id is being executed; its reply follows",
-        ) from None
+        raise RequestInProgress from None
 
 
 def prepare_create(

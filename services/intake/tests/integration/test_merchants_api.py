@@ -297,3 +297,23 @@ async def test_merchant_requests_reject_mass_assignment(
         "SELECT count(*) FROM payments WHERE merchant_id = $1", created["id"]
     )
     assert written == 0
+
+
+async def test_record_lists_webhook_endpoints_without_secrets(intake: Intake) -> None:
+    created = await intake.merchant()
+    registered = await intake.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://shop.example/hooks"},
+        headers=bearer(created["api_key"]),
+    )
+    assert registered.status_code == 201, registered.text
+    for response in (
+        await intake.me(created["api_key"]),
+        await intake.admin("GET", f"/admin/merchants/{created['id']}"),
+    ):
+        [endpoint] = response.json()["webhook_endpoints"]
+        assert (endpoint["id"], endpoint["url"]) == (
+            registered.json()["id"],
+            "https://shop.example/hooks",
+        )
+        assert registered.json()["secret"] not in response.text

@@ -77,6 +77,15 @@ class MerchantStore:
             *changes.values(),
         )
 
+    async def webhook_endpoints(self, merchant_id: str) -> list[asyncpg.Record]:
+        return list(
+            await self.db.fetch(
+                "SELECT id, url, created_at FROM webhook_endpoints WHERE merchant_id = $1 "
+                "ORDER BY created_at, id",
+                merchant_id,
+            )
+        )
+
     async def page(self, limit: int, after: str | None) -> list[asyncpg.Record]:
         return list(
             await self.db.fetch(

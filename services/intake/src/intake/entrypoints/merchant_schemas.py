@@ -136,6 +136,20 @@ class MerchantOut(BaseModel):
     updated_at: datetime = Field(description="When the record last changed")
 
 
+class WebhookEndpointSummary(BaseModel):
+    id: str = Field(description="Endpoint id", examples=["5f0c6a6b-2d1e-4b55-b3e0-c6a9f1d2e3f4"])
+    url: str = Field(
+        description="Where events are delivered", examples=["https://shop.example/hooks"]
+    )
+    created_at: datetime = Field(description="When it was registered")
+
+
+class MerchantDetail(MerchantOut):
+    webhook_endpoints: list[WebhookEndpointSummary] = Field(
+        description="Registered webhook endpoints (POST /v1/webhook-endpoints); secrets never shown"
+    )
+
+
 class MerchantList(BaseModel):
     object: str = Field(default="list", description="Always `list`")
     data: list[MerchantOut] = Field(description="Merchants in id order")

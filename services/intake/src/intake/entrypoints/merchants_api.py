@@ -20,6 +20,7 @@ from intake.entrypoints.merchant_schemas import (
     CreateApiKey,
     CreateMerchant,
     MerchantCreated,
+    MerchantDetail,
     MerchantList,
     MerchantOut,
     RateLimitIn,
@@ -98,7 +99,7 @@ def admin_router() -> APIRouter:
         page, next_cursor = await list_merchants(c.pool, limit, cursor)
         return {"data": page, "has_more": next_cursor is not None, "next_cursor": next_cursor}
 
-    @router.get("/merchants/{merchant_id}", response_model=MerchantOut)
+    @router.get("/merchants/{merchant_id}", response_model=MerchantDetail)
     async def read(merchant_id: MerchantId, c: AppContainer) -> dict[str, Any]:
         try:
             return await get_merchant(c.pool, merchant_id)
@@ -164,7 +165,7 @@ def admin_router() -> APIRouter:
 def merchant_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["merchant"])
 
-    @router.get("/merchant", response_model=MerchantOut)
+    @router.get("/merchant", response_model=MerchantDetail)
     async def me(merchant_id: Merchant, c: AppContainer) -> dict[str, Any]:
         """The calling merchant's own record (time zone, cut-off, fee plan, installments)."""
         return await get_merchant(c.pool, merchant_id)

@@ -196,10 +196,16 @@ async def update_merchant(
 
 
 async def get_merchant(pool: asyncpg.Pool, merchant_id: str) -> dict[str, Any]:
-    row = await MerchantStore(pool).get(merchant_id)
+    """The record with its webhook endpoints (their URLs; signing secrets are never shown)."""
+    store = MerchantStore(pool)
+    row = await store.get(merchant_id)
     if row is None:
         raise MerchantNotFound(merchant_id)
-    return merchant_view(row)
+    endpoints = [
+        {"id": str(e["id"]), "url": e["url"], "created_at": e["created_at"].isoformat()}
+        for e in await store.webhook_endpoints(merchant_id)
+    ]
+    return {**merchant_view(row), "webhook_endpoints": endpoints}
 
 
 async def list_merchants(

@@ -759,3 +759,19 @@ async def test_one_request_id_under_many_keys_at_once_pays_once(entry: EntryPoin
     assert {r["status"] for r in replies} == {202}
     assert len({r["result"]["id"] for r in replies}) == 1
     assert await entry.payments() == before + 1
+
+
+async def test_another_merchants_payment_is_not_found(entry: EntryPoint) -> None:
+    payment_id = await authorized_preauth(entry)
+    other = f"mer_other_{uuid.uuid4().hex[:8]}"
+    await entry.pool.execute("INSERT INTO merchants (id, name) VALUES ($1, 'other')", other)
+    other_secret = (await entry.store.create(other)).secret
+    request_id = f"req-{uuid.uuid4()}"
+    await entry.publish(
+        lifecycle_value("void", payment_id), request_id, merchant_id=other, secret=other_secret
+    )
+
+    (reply,) = await entry.reply(request_id)
+    assert reply["status"] == 404
+    assert (MERCHANT_HEADER, other.encode()) in list(entry.reader.replies(request_id)[0].headers)
+    assert await commands(entry, topics.VOID_PAYMENT, payment_id) == 0

@@ -9,6 +9,7 @@ from fastapi import Header
 
 from intake.adapters.payments import PaymentRepository
 from intake.entrypoints.deps import Container
+from intake.entrypoints.schemas import PaymentOut
 from intake.service_layer.outcome_waiters import (
     format_wait,
     remember_answer,
@@ -34,6 +35,7 @@ PreferHeader = Annotated[
 
 SYNC_RESPONSE: dict[int | str, dict[str, Any]] = {
     201: {
+        "model": PaymentOut,
         "description": "With `Prefer: wait=N`: the payment reached an outcome within N seconds",
         "headers": {
             "Preference-Applied": {

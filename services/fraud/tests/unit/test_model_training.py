@@ -236,3 +236,25 @@ def test_the_command_lines_run_on_a_slice(
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "pooled out-of-fold" in printed and "baseline" in printed
+
+
+def test_training_from_stored_history_matches_training_from_the_replay(data: Labeled) -> None:
+    """Features stored with each decision (NaN as null, through JSON) train the same model."""
+    from fraud.model.history import features_for_storage, from_records
+
+    records = [
+        {
+            "card_fingerprint": card,
+            "payment_created_at": row.local_time,
+            "features": json.dumps(features_for_storage(features)),
+            "label": int(label),
+        }
+        for card, row, features, label in zip(
+            data.cards, data.rows, data.feature_rows(), data.labels, strict=True
+        )
+    ]
+    history = from_records(records)
+    np.testing.assert_array_equal(history.features(MODEL_FEATURES), data.features(MODEL_FEATURES))
+    stored = train(history, seed=7, num_boost_round=ROUNDS, source="history")
+    assert stored.model_text == train(data, seed=7, num_boost_round=ROUNDS).model_text
+    assert stored.metadata["source"] == "history"

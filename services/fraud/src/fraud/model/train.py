@@ -4,8 +4,9 @@
         --seed 7 --out services/fraud/src/fraud/model/artifacts/fraud-model.json
 
 `--data` is a labeled CSV (Sparkov columns, see /work/shared/data/fraud/README.md) or
-`history`: the platform's own labeled payments (fraud reports) exported by the fraud service
-as the same columns (`fraud.model.history`). Reproducible: features are replayed in event-time
+`history`: the platform's own labeled payments, read from the fraud database
+(`FRAUD_DATABASE_URL`): the features each decision stored, labeled by fraud reports
+(`fraud.model.history`). Reproducible: features are replayed in event-time
 order from the data alone, LightGBM runs with `deterministic=True`, one thread, row-wise
 histograms and every seed derived from `--seed`, and `trained_at` comes from the data, not the
 clock: same data + seed -> byte-identical artifact.
@@ -19,13 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
 
 from fraud.model.artifact import Artifact, write_artifact
-from fraud.model.dataset import Labeled, default_data_path, read_csv
+from fraud.model.dataset import default_data_path, read_csv
 from fraud.model.features import FEATURE_SETS, MODEL_FEATURES, categorical_among
 
 DEFAULT_SEED = 7
@@ -78,8 +80,23 @@ def fit_booster(
     return lgb.train(lgb_params(seed, overrides), data, num_boost_round=num_boost_round)
 
 
+class TrainingData(Protocol):
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def cards(self) -> list[str]: ...
+
+    @property
+    def last_time(self) -> datetime: ...
+
+    def features(self, names: Sequence[str]) -> np.ndarray: ...
+
+
 def train(
-    data: Labeled,
+    data: TrainingData,
     seed: int = DEFAULT_SEED,
     num_boost_round: int = NUM_BOOST_ROUND,
     features: Sequence[str] = MODEL_FEATURES,
@@ -106,7 +123,7 @@ def train(
     )
 
 
-def load_data(spec: str, limit: int | None = None) -> tuple[Labeled, str]:
+def load_data(spec: str, limit: int | None = None) -> tuple[TrainingData, str]:
     if spec == "history":
         from fraud.model.history import read_history
 

@@ -49,7 +49,9 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from faust.exceptions import Skip
 
+from fraud.adapters.ack_guard import AckGuard
 from fraud.adapters.deadletter import DeadLetterSource
+from fraud.adapters.faust_recovery import SeekFirstTableManager
 from fraud.adapters.lag import GroupLagProbe, LagSnapshot
 from fraud.adapters.velocity import BatchVelocity, PartitionedTable, VelocityWindow
 from fraud.config import FraudSettings
@@ -127,6 +129,7 @@ class FraudStream:
             client_id=f"{settings.faust_app_id}-lag-probe",
         )
         self._lag: LagSnapshot | None = None
+        self._guard = AckGuard(())
         self._committed: dict[TopicPartition, int | None] = {}
         self._committed_changed: dict[TopicPartition, float] = {}
 
@@ -151,7 +154,13 @@ class FraudStream:
             producer_linger=s.producer_linger_s,
             processing_guarantee="at_least_once",
             Table=PartitionedTable,
+            # faust's recovery resumes stream partitions before seeking them, which can
+            # silently drop a stretch of a partition after a restart (faust_recovery.py).
+            TableManager=SeekFirstTableManager,
         )
+        # faust acks events it skips during a rebalance; only our own acks may count.
+        self._guard = AckGuard((topics.PAYMENT_INITIATED, repartition_topic_name(s.faust_app_id)))
+        self._guard.install(app.consumer)
         source = app.topic(
             topics.PAYMENT_INITIATED,
             key_type=bytes,
@@ -194,6 +203,14 @@ class FraudStream:
             by_card_stream = cast(
                 faust.Stream, stream.group_by(card_key, name="card", topic=by_card)
             )
+
+            async def forwarded(value: bytes) -> bytes:
+                # Runs after group_by's processor: the by-card copy has been produced.
+                if stream.current_event is not None:
+                    self._guard.release(stream.current_event.message)
+                return value
+
+            stream.add_processor(forwarded)
             grouped = by_card_stream.noack()
             buffered = _buffer_probe(grouped)
             batch: list[_Pending] = []
@@ -203,7 +220,7 @@ class FraudStream:
                 except UndecodableMessage as exc:
                     await self._flush(batch)  # earlier messages first: acks stay in order
                     await _complete(self._dead_letter(event.message, f"undecodable: {exc}", 1))
-                    event.ack()
+                    self._ack(event)
                     continue
                 batch.append(_Pending(event, Incoming(envelope, event.message.partition)))
                 if len(batch) >= s.batch_max or not buffered():
@@ -240,6 +257,7 @@ class FraudStream:
         event = stream.current_event
         if event is not None:
             await _complete(self._dead_letter(event.message, error, attempts=1))
+            self._guard.release(event.message)
         raise Skip()
 
     # ----------------------------------------------------------- scoring (grouped side)
@@ -259,7 +277,7 @@ class FraudStream:
                                 item.event.message, item.error or "unknown", self.max_attempts
                             )
                         )
-                        item.event.ack()
+                        self._ack(item.event)
         finally:
             batch.clear()
             self.progress.in_flight_since = None
@@ -316,7 +334,7 @@ class FraudStream:
         ledger.apply()
         await self._flush_changelog()
         for item, result in zip(batch, results, strict=True):
-            item.event.ack()
+            self._ack(item.event)
             self._record(item, result)
         self.metrics.handler_seconds.labels(METRICS_CONSUMER).observe(time.perf_counter() - started)
         self.progress.batches += 1
@@ -329,6 +347,10 @@ class FraudStream:
             await asyncio.wait_for(self.app.producer.flush(), timeout=CHANGELOG_FLUSH_TIMEOUT_S)
         except Exception as exc:
             log.warning("changelog flush failed: %s", type(exc).__name__)
+
+    def _ack(self, event: Any) -> None:
+        self._guard.release(event.message)
+        event.ack()
 
     def _record(self, item: _Pending, result: ScoreResult) -> None:
         p = self.progress

@@ -5,6 +5,7 @@ request's claim, and the purge."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -13,8 +14,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from intake.bootstrap import bootstrap
+from intake.config import IntakeSettings
 from intake.entrypoints.schemas import CreatePaymentRequest
 from intake.service_layer.idempotency import purge_once
 from intake.service_layer.lifecycle import apply_outcome
@@ -23,6 +26,7 @@ from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import PaymentAuthorized
+from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
@@ -50,11 +54,29 @@ class Api:
         return int(count)
 
 
+@contextlib.asynccontextmanager
+async def private_intake() -> AsyncIterator[Platform]:
+    """Intake on a private schema of its database: the outbox rows these tests leave must
+    never be published by an intake process the whole-system tests may run on the same DB."""
+    base = IntakeSettings().database_url.get_secret_value()
+    schema = f"it_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    dsn = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
+    platform = await bootstrap(IntakeSettings(database_url=SecretStr(dsn)))
+    try:
+        yield platform
+    finally:
+        for close in reversed(platform.runtime.closers):
+            await close()
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
 @pytest.fixture(scope="module")
 async def api() -> AsyncIterator[Api]:
-    platform = await bootstrap()
-    transport = httpx.ASGITransport(app=platform.runtime.app)
-    try:
+    async with private_intake() as platform:
+        transport = httpx.ASGITransport(app=platform.runtime.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
             created = await client.post(
                 "/admin/merchants",
@@ -64,9 +86,6 @@ async def api() -> AsyncIterator[Api]:
             assert created.status_code == 201, created.text
             merchant = created.json()
             yield Api(client, platform.pool, f"Bearer {merchant['api_key']}", merchant["id"])
-    finally:
-        for close in reversed(platform.runtime.closers):
-            await close()
 
 
 def payment_body(order_id: str, amount: int = 1500, capture: bool = True) -> dict[str, Any]:

@@ -5,6 +5,7 @@ the commands intake sends are read back from its outbox)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,8 +16,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from intake.bootstrap import bootstrap
+from intake.config import IntakeSettings
 from intake.service_layer.lifecycle import apply_outcome
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
@@ -30,6 +33,7 @@ from sanalpos_common.schemas.events import (
     PaymentRefunded,
     PaymentSettled,
 )
+from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
@@ -98,16 +102,31 @@ def headers(auth: dict[str, str], key: str | None = None) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-async def intake() -> AsyncIterator[Intake]:
-    platform = await bootstrap()
-    transport = httpx.ASGITransport(app=platform.runtime.app)
+@contextlib.asynccontextmanager
+async def private_intake() -> AsyncIterator[Platform]:
+    """Intake on a private schema of its database: the outbox rows these tests leave must
+    never be published by an intake process the whole-system tests may run on the same DB."""
+    base = IntakeSettings().database_url.get_secret_value()
+    schema = f"it_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    dsn = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
+    platform = await bootstrap(IntakeSettings(database_url=SecretStr(dsn)))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Intake(client, platform.pool)
+        yield platform
     finally:
         for close in reversed(platform.runtime.closers):
             await close()
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def intake() -> AsyncIterator[Intake]:
+    async with private_intake() as platform:
+        transport = httpx.ASGITransport(app=platform.runtime.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            yield Intake(client, platform.pool)
 
 
 def authorized(payment_id: str, merchant_id: str, amount: int, capture: bool) -> PaymentAuthorized:

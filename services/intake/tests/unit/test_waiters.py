@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from intake.entrypoints.sync_answer import sync_answer
 from intake.service_layer.outcome_waiters import (
     OutcomeWaiters,
     format_wait,
@@ -138,3 +140,17 @@ async def test_no_outcome_in_time_returns_the_current_row() -> None:
     assert not reached and row["status"] == "pending"
     assert rows.reads == 1
     assert len(waiters) == 0
+
+
+async def test_while_the_listener_is_down_nothing_waits() -> None:
+    """Nobody could wake the request: it gets the usual 202 at once, no Preference-Applied."""
+    container: Any = SimpleNamespace(waiters=OutcomeWaiters(listening=False), max_wait_s=10.0)
+    body = {"id": str(uuid.uuid4()), "status": "pending"}
+    answer = await sync_answer(container, "mer_a", 202, body, "wait=5", None)
+    assert answer == (202, body, {})
+
+
+async def test_without_waiters_prefer_is_ignored() -> None:
+    container: Any = SimpleNamespace(waiters=None, max_wait_s=10.0)
+    body = {"id": str(uuid.uuid4()), "status": "pending"}
+    assert await sync_answer(container, "mer_a", 202, body, "wait=5", None) == (202, body, {})

@@ -247,6 +247,70 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout_s}s (last value: {last!r})")
 
 
+# A payment can leave none of these; the canary scan and friends stop waiting there.
+FINAL_STATUSES = frozenset({"declined", "settled", "refunded", "voided", "expired"})
+
+
+async def close_batches(settlement_url: str, merchant_id: str | None) -> list[dict[str, Any]]:
+    """Closes the merchant's open end-of-day batches (every merchant's without an id) through
+    settlement's ops endpoint; returns the batches this call closed."""
+    import httpx
+
+    from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+    body = {"merchant_id": merchant_id} if merchant_id else {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            f"{settlement_url}/admin/batches/close",
+            json=body,
+            headers={"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"},
+        )
+    assert response.status_code == 200, response.text
+    closed: list[dict[str, Any]] = response.json()["closed"]
+    return closed
+
+
+async def statuses_with_batches_closing(
+    intake: Any,
+    settlement_url: str,
+    merchant: dict[str, Any],
+    wanted: dict[str, set[str]],
+    timeout_s: float = 60,
+) -> dict[str, dict[str, Any]]:
+    """Polls the merchant's payments until each shows one of its wanted statuses or a final
+    one, closing the merchant's batches every round (a capture settles only when its batch
+    closes). Returns each payment as first seen there; the caller asserts which it was."""
+    seen: dict[str, dict[str, Any]] = {}
+    headers = {"Authorization": f"Bearer {merchant['api_key']}"}
+
+    async def probe() -> dict[str, dict[str, Any]] | None:
+        if any("settled" in states for states in wanted.values()):
+            await close_batches(settlement_url, merchant["id"])
+        for payment_id, states in wanted.items():
+            if payment_id not in seen:
+                payment = (await intake.get(f"/v1/payments/{payment_id}", headers=headers)).json()
+                if payment.get("status") in states | FINAL_STATUSES:
+                    seen[payment_id] = payment
+        return seen if len(seen) == len(wanted) else None
+
+    return await eventually(probe, timeout_s=timeout_s, interval_s=0.5)
+
+
+async def settles_when_its_batch_closes(
+    intake: Any, services: dict[str, ServiceProcess], merchant: dict[str, Any], payment_id: str
+) -> dict[str, Any]:
+    """Settlement books a capture into the merchant's open end-of-day batch; the payment
+    settles when that batch closes. Closes it until the capture has reached settlement, and
+    fails unless the payment ends up settled."""
+    payment = (
+        await statuses_with_batches_closing(
+            intake, services["settlement"].url, merchant, {payment_id: {"settled"}}
+        )
+    )[payment_id]
+    assert payment["status"] == "settled", payment
+    return payment
+
+
 @dataclass
 class ReceivedWebhook:
     path: str

@@ -14,7 +14,8 @@ import httpx
 
 from tests.integration.canary import fresh_number, grouped
 from tests.integration.conftest import new_merchant
-from tests.integration.test_end_to_end import auth, payment_body, status_reaches
+from tests.integration.support import ServiceProcess, statuses_with_batches_closing
+from tests.integration.test_end_to_end import auth, payment_body
 
 CLEAR = fresh_number("400005")
 CARD = {"number": grouped(CLEAR, " "), "exp_month": 11, "exp_year": 2032, "cvc": "741"}
@@ -33,7 +34,10 @@ def token_payment(token: str, **fields: Any) -> dict[str, Any]:
 
 
 async def test_tokenize_read_list_and_pay_merchant_and_customer_initiated(
-    intake: httpx.AsyncClient, merchant: dict[str, Any], databases: dict[str, asyncpg.Pool]
+    intake: httpx.AsyncClient,
+    services: dict[str, ServiceProcess],
+    merchant: dict[str, Any],
+    databases: dict[str, asyncpg.Pool],
 ) -> None:
     key = merchant["api_key"]
     card = await stored_card(intake, key)
@@ -68,12 +72,14 @@ async def test_tokenize_read_list_and_pay_merchant_and_customer_initiated(
     )
     assert customer_initiated.status_code == 202, customer_initiated.text
 
-    settled = await status_reaches(intake, key, paid["id"], {"settled", "declined"})
-    assert settled["status"] == "settled", settled
-    authorized = await status_reaches(
-        intake, key, customer_initiated.json()["id"], {"authorized", "declined"}
+    reached = await statuses_with_batches_closing(
+        intake,
+        services["settlement"].url,
+        merchant,
+        {paid["id"]: {"settled"}, customer_initiated.json()["id"]: {"authorized"}},
     )
-    assert authorized["status"] == "authorized", authorized
+    assert reached[paid["id"]]["status"] == "settled", reached
+    assert reached[customer_initiated.json()["id"]]["status"] == "authorized", reached
 
     # On the wire the token's own ciphertext travels, marked as token-scoped; the security
     # code (customer-initiated only) is encrypted and bound to the payment.
@@ -100,7 +106,7 @@ async def test_tokenize_read_list_and_pay_merchant_and_customer_initiated(
 
 
 async def test_save_card_while_paying_then_reuse_the_token(
-    intake: httpx.AsyncClient, merchant: dict[str, Any]
+    intake: httpx.AsyncClient, services: dict[str, ServiceProcess], merchant: dict[str, Any]
 ) -> None:
     key = merchant["api_key"]
     mastercard = fresh_number("555555")
@@ -120,9 +126,14 @@ async def test_save_card_while_paying_then_reuse_the_token(
         "/v1/payments", json=token_payment(token, initiated_by="merchant"), headers=auth(key)
     )
     assert again.status_code == 202, again.text
-    for payment_id in (first.json()["id"], again.json()["id"]):
-        payment = await status_reaches(intake, key, payment_id, {"settled", "declined"})
-        assert payment["status"] == "settled" and payment["card_token"] == token
+    reached = await statuses_with_batches_closing(
+        intake,
+        services["settlement"].url,
+        merchant,
+        {first.json()["id"]: {"settled"}, again.json()["id"]: {"settled"}},
+    )
+    for payment in reached.values():
+        assert payment["status"] == "settled" and payment["card_token"] == token, payment
 
 
 async def test_list_pages_with_a_cursor(intake: httpx.AsyncClient) -> None:

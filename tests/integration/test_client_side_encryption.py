@@ -12,7 +12,8 @@ import httpx
 from jwcrypto import jwe, jwk
 
 from tests.integration.canary import fresh_number
-from tests.integration.test_end_to_end import auth, payment_body, status_reaches
+from tests.integration.support import ServiceProcess, statuses_with_batches_closing
+from tests.integration.test_end_to_end import auth, payment_body
 
 CARD = {"number": fresh_number("400005"), "exp_month": 10, "exp_year": 2033, "cvc": "802"}
 
@@ -45,7 +46,7 @@ async def test_the_published_key_is_a_public_rsa_oaep_jwk(intake: httpx.AsyncCli
 
 
 async def test_encrypted_card_pays_end_to_end_and_can_be_stored(
-    intake: httpx.AsyncClient, merchant: dict[str, Any]
+    intake: httpx.AsyncClient, services: dict[str, ServiceProcess], merchant: dict[str, Any]
 ) -> None:
     key_doc = await public_key(intake)
     api_key = merchant["api_key"]
@@ -55,10 +56,6 @@ async def test_encrypted_card_pays_end_to_end_and_can_be_stored(
     assert response.status_code == 202, response.text
     payment = response.json()
     assert payment["card"]["last4"] == CARD["number"][-4:] and payment["card"]["exp_year"] == 2033
-    settled = await status_reaches(intake, api_key, payment["id"], {"settled", "declined"})
-    assert settled["status"] == "settled", settled
-    assert settled["response_code"] == "00"
-
     saved = await intake.post(
         "/v1/cards",
         json={"encrypted_card": seal(key_doc, {k: v for k, v in CARD.items() if k != "cvc"})},
@@ -74,10 +71,16 @@ async def test_encrypted_card_pays_end_to_end_and_can_be_stored(
     )
     assert and_saved.status_code == 202, and_saved.text
     assert and_saved.json()["card_token"].startswith("tok_")
-    authorized = await status_reaches(
-        intake, api_key, and_saved.json()["id"], {"authorized", "declined"}
+    reached = await statuses_with_batches_closing(
+        intake,
+        services["settlement"].url,
+        merchant,
+        {payment["id"]: {"settled"}, and_saved.json()["id"]: {"authorized"}},
     )
-    assert authorized["status"] == "authorized"
+    settled, authorized = reached[payment["id"]], reached[and_saved.json()["id"]]
+    assert settled["status"] == "settled", settled
+    assert settled["response_code"] == "00"
+    assert authorized["status"] == "authorized", authorized
 
 
 async def test_tampered_or_invalid_encrypted_cards_are_refused(

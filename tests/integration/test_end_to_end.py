@@ -15,8 +15,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sanalpos_common.crypto.card import luhn_check_digit
 from tests.integration.canary import fresh_number
-from tests.integration.conftest import ADMIN_TOKEN, DEMO_KEY, new_merchant
-from tests.integration.support import ServiceProcess, WebhookReceiver, eventually, pg_dump
+from tests.integration.conftest import DEMO_KEY, new_merchant
+from tests.integration.support import (
+    ServiceProcess,
+    WebhookReceiver,
+    eventually,
+    pg_dump,
+    settles_when_its_batch_closes,
+)
 
 
 def approving_card() -> str:
@@ -50,33 +56,6 @@ async def status_reaches(
         return payment if payment.get("status") in wanted else None
 
     return await eventually(probe, timeout_s=45)
-
-
-async def settles_when_its_batch_closes(
-    intake: httpx.AsyncClient,
-    services: dict[str, ServiceProcess],
-    merchant: dict[str, Any],
-    payment_id: str,
-) -> dict[str, Any]:
-    """Settlement books a capture into the merchant's open end-of-day batch; the payment
-    settles when that batch closes. Close it now through settlement's ops endpoint, again
-    until the capture has reached settlement and the payment shows settled."""
-    async with httpx.AsyncClient(base_url=services["settlement"].url, timeout=10) as settlement:
-
-        async def probe() -> dict[str, Any] | None:
-            closed = await settlement.post(
-                "/admin/batches/close",
-                json={"merchant_id": merchant["id"]},
-                headers=auth(ADMIN_TOKEN),
-            )
-            assert closed.status_code == 200, closed.text
-            response = await intake.get(
-                f"/v1/payments/{payment_id}", headers=auth(merchant["api_key"])
-            )
-            payment = response.json()
-            return payment if payment.get("status") == "settled" else None
-
-        return await eventually(probe, timeout_s=45, interval_s=0.5)
 
 
 async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(

@@ -8,11 +8,12 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.events import PaymentCaptured
-from tests.integration.support import ServiceProcess, eventually
+from tests.integration.support import ServiceProcess, close_batches, eventually
 
 
 def captured_envelope(merchant_id: str, amount: int = 10_000) -> Any:
@@ -48,6 +49,8 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 async def read_from(
     bootstrap: str, start: dict[TopicPartition, int], timeout_s: float = 20
 ) -> list[Any]:
+    """Every record from `start` up to the topic's end as it is now."""
+    ends = await end_offsets(bootstrap, next(iter(start)).topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -56,19 +59,27 @@ async def read_from(
             consumer.seek(tp, offset)
         records: list[Any] = []
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                records.extend(messages)
-            if records:
-                # keep reading briefly so a duplicate would show up too
-                await asyncio.sleep(1.0)
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
+        for tp in start:
+            while await consumer.position(tp) < ends[tp]:
+                assert asyncio.get_running_loop().time() < deadline, "topic not read to its end"
+                for messages in (await consumer.getmany(tp, timeout_ms=500)).values():
                     records.extend(messages)
-                return records
         return records
     finally:
         await consumer.stop()
+
+
+async def consumed_past(bootstrap: str, group: str, partition: TopicPartition, offset: int) -> bool:
+    """Whether the group has committed past `offset`: it handled that record (the shared
+    consumer loop commits after the database transaction)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=[partition])
+    finally:
+        await admin.close()
+    meta = committed.get(partition)
+    return meta is not None and meta.offset > offset
 
 
 async def test_the_same_message_twice_changes_nothing_the_second_time(
@@ -77,44 +88,55 @@ async def test_the_same_message_twice_changes_nothing_the_second_time(
     databases: dict[str, asyncpg.Pool],
 ) -> None:
     bootstrap = endpoints["KAFKA_BOOTSTRAP_SERVERS"]
-    envelope = captured_envelope("mer_replay_test")
+    merchant_id = f"mer_replay_{uuid.uuid4().hex[:12]}"
+    envelope = captured_envelope(merchant_id)
+    payment_id = envelope.correlation_id
     settled_before = await end_offsets(bootstrap, topics.PAYMENT_SETTLED)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        key = str(envelope.correlation_id).encode()
+        key = str(payment_id).encode()
         await producer.send_and_wait(topics.PAYMENT_CAPTURED, encode(envelope), key=key)
-        await producer.send_and_wait(topics.PAYMENT_CAPTURED, encode(envelope), key=key)
+        second = await producer.send_and_wait(topics.PAYMENT_CAPTURED, encode(envelope), key=key)
     finally:
         await producer.stop()
 
+    partition = TopicPartition(second.topic, second.partition)
+    await eventually(lambda: consumed_past(bootstrap, "settlement", partition, second.offset))
     settlement = databases["settlement"]
-
-    async def processed() -> int | None:
-        return (
-            await settlement.fetchval(
-                "SELECT count(*) FROM inbox WHERE message_id = $1", envelope.message_id
-            )
-            or None
+    assert (
+        await settlement.fetchval(
+            "SELECT count(*) FROM inbox WHERE message_id = $1", envelope.message_id
         )
-
-    await eventually(processed)
-    await asyncio.sleep(2)  # give the duplicate time to be (not) applied
+        == 1
+    )
     transactions = await settlement.fetchval(
-        "SELECT count(*) FROM ledger_transactions WHERE payment_id = $1", envelope.correlation_id
+        "SELECT count(*) FROM ledger_transactions WHERE payment_id = $1", payment_id
     )
     entries = await settlement.fetchval(
         "SELECT count(*) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id "
         "WHERE t.payment_id = $1",
-        envelope.correlation_id,
+        payment_id,
     )
     assert transactions == 1
     assert entries == 3  # clearing debit, merchant credit, fee credit
-    settled = [
-        r
-        for r in await read_from(bootstrap, settled_before)
-        if r.key == str(envelope.correlation_id).encode()
-    ]
+
+    # The payment settles when its batch closes: once, with the capture counted once.
+    closed = await close_batches(services["settlement"].url, merchant_id)
+    assert [(b["payment_count"], b["totals"]["gross_amount"]) for b in closed] == [(1, 10_000)]
+    assert await close_batches(services["settlement"].url, merchant_id) == []
+
+    async def settled_published() -> int | None:
+        row = await settlement.fetchrow(
+            "SELECT count(*) AS made, count(published_at) AS published FROM outbox "
+            "WHERE topic = $1 AND message_key = $2",
+            topics.PAYMENT_SETTLED,
+            str(payment_id),
+        )
+        return row["made"] if row["made"] and row["made"] == row["published"] else None
+
+    assert await eventually(settled_published) == 1
+    settled = [r for r in await read_from(bootstrap, settled_before) if r.key == key]
     assert len(settled) == 1
 
 
@@ -150,7 +172,11 @@ async def test_undecodable_message_is_dead_lettered_and_the_next_is_processed(
         )
 
     assert await eventually(ledgered) == 1
-    dead = [r for r in await read_from(bootstrap, dlq_before) if r.key == poison_key]
+
+    async def dead_letters() -> list[Any] | None:
+        return [r for r in await read_from(bootstrap, dlq_before) if r.key == poison_key] or None
+
+    dead = await eventually(dead_letters)
     assert len(dead) == 1
     record = dead[0]
     assert record.value == poison

@@ -6,6 +6,7 @@ manifests are validated against the JSON schemas that the kubernetes-validate pa
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import subprocess
@@ -45,14 +46,21 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "INTAKE_ADMIN_TOKEN",
         "INTAKE_CLIENT_ENCRYPTION_KEY",
     },
-    "fraud": set(),
+    "fraud": {"FRAUD_ADMIN_TOKEN"},
     "authorization": {
         "AUTHORIZATION_PAN_KEYRING",
         "AUTHORIZATION_CVC_KEYRING",
         "AUTHORIZATION_ISSUER_KEY",
     },
-    "settlement": set(),
+    "settlement": {"SETTLEMENT_ADMIN_TOKEN"},
     "notification": set(),
+}
+SETTINGS_CLASSES = {
+    "intake": "intake.config:IntakeSettings",
+    "fraud": "fraud.config:FraudSettings",
+    "authorization": "authorization.config:AuthorizationSettings",
+    "settlement": "settlement.config:SettlementSettings",
+    "notification": "notification.config:NotificationSettings",
 }
 CARD_KEY_PATTERN = re.compile(r"(PAN_KEYRING|CVC_KEYRING|FINGERPRINT_KEY|ISSUER_KEY)$")
 SECRET_NAME_PATTERN = re.compile(r"(KEY|KEYRING|TOKEN|SECRET|PASSWORD)$")
@@ -61,6 +69,18 @@ INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 def prefix(svc: str) -> str:
     return f"{svc.upper()}_"
+
+
+def secret_settings(svc: str) -> set[str]:
+    """The environment names of a service's secret settings (SecretStr fields, the database
+    URL aside): production refuses to start while any of them is missing or a dev default."""
+    module_name, _, class_name = SETTINGS_CLASSES[svc].partition(":")
+    settings_class = getattr(importlib.import_module(module_name), class_name)
+    return {
+        f"{prefix(svc)}{name.upper()}"
+        for name, field in settings_class.model_fields.items()
+        if "SecretStr" in repr(field.annotation) and name != "database_url"
+    }
 
 
 # --------------------------------------------------------------------------- loading
@@ -169,6 +189,18 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
         instructions.append((keyword.upper(), args.strip()))
         current = ""
     return instructions
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_every_secret_setting_is_deployed(svc: str) -> None:
+    """A secret setting the deployments do not pass would stop the service in production
+    (dev defaults are refused there), so each one must be in SERVICE_SECRETS, which the
+    compose and Kubernetes checks below hold the files to."""
+    missing = secret_settings(svc) - SERVICE_SECRETS[svc]
+    assert not missing, f"{svc}: secret settings not deployed: {sorted(missing)}"
 
 
 # --------------------------------------------------------------------------- compose

@@ -52,6 +52,7 @@ from faust.exceptions import Skip
 from fraud.adapters.ack_guard import AckGuard
 from fraud.adapters.deadletter import DeadLetterSource
 from fraud.adapters.faust_recovery import SeekFirstTableManager
+from fraud.adapters.feature_table import BatchFeatures, FeatureTable
 from fraud.adapters.lag import GroupLagProbe, LagSnapshot
 from fraud.adapters.velocity import BatchVelocity, PartitionedTable, VelocityWindow
 from fraud.config import FraudSettings
@@ -122,6 +123,7 @@ class FraudStream:
         self._stop = asyncio.Event()
         self._short: VelocityWindow | None = None
         self._long: VelocityWindow | None = None
+        self._features: FeatureTable | None = None
         self._lag_probe = GroupLagProbe(
             settings.kafka_bootstrap_servers,
             group_id=settings.faust_app_id,
@@ -193,6 +195,16 @@ class FraudStream:
                 partitions=s.internal_topic_partitions,
                 help="payments per card fingerprint, trailing long window",
             ).hopping(s.long_window_s, s.long_window_step_s, expires=2 * s.long_window_s)
+        )
+        # Streaming model features (fraud.domain.features): one JSON value per key, the
+        # windows are event-time buckets inside the values (not faust windows).
+        self._features = FeatureTable(
+            app.Table(
+                "features",
+                partitions=s.internal_topic_partitions,
+                help="streaming fraud features per card / IP / email / device / merchant / MCC",
+            ),
+            s.internal_topic_partitions,
         )
 
         async def score_payments(stream: faust.StreamT) -> None:
@@ -292,7 +304,7 @@ class FraudStream:
         try:
             while True:
                 attempt += 1
-                ledger = BatchVelocity(short, long_)
+                ledger = BatchVelocity(short, long_, self._batch_features())
                 try:
                     results = await self.scoring.score([p.incoming for p in batch], ledger)
                 except TRANSIENT_ERRORS as exc:
@@ -364,6 +376,9 @@ class FraudStream:
         ).inc()
         if result.outcome is Outcome.SCORED and result.assessment is not None:
             self.metrics.events.labels(f"fraud_{result.assessment.decision.value}").inc()
+
+    def _batch_features(self) -> BatchFeatures | None:
+        return BatchFeatures(self._features) if self._features is not None else None
 
     def _windows(self) -> tuple[VelocityWindow, VelocityWindow]:
         if self._short is None or self._long is None:

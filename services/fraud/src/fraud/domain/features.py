@@ -359,6 +359,11 @@ def _window_features(
     out[f"{kind}_sum_24h"] = totals["24h"][1] / 100
 
 
+def storable(features: Mapping[str, float]) -> dict[str, float | None]:
+    """JSON-safe (PostgreSQL JSONB has no NaN): a missing feature becomes null."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in features.items()}
+
+
 def replay(observations: Iterable[Observation]) -> list[dict[str, float]]:
     """Features of payments given in event-time order, each seeing only earlier ones."""
     engine = FeatureEngine(MemoryStore())

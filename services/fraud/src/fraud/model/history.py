@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from fraud.domain.features import FEATURE_NAMES
+from fraud.domain.features import FEATURE_NAMES, storable
+
+features_for_storage = storable
 
 QUERY = """
 SELECT d.card_fingerprint, d.payment_created_at,
@@ -67,11 +69,6 @@ def stored_features(value: Any) -> dict[str, float]:
     """The stored JSON (null for missing) back to floats with NaN."""
     data: Mapping[str, Any] = json.loads(value) if isinstance(value, str) else value
     return {k: math.nan if v is None else float(v) for k, v in data.items()}
-
-
-def features_for_storage(features: Mapping[str, float]) -> dict[str, float | None]:
-    """JSONB has no NaN: missing features are stored as null."""
-    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in features.items()}
 
 
 def from_records(records: Sequence[Mapping[str, Any]]) -> StoredHistory:

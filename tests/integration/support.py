@@ -129,6 +129,7 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
         "intake": topics.OUTCOME_TOPICS,
         "intake-requests": (topics.MERCHANT_REQUESTS,),
         "sanalpos-fraud": (topics.PAYMENT_INITIATED,),
+        "fraud-feedback": (topics.FRAUD_REPORTED,),
         "authorization": (topics.PAYMENT_SCORED, topics.REVIEW_RESOLVED, *topics.COMMAND_TOPICS),
         "settlement": (
             topics.PAYMENT_CAPTURED,

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi import FastAPI
+
 from fraud.adapters.stream import FraudStream
 from fraud.config import FraudSettings
+from fraud.domain.policy import Bands
+from fraud.entrypoints import admin_api
+from fraud.service_layer.feedback import on_fraud_reported
 from fraud.service_layer.scoring import PaymentScoring
+from sanalpos_common import topics
+from sanalpos_common.messaging.idempotent import idempotent
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE = "fraud"
+FEEDBACK_INBOX = "fraud-feedback"
 
 
 async def bootstrap(settings: FraudSettings | None = None) -> Platform:
     settings = settings or FraudSettings()
-    platform = await start_platform(SERVICE, settings, MIGRATIONS)
+    app = FastAPI(title="sanalpos fraud")
+    platform = await start_platform(SERVICE, settings, MIGRATIONS, app=app)
+    rules = settings.scoring_rules()
     scoring = PaymentScoring(
-        pool=platform.pool, rules=settings.scoring_rules(), inbox_consumer=settings.inbox_consumer
+        pool=platform.pool, rules=rules, inbox_consumer=settings.inbox_consumer
     )
     stream = FraudStream(settings, scoring, platform.producer, platform.metrics)
     # faust runs in this process's event loop as one supervised runtime loop, next to the
@@ -25,4 +35,18 @@ async def bootstrap(settings: FraudSettings | None = None) -> Platform:
     platform.runtime.add_loop("faust", stream.run, stream.stop)
     platform.runtime.on_close(stream.close)
     platform.health.add("faust", stream.readiness)
+    platform.consume(
+        [topics.FRAUD_REPORTED],
+        idempotent(platform.pool, FEEDBACK_INBOX, on_fraud_reported),
+        name=SERVICE,
+        group_id=settings.feedback_consumer_group,
+    )
+    admin_api.install(
+        app,
+        admin_api.Container(
+            pool=platform.pool,
+            admin_token=settings.admin_token.get_secret_value(),
+            default_bands=Bands(rules.review_threshold, rules.decline_threshold),
+        ),
+    )
     return platform

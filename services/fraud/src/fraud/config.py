@@ -5,7 +5,12 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from fraud.domain.scoring import ScoringRules
-from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
+from sanalpos_common.settings import (
+    DEV_ADMIN_TOKEN,
+    ServiceSettings,
+    local_database_url,
+    service_config,
+)
 
 
 class FraudSettings(ServiceSettings):
@@ -13,6 +18,10 @@ class FraudSettings(ServiceSettings):
 
     database_url: SecretStr = SecretStr(local_database_url("fraud"))
     http_port: int = 18001
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+    """Bearer token of the management API (/v1/rules, lists, reviews…); refused in production."""
+    feedback_consumer_group: str = "fraud-feedback"
+    """Kafka consumer group reading payment.fraud-reported.v1 (block list + labeled history)."""
 
     # --- faust-streaming ---------------------------------------------------------------
     faust_app_id: str = "sanalpos-fraud"
@@ -48,6 +57,7 @@ class FraudSettings(ServiceSettings):
 
     # --- scoring rules ------------------------------------------------------------------
     review_threshold: int = 65
+    """Default review band (a merchant's own bands are set through the API / CLI)."""
     decline_threshold: int = 75
     amount_high_minor: int = 1_000_000
     amount_very_high_factor: int = 5

@@ -303,10 +303,19 @@ async def _delete_internal_topics(app_id: str) -> None:
 
 @pytest.fixture(scope="session")
 async def kafka_io() -> AsyncIterator[KafkaIO]:
-    await ensure_topics(KAFKA, [topics.PAYMENT_INITIATED, topics.PAYMENT_SCORED, DLQ])
+    await ensure_topics(
+        KAFKA,
+        [
+            topics.PAYMENT_INITIATED,
+            topics.PAYMENT_SCORED,
+            topics.FRAUD_REPORTED,
+            topics.REVIEW_RESOLVED,
+            DLQ,
+        ],
+    )
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
     await producer.start()
-    reader = TopicReader((topics.PAYMENT_SCORED, DLQ))
+    reader = TopicReader((topics.PAYMENT_SCORED, topics.REVIEW_RESOLVED, DLQ))
     await reader.start(producer)
     try:
         yield KafkaIO(producer, reader)
@@ -327,6 +336,7 @@ async def fraud_service(
     await admin.execute(f'CREATE SCHEMA "{schema}"')
     dsn = f"{BASE_DSN}?search_path={schema}"
     await _start_group_at_end(app_id, (topics.PAYMENT_INITIATED,), kafka.producer)
+    await _start_group_at_end(f"{app_id}-feedback", (topics.FRAUD_REPORTED,), kafka.producer)
     port = free_port()
     env = {
         **os.environ,
@@ -335,6 +345,7 @@ async def fraud_service(
         "FRAUD_DATABASE_URL": dsn,
         "FRAUD_HTTP_PORT": str(port),
         "FRAUD_FAUST_APP_ID": app_id,
+        "FRAUD_FEEDBACK_CONSUMER_GROUP": f"{app_id}-feedback",
         "FRAUD_FAUST_DATADIR": str(workdir / "faust"),
         "FRAUD_COMMIT_INTERVAL_S": "0.5",
         "FRAUD_LAG_PROBE_CACHE_S": "0",

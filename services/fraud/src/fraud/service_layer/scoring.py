@@ -2,8 +2,12 @@
 
 A batch of messages is one transaction (group commit): for each message in order, the
 inbox row (`UnitOfWork.mark_processed`); for each new one, velocity (which sees the
-earlier payments of the same batch), the rules, the decision row and the payment.scored
-outbox row. Either the whole batch commits or nothing of it does.
+earlier payments of the same batch), the built-in score (rules-v1, plus the model's points
+when a model is wired), then the managed policy (rules, lists, per-merchant bands; see
+domain/policy.py), the decision row and the payment.scored outbox row. The policy version
+is read in the same transaction and list memberships are one query for the whole batch, so
+a rule or list change applies from the next batch on. Either the whole batch commits or
+nothing of it does.
 """
 
 from __future__ import annotations
@@ -11,14 +15,26 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 import asyncpg
 
-from fraud.domain.scoring import Assessment, PaymentFacts, ScoringRules, Velocity, assess
+from fraud.adapters import policy_store
+from fraud.domain.attributes import payment_attributes
+from fraud.domain.policy import Bands, RuleAction, Verdict, decide, list_candidates
+from fraud.domain.scoring import (
+    MAX_SCORE,
+    RULES_VERSION,
+    Assessment,
+    PaymentFacts,
+    ScoringRules,
+    Velocity,
+    assess,
+)
+from fraud.service_layer.policy_cache import PolicyCache
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
@@ -42,6 +58,22 @@ class ScoreResult:
     outcome: Outcome
     assessment: Assessment | None = None
     velocity: Velocity | None = None
+    verdict: Verdict | None = None
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    probability: float
+    points: int
+    """Score points added to the built-in score (fraud.model.combine.model_points)."""
+    version: str
+    top_features: tuple[tuple[str, float], ...] = ()
+
+
+class ModelHook(Protocol):
+    """In-process model: one output per attribute map (policy.ATTRIBUTES names)."""
+
+    def predict(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[ModelOutput]: ...
 
 
 class VelocityLedger(Protocol):
@@ -66,34 +98,57 @@ class Incoming:
 _INSERT_DECISIONS = """
 INSERT INTO fraud_decisions (payment_id, merchant_id, score, decision, reasons, rules_version,
     amount, currency, card_fingerprint, card_bin, card_last4, velocity_card_10m,
-    velocity_card_1h, payment_created_at, message_id)
+    velocity_card_1h, payment_created_at, message_id, rules_fired, action, decided_by,
+    policy_version, model_version, model_probability, top_features, attributes)
 SELECT d.payment_id, d.merchant_id, d.score, d.decision,
        ARRAY(SELECT jsonb_array_elements_text(d.reasons::jsonb)), d.rules_version, d.amount,
        d.currency, d.card_fingerprint, d.card_bin, d.card_last4, d.velocity_card_10m,
-       d.velocity_card_1h, d.payment_created_at, d.message_id
+       d.velocity_card_1h, d.payment_created_at, d.message_id,
+       ARRAY(SELECT jsonb_array_elements_text(d.rules_fired::jsonb)), d.action, d.decided_by,
+       d.policy_version, d.model_version, d.model_probability, d.top_features::jsonb,
+       d.attributes::jsonb
 FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::text[],
             $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[],
-            $13::int[], $14::timestamptz[], $15::uuid[])
+            $13::int[], $14::timestamptz[], $15::uuid[], $16::text[], $17::text[], $18::text[],
+            $19::bigint[], $20::text[], $21::float8[], $22::text[], $23::text[])
      WITH ORDINALITY AS d(payment_id, merchant_id, score, decision, reasons, rules_version,
          amount, currency, card_fingerprint, card_bin, card_last4, velocity_card_10m,
-         velocity_card_1h, payment_created_at, message_id, position)
+         velocity_card_1h, payment_created_at, message_id, rules_fired, action, decided_by,
+         policy_version, model_version, model_probability, top_features, attributes, position)
 ORDER BY d.position
 ON CONFLICT (payment_id) DO NOTHING
 RETURNING payment_id
 """
 
 
-@dataclass(frozen=True)
+@dataclass
+class _Decided:
+    position: int
+    item: Incoming
+    velocity: Velocity
+    base: Assessment
+    attributes: dict[str, Any]
+    model: ModelOutput | None
+    verdict: Verdict | None = None
+
+
+@dataclass
 class PaymentScoring:
     pool: asyncpg.Pool
     rules: ScoringRules
     inbox_consumer: str
+    model: ModelHook | None = None
+    policy: PolicyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = PolicyCache(Bands(self.rules.review_threshold, self.rules.decline_threshold))
 
     async def score(self, batch: Sequence[Incoming], ledger: VelocityLedger) -> list[ScoreResult]:
         """One transaction for the batch. Raises (and commits nothing) on any failure."""
         results: list[ScoreResult] = []
-        decided: list[tuple[int, Incoming, Assessment, Velocity]] = []
+        decided: list[_Decided] = []
         async with unit_of_work(self.pool) as uow:
+            policy = await self.policy.current(uow.conn)
             for item in batch:
                 envelope, payment = item.envelope, item.payment
                 if not await uow.mark_processed(
@@ -106,50 +161,78 @@ class PaymentScoring:
                 velocity = ledger.velocity(fingerprint, at)
                 # Counted once per inbox entry: a redelivered message never counts again.
                 ledger.count(fingerprint, at, item.partition)
-                assessment = assess(
-                    PaymentFacts(payment.amount, payment.currency), velocity, self.rules
-                )
-                decided.append((len(results), item, assessment, velocity))
-                results.append(ScoreResult(Outcome.ALREADY_DECIDED, assessment, velocity))
+                base = assess(PaymentFacts(payment.amount, payment.currency), velocity, self.rules)
+                attributes = payment_attributes(payment, velocity, base.score)
+                decided.append(_Decided(len(results), item, velocity, base, attributes, None))
+                results.append(ScoreResult(Outcome.ALREADY_DECIDED, base, velocity))
             if not decided:
                 return results
-            inserted = await self._insert_decisions(uow.conn, decided)
+            self._apply_model(decided)
+            found = await policy_store.memberships(
+                uow.conn, {v for d in decided for v in list_candidates(d.attributes)}
+            )
+            for d in decided:
+                payment = d.item.payment
+                score = min(MAX_SCORE, d.base.score + (d.model.points if d.model else 0))
+                reasons = d.base.reasons + _model_reasons(d.model)
+                d.verdict = decide(policy, payment.merchant_id, score, reasons, d.attributes, found)
+            inserted = await self._insert_decisions(uow.conn, decided, policy.version)
             emitted = []
-            for position, item, assessment, velocity in decided:
-                payment = item.payment
+            for d in decided:
+                payment = d.item.payment
                 if payment.payment_id not in inserted:
                     continue
                 inserted.discard(payment.payment_id)  # a payment twice in one batch: once
-                results[position] = ScoreResult(Outcome.SCORED, assessment, velocity)
-                emitted.append((topics.PAYMENT_SCORED, self._scored(item, assessment)))
+                assert d.verdict is not None
+                results[d.position] = ScoreResult(
+                    Outcome.SCORED, _assessment(d.verdict), d.velocity, d.verdict
+                )
+                emitted.append((topics.PAYMENT_SCORED, self._scored(d.item, d.verdict)))
             await uow.emit_many(emitted)
         for result, item in zip(results, batch, strict=True):
             self._log(item, result)
         return results
 
+    def _apply_model(self, decided: list[_Decided]) -> None:
+        if self.model is None:
+            return
+        outputs = self.model.predict([d.attributes for d in decided])
+        for d, output in zip(decided, outputs, strict=True):
+            d.model = output
+            d.attributes["model.probability"] = output.probability
+
     @staticmethod
     async def _insert_decisions(
-        conn: Any, decided: list[tuple[int, Incoming, Assessment, Velocity]]
+        conn: Any, decided: list[_Decided], policy_version: int
     ) -> set[uuid.UUID]:
-        columns: list[list[Any]] = [[] for _ in range(15)]
-        for _, item, assessment, velocity in decided:
-            payment = item.payment
+        columns: list[list[Any]] = [[] for _ in range(23)]
+        for d in decided:
+            payment, verdict, model = d.item.payment, d.verdict, d.model
+            assert verdict is not None
             row = (
                 payment.payment_id,
                 payment.merchant_id,
-                assessment.score,
-                assessment.decision.value,
-                json.dumps(list(assessment.reasons)),
-                assessment.rules_version,
+                verdict.score,
+                verdict.decision.value,
+                json.dumps(list(verdict.reasons)),
+                RULES_VERSION,
                 payment.amount,
                 payment.currency,
                 payment.card.fingerprint,
                 payment.card.bin,
                 payment.card.last4,
-                velocity.card_10m,
-                velocity.card_1h,
+                d.velocity.card_10m,
+                d.velocity.card_1h,
                 payment.created_at,
-                item.envelope.message_id,
+                d.item.envelope.message_id,
+                json.dumps(list(verdict.rules_fired)),
+                verdict.action.value if verdict.action else None,
+                verdict.decided_by,
+                policy_version,
+                model.version if model else None,
+                model.probability if model else None,
+                json.dumps([[n, c] for n, c in model.top_features] if model else []),
+                json.dumps(d.attributes, default=str),
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
@@ -157,14 +240,17 @@ class PaymentScoring:
         return {row["payment_id"] for row in rows}
 
     @staticmethod
-    def _scored(item: Incoming, assessment: Assessment) -> Envelope[Any]:
+    def _scored(item: Incoming, verdict: Verdict) -> Envelope[Any]:
         payment = item.payment
+        reasons = verdict.reasons
+        if verdict.action is RuleAction.THREE_DS:
+            reasons = (*reasons, "action:3ds")
         scored = PaymentScored(
             payment_id=payment.payment_id,
             merchant_id=payment.merchant_id,
-            score=assessment.score,
-            decision=assessment.decision,
-            reasons=assessment.reasons,
+            score=verdict.score,
+            decision=verdict.decision,
+            reasons=reasons,
             amount=payment.amount,
             currency=payment.currency,
             capture=payment.capture,
@@ -194,3 +280,13 @@ class PaymentScoring:
                 ",".join(result.assessment.reasons) or "-",
                 extra=extra,
             )
+
+
+def _model_reasons(model: ModelOutput | None) -> tuple[str, ...]:
+    if model is None or model.points <= 0:
+        return ()
+    return (f"model:{model.probability:.2f}",)
+
+
+def _assessment(verdict: Verdict) -> Assessment:
+    return Assessment(verdict.score, verdict.decision, verdict.reasons, RULES_VERSION)

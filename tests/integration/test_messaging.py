@@ -133,6 +133,7 @@ async def test_the_same_message_twice_changes_nothing_the_second_time(
             topics.PAYMENT_SETTLED,
             str(payment_id),
         )
+        assert row is not None
         return row["made"] if row["made"] and row["made"] == row["published"] else None
 
     assert await eventually(settled_published) == 1

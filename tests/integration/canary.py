@@ -141,6 +141,12 @@ def _inside_alnum_word(text: str, start: int, end: int) -> bool:
     return before.isalpha() or after.isalpha()
 
 
+def _decimal_fraction(text: str, start: int) -> bool:
+    """Digits right after '<digit>.' are the fraction of a number (a coordinate, a model
+    feature like 5.707110264748875): floats print up to 17 digits, some of them Luhn-valid."""
+    return start >= 2 and text[start - 1] == "." and text[start - 2].isdigit()
+
+
 def _epoch_millis(digits: str) -> bool:
     return (
         len(digits) == 13
@@ -155,6 +161,8 @@ def luhn_runs(text: str) -> list[tuple[int, str]]:
     for match in _DIGIT_RUN.finditer(text):
         digits = match.group()
         if not luhn_valid(digits) or _epoch_millis(digits):
+            continue
+        if _decimal_fraction(text, match.start()):
             continue
         if _inside_encoded_blob(text, match.start(), match.end()):
             continue

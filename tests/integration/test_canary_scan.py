@@ -161,6 +161,8 @@ def test_scanner_finds_unknown_card_shaped_numbers_and_ignores_legit_digits() ->
         "3714 496353 98431",
         f"pan{unknown}",
         "922c0426-7464-4602-8004-670f4676328c 5105-1051-0510-5100",  # next to an id, still found
+        f"card.{unknown}",  # after a dot, but no number's fraction
+        f"{unknown}.25",
     ):
         assert scan([Record("x", text)], []), text
     rng = random.Random(7)
@@ -173,6 +175,7 @@ def test_scanner_finds_unknown_card_shaped_numbers_and_ignores_legit_digits() ->
         "1764174341123",  # epoch milliseconds
         "51051051051051001",  # longer digit run: not a card number by itself
         "4111111111111112",  # fails Luhn
+        '{"lat": 28.769202000000003, "log_amount": 5.707110264748875}',  # Luhn-valid fractions
     ]
     legit += [hashlib.sha256(rng.randbytes(16)).hexdigest() for _ in range(2000)]
     legit += [base64.b64encode(rng.randbytes(48)).decode() for _ in range(2000)]

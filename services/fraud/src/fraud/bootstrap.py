@@ -10,6 +10,7 @@ from fraud.adapters.stream import FraudStream
 from fraud.config import FraudSettings
 from fraud.domain.policy import Bands
 from fraud.entrypoints import admin_api
+from fraud.model.hook import ModelHook
 from fraud.service_layer.feedback import on_fraud_reported
 from fraud.service_layer.scoring import PaymentScoring
 from sanalpos_common import topics
@@ -27,7 +28,10 @@ async def bootstrap(settings: FraudSettings | None = None) -> Platform:
     platform = await start_platform(SERVICE, settings, MIGRATIONS, app=app)
     rules = settings.scoring_rules()
     scoring = PaymentScoring(
-        pool=platform.pool, rules=rules, inbox_consumer=settings.inbox_consumer
+        pool=platform.pool,
+        rules=rules,
+        inbox_consumer=settings.inbox_consumer,
+        model=ModelHook.load(settings.model_path) if settings.model_enabled else None,
     )
     stream = FraudStream(settings, scoring, platform.producer, platform.metrics)
     # faust runs in this process's event loop as one supervised runtime loop, next to the

@@ -22,6 +22,10 @@ class FraudSettings(ServiceSettings):
     """Bearer token of the management API (/v1/rules, lists, reviews…); refused in production."""
     feedback_consumer_group: str = "fraud-feedback"
     """Kafka consumer group reading payment.fraud-reported.v1 (block list + labeled history)."""
+    model_enabled: bool = True
+    """Score with the learned model (docs/fraud-model.md) on top of the rules."""
+    model_path: Path | None = None
+    """Model artifact (JSON, `python -m fraud.model.train`); default: the shipped one."""
 
     # --- faust-streaming ---------------------------------------------------------------
     faust_app_id: str = "sanalpos-fraud"

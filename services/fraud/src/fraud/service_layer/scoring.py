@@ -18,12 +18,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 
 from fraud.adapters import policy_store
 from fraud.domain.attributes import payment_attributes
+from fraud.domain.features import Observation, storable
+from fraud.domain.features_live import observation_of
 from fraud.domain.policy import Bands, RuleAction, Verdict, decide, list_candidates
 from fraud.domain.scoring import (
     MAX_SCORE,
@@ -34,6 +36,7 @@ from fraud.domain.scoring import (
     Velocity,
     assess,
 )
+from fraud.model.combine import REASON_MIN_P
 from fraud.service_layer.policy_cache import PolicyCache
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
@@ -82,6 +85,14 @@ class VelocityLedger(Protocol):
     def velocity(self, fingerprint: str, at: float) -> Velocity: ...
 
     def count(self, fingerprint: str, at: float, partition: int) -> None: ...
+
+
+@runtime_checkable
+class FeatureLedger(Protocol):
+    """A ledger that also yields the streaming model features (fraud.domain.features):
+    this payment's, from earlier payments only, then counts it (durable after commit)."""
+
+    def features(self, obs: Observation, partition: int) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,9 @@ class PaymentScoring:
                 # Counted once per inbox entry: a redelivered message never counts again.
                 ledger.count(fingerprint, at, item.partition)
                 base = assess(PaymentFacts(payment.amount, payment.currency), velocity, self.rules)
-                attributes = payment_attributes(payment, velocity, base.score)
+                attributes = payment_attributes(
+                    payment, velocity, base.score, extra=_streaming_features(ledger, item)
+                )
                 decided.append(_Decided(len(results), item, velocity, base, attributes, None))
                 results.append(ScoreResult(Outcome.ALREADY_DECIDED, base, velocity))
             if not decided:
@@ -283,9 +296,17 @@ class PaymentScoring:
 
 
 def _model_reasons(model: ModelOutput | None) -> tuple[str, ...]:
-    if model is None or model.points <= 0:
-        return ()
-    return (f"model:{model.probability:.2f}",)
+    if model is None or model.points <= 0 or model.probability < REASON_MIN_P:
+        return ()  # a model that barely moved the score leaves no reason
+    return (f"model:{model.probability:.4f}",)
+
+
+def _streaming_features(ledger: VelocityLedger, item: Incoming) -> dict[str, Any] | None:
+    """`{"features": {...}}` (NaN as null) when the ledger keeps streaming features: the
+    model reads them (fraud.model.hook) and they are stored with the decision."""
+    if not isinstance(ledger, FeatureLedger):
+        return None
+    return {"features": storable(ledger.features(observation_of(item.payment), item.partition))}
 
 
 def _assessment(verdict: Verdict) -> Assessment:

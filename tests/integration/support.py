@@ -282,6 +282,7 @@ async def statuses_with_batches_closing(
     one, closing the merchant's batches every round (a capture settles only when its batch
     closes). Returns each payment as first seen there; the caller asserts which it was."""
     seen: dict[str, dict[str, Any]] = {}
+    waiting: dict[str, str | None] = {}
     headers = {"Authorization": f"Bearer {merchant['api_key']}"}
 
     async def probe() -> dict[str, dict[str, Any]] | None:
@@ -290,11 +291,17 @@ async def statuses_with_batches_closing(
         for payment_id, states in wanted.items():
             if payment_id not in seen:
                 payment = (await intake.get(f"/v1/payments/{payment_id}", headers=headers)).json()
+                waiting[payment_id] = payment.get("status")
                 if payment.get("status") in states | FINAL_STATUSES:
                     seen[payment_id] = payment
+                    del waiting[payment_id]
         return seen if len(seen) == len(wanted) else None
 
-    return await eventually(probe, timeout_s=timeout_s, interval_s=0.5)
+    try:
+        return await eventually(probe, timeout_s=timeout_s, interval_s=0.5)
+    except AssertionError as timed_out:
+        stuck = {p: (status, sorted(wanted[p])) for p, status in waiting.items()}
+        raise AssertionError(f"payments stuck (status, wanted): {stuck}") from timed_out
 
 
 async def settles_when_its_batch_closes(

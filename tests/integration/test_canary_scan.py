@@ -305,7 +305,8 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
 
     # Declines by the issuer.
     await traffic.pay(DO_NOT_HONOUR, payment(2_500, card=card(DO_NOT_HONOUR)), {"declined"})
-    await traffic.pay(NO_FUNDS, payment(50_000, card=card(NO_FUNDS)), {"declined"})
+    # Over the card's 10.00 limit; a small amount keeps fraud's model from sending it to review.
+    await traffic.pay(NO_FUNDS, payment(2_500, card=card(NO_FUNDS)), {"declined"})
 
     # Invalid requests: refused at the door, nothing emitted.
     await traffic.refused_payment(payment(1_000, card=card(BAD_LUHN)))

@@ -87,3 +87,10 @@ def test_risk_context_is_accepted_and_validated_field_by_field() -> None:
         "context.device_id",
     }
     assert "context.unknown" in errors_for(context={"unknown": 1})
+
+
+def test_text_with_a_nul_character_is_refused_with_its_field() -> None:
+    assert errors_for(order_id="ord\x00-1") == {
+        "order_id": "Value error, must not contain NUL characters"
+    }
+    assert "metadata" in errors_for(metadata={"k": "v\x00"})

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+)
 
 from intake.domain.merchant import CUTOFF_PATTERN, MERCHANT_ID_PATTERN, check_field
+from intake.entrypoints.schemas import JsonInt, RequestBody, json_integer
 from sanalpos_common.fees import DEFAULT_FEE_PLAN, FEE_PLANS
 from sanalpos_common.money import CurrencyCode
 
+# The schema names the plans, so a client (and schemathesis) knows the valid values.
+InstallmentCount = Annotated[StrictInt, Field(ge=1, le=12), BeforeValidator(json_integer)]
+TimeZoneName = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": sorted(available_timezones())})
+]
+FeePlanName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(FEE_PLANS)})]
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+_Request = RequestBody
 
 
 def _checked(field: str, value: Any) -> Any:
@@ -26,7 +41,13 @@ def _checked(field: str, value: Any) -> Any:
     return value
 
 
-NAME = Field(min_length=1, max_length=200, description="Trading name", examples=["Moda Kitap Evi"])
+NAME = Field(
+    min_length=1,
+    max_length=200,
+    pattern=r"\S",
+    description="Trading name",
+    examples=["Moda Kitap Evi"],
+)
 TIME_ZONE_DOC = "IANA time zone of the merchant's business day"
 CUTOFF_DOC = "End-of-day cut-off, HH:MM local time: captures after it go into the next batch"
 FEE_PLAN_DOC = f"Fee plan: one of {', '.join(sorted(FEE_PLANS))}"
@@ -37,7 +58,7 @@ class RateLimitIn(_Request):
     per_second: float = Field(
         gt=0, le=100_000, description="Sustained requests per second", examples=[50]
     )
-    burst: StrictInt = Field(
+    burst: JsonInt = Field(
         ge=1,
         le=1_000_000,
         description="Requests allowed at once after a quiet spell",
@@ -59,7 +80,7 @@ class CreateMerchant(_Request):
         examples=["mer_kadikoy_kitap"],
     )
     settlement_currency: CurrencyCode = Field(default="TRY", description="Currency paid out in")
-    time_zone: str = Field(
+    time_zone: TimeZoneName = Field(
         default="Europe/Istanbul",
         max_length=64,
         description=TIME_ZONE_DOC,
@@ -68,10 +89,10 @@ class CreateMerchant(_Request):
     cutoff_time: str = Field(
         default="23:59", pattern=CUTOFF_PATTERN, description=CUTOFF_DOC, examples=["23:59"]
     )
-    fee_plan: str = Field(
-        default=DEFAULT_FEE_PLAN, max_length=64, description=FEE_PLAN_DOC, examples=["standard"]
+    fee_plan: FeePlanName = Field(
+        default=DEFAULT_FEE_PLAN, description=FEE_PLAN_DOC, examples=["standard"]
     )
-    max_installments: StrictInt = Field(
+    max_installments: JsonInt = Field(
         default=12, ge=1, le=12, description=MAX_INSTALLMENTS_DOC, examples=[12]
     )
     mode: Literal["test", "live"] = Field(
@@ -94,23 +115,24 @@ class UpdateMerchant(_Request):
         default=None,
         min_length=1,
         max_length=200,
+        pattern=r"\S",
         description="Trading name",
         examples=["Moda Kitap Evi"],
     )
     settlement_currency: CurrencyCode | None = Field(
         default=None, description="Currency paid out in"
     )
-    time_zone: str | None = Field(
+    time_zone: TimeZoneName | None = Field(
         default=None, max_length=64, description=TIME_ZONE_DOC, examples=["Europe/Istanbul"]
     )
     cutoff_time: str | None = Field(
         default=None, pattern=CUTOFF_PATTERN, description=CUTOFF_DOC, examples=["18:00"]
     )
-    fee_plan: str | None = Field(
-        default=None, max_length=64, description=FEE_PLAN_DOC, examples=["volume"]
+    fee_plan: FeePlanName | None = Field(
+        default=None, description=FEE_PLAN_DOC, examples=["volume"]
     )
-    max_installments: StrictInt | None = Field(
-        default=None, ge=1, le=12, description=MAX_INSTALLMENTS_DOC, examples=[6]
+    max_installments: InstallmentCount | None = Field(
+        default=None, description=MAX_INSTALLMENTS_DOC, examples=[6]
     )
 
     @field_validator("time_zone", "fee_plan")
@@ -167,7 +189,7 @@ class CreateApiKey(_Request):
 
 
 class RotateApiKey(_Request):
-    grace_period_s: StrictInt = Field(
+    grace_period_s: JsonInt = Field(
         default=0,
         ge=0,
         le=7 * 24 * 3600,

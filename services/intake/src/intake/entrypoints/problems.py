@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -87,6 +88,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             "Request is invalid",
             f"invalid: {fields}",
             errors=errors,
+        )
+
+    @app.exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.exceptions.UntranslatableCharacterError)
+    async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+        # A text the database cannot hold (a NUL character) in a query parameter or header.
+        return problem_response(
+            request, 422, "validation-error", "Request is invalid", "text holds a NUL character"
         )
 
     @app.exception_handler(StarletteHTTPException)

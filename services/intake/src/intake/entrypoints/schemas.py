@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -24,24 +25,58 @@ from sanalpos_common.money import CurrencyCode
 from sanalpos_common.schemas.events import RiskContext
 
 
-class _Request(BaseModel):
+def json_integer(value: Any) -> Any:
+    """JSON's integers include 12.0 (JSON Schema says so); strings, booleans and 12.5 are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[StrictInt, BeforeValidator(json_integer)]
+# Constraints go inside the validator so the JSON Schema keeps them under an `anyOf` (optional).
+PositiveJsonInt = Annotated[StrictInt, Field(gt=0), BeforeValidator(json_integer)]
+
+
+def holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
+class RequestBody(BaseModel):
+    """Base of every request body: unknown fields refused, input never echoed in errors, and
+    no NUL characters in text (PostgreSQL cannot store them; say so instead of failing)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        if holds_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
-def exactly_one_of(*names: str) -> dict[str, Any]:
-    """JSON Schema for "exactly one of these fields is given (not null)"."""
-    return {
-        "oneOf": [
-            {
-                "required": [name],
-                "properties": {
-                    other: ({"not": {"type": "null"}} if other == name else {"type": "null"})
-                    for other in names
-                },
-            }
-            for name in names
-        ]
-    }
+
+_Request = RequestBody
+
+
+def exactly_one_of(*names: str, also: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these fields is given (not null)". `also[name]` adds
+    to that alternative: `properties` constraints and any other keywords (e.g. `anyOf`)."""
+    branches = []
+    for name in names:
+        extra = dict((also or {}).get(name, {}))
+        properties = {
+            other: ({"not": {"type": "null"}} if other == name else {"type": "null"})
+            for other in names
+        }
+        properties.update(extra.pop("properties", {}))
+        branches.append({"required": [name], "properties": properties, **extra})
+    return {"oneOf": branches}
 
 
 def no_card_number(text: str | None) -> str | None:
@@ -63,8 +98,8 @@ def check_cvc(value: SecretStr) -> SecretStr:
 
 class CardIn(_Request):
     number: SecretStr = Field(description="Card number (PAN), digits; spaces are ignored")
-    exp_month: StrictInt = Field(ge=1, le=12)
-    exp_year: StrictInt = Field(ge=2000, le=2100)
+    exp_month: JsonInt = Field(ge=1, le=12)
+    exp_year: JsonInt = Field(ge=2000, le=2100)
     cvc: SecretStr = Field(description="Security code, 3 or 4 digits", json_schema_extra=CVC_SCHEMA)
     holder_name: str | None = Field(default=None, max_length=100)
 
@@ -128,10 +163,27 @@ JWE_FIELD = Field(
 
 class CreatePaymentRequest(_Request):
     model_config = ConfigDict(
-        json_schema_extra=exactly_one_of("card", "encrypted_card", "card_token")
+        json_schema_extra=exactly_one_of(
+            "card",
+            "encrypted_card",
+            "card_token",
+            also={
+                # The top-level cvc goes with a stored card, and only when the shopper is
+                # present; card data brings its own security code; a token is stored already.
+                "card": {"properties": {"cvc": {"type": "null"}}},
+                "encrypted_card": {"properties": {"cvc": {"type": "null"}}},
+                "card_token": {
+                    "properties": {"save_card": {"enum": [False]}},
+                    "anyOf": [
+                        {"properties": {"initiated_by": {"enum": ["customer"]}}},
+                        {"properties": {"cvc": {"type": "null"}}},
+                    ],
+                },
+            },
+        )
     )
 
-    amount: StrictInt = Field(gt=0, description="Amount in minor units of the currency")
+    amount: JsonInt = Field(gt=0, description="Amount in minor units of the currency")
     currency: CurrencyCode
     card: CardIn | None = None
     encrypted_card: SecretStr | None = JWE_FIELD
@@ -151,7 +203,7 @@ class CreatePaymentRequest(_Request):
         default=False, description="Also store the card; the response carries its card_token"
     )
     capture: StrictBool = Field(default=True, description="true = sale, false = pre-authorization")
-    installments: StrictInt = Field(default=1, ge=1, le=12)
+    installments: JsonInt = Field(default=1, ge=1, le=12)
     order_id: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
@@ -349,9 +401,8 @@ class WebhookEndpointOut(BaseModel):
 
 
 class CapturePaymentRequest(_Request):
-    amount: StrictInt | None = Field(
+    amount: PositiveJsonInt | None = Field(
         default=None,
-        gt=0,
         description="Minor units, at most the authorized amount; default the whole authorization. "
         "A partial capture releases the rest of the hold.",
         examples=[7500],
@@ -359,7 +410,7 @@ class CapturePaymentRequest(_Request):
 
 
 class RefundPaymentRequest(_Request):
-    amount: StrictInt = Field(
+    amount: JsonInt = Field(
         gt=0, description="Minor units; refunds in total at most the captured amount"
     )
     reason: str = Field(min_length=1, max_length=500, examples=["returned goods"])

@@ -3,6 +3,9 @@
     uv run python services/fraud/bench/throughput.py [--payments 2000] [--cards 500]
     uv run python services/fraud/bench/throughput.py --payments 300 --rate 100   # latency
 
+Payments carry a risk context (IP, email, device, MCC, locations), so the streaming
+features and the model (on unless FRAUD_MODEL_ENABLED=false) do their full work.
+
 Starts `sanalpos-fraud` as a process with its own faust app id (consumer group, internal
 topics) and its own PostgreSQL schema, measures process start -> /readyz 200, publishes
 N payment.initiated envelopes at once (pre-built, so encryption is not timed), and waits
@@ -37,11 +40,11 @@ from sanalpos_common.crypto.aad import pan_aad
 from sanalpos_common.crypto.card import luhn_check_digit
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.schemas.codec import encode, new_envelope
-from sanalpos_common.schemas.events import EncryptedCard, PaymentInitiated
+from sanalpos_common.schemas.events import EncryptedCard, GeoPoint, PaymentInitiated, RiskContext
 from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
-BASE_DSN = local_database_url("fraud")
+BASE_DSN = os.environ.get("FRAUD_DATABASE_URL", local_database_url("fraud"))
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -49,6 +52,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+MCCS = ("5411", "5812", "5541", "5964", "5999")
+
+
+def _context(i: int) -> RiskContext:
+    return RiskContext(
+        customer_ip=f"10.0.{i % 200}.{i % 250 + 1}",
+        customer_email=f"shopper{i % 700}@example.com",
+        device_id=f"device-{i % 900}",
+        billing_country="TR",
+        billing_location=GeoPoint(lat=41.0 + (i % 50) / 100, lon=29.0),
+        merchant_category_code=MCCS[i % len(MCCS)],
+        merchant_location=GeoPoint(lat=41.0, lon=29.0 + (i % 30) / 100),
+    )
 
 
 def build_payments(n: int, cards: int, run: str) -> list[tuple[uuid.UUID, bytes]]:
@@ -81,6 +99,7 @@ def build_payments(n: int, cards: int, run: str) -> list[tuple[uuid.UUID, bytes]
             installments=1,
             card=card,
             created_at=datetime.now(UTC),
+            context=_context(i),  # what the streaming features and the model read
         )
         envelope = new_envelope(
             topics.PAYMENT_INITIATED, payment, correlation_id=payment_id, producer="bench"

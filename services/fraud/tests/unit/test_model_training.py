@@ -226,6 +226,10 @@ def test_the_command_lines_run_on_a_slice(
     first = out.read_bytes()
     assert train_cli.main(args) == 0
     assert out.read_bytes() == first
+    from fraud.entrypoints import cli
+
+    assert cli.main(["train", *args]) == 0  # `sanalpos fraud train ...`
+    assert out.read_bytes() == first
     png = tmp_path / "eval.png"
     assert (
         evaluate_cli.main(

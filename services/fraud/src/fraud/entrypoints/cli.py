@@ -17,6 +17,7 @@ way (and a review resolution goes out through the outbox).
     sanalpos fraud reviews list [--limit N]
     sanalpos fraud reviews resolve PAYMENT_ID approve|decline [--note N]
     sanalpos fraud decision PAYMENT_ID
+    sanalpos fraud train --data CSV|history --seed N --out FILE   (python -m fraud.model.train)
 
 Every command takes --actor (default: $USER). Output is JSON. Exit codes: 0 done, 1 refused
 (not found, conflict, invalid), 2 usage.
@@ -179,8 +180,13 @@ async def _run(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["train"]:  # the model's own command line (fraud.model.train), no database
+        from fraud.model.train import main as train
+
+        return train(given[1:])
     try:
-        args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = _parser().parse_args(given)
     except SystemExit as exc:
         return int(exc.code or 0) and 2
     try:

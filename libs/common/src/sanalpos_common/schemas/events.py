@@ -36,11 +36,15 @@ class EncryptedCard(_Frozen):
         default=None, description="Envelope-encrypted security code, for authorization only"
     )
     fingerprint: str = Field(description="HMAC-SHA256 of the PAN under the fingerprint key")
-    bin: str = Field(min_length=6, max_length=8)
-    last4: str = Field(min_length=4, max_length=4)
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=2000, le=2100)
-    brand: str
+    bin: str = Field(
+        min_length=6, max_length=8, description="First 6-8 digits of the PAN", examples=["411111"]
+    )
+    last4: str = Field(
+        min_length=4, max_length=4, description="Last four digits of the PAN", examples=["1111"]
+    )
+    exp_month: int = Field(ge=1, le=12, description="Expiry month, 1-12", examples=[12])
+    exp_year: int = Field(ge=2000, le=2100, description="Expiry year", examples=[2030])
+    brand: str = Field(description="Card scheme id", examples=["visa"])
     aad_scope: Literal["payment", "token"] = Field(
         default="payment",
         description=(
@@ -83,22 +87,58 @@ IpAddress = Annotated[
 
 
 class GeoPoint(_Frozen):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90, description="Latitude, degrees (WGS 84)", examples=[41.0082])
+    lon: float = Field(
+        ge=-180, le=180, description="Longitude, degrees (WGS 84)", examples=[28.9784]
+    )
+
+
+_NOT_AT_OR_SPACE = r"[^@\s\x1c-\x1f\x85\ufeff]+"
+_EMAIL_PATTERN = f"^{_NOT_AT_OR_SPACE}@{_NOT_AT_OR_SPACE}\\.{_NOT_AT_OR_SPACE}$"
 
 
 class RiskContext(_Frozen):
     """Optional shopper and merchant context for fraud scoring. Never card data."""
 
-    customer_ip: IpAddress | None = None
-    customer_email: str | None = Field(
-        default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    customer_ip: IpAddress | None = Field(
+        default=None, description="The shopper's IP address", examples=["203.0.113.7"]
     )
-    device_id: str | None = Field(default=None, max_length=128)
-    billing_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
-    billing_location: GeoPoint | None = None
-    merchant_category_code: str | None = Field(default=None, pattern=r"^\d{4}$")
-    merchant_location: GeoPoint | None = None
+    customer_email: str | None = Field(
+        default=None,
+        max_length=254,
+        # Whitespace spelt out: `\s` differs between JSON Schema (ECMA), Rust and Python regexes.
+        pattern=_EMAIL_PATTERN,
+        description="The shopper's email address",
+        examples=["ayse.yilmaz@example.com"],
+    )
+    device_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Your device fingerprint or id for the shopper's device",
+        examples=["dev_7f3a9c2e"],
+    )
+    billing_country: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="Billing address country, ISO 3166-1 alpha-2",
+        examples=["TR"],
+    )
+    billing_location: GeoPoint | None = Field(
+        default=None,
+        description="Billing address coordinates",
+        examples=[{"lat": 41.0082, "lon": 28.9784}],
+    )
+    merchant_category_code: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}$",
+        description="ISO 18245 merchant category code (MCC)",
+        examples=["5942"],
+    )
+    merchant_location: GeoPoint | None = Field(
+        default=None,
+        description="Where the sale happens (store or warehouse coordinates)",
+        examples=[{"lat": 40.9901, "lon": 29.0292}],
+    )
 
     @field_validator("customer_email", "device_id")
     @classmethod

@@ -15,7 +15,6 @@ import pytest
 from intake.config import DEMO_API_KEY
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from tests.integration.support import (
-    ROOT,
     ServiceProcess,
     WebhookReceiver,
     infra_env,
@@ -23,6 +22,7 @@ from tests.integration.support import (
     start_services,
     stop_containers,
     stop_services,
+    test_log_dir,
     wait_ready,
 )
 
@@ -40,7 +40,7 @@ def endpoints() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def services(endpoints: dict[str, str]) -> Iterator[dict[str, ServiceProcess]]:
-    log_dir = ROOT / ".state" / "test-logs"
+    log_dir = test_log_dir()
     asyncio.run(start_groups_at_end(endpoints["KAFKA_BOOTSTRAP_SERVERS"]))
     running = start_services(endpoints, log_dir)
     try:

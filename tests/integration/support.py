@@ -25,6 +25,13 @@ SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
 T = TypeVar("T")
 
 
+def test_log_dir() -> Path:
+    """Where the whole-system services log: inside this run's state folder, so concurrent runs
+    with their own SANALPOS_STATE_DIR never share (or scan) each other's logs."""
+    state = os.environ.get("SANALPOS_STATE_DIR")
+    return (Path(state) if state else ROOT / ".state") / "test-logs"
+
+
 def infra_env() -> dict[str, str]:
     """Endpoints for the whole-system tests, in this order of preference:
 

@@ -45,6 +45,7 @@ from tests.integration.support import (
     eventually,
     pg_dump,
     statuses_with_batches_closing,
+    test_log_dir,
 )
 from tests.integration.test_end_to_end import auth
 from tests.unit.test_least_privilege import WITHOUT_KEYS, assert_cannot_decrypt
@@ -388,7 +389,7 @@ async def test_no_card_data_in_databases_topics_or_logs(
     records += kafka
     for service in services.values():
         records += log_records(service.name, service.log_text())
-    for path in sorted((ROOT / ".state" / "test-logs").glob("*.log")):
+    for path in sorted(test_log_dir().glob("*.log")):
         if path not in {s.log_path for s in services.values()}:
             records += log_records(f"test-logs/{path.name}", path.read_text(errors="replace"))
     records += traffic.responses

@@ -110,3 +110,22 @@ def test_refund_refused_before_capture_and_after_full_refund(status: PaymentStat
 
 def test_refund_allowed_after_settlement() -> None:
     check_refund(state(S.SETTLED, captured_amount=700), 100, committed=0)
+
+
+def test_a_capture_applied_before_its_authorization_still_shows_the_auth_code() -> None:
+    import uuid
+
+    from intake.service_layer.lifecycle import event_details
+    from sanalpos_common import topics
+    from sanalpos_common.schemas.events import PaymentCaptured
+
+    captured = PaymentCaptured(
+        payment_id=uuid.uuid4(),
+        merchant_id="mer_demo",
+        amount=1000,
+        currency="TRY",
+        installments=1,
+        auth_code="A1B2C3",
+        authorized_amount=1000,
+    )
+    assert event_details(topics.PAYMENT_CAPTURED, captured)["auth_code"] == "A1B2C3"

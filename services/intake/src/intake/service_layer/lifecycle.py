@@ -82,7 +82,13 @@ def event_details(topic: str, payload: Any) -> dict[str, Any]:
             "declined_by": payload.declined_by,
         }
     if topic == topics.PAYMENT_CAPTURED:
-        return {"captured_amount": payload.amount, "authorized_amount": payload.authorized_amount}
+        # The capture carries the auth code too: it may be applied before payment.authorized
+        # (another topic), and a synchronous answer at `captured` must show it.
+        return {
+            "captured_amount": payload.amount,
+            "authorized_amount": payload.authorized_amount,
+            "auth_code": payload.auth_code,
+        }
     if topic == topics.PAYMENT_SETTLED:
         return {"fee_amount": payload.fee_amount, "net_amount": payload.net_amount}
     if topic == topics.PAYMENT_ACTION_REQUIRED:

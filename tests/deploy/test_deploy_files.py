@@ -45,6 +45,7 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "INTAKE_FINGERPRINT_KEY",
         "INTAKE_ADMIN_TOKEN",
         "INTAKE_CLIENT_ENCRYPTION_KEY",
+        "INTAKE_SIGNING_KEYRING",
     },
     "fraud": {"FRAUD_ADMIN_TOKEN"},
     "authorization": {

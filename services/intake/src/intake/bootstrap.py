@@ -88,7 +88,11 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)
-    platform.consume(topics.OUTCOME_TOPICS, idempotent(platform.pool, CONSUMER, apply_outcome))
+    platform.consume(
+        topics.OUTCOME_TOPICS,
+        idempotent(platform.pool, CONSUMER, apply_outcome),
+        group_id=settings.consumer_group,
+    )
     purge_stop = asyncio.Event()  # idempotency keys are kept 24 hours, then deleted
     platform.runtime.add_loop(
         "idempotency-purge", lambda: purge_forever(platform.pool, purge_stop), purge_stop.set

@@ -45,6 +45,9 @@ class IntakeSettings(ServiceSettings):
     Required in production. In development, when unset, one is generated once and kept in
     `<SANALPOS_STATE_DIR>/secrets/` so the published public key survives restarts."""
     state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
+    consumer_group: str | None = None
+    """Consumer group of the outcome consumer (default `intake`); a second deployment on the
+    same broker (e.g. the fraud-evaluation harness) sets its own."""
     seed_demo_merchant: bool = True
     """Development only: creates the demo merchant with the documented demo key."""
     prefer_wait_max_s: float = Field(default=10.0, gt=0, le=60)

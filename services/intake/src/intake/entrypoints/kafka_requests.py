@@ -72,6 +72,9 @@ class KafkaEntrySettings(BaseSettings):
     """Answers (per merchant and request id) are kept at least this long for replays."""
     request_topic_retention_h: int = 72
     """Retention set on the request topic at start-up."""
+    requests_consumer_group: str | None = None
+    """Consumer group of the entry point (default `intake-requests`); a second deployment on
+    the same broker (e.g. the fraud-evaluation harness) sets its own."""
     state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
 
     @property
@@ -287,6 +290,7 @@ async def start_kafka_requests(
     deps = KafkaRequestDeps(platform.pool, protection, client_encryption, CONSUMER)
     loop = RequestConsumerLoop(
         name=CONSUMER,
+        group_id=settings.requests_consumer_group,
         topics=(topics.MERCHANT_REQUESTS,),
         bootstrap_servers=bootstrap_servers,
         handler=RequestHandler(deps, store, settings.request_timestamp_tolerance_s),

@@ -18,8 +18,8 @@ The labels are used only for the metrics: nothing is fed back (no fraud reports)
 model is the one the fraud service loads (the shipped artifact, trained on sparkov_dev.csv:
 evaluating on that file is in-sample; run it on held-out files for an honest number).
 
-Ranking score: the fraud score (0-99); ties are broken by the model probability when the
-decision carries it (`model:<p>` reason).
+Ranking: the fraud score (0-99), ties broken by the model probability (read from fraud's
+decision records, full precision); the model probability alone is reported next to it.
 
 Stack: when no system answers on the harness's ports, it starts one (infrastructure and
 the five services, `scripts/stack.py`) in a fresh state folder under .state/fraud-eval/,
@@ -131,6 +131,8 @@ class Replay:
     payment_row: dict[str, int] = field(default_factory=dict)
     scored: dict[str, tuple[int, str, tuple[str, ...]]] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    probability: dict[str, float] = field(default_factory=dict)
+    """Model probability per payment, from fraud's decision records (NaN: no model)."""
 
 
 def card_body(row: Any, salt: str) -> dict[str, Any]:
@@ -258,6 +260,24 @@ async def _partitions(consumer: Any, topic: str) -> list[int]:
     raise RuntimeError(f"topic {topic} not found")
 
 
+async def read_probabilities(database_url: str, replay: Replay) -> None:
+    """The full-precision model probability of each decision (fraud's decisions table)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT payment_id::text AS id, model_probability FROM fraud_decisions "
+            "WHERE payment_id = ANY($1::uuid[])",
+            list(replay.payment_row),
+        )
+    finally:
+        await conn.close()
+    for row in rows:
+        p = row["model_probability"]
+        replay.probability[row["id"]] = math.nan if p is None else float(p)
+
+
 async def run_replay(
     stack: Stack, replay: Replay, bootstrap: str, concurrency: int, timeout_s: float
 ) -> None:
@@ -292,6 +312,7 @@ async def run_replay(
     if missing:
         raise RuntimeError(f"{len(missing)} payments were never scored within {timeout_s:.0f}s")
     print(f"all scored {all_s:.1f}s after the first send ({len(replay.rows) / all_s:.0f}/s)")
+    await read_probabilities(stack.stack.infra_env()["FRAUD_DATABASE_URL"], replay)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -308,15 +329,21 @@ class Outcome:
     label: int
     score: int
     decision: str
-    rank: float
+    probability: float
+
+    @property
+    def rank(self) -> float:
+        """The fraud score; ties broken by the model probability."""
+        p = self.probability if math.isfinite(self.probability) else 0.0
+        return self.score + min(max(p, 0.0), 1.0) * 0.999
 
 
 def outcomes(replay: Replay) -> list[Outcome]:
     out = []
     for pid, index in replay.payment_row.items():
         score, decision, reasons = replay.scored[pid]
-        rank = score + min(model_probability(reasons), 1.0) * 0.999
-        out.append(Outcome(replay.rows[index].label, score, decision, rank))
+        p = replay.probability.get(pid, model_probability(reasons))
+        out.append(Outcome(replay.rows[index].label, score, decision, p))
     return out
 
 
@@ -329,23 +356,35 @@ def band(results: list[Outcome], decisions: set[str]) -> tuple[float, float, int
     return precision, recall, len(flagged)
 
 
-def report(results: list[Outcome]) -> dict[str, float]:
+def ranking(y: Any, s: Any) -> dict[str, float]:
     import numpy as np
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    y = np.array([o.label for o in results])
-    s = np.array([o.rank for o in results])
     both = 0 < y.sum() < len(y)
     k = max(1, math.ceil(REVIEW_RATE * len(y)))
     top = np.argsort(-s, kind="stable")[:k]
-    decline = band(results, {"decline"})
-    flagged = band(results, {"decline", "review"})
     return {
-        "rows": float(len(y)),
-        "frauds": float(y.sum()),
         "roc_auc": float(roc_auc_score(y, s)) if both else math.nan,
         "average_precision": float(average_precision_score(y, s)) if both else math.nan,
         "recall_at_1pct": float(y[top].sum() / y.sum()) if y.sum() else math.nan,
+    }
+
+
+def report(results: list[Outcome]) -> dict[str, float]:
+    import numpy as np
+
+    y = np.array([o.label for o in results])
+    decline = band(results, {"decline"})
+    flagged = band(results, {"decline", "review"})
+    probabilities = np.array([o.probability for o in results])
+    model = {"roc_auc": math.nan, "average_precision": math.nan, "recall_at_1pct": math.nan}
+    if np.isfinite(probabilities).all():
+        model = ranking(y, probabilities)
+    return {
+        "rows": float(len(y)),
+        "frauds": float(y.sum()),
+        **ranking(y, np.array([o.rank for o in results])),
+        **{f"model_{k}": v for k, v in model.items()},
         "decline_precision": decline[0],
         "decline_recall": decline[1],
         "declined": float(decline[2]),
@@ -368,6 +407,10 @@ def print_report(m: dict[str, float], data: Path) -> None:
         f"  review or decline: precision {m['review_or_decline_precision']:.4f}, recall "
         f"{m['review_or_decline_recall']:.4f} ({int(m['reviewed_or_declined'])} flagged)"
     )
+    print(
+        f"  model probability alone (from the decisions): ROC AUC {m['model_roc_auc']:.4f}, "
+        f"AP {m['model_average_precision']:.4f}, recall at 1% {m['model_recall_at_1pct']:.4f}"
+    )
 
 
 def plot(results: list[Outcome], m: dict[str, float], path: Path) -> None:
@@ -381,11 +424,18 @@ def plot(results: list[Outcome], m: dict[str, float], path: Path) -> None:
     y = np.array([o.label for o in results])
     s = np.array([o.rank for o in results])
     fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(11, 4.8))
-    fpr, tpr, _ = roc_curve(y, s)
-    roc_ax.plot(fpr, tpr, label=f"fraud score (AUC {m['roc_auc']:.3f})")
+    curves = [("fraud score", s, "")]
+    p = np.array([o.probability for o in results])
+    if np.isfinite(p).all():
+        curves.append(("model probability", p, "model_"))
+    for name, values, key in curves:
+        fpr, tpr, _ = roc_curve(y, values)
+        roc_ax.plot(fpr, tpr, label=f"{name} (AUC {m[key + 'roc_auc']:.3f})")
+        precision, recall, _ = precision_recall_curve(y, values)
+        pr_ax.step(
+            recall, precision, where="post", label=f"{name} (AP {m[key + 'average_precision']:.3f})"
+        )
     roc_ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    precision, recall, _ = precision_recall_curve(y, s)
-    pr_ax.step(recall, precision, where="post", label=f"AP {m['average_precision']:.3f}")
     roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (replay)")
     pr_ax.set(xlabel="recall", ylabel="precision", title="precision-recall (replay)")
     for ax in (roc_ax, pr_ax):

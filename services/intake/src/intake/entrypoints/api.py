@@ -63,6 +63,7 @@ def payments_router() -> APIRouter:
 
     @router.post(
         "/payments",
+        summary="Create a payment",
         status_code=202,
         response_model=PaymentOut,
         responses={
@@ -77,6 +78,7 @@ def payments_router() -> APIRouter:
         idempotency_key: IdempotencyKey = None,
         prefer: PreferHeader = None,
     ) -> JSONResponse:
+        """Takes a payment with exactly one of card, encrypted_card or card_token. Answers 202 with the payment `pending` (poll it, or receive webhooks); with `Prefer: wait=N`, 201 once it has an outcome. Retry safely with the same Idempotency-Key."""
         if body.occurred_at is not None and not c.allow_replay_time:
             raise Problem(
                 422,
@@ -132,7 +134,7 @@ def payments_router() -> APIRouter:
             headers.update(waited)
         return JSONResponse(answer, status_code=status, headers=headers)
 
-    @router.get("/payments/{payment_id}", response_model=PaymentOut)
+    @router.get("/payments/{payment_id}", summary="Read a payment", response_model=PaymentOut)
     async def read(payment_id: uuid.UUID, merchant_id: Merchant, c: AppContainer) -> JSONResponse:
         """The payment with its amounts, refunds and events timeline."""
         async with c.pool.acquire() as conn:
@@ -143,7 +145,12 @@ def payments_router() -> APIRouter:
                     404, "not-found", "No such payment", f"payment {payment_id} not found"
                 ) from None
 
-    @router.post("/webhook-endpoints", status_code=201, response_model=WebhookEndpointOut)
+    @router.post(
+        "/webhook-endpoints",
+        summary="Register a webhook endpoint",
+        status_code=201,
+        response_model=WebhookEndpointOut,
+    )
     async def register_webhook(
         body: RegisterWebhookEndpoint,
         request: Request,
@@ -151,6 +158,7 @@ def payments_router() -> APIRouter:
         c: AppContainer,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
+        """Registers a URL that receives payment events, signed with the returned secret (shown only here). Idempotent with an Idempotency-Key."""
         scope = idempotency_scope(merchant_id, idempotency_key, request, body.model_dump())
         return http_response(await respond_idempotently(c, scope, _register(merchant_id, body)))
 
@@ -223,13 +231,17 @@ def open_encrypted_card(c: Container, jwe: SecretStr, model: type[C]) -> C:
 def cards_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["cards"])
 
-    @router.get("/encryption-keys/current", response_model=EncryptionKeyOut)
+    @router.get(
+        "/encryption-keys/current",
+        summary="Get the card-encryption public key",
+        response_model=EncryptionKeyOut,
+    )
     async def current_encryption_key(c: AppContainer, response: Response) -> EncryptionKeyOut:
         """The public key browsers encrypt card data to (JWK). Public: no API key needed."""
         response.headers["Cache-Control"] = "public, max-age=300"
         return EncryptionKeyOut.model_validate(c.client_encryption.public_jwk())
 
-    @router.post("/cards", status_code=201, response_model=StoredCardOut)
+    @router.post("/cards", summary="Store a card", status_code=201, response_model=StoredCardOut)
     async def create_card(
         body: CreateCardRequest,
         request: Request,
@@ -237,6 +249,7 @@ def cards_router() -> APIRouter:
         c: AppContainer,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
+        """Stores a card for later payments (card_token) and returns its token with the masked number; the security code is never stored. Idempotent with an Idempotency-Key."""
         card = (
             open_encrypted_card(c, body.encrypted_card, SaveCardIn)
             if body.encrypted_card is not None
@@ -261,13 +274,14 @@ def cards_router() -> APIRouter:
         result = await respond_idempotently(c, scope, work)
         return http_response(result, {"Location": f"/v1/cards/{result.body['id']}"})
 
-    @router.get("/cards", response_model=StoredCardList)
+    @router.get("/cards", summary="List stored cards", response_model=StoredCardList)
     async def list_stored_cards(
         merchant_id: Merchant,
         c: AppContainer,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> JSONResponse:
+        """Your stored cards, newest first; pages follow `next_cursor`."""
         try:
             return JSONResponse(await list_cards(c.pool, merchant_id, limit, cursor))
         except BadCursor:
@@ -279,15 +293,17 @@ def cards_router() -> APIRouter:
                 errors=[{"field": "cursor", "message": "not a cursor this API returned"}],
             ) from None
 
-    @router.get("/cards/{token}", response_model=StoredCardOut)
+    @router.get("/cards/{token}", summary="Read a stored card", response_model=StoredCardOut)
     async def read_card(token: CardToken, merchant_id: Merchant, c: AppContainer) -> JSONResponse:
+        """One stored card: brand, BIN, last four, expiry and fingerprint."""
         row = await CardTokenRepository(c.pool).get(merchant_id, token)
         if row is None:
             raise Problem(404, "not-found", "No such card", f"card {token} not found")
         return JSONResponse(card_view(row))
 
-    @router.delete("/cards/{token}", status_code=204)
+    @router.delete("/cards/{token}", summary="Delete a stored card", status_code=204)
     async def delete_card(token: CardToken, merchant_id: Merchant, c: AppContainer) -> Response:
+        """Deletes the stored card: its token no longer pays. Answers 204 without a body."""
         if not await CardTokenRepository(c.pool).delete(merchant_id, token):
             raise Problem(404, "not-found", "No such card", f"card {token} not found")
         return Response(status_code=204)

@@ -24,7 +24,7 @@ Bin = Annotated[
 def router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["cards"])
 
-    @router.get("/bins/{bin}", response_model=BinOut)
+    @router.get("/bins/{bin}", summary="Look up a BIN", response_model=BinOut)
     async def lookup(bin: Bin, merchant_id: Merchant, c: AppContainer) -> dict[str, Any]:
         """Scheme, card type, issuer, programme and country of a BIN, and for your shop the
         installment counts it may be paid in with their commission. A BIN the table does not

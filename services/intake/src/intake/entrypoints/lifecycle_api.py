@@ -234,6 +234,8 @@ def router() -> APIRouter:
     async def refunds(
         payment_id: uuid.UUID, merchant_id: Merchant, c: AppContainer
     ) -> JSONResponse:
+        """Every refund of the payment, oldest first, with its status (pending, succeeded,
+        failed)."""
         async with c.pool.acquire() as conn:
             with lifecycle_problems(payment_id):
                 data = await lifecycle.list_refunds(conn, merchant_id, payment_id)
@@ -248,6 +250,7 @@ def router() -> APIRouter:
     async def read_refund(
         payment_id: uuid.UUID, refund_id: uuid.UUID, merchant_id: Merchant, c: AppContainer
     ) -> JSONResponse:
+        """One refund of the payment: amount, reason and status (a failed one says why)."""
         async with c.pool.acquire() as conn:
             try:
                 refund = await lifecycle.get_refund(conn, merchant_id, payment_id, refund_id)

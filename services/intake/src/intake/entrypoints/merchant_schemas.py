@@ -41,10 +41,42 @@ def _checked(field: str, value: Any) -> Any:
     return value
 
 
+# Some character that JSON Schema's, Rust's and Python's regexes (and str.strip) all agree is
+# not whitespace: their `\s` differ on \x1c-\x1f and \x85.
+NOT_ONLY_SPACE = r"[^\s\x1c-\x1f\x85]"
+CREATED_EXAMPLE = "2026-11-27T09:15:00Z"
+UPDATED_EXAMPLE = "2026-11-27T10:02:41Z"
+RATE_LIMIT_EXAMPLE: dict[str, Any] = {"per_second": 50, "burst": 100}
+KEY_EXAMPLE: dict[str, Any] = {
+    "id": "0b6c1c1e-3f4e-4d7c-9a57-1f2e3d4c5b6a",
+    "object": "api_key",
+    "merchant_id": "mer_kadikoy_kitap",
+    "mode": "test",
+    "prefix": "sk_test_Xy3q",
+    "active": True,
+    "created_at": CREATED_EXAMPLE,
+    "revoked_at": None,
+    "rate_limit": None,
+}
+MERCHANT_EXAMPLE: dict[str, Any] = {
+    "id": "mer_kadikoy_kitap",
+    "object": "merchant",
+    "name": "Moda Kitap Evi",
+    "settlement_currency": "TRY",
+    "time_zone": "Europe/Istanbul",
+    "cutoff_time": "23:59",
+    "fee_plan": "standard",
+    "max_installments": 12,
+    "version": 1,
+    "created_at": CREATED_EXAMPLE,
+    "updated_at": CREATED_EXAMPLE,
+}
+API_KEY_EXAMPLE = "sk_test_Xy3qv0Lr8Tb2Wn6Hs1Dj5Fg3Ak8Ue0Oi2Mc4Ny7Pa9Q"
+
 NAME = Field(
     min_length=1,
     max_length=200,
-    pattern=r"\S",
+    pattern=NOT_ONLY_SPACE,
     description="Trading name",
     examples=["Moda Kitap Evi"],
 )
@@ -79,7 +111,9 @@ class CreateMerchant(_Request):
         description="Your id for the merchant; generated when absent",
         examples=["mer_kadikoy_kitap"],
     )
-    settlement_currency: CurrencyCode = Field(default="TRY", description="Currency paid out in")
+    settlement_currency: CurrencyCode = Field(
+        default="TRY", description="Currency paid out in", examples=["TRY"]
+    )
     time_zone: TimeZoneName = Field(
         default="Europe/Istanbul",
         max_length=64,
@@ -96,10 +130,14 @@ class CreateMerchant(_Request):
         default=12, ge=1, le=12, description=MAX_INSTALLMENTS_DOC, examples=[12]
     )
     mode: Literal["test", "live"] = Field(
-        default="test", description="Mode of the first API key: sk_test_ or sk_live_"
+        default="test",
+        description="Mode of the first API key: sk_test_ or sk_live_",
+        examples=["test"],
     )
     rate_limit: RateLimitIn | None = Field(
-        default=None, description="The first key's own rate limit; absent = the service default"
+        default=None,
+        description="The first key's own rate limit; absent = the service default",
+        examples=[RATE_LIMIT_EXAMPLE],
     )
 
     @field_validator("time_zone", "fee_plan")
@@ -115,12 +153,12 @@ class UpdateMerchant(_Request):
         default=None,
         min_length=1,
         max_length=200,
-        pattern=r"\S",
+        pattern=NOT_ONLY_SPACE,
         description="Trading name",
         examples=["Moda Kitap Evi"],
     )
     settlement_currency: CurrencyCode | None = Field(
-        default=None, description="Currency paid out in"
+        default=None, description="Currency paid out in", examples=["EUR"]
     )
     time_zone: TimeZoneName | None = Field(
         default=None, max_length=64, description=TIME_ZONE_DOC, examples=["Europe/Istanbul"]
@@ -146,7 +184,7 @@ class UpdateMerchant(_Request):
 
 class MerchantOut(BaseModel):
     id: str = Field(examples=["mer_kadikoy_kitap"], description="Merchant id")
-    object: str = Field(default="merchant", description="Always `merchant`")
+    object: str = Field(default="merchant", description="Always `merchant`", examples=["merchant"])
     name: str = Field(description="Trading name", examples=["Moda Kitap Evi"])
     settlement_currency: str = Field(description="Currency paid out in", examples=["TRY"])
     time_zone: str = Field(description=TIME_ZONE_DOC, examples=["Europe/Istanbul"])
@@ -154,8 +192,12 @@ class MerchantOut(BaseModel):
     fee_plan: str = Field(description=FEE_PLAN_DOC, examples=["standard"])
     max_installments: int = Field(description=MAX_INSTALLMENTS_DOC, examples=[12])
     version: int = Field(description="Increases with every change", examples=[1])
-    created_at: datetime = Field(description="When the merchant was created")
-    updated_at: datetime = Field(description="When the record last changed")
+    created_at: datetime = Field(
+        description="When the merchant was created", examples=[CREATED_EXAMPLE]
+    )
+    updated_at: datetime = Field(
+        description="When the record last changed", examples=[UPDATED_EXAMPLE]
+    )
 
 
 class WebhookEndpointSummary(BaseModel):
@@ -163,28 +205,45 @@ class WebhookEndpointSummary(BaseModel):
     url: str = Field(
         description="Where events are delivered", examples=["https://shop.example/hooks"]
     )
-    created_at: datetime = Field(description="When it was registered")
+    created_at: datetime = Field(description="When it was registered", examples=[CREATED_EXAMPLE])
 
 
 class MerchantDetail(MerchantOut):
     webhook_endpoints: list[WebhookEndpointSummary] = Field(
-        description="Registered webhook endpoints (POST /v1/webhook-endpoints); secrets never shown"
+        description="Registered webhook endpoints (POST /v1/webhook-endpoints); secrets never shown",
+        examples=[
+            [
+                {
+                    "id": "5f0c6a6b-2d1e-4b55-b3e0-c6a9f1d2e3f4",
+                    "url": "https://shop.example/hooks",
+                    "created_at": CREATED_EXAMPLE,
+                }
+            ]
+        ],
     )
 
 
 class MerchantList(BaseModel):
-    object: str = Field(default="list", description="Always `list`")
-    data: list[MerchantOut] = Field(description="Merchants in id order")
-    has_more: bool = Field(description="Whether another page follows")
+    object: str = Field(default="list", description="Always `list`", examples=["list"])
+    data: list[MerchantOut] = Field(
+        description="Merchants in id order", examples=[[MERCHANT_EXAMPLE]]
+    )
+    has_more: bool = Field(description="Whether another page follows", examples=[False])
     next_cursor: str | None = Field(
         default=None, description="Pass as ?cursor= for the next page", examples=["mer_demo"]
     )
 
 
 class CreateApiKey(_Request):
-    mode: Literal["test", "live"] = Field(default="test", description="sk_test_ or sk_live_")
+    mode: Literal["test", "live"] = Field(
+        default="test",
+        description="`test` (sk_test_ key) or `live` (sk_live_ key)",
+        examples=["test"],
+    )
     rate_limit: RateLimitIn | None = Field(
-        default=None, description="This key's own rate limit; absent = the service default"
+        default=None,
+        description="This key's own rate limit; absent = the service default",
+        examples=[RATE_LIMIT_EXAMPLE],
     )
 
 
@@ -202,39 +261,62 @@ class ApiKeyOut(BaseModel):
     id: str = Field(
         description="Key id (not the key)", examples=["0b6c1c1e-3f4e-4d7c-9a57-1f2e3d4c5b6a"]
     )
-    object: str = Field(default="api_key", description="Always `api_key`")
+    object: str = Field(default="api_key", description="Always `api_key`", examples=["api_key"])
     merchant_id: str = Field(description="Owner", examples=["mer_kadikoy_kitap"])
     mode: str = Field(description="test or live", examples=["test"])
     prefix: str = Field(
         description="First characters of the key, to tell keys apart", examples=["sk_test_Xy3q"]
     )
-    active: bool = Field(description="Whether the key authenticates now")
-    created_at: datetime = Field(description="When the key was made")
+    active: bool = Field(description="Whether the key authenticates now", examples=[True])
+    created_at: datetime = Field(description="When the key was made", examples=[CREATED_EXAMPLE])
     revoked_at: datetime | None = Field(
-        default=None, description="When it stopped (or, during a rotation's grace, stops) working"
+        default=None,
+        description="When it stopped (or, during a rotation's grace, stops) working",
+        examples=[None],
     )
-    rate_limit: RateLimitOut | None = Field(default=None, description="The key's own limit")
+    rate_limit: RateLimitOut | None = Field(
+        default=None,
+        description="The key's own limit; null = the service default",
+        examples=[RATE_LIMIT_EXAMPLE],
+    )
 
 
 class ApiKeyCreated(ApiKeyOut):
     api_key: str = Field(
-        description="The key itself: shown only in this response", examples=["sk_test_…"]
+        description="The key itself: shown only in this response", examples=[API_KEY_EXAMPLE]
     )
 
 
 class ApiKeyList(BaseModel):
-    object: str = Field(default="list", description="Always `list`")
-    data: list[ApiKeyOut] = Field(description="The merchant's keys, newest first")
+    object: str = Field(default="list", description="Always `list`", examples=["list"])
+    data: list[ApiKeyOut] = Field(
+        description="The merchant's keys, newest first", examples=[[KEY_EXAMPLE]]
+    )
 
 
 class ApiKeyRotated(BaseModel):
-    key: ApiKeyCreated = Field(description="The new key, shown once")
-    previous: ApiKeyOut = Field(description="The replaced key and when it stops working")
+    key: ApiKeyCreated = Field(
+        description="The new key, shown once",
+        examples=[{**KEY_EXAMPLE, "api_key": API_KEY_EXAMPLE}],
+    )
+    previous: ApiKeyOut = Field(
+        description="The replaced key and when it stops working",
+        examples=[
+            {
+                **KEY_EXAMPLE,
+                "id": "9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "prefix": "sk_test_Pq7m",
+                "revoked_at": UPDATED_EXAMPLE,
+            }
+        ],
+    )
 
 
 class MerchantCreated(MerchantOut):
-    api_key: str = Field(description="The first API key: shown only in this response")
-    key: ApiKeyOut = Field(description="The first API key's record")
+    api_key: str = Field(
+        description="The first API key: shown only in this response", examples=[API_KEY_EXAMPLE]
+    )
+    key: ApiKeyOut = Field(description="The first API key's record", examples=[KEY_EXAMPLE])
 
 
 class InstallmentOptionOut(BaseModel):
@@ -245,7 +327,7 @@ class InstallmentOptionOut(BaseModel):
 
 
 class BinOut(BaseModel):
-    object: str = Field(default="bin", description="Always `bin`")
+    object: str = Field(default="bin", description="Always `bin`", examples=["bin"])
     bin: str = Field(description="The digits looked up", examples=["45260310"])
     scheme: str = Field(description="Card scheme id", examples=["visa"])
     scheme_name: str = Field(description="Card scheme, for display", examples=["Visa"])
@@ -257,8 +339,11 @@ class BinOut(BaseModel):
     country: str | None = Field(
         default=None, description="Issuer country, ISO 3166", examples=["TR"]
     )
-    known: bool = Field(description="Whether the BIN table has a row for these digits")
+    known: bool = Field(
+        description="Whether the BIN table has a row for these digits", examples=[True]
+    )
     fee_plan: str = Field(description="Your fee plan the rates come from", examples=["standard"])
     installments: list[InstallmentOptionOut] = Field(
-        description="Installment counts this card may be paid in at your shop, with commission"
+        description="Installment counts this card may be paid in at your shop, with commission",
+        examples=[[{"count": 1, "commission_bps": 0}, {"count": 3, "commission_bps": 299}]],
     )

@@ -71,7 +71,12 @@ def _no_key(key_id: uuid.UUID) -> Problem:
 def admin_router() -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-    @router.post("/merchants", status_code=201, response_model=MerchantCreated)
+    @router.post(
+        "/merchants",
+        summary="Create a merchant",
+        status_code=201,
+        response_model=MerchantCreated,
+    )
     async def create(body: CreateMerchant, c: AppContainer, response: Response) -> dict[str, Any]:
         """Creates a merchant and its first API key (shown once); announces the merchant."""
         new = NewMerchant(
@@ -88,7 +93,7 @@ def admin_router() -> APIRouter:
         response.headers["Location"] = f"/admin/merchants/{created.merchant['id']}"
         return {**created.merchant, "api_key": created.issued.api_key, "key": created.issued.key}
 
-    @router.get("/merchants", response_model=MerchantList)
+    @router.get("/merchants", summary="List merchants", response_model=MerchantList)
     async def list_all(
         c: AppContainer,
         limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 50,
@@ -96,17 +101,23 @@ def admin_router() -> APIRouter:
             str | None, Query(pattern=MERCHANT_ID_PATTERN, description="next_cursor of a page")
         ] = None,
     ) -> dict[str, Any]:
+        """All merchants in id order; pages follow `next_cursor`."""
         page, next_cursor = await list_merchants(c.pool, limit, cursor)
         return {"data": page, "has_more": next_cursor is not None, "next_cursor": next_cursor}
 
-    @router.get("/merchants/{merchant_id}", response_model=MerchantDetail)
+    @router.get(
+        "/merchants/{merchant_id}", summary="Read a merchant", response_model=MerchantDetail
+    )
     async def read(merchant_id: MerchantId, c: AppContainer) -> dict[str, Any]:
+        """The merchant's current version with its webhook endpoints (never their secrets)."""
         try:
             return await get_merchant(c.pool, merchant_id)
         except MerchantNotFound:
             raise _no_merchant(merchant_id) from None
 
-    @router.patch("/merchants/{merchant_id}", response_model=MerchantOut)
+    @router.patch(
+        "/merchants/{merchant_id}", summary="Update a merchant", response_model=MerchantOut
+    )
     async def update(
         merchant_id: MerchantId, body: UpdateMerchant, c: AppContainer
     ) -> dict[str, Any]:
@@ -118,7 +129,11 @@ def admin_router() -> APIRouter:
         except MerchantNotFound:
             raise _no_merchant(merchant_id) from None
 
-    @router.get("/merchants/{merchant_id}/keys", response_model=ApiKeyList)
+    @router.get(
+        "/merchants/{merchant_id}/keys",
+        summary="List a merchant's API keys",
+        response_model=ApiKeyList,
+    )
     async def keys(merchant_id: MerchantId, c: AppContainer) -> dict[str, Any]:
         """The merchant's keys by prefix: never a key or its hash."""
         try:
@@ -126,17 +141,27 @@ def admin_router() -> APIRouter:
         except MerchantNotFound:
             raise _no_merchant(merchant_id) from None
 
-    @router.post("/merchants/{merchant_id}/keys", status_code=201, response_model=ApiKeyCreated)
+    @router.post(
+        "/merchants/{merchant_id}/keys",
+        summary="Issue an API key",
+        status_code=201,
+        response_model=ApiKeyCreated,
+    )
     async def new_key(
         merchant_id: MerchantId, body: CreateApiKey, c: AppContainer
     ) -> dict[str, Any]:
+        """Issues another API key for the merchant; the key is shown only in this response."""
         try:
             issued = await create_key(c.pool, merchant_id, body.mode, _limit(body.rate_limit))
         except MerchantNotFound:
             raise _no_merchant(merchant_id) from None
         return {**issued.key, "api_key": issued.api_key}
 
-    @router.post("/merchants/{merchant_id}/keys/{key_id}/rotate", response_model=ApiKeyRotated)
+    @router.post(
+        "/merchants/{merchant_id}/keys/{key_id}/rotate",
+        summary="Rotate an API key",
+        response_model=ApiKeyRotated,
+    )
     async def rotate(
         merchant_id: MerchantId, key_id: uuid.UUID, body: RotateApiKey, c: AppContainer
     ) -> dict[str, Any]:
@@ -149,7 +174,11 @@ def admin_router() -> APIRouter:
         c.merchants.forget(previous.key_hash)
         return {"key": {**issued.key, "api_key": issued.api_key}, "previous": previous.key}
 
-    @router.post("/merchants/{merchant_id}/keys/{key_id}/revoke", response_model=ApiKeyOut)
+    @router.post(
+        "/merchants/{merchant_id}/keys/{key_id}/revoke",
+        summary="Revoke an API key",
+        response_model=ApiKeyOut,
+    )
     async def revoke(merchant_id: MerchantId, key_id: uuid.UUID, c: AppContainer) -> dict[str, Any]:
         """Stops the key at once in this process; other replicas within the auth cache TTL."""
         try:
@@ -165,7 +194,7 @@ def admin_router() -> APIRouter:
 def merchant_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["merchant"])
 
-    @router.get("/merchant", response_model=MerchantDetail)
+    @router.get("/merchant", summary="Read your merchant record", response_model=MerchantDetail)
     async def me(merchant_id: Merchant, c: AppContainer) -> dict[str, Any]:
         """The calling merchant's own record (time zone, cut-off, fee plan, installments)."""
         return await get_merchant(c.pool, merchant_id)

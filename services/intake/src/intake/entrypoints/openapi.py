@@ -62,6 +62,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "errors": {
             "type": "array",
             "description": "Per-field errors (validation problems)",
+            "example": [
+                {
+                    "field": "card.exp_month",
+                    "message": "Input should be less than or equal to 12",
+                    "code": "less_than_equal",
+                }
+            ],
             "items": {
                 "type": "object",
                 "required": ["field", "message"],

@@ -97,11 +97,21 @@ def check_cvc(value: SecretStr) -> SecretStr:
 
 
 class CardIn(_Request):
-    number: SecretStr = Field(description="Card number (PAN), digits; spaces are ignored")
-    exp_month: JsonInt = Field(ge=1, le=12)
-    exp_year: JsonInt = Field(ge=2000, le=2100)
+    number: SecretStr = Field(
+        description="Card number (PAN), 12-19 digits passing the Luhn check; spaces are ignored",
+        examples=["4111111111111111"],
+    )
+    exp_month: JsonInt = Field(ge=1, le=12, description="Expiry month, 1-12", examples=[12])
+    exp_year: JsonInt = Field(
+        ge=2000, le=2100, description="Expiry year, four digits; not in the past", examples=[2030]
+    )
     cvc: SecretStr = Field(description="Security code, 3 or 4 digits", json_schema_extra=CVC_SCHEMA)
-    holder_name: str | None = Field(default=None, max_length=100)
+    holder_name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Cardholder name as printed on the card",
+        examples=["AYSE YILMAZ"],
+    )
 
     @field_validator("holder_name")
     @classmethod
@@ -158,7 +168,19 @@ JWE_FIELD = Field(
         "Card data encrypted in the browser to GET /v1/encryption-keys/current: JWE compact "
         'serialization (RSA-OAEP-256, A256GCM) of {"number", "exp_month", "exp_year", "cvc"}'
     ),
+    examples=[
+        "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIiwia2lkIjoiY2FyZC0yMDI2LTExIn0"
+        ".VgL2b1oQ3nW8x0Zk.Tn5sYd3rKq7uWm1p.8kJc0bX4mQ2hZr6v.r2Lw9Xy0Pq4sNt1u"
+    ],
 )
+CARD_IN_EXAMPLE: dict[str, Any] = {
+    "number": "4111111111111111",
+    "exp_month": 12,
+    "exp_year": 2030,
+    "cvc": "123",
+    "holder_name": "AYSE YILMAZ",
+}
+CARD_SOURCE_DOC = "Exactly one of card, encrypted_card and card_token is given"
 
 
 class CreatePaymentRequest(_Request):
@@ -183,16 +205,29 @@ class CreatePaymentRequest(_Request):
         )
     )
 
-    amount: JsonInt = Field(gt=0, description="Amount in minor units of the currency")
+    amount: JsonInt = Field(
+        gt=0,
+        description="Amount in minor units of the currency (10000 = 100.00 TRY)",
+        examples=[10000],
+    )
     currency: CurrencyCode
-    card: CardIn | None = None
+    card: CardIn | None = Field(
+        default=None,
+        description=f"Card data in clear (PCI DSS scope on your side). {CARD_SOURCE_DOC}",
+        examples=[CARD_IN_EXAMPLE],
+    )
     encrypted_card: SecretStr | None = JWE_FIELD
     card_token: str | None = Field(
-        default=None, pattern=TOKEN_PATTERN, description="A stored card (POST /v1/cards)"
+        default=None,
+        pattern=TOKEN_PATTERN,
+        description="A stored card's token (POST /v1/cards or save_card)",
+        examples=["tok_8f14e45fceea167a"],
     )
     initiated_by: Literal["customer", "merchant"] = Field(
         default="customer",
-        description="`merchant`: a merchant-initiated payment on a stored card (no security code)",
+        description="`customer` (shopper present) or `merchant`: a merchant-initiated payment "
+        "on a stored card (no security code)",
+        examples=["customer"],
     )
     cvc: SecretStr | None = Field(
         default=None,
@@ -200,22 +235,58 @@ class CreatePaymentRequest(_Request):
         json_schema_extra=CVC_SCHEMA,
     )
     save_card: StrictBool = Field(
-        default=False, description="Also store the card; the response carries its card_token"
+        default=False,
+        description="Also store the card; the response carries its card_token",
+        examples=[False],
     )
-    capture: StrictBool = Field(default=True, description="true = sale, false = pre-authorization")
-    installments: JsonInt = Field(default=1, ge=1, le=12)
-    order_id: str | None = Field(default=None, max_length=128)
-    description: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    capture: StrictBool = Field(
+        default=True,
+        description="true = sale (captured at once), false = pre-authorization (capture later)",
+        examples=[True],
+    )
+    installments: JsonInt = Field(
+        default=1,
+        ge=1,
+        le=12,
+        description="Number of installments, 1 = single payment (GET /v1/bins/{bin} lists them)",
+        examples=[3],
+    )
+    order_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Your order reference",
+        examples=["ORD-2026-00042"],
+    )
+    description: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Free text shown on the payment; must not contain a card number",
+        examples=["2 books, order ORD-2026-00042"],
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Up to 50 string key/value pairs of your own, returned as given",
+        examples=[{"cart_id": "c_91f3", "channel": "web"}],
+    )
     context: RiskContext | None = Field(
         default=None,
         description="Optional shopper and merchant context (IP, email, device, billing and "
         "merchant location, merchant category code) that fraud scoring uses",
+        examples=[
+            {
+                "customer_ip": "203.0.113.7",
+                "customer_email": "ayse.yilmaz@example.com",
+                "billing_country": "TR",
+                "merchant_category_code": "5942",
+            }
+        ],
     )
     occurred_at: AwareDatetime | None = Field(
         default=None,
         description="Replays only (refused unless intake runs with INTAKE_ALLOW_REPLAY_TIME): "
         "the payment's original time, used as its event time for fraud scoring",
+        examples=["2026-11-01T14:30:00+03:00"],
     )
 
     @field_validator("description")
@@ -286,7 +357,12 @@ class CreatePaymentRequest(_Request):
 class CreateCardRequest(_Request):
     model_config = ConfigDict(json_schema_extra=exactly_one_of("card", "encrypted_card"))
 
-    card: SaveCardIn | None = None
+    card: SaveCardIn | None = Field(
+        default=None,
+        description="Card data in clear (PCI DSS scope on your side). "
+        "Exactly one of card and encrypted_card is given",
+        examples=[CARD_IN_EXAMPLE],
+    )
     encrypted_card: SecretStr | None = JWE_FIELD
 
     @model_validator(mode="after")
@@ -296,108 +372,248 @@ class CreateCardRequest(_Request):
         return self
 
 
+PAYMENT_ID_EXAMPLE = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+CREATED_AT_EXAMPLE = "2026-11-27T11:42:07.318Z"
+UPDATED_AT_EXAMPLE = "2026-11-27T11:42:08.052Z"
+FINGERPRINT_DOC = "Keyed hash of the card number: the same card gives the same fingerprint"
+FINGERPRINT_EXAMPLE = "fp1_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+CARD_OUT_EXAMPLE: dict[str, Any] = {
+    "brand": "visa",
+    "bin": "41111111",
+    "last4": "1111",
+    "exp_month": 12,
+    "exp_year": 2030,
+    "fingerprint": FINGERPRINT_EXAMPLE,
+}
+REFUND_EXAMPLE: dict[str, Any] = {
+    "id": "3f2b8c1e-5d4a-4e6f-8a9b-0c1d2e3f4a5b",
+    "object": "refund",
+    "payment_id": PAYMENT_ID_EXAMPLE,
+    "amount": 2500,
+    "currency": "TRY",
+    "reason": "returned goods",
+    "status": "succeeded",
+    "failure_reason": None,
+    "created_at": CREATED_AT_EXAMPLE,
+    "updated_at": UPDATED_AT_EXAMPLE,
+}
+EVENT_EXAMPLE: dict[str, Any] = {
+    "type": "payment.authorized",
+    "occurred_at": CREATED_AT_EXAMPLE,
+    "details": {"response_code": "00", "auth_code": "A1B2C3"},
+}
+
+
 class StoredCardOut(BaseModel):
-    id: str = Field(description="The card token, tok_...")
-    object: str = "card"
-    brand: str
-    bin: str
-    last4: str
-    masked_number: str
-    exp_month: int
-    exp_year: int
-    fingerprint: str
-    created_at: datetime
+    id: str = Field(description="The card token, tok_...", examples=["tok_8f14e45fceea167a"])
+    object: str = Field(default="card", description="Always `card`", examples=["card"])
+    brand: str = Field(
+        description="Card scheme: visa, mastercard, amex, troy or unknown", examples=["visa"]
+    )
+    bin: str = Field(description="First 6 or 8 digits of the card number", examples=["41111111"])
+    last4: str = Field(description="Last four digits of the card number", examples=["1111"])
+    masked_number: str = Field(
+        description="The number with all but the BIN and last four hidden",
+        examples=["41111111****1111"],
+    )
+    exp_month: int = Field(description="Expiry month, 1-12", examples=[12])
+    exp_year: int = Field(description="Expiry year", examples=[2030])
+    fingerprint: str = Field(description=FINGERPRINT_DOC, examples=[FINGERPRINT_EXAMPLE])
+    created_at: datetime = Field(
+        description="When the card was stored", examples=[CREATED_AT_EXAMPLE]
+    )
 
 
 class StoredCardList(BaseModel):
-    object: str = "list"
-    data: list[StoredCardOut]
-    has_more: bool
-    next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next page")
+    object: str = Field(default="list", description="Always `list`", examples=["list"])
+    data: list[StoredCardOut] = Field(
+        description="Stored cards, newest first",
+        examples=[
+            [
+                {
+                    "id": "tok_8f14e45fceea167a",
+                    "object": "card",
+                    **CARD_OUT_EXAMPLE,
+                    "masked_number": "41111111****1111",
+                    "created_at": CREATED_AT_EXAMPLE,
+                }
+            ]
+        ],
+    )
+    has_more: bool = Field(description="Whether another page follows", examples=[False])
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as ?cursor= for the next page; null on the last page",
+        examples=[None],
+    )
 
 
 class EncryptionKeyOut(BaseModel):
-    kty: str
-    kid: str
-    use: str
-    alg: str
-    enc: str
-    n: str
-    e: str
+    """A JSON Web Key (RFC 7517): the public key to encrypt card data to in the browser."""
+
+    kty: str = Field(description="Key type, always `RSA`", examples=["RSA"])
+    kid: str = Field(
+        description="Key id: goes in the JWE header so we know which key to decrypt with",
+        examples=["card-2026-11"],
+    )
+    use: str = Field(description="Always `enc` (encryption)", examples=["enc"])
+    alg: str = Field(description="Key management algorithm for the JWE", examples=["RSA-OAEP-256"])
+    enc: str = Field(description="Content encryption algorithm for the JWE", examples=["A256GCM"])
+    n: str = Field(
+        description="RSA modulus, base64url",
+        examples=[
+            "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"
+        ],
+    )
+    e: str = Field(description="RSA public exponent, base64url", examples=["AQAB"])
 
 
 class CardOut(BaseModel):
-    brand: str
-    bin: str
-    last4: str
-    exp_month: int
-    exp_year: int
-    fingerprint: str
+    """What is safe to show of a card: never the full number or security code."""
+
+    brand: str = Field(
+        description="Card scheme: visa, mastercard, amex, troy or unknown", examples=["visa"]
+    )
+    bin: str = Field(description="First 6 or 8 digits of the card number", examples=["41111111"])
+    last4: str = Field(description="Last four digits of the card number", examples=["1111"])
+    exp_month: int = Field(description="Expiry month, 1-12", examples=[12])
+    exp_year: int = Field(description="Expiry year", examples=[2030])
+    fingerprint: str = Field(description=FINGERPRINT_DOC, examples=[FINGERPRINT_EXAMPLE])
 
 
 class RefundOut(BaseModel):
-    id: uuid.UUID = Field(description="The refund's own id")
-    object: str = "refund"
-    payment_id: uuid.UUID
-    amount: int = Field(description="Minor units", examples=[2500])
-    currency: str = Field(examples=["TRY"])
-    reason: str
-    status: Literal["pending", "succeeded", "failed"] = Field(
-        description="pending until authorization executes it; a failed refund frees its amount"
+    id: uuid.UUID = Field(
+        description="The refund's own id", examples=["3f2b8c1e-5d4a-4e6f-8a9b-0c1d2e3f4a5b"]
     )
-    failure_reason: str | None = None
-    created_at: datetime
-    updated_at: datetime
+    object: str = Field(default="refund", description="Always `refund`", examples=["refund"])
+    payment_id: uuid.UUID = Field(description="The refunded payment", examples=[PAYMENT_ID_EXAMPLE])
+    amount: int = Field(description="Minor units", examples=[2500])
+    currency: str = Field(description="ISO 4217 code, the payment's currency", examples=["TRY"])
+    reason: str = Field(description="Why, as you gave it", examples=["returned goods"])
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="pending until authorization executes it; a failed refund frees its amount",
+        examples=["succeeded"],
+    )
+    failure_reason: str | None = Field(
+        default=None, description="Why it failed; null unless `failed`", examples=[None]
+    )
+    created_at: datetime = Field(description="When it was requested", examples=[CREATED_AT_EXAMPLE])
+    updated_at: datetime = Field(
+        description="When its status last changed", examples=[UPDATED_AT_EXAMPLE]
+    )
 
 
 class PaymentEventOut(BaseModel):
-    type: str
-    occurred_at: datetime
-    details: dict[str, Any]
+    type: str = Field(
+        description="Event type, e.g. payment.initiated, payment.authorized, payment.declined, "
+        "payment.captured, payment.refunded, payment.settled",
+        examples=["payment.authorized"],
+    )
+    occurred_at: datetime = Field(description="When it happened", examples=[CREATED_AT_EXAMPLE])
+    details: dict[str, Any] = Field(
+        description="What the event adds (codes, amounts in minor units); never card data",
+        examples=[{"response_code": "00", "auth_code": "A1B2C3"}],
+    )
 
 
 class PaymentOut(BaseModel):
-    id: uuid.UUID
-    object: str = "payment"
-    status: str
-    amount: int
-    currency: str
-    capture: bool
-    installments: int
-    order_id: str | None
-    description: str | None
-    metadata: dict[str, str]
-    card: CardOut
+    id: uuid.UUID = Field(description="The payment's id", examples=[PAYMENT_ID_EXAMPLE])
+    object: str = Field(default="payment", description="Always `payment`", examples=["payment"])
+    status: str = Field(
+        description="pending, requires_action, authorized, declined, captured, "
+        "partially_refunded, refunded, voided, expired or settled",
+        examples=["captured"],
+    )
+    amount: int = Field(description="Amount asked for, minor units", examples=[10000])
+    currency: str = Field(description="ISO 4217 code", examples=["TRY"])
+    capture: bool = Field(
+        description="true = sale, false = pre-authorization (capture later)", examples=[True]
+    )
+    installments: int = Field(description="Number of installments, 1 = single", examples=[1])
+    order_id: str | None = Field(description="Your order reference", examples=["ORD-2026-00042"])
+    description: str | None = Field(
+        description="Your free text", examples=["2 books, order ORD-2026-00042"]
+    )
+    metadata: dict[str, str] = Field(
+        description="Your key/value pairs, as given", examples=[{"cart_id": "c_91f3"}]
+    )
+    card: CardOut = Field(description="The card paid with (masked)", examples=[CARD_OUT_EXAMPLE])
     card_token: str | None = Field(
-        default=None, description="The stored card paid with, or saved by this payment"
+        default=None,
+        description="The stored card paid with, or saved by this payment",
+        examples=[None],
     )
-    initiated_by: str = "customer"
-    response_code: str | None = None
-    auth_code: str | None = None
-    decline_reason: str | None = None
-    fee_amount: int | None = None
-    net_amount: int | None = None
-    captured_amount: int = Field(default=0, description="Captured so far, minor units")
-    refunded_amount: int = Field(default=0, description="Refunds that succeeded, minor units")
+    initiated_by: str = Field(
+        default="customer",
+        description="`customer` (shopper present) or `merchant` (merchant-initiated)",
+        examples=["customer"],
+    )
+    response_code: str | None = Field(
+        default=None,
+        description="Issuer response code once decided: 00 approved, else the decline's code",
+        examples=["00"],
+    )
+    auth_code: str | None = Field(
+        default=None, description="Issuer authorization code when approved", examples=["A1B2C3"]
+    )
+    decline_reason: str | None = Field(
+        default=None, description="Why it was declined; null unless declined", examples=[None]
+    )
+    fee_amount: int | None = Field(
+        default=None, description="Our fee, minor units; known once settled", examples=[None]
+    )
+    net_amount: int | None = Field(
+        default=None,
+        description="Paid out to you, minor units; known once settled",
+        examples=[None],
+    )
+    captured_amount: int = Field(
+        default=0, description="Captured so far, minor units", examples=[10000]
+    )
+    refunded_amount: int = Field(
+        default=0, description="Refunds that succeeded, minor units", examples=[2500]
+    )
     pending_operation: Literal["capture", "void"] | None = Field(
-        default=None, description="A capture or void requested and not yet executed"
+        default=None,
+        description="A capture or void requested and not yet executed",
+        examples=[None],
     )
-    refunds: list[RefundOut] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    refunds: list[RefundOut] = Field(
+        default_factory=list,
+        description="Refunds of this payment, oldest first",
+        examples=[[REFUND_EXAMPLE]],
+    )
+    created_at: datetime = Field(description="When it was created", examples=[CREATED_AT_EXAMPLE])
+    updated_at: datetime = Field(
+        description="When its status last changed", examples=[UPDATED_AT_EXAMPLE]
+    )
     events: list[PaymentEventOut] = Field(
-        default_factory=list, description="Timeline: every event of the payment, oldest first"
+        default_factory=list,
+        description="Timeline: every event of the payment, oldest first",
+        examples=[[EVENT_EXAMPLE]],
     )
 
 
 class RegisterWebhookEndpoint(_Request):
-    url: str = Field(pattern=r"^https?://", max_length=2048)
+    url: str = Field(
+        pattern=r"^https?://",
+        max_length=2048,
+        description="Where events are POSTed: an http(s) URL",
+        examples=["https://shop.example/hooks/sanalpos"],
+    )
 
 
 class WebhookEndpointOut(BaseModel):
-    id: uuid.UUID
-    url: str
-    secret: str = Field(description="Signing secret; shown only in this response")
+    id: uuid.UUID = Field(
+        description="Endpoint id", examples=["5f0c6a6b-2d1e-4b55-b3e0-c6a9f1d2e3f4"]
+    )
+    url: str = Field(
+        description="Where events are delivered", examples=["https://shop.example/hooks/sanalpos"]
+    )
+    secret: str = Field(
+        description="Signing secret; shown only in this response",
+        examples=["whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY="],
+    )
 
 
 class CapturePaymentRequest(_Request):
@@ -411,9 +627,16 @@ class CapturePaymentRequest(_Request):
 
 class RefundPaymentRequest(_Request):
     amount: JsonInt = Field(
-        gt=0, description="Minor units; refunds in total at most the captured amount"
+        gt=0,
+        description="Minor units; refunds in total at most the captured amount",
+        examples=[2500],
     )
-    reason: str = Field(min_length=1, max_length=500, examples=["returned goods"])
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why; stored and shown on the refund; must not contain a card number",
+        examples=["returned goods"],
+    )
 
     @field_validator("reason")
     @classmethod
@@ -423,7 +646,12 @@ class RefundPaymentRequest(_Request):
 
 
 class FraudReportRequest(_Request):
-    reason: str = Field(min_length=1, max_length=500, examples=["cardholder denies the purchase"])
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="What happened; must not contain a card number",
+        examples=["cardholder denies the purchase"],
+    )
 
     @field_validator("reason")
     @classmethod
@@ -433,12 +661,20 @@ class FraudReportRequest(_Request):
 
 
 class RefundList(BaseModel):
-    object: str = "list"
-    data: list[RefundOut]
+    object: str = Field(default="list", description="Always `list`", examples=["list"])
+    data: list[RefundOut] = Field(
+        description="The payment's refunds, oldest first", examples=[[REFUND_EXAMPLE]]
+    )
 
 
 class FraudReportOut(BaseModel):
-    object: str = "fraud_report"
-    payment_id: uuid.UUID
-    reason: str
-    reported_at: datetime
+    object: str = Field(
+        default="fraud_report", description="Always `fraud_report`", examples=["fraud_report"]
+    )
+    payment_id: uuid.UUID = Field(description="The reported payment", examples=[PAYMENT_ID_EXAMPLE])
+    reason: str = Field(
+        description="What happened, as you gave it", examples=["cardholder denies the purchase"]
+    )
+    reported_at: datetime = Field(
+        description="When the report was recorded", examples=[UPDATED_AT_EXAMPLE]
+    )

@@ -42,7 +42,9 @@ def invalid(field: str, message: str) -> Problem:
 def router() -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    @router.get("/payments", response_model=PaymentList, tags=["payments"])
+    @router.get(
+        "/payments", summary="Search payments", response_model=PaymentList, tags=["payments"]
+    )
     async def search(
         query: Annotated[PaymentSearchQuery, Query()], merchant_id: Merchant, c: AppContainer
     ) -> JSONResponse:
@@ -57,6 +59,7 @@ def router() -> APIRouter:
 
     @router.get(
         "/payments/export",
+        summary="Export payments as CSV",
         response_class=StreamingResponse,
         tags=["payments"],
         responses={
@@ -78,7 +81,12 @@ def router() -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="payments-{stamp}.csv"'},
         )
 
-    @router.get("/reports/summary", response_model=ReportSummary, tags=["reports"])
+    @router.get(
+        "/reports/summary",
+        summary="Summarize payments over a period",
+        response_model=ReportSummary,
+        tags=["reports"],
+    )
     async def summary(
         query: Annotated[ReportQuery, Query()], merchant_id: Merchant, c: AppContainer
     ) -> JSONResponse:

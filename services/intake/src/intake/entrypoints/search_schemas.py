@@ -10,7 +10,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, field_validator
 
 from intake.domain.payment import PaymentStatus
-from intake.entrypoints.schemas import PaymentOut, _Request
+from intake.entrypoints.schemas import (
+    CARD_OUT_EXAMPLE,
+    CREATED_AT_EXAMPLE,
+    FINGERPRINT_EXAMPLE,
+    PAYMENT_ID_EXAMPLE,
+    UPDATED_AT_EXAMPLE,
+    PaymentOut,
+    _Request,
+)
 from sanalpos_common.money import CurrencyCode
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -74,7 +82,7 @@ class PaymentFilterQuery(_Request):
         min_length=1,
         max_length=128,
         description="The card's fingerprint as payments show it (same card, same fingerprint)",
-        examples=["v1:3q2+7wE8b0Yk"],
+        examples=[FINGERPRINT_EXAMPLE],
     )
 
 
@@ -89,9 +97,62 @@ class PaymentSearchQuery(PaymentFilterQuery):
     )
 
 
+LISTED_PAYMENT_EXAMPLE: dict[str, Any] = {
+    "id": PAYMENT_ID_EXAMPLE,
+    "object": "payment",
+    "status": "captured",
+    "amount": 10000,
+    "currency": "TRY",
+    "capture": True,
+    "installments": 1,
+    "order_id": "ORD-2026-00042",
+    "description": "2 books",
+    "metadata": {},
+    "card": CARD_OUT_EXAMPLE,
+    "card_token": None,
+    "initiated_by": "customer",
+    "response_code": "00",
+    "auth_code": "A1B2C3",
+    "decline_reason": None,
+    "fee_amount": None,
+    "net_amount": None,
+    "captured_amount": 10000,
+    "refunded_amount": 0,
+    "pending_operation": None,
+    "refunds": [],
+    "created_at": CREATED_AT_EXAMPLE,
+    "updated_at": UPDATED_AT_EXAMPLE,
+    "events": [],
+}
+FIGURES_EXAMPLE: dict[str, Any] = {
+    "currency": "TRY",
+    "payments": 120,
+    "volume": 1250000,
+    "approved_count": 110,
+    "approved_volume": 1190000,
+    "declined_count": 8,
+    "pending_count": 2,
+    "approval_rate": "0.9322",
+    "approval_rate_bps": 9322,
+    "decline_reasons": [{"reason": "insufficient funds", "count": 5}],
+    "fraud_declined_count": 2,
+    "fraud_decline_rate": "0.0169",
+    "fraud_decline_rate_bps": 169,
+    "captured_volume": 1190000,
+    "refund_count": 3,
+    "refunded_amount": 30000,
+    "average_ticket": 10818,
+    "settled_count": 100,
+    "fee_amount": 25000,
+    "net_amount": 1055000,
+}
+
+
 class PaymentList(BaseModel):
     object: str = Field(default="list", description="Always `list`", examples=["list"])
-    data: list[PaymentOut] = Field(description="Payments, newest first (events omitted)")
+    data: list[PaymentOut] = Field(
+        description="Payments, newest first (events omitted)", examples=[[LISTED_PAYMENT_EXAMPLE]]
+    )
     has_more: bool = Field(description="Whether another page follows", examples=[False])
     next_cursor: str | None = Field(
         default=None,
@@ -139,12 +200,16 @@ class ReportQuery(_Request):
 
 
 class DeclineReasonCount(BaseModel):
-    reason: str = Field(description="Decline reason as the payment shows it", examples=["51"])
+    reason: str = Field(
+        description="Decline reason as the payment shows it", examples=["insufficient funds"]
+    )
     count: int = Field(description="Declined payments with this reason", examples=[3])
 
 
 class ReportFigures(BaseModel):
-    currency: str = Field(description="ISO 4217 code; money is never summed across currencies")
+    currency: str = Field(
+        description="ISO 4217 code; money is never summed across currencies", examples=["TRY"]
+    )
     payments: int = Field(description="Payments created in the period", examples=[120])
     volume: int = Field(description="Their amounts, minor units", examples=[1250000])
     approved_count: int = Field(description="Payments the issuer approved", examples=[110])
@@ -156,12 +221,16 @@ class ReportFigures(BaseModel):
         examples=["0.9322"],
     )
     approval_rate_bps: int | None = Field(description="The same in basis points", examples=[9322])
-    decline_reasons: list[DeclineReasonCount] = Field(description="Most frequent first")
+    decline_reasons: list[DeclineReasonCount] = Field(
+        description="Most frequent first", examples=[[{"reason": "insufficient funds", "count": 5}]]
+    )
     fraud_declined_count: int = Field(description="Declined by fraud screening", examples=[2])
     fraud_decline_rate: str | None = Field(
         description="fraud declines / (approved + declined), decimal string", examples=["0.0169"]
     )
-    fraud_decline_rate_bps: int | None = Field(description="The same in basis points")
+    fraud_decline_rate_bps: int | None = Field(
+        description="The same in basis points", examples=[169]
+    )
     captured_volume: int = Field(description="Captured amounts, minor units", examples=[1190000])
     refund_count: int = Field(description="Succeeded refunds of these payments", examples=[3])
     refunded_amount: int = Field(description="Their amounts, minor units", examples=[30000])
@@ -169,8 +238,10 @@ class ReportFigures(BaseModel):
         description="approved_volume / approved_count, minor units (half up)", examples=[10818]
     )
     settled_count: int = Field(description="Payments settled (with fees known)", examples=[100])
-    fee_amount: int = Field(description="Fees of the settled payments, minor units")
-    net_amount: int = Field(description="Net paid out for them, minor units")
+    fee_amount: int = Field(
+        description="Fees of the settled payments, minor units", examples=[25000]
+    )
+    net_amount: int = Field(description="Net paid out for them, minor units", examples=[1055000])
 
 
 class ReportGroup(ReportFigures):
@@ -181,12 +252,28 @@ class ReportGroup(ReportFigures):
 
 
 class ReportSummary(BaseModel):
-    object: str = Field(default="report.summary", examples=["report.summary"])
-    from_: datetime = Field(alias="from", description="Start of the period (inclusive)")
-    to: datetime = Field(description="End of the period (exclusive)")
+    object: str = Field(
+        default="report.summary", description="Always `report.summary`", examples=["report.summary"]
+    )
+    from_: datetime = Field(
+        alias="from",
+        description="Start of the period (inclusive)",
+        examples=["2026-11-01T00:00:00+03:00"],
+    )
+    to: datetime = Field(
+        description="End of the period (exclusive)", examples=["2026-12-01T00:00:00+03:00"]
+    )
     time_zone: str = Field(
         description="Your time zone, used for dates", examples=["Europe/Istanbul"]
     )
-    group_by: GroupBy
-    groups: list[ReportGroup] = Field(description="One entry per group and currency")
-    totals: list[ReportFigures] = Field(description="The whole period, one entry per currency")
+    group_by: GroupBy = Field(
+        description="How groups are formed: `day`, `currency`, `status` or `installments`",
+        examples=["day"],
+    )
+    groups: list[ReportGroup] = Field(
+        description="One entry per group and currency",
+        examples=[[{"key": "2026-11-27", **FIGURES_EXAMPLE}]],
+    )
+    totals: list[ReportFigures] = Field(
+        description="The whole period, one entry per currency", examples=[[FIGURES_EXAMPLE]]
+    )

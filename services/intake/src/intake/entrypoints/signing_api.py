@@ -39,8 +39,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+KEY_ID_EXAMPLE = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
+CREATED_EXAMPLE = "2026-11-27T09:15:00Z"
+
+
 class SigningSecretCreated(BaseModel):
-    id: uuid.UUID = Field(description="The secret's id", examples=[uuid.UUID(int=1)])
+    id: uuid.UUID = Field(description="The secret's id", examples=[KEY_ID_EXAMPLE])
     merchant_id: str = Field(description="Its merchant", examples=["mer_demo"])
     secret: str = Field(
         description="The signing secret; shown only in this response. HMAC-SHA256 key "
@@ -50,22 +54,38 @@ class SigningSecretCreated(BaseModel):
     prefix: str = Field(
         description="First characters, to recognise it later", examples=["mrsec_3q2-7w"]
     )
-    created_at: datetime = Field(description="When it was created")
+    created_at: datetime = Field(description="When it was created", examples=[CREATED_EXAMPLE])
     live_secrets: int = Field(
         description=f"How many secrets verify requests now (at most {LIVE_SECRETS})", examples=[2]
     )
 
 
 class SigningSecretOut(BaseModel):
-    id: uuid.UUID = Field(description="The secret's id", examples=[uuid.UUID(int=1)])
+    id: uuid.UUID = Field(description="The secret's id", examples=[KEY_ID_EXAMPLE])
     prefix: str = Field(description="First characters of the secret", examples=["mrsec_3q2-7w"])
-    created_at: datetime = Field(description="When it was created")
-    revoked_at: datetime | None = Field(default=None, description="When it stopped verifying")
+    created_at: datetime = Field(description="When it was created", examples=[CREATED_EXAMPLE])
+    revoked_at: datetime | None = Field(
+        default=None,
+        description="When it stopped verifying; null while it verifies",
+        examples=[None],
+    )
 
 
 class SigningSecretList(BaseModel):
     object: str = Field(default="list", description="Always `list`", examples=["list"])
-    data: list[SigningSecretOut] = Field(description="Newest first; no secret values")
+    data: list[SigningSecretOut] = Field(
+        description="Newest first; no secret values",
+        examples=[
+            [
+                {
+                    "id": KEY_ID_EXAMPLE,
+                    "prefix": "mrsec_3q2-7w",
+                    "created_at": CREATED_EXAMPLE,
+                    "revoked_at": None,
+                }
+            ]
+        ],
+    )
 
 
 def signing_secrets(request: Request) -> SigningSecretStore:
@@ -96,7 +116,12 @@ def router() -> APIRouter:
         responses=_ERRORS,
     )
 
-    @router.post("", status_code=201, response_model=SigningSecretCreated)
+    @router.post(
+        "",
+        summary="Create a request-signing secret",
+        status_code=201,
+        response_model=SigningSecretCreated,
+    )
     async def create_signing_secret(
         merchant_id: MerchantId, store: Store, response: Response
     ) -> SigningSecretCreated:
@@ -115,14 +140,14 @@ def router() -> APIRouter:
             live_secrets=len(live),
         )
 
-    @router.get("", response_model=SigningSecretList)
+    @router.get("", summary="List request-signing secrets", response_model=SigningSecretList)
     async def list_signing_secrets(merchant_id: MerchantId, store: Store) -> SigningSecretList:
         """The merchant's signing secrets, live and revoked, without their values."""
         await _known_merchant(store, merchant_id)
         rows = await store.listing(merchant_id)
         return SigningSecretList(data=[SigningSecretOut(**dict(r)) for r in rows])
 
-    @router.delete("/{secret_id}", status_code=204)
+    @router.delete("/{secret_id}", summary="Revoke a request-signing secret", status_code=204)
     async def revoke_signing_secret(
         merchant_id: MerchantId, secret_id: uuid.UUID, store: Store
     ) -> Response:

@@ -89,6 +89,20 @@ def test_risk_context_is_accepted_and_validated_field_by_field() -> None:
     assert "context.unknown" in errors_for(context={"unknown": 1})
 
 
+def test_locations_and_emails_are_checked_as_their_json_schema_says() -> None:
+    # Lax floats would take `true` and "41"; Python's and Rust's `\s` also cover \x85 and
+    # \x1c-\x1f, which JSON Schema's does not: the schema now excludes them explicitly.
+    point = {"lat": 41, "lon": True}
+    assert set(errors_for(context={"billing_location": point})) == {"context.billing_location.lon"}
+    assert set(errors_for(context={"merchant_location": {"lat": "41", "lon": 29.0}})) == {
+        "context.merchant_location.lat"
+    }
+    for ip in (False, 3405803783):
+        assert set(errors_for(context={"customer_ip": ip})) == {"context.customer_ip"}
+    for email in ("a\x85@b.c", "a\x1c@b.c", "a@b.\ufeffc"):
+        assert set(errors_for(context={"customer_email": email})) == {"context.customer_email"}
+
+
 def test_text_with_a_nul_character_is_refused_with_its_field() -> None:
     assert errors_for(order_id="ord\x00-1") == {
         "order_id": "Value error, must not contain NUL characters"

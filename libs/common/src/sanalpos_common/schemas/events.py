@@ -9,9 +9,11 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     IPvAnyAddress,
+    StrictFloat,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -73,8 +75,16 @@ class EncryptedCard(_Frozen):
         return pan_aad(merchant_id, payment_id)
 
 
+def _ip_as_text(value: object) -> object:
+    """Lax IP parsing would read a number (even `false`) as an IPv4 address; JSON gives text."""
+    if isinstance(value, bool | int):
+        raise ValueError("an IP address is given as text")
+    return value
+
+
 IpAddress = Annotated[
     IPvAnyAddress,
+    BeforeValidator(_ip_as_text),
     WithJsonSchema(
         {
             "type": "string",
@@ -87,8 +97,11 @@ IpAddress = Annotated[
 
 
 class GeoPoint(_Frozen):
-    lat: float = Field(ge=-90, le=90, description="Latitude, degrees (WGS 84)", examples=[41.0082])
-    lon: float = Field(
+    # Strict: a JSON number only (integers too), not `true` or "41" as lax floats would take.
+    lat: StrictFloat = Field(
+        ge=-90, le=90, description="Latitude, degrees (WGS 84)", examples=[41.0082]
+    )
+    lon: StrictFloat = Field(
         ge=-180, le=180, description="Longitude, degrees (WGS 84)", examples=[28.9784]
     )
 

@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    StrictFloat,
     StrictInt,
     WithJsonSchema,
     field_validator,
@@ -87,7 +88,8 @@ MAX_INSTALLMENTS_DOC = "Most installments this merchant offers (cards and fee pl
 
 
 class RateLimitIn(_Request):
-    per_second: float = Field(
+    # Strict: a JSON number (integers too), not `true` or "50" as a lax float would take.
+    per_second: StrictFloat = Field(
         gt=0, le=100_000, description="Sustained requests per second", examples=[50]
     )
     burst: JsonInt = Field(

@@ -49,6 +49,9 @@ class FraudSettings(ServiceSettings):
     """Most messages scored in one database transaction (what is already buffered)."""
     inbox_consumer: str = "fraud"
     """Name under which processed message ids are recorded in the inbox table."""
+    heal_after_s: float = Field(default=15.0, gt=0)
+    """A partition with lag and no commit progress for this long (nothing in flight) is
+    sought back to its committed offset (faust can drop fetched records in memory)."""
     stall_after_s: float = Field(default=30.0, gt=0)
     """/readyz fails when there is lag and no offset progress for this long."""
     lag_probe_cache_s: float = Field(default=2.0, ge=0)

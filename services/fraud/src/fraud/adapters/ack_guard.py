@@ -14,6 +14,17 @@ and 121 of 600 payments never decided.
 message we released first (the repartition copy was produced, or its database transaction
 committed, or it was dead-lettered). A refused ack leaves the offset uncommitted, so after
 the rebalance the message is fetched again and handled.
+
+Two more of faust's consumer rules can commit past a message nobody processed, and are
+narrowed the same way on the guarded topics (whose offsets are contiguous: no transactions,
+no compaction):
+- `_add_gap`: when a fetched offset jumps past faust's read offset, faust marks the offsets
+  in between as done (meant for transaction markers). On our topics such a jump means faust
+  dropped fetched records in memory, so nothing is marked; the commit waits, and the stream's
+  stall watchdog seeks the partition back to its committed offset.
+- `_new_offset` commits a run of acked offsets even when the offset right at the committed
+  position is missing (faust-streaming #606). Here a commit needs the committed offset itself
+  acked first.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ class AckGuard:
     def __init__(self, topics: Collection[str]) -> None:
         self.topics = frozenset(topics)
         self.refused = 0
+        self.gaps_refused = 0
         self._released: set[tuple[str, int, int]] = set()
 
     def release(self, message: Any) -> None:
@@ -54,3 +66,31 @@ class AckGuard:
             return bool(original(message))
 
         consumer.ack = ack
+        self._strict_commits(consumer)
+
+    def _strict_commits(self, consumer: Any) -> None:
+        add_gap, new_offset = consumer._add_gap, consumer._new_offset
+
+        async def no_gap_on_guarded(tp: Any, offset_from: int, offset_to: int) -> None:
+            if tp.topic not in self.topics:
+                await add_gap(tp, offset_from, offset_to)
+                return
+            self.gaps_refused += 1
+            log.warning(
+                "offsets %d..%d of %s[%d] were fetched but never delivered; not treated as done",
+                offset_from,
+                offset_to - 1,
+                tp.topic,
+                tp.partition,
+            )
+
+        def head_must_be_acked(tp: Any) -> int | None:
+            if tp.topic in self.topics:
+                acked, committed = consumer._acked.get(tp), consumer._committed_offset.get(tp)
+                if acked and committed is not None and min(acked) > committed:
+                    return None  # the message at the committed offset is not done yet
+            result: int | None = new_offset(tp)
+            return result
+
+        consumer._add_gap = no_gap_on_guarded
+        consumer._new_offset = head_must_be_acked

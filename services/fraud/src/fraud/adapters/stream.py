@@ -48,6 +48,7 @@ import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from faust.exceptions import Skip
+from faust.types import TP as FaustTP
 
 from fraud.adapters.ack_guard import AckGuard
 from fraud.adapters.deadletter import DeadLetterSource
@@ -134,6 +135,7 @@ class FraudStream:
         self._guard = AckGuard(())
         self._committed: dict[TopicPartition, int | None] = {}
         self._committed_changed: dict[TopicPartition, float] = {}
+        self._heal_seen: dict[TopicPartition, tuple[int, float]] = {}
 
     # ------------------------------------------------------------------ the faust app
     def build_app(self) -> faust.App:
@@ -425,6 +427,7 @@ class FraudStream:
                     raise RuntimeError(f"faust app crashed: {app.crash_reason!r}")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+                await self._heal_stalled_partitions()
         finally:
             if not starting.done():
                 starting.cancel()
@@ -437,6 +440,44 @@ class FraudStream:
                 log.warning("faust app did not stop within 8s")
             log.info("faust app stopped in %.2fs", time.monotonic() - stopping_at)
             self.progress.ready_monotonic = None
+
+    async def _heal_stalled_partitions(self) -> None:
+        """Seek a partition back to its committed offset when it has lag and its committed
+        offset has not moved for `heal_after_s` while nothing is in flight: faust dropped
+        fetched records in memory (see ack_guard.py), and nothing else would fetch them again.
+        Redelivered messages that were already handled are duplicates for the inbox."""
+        app = self.app
+        p = self.progress
+        if app is None or p.ready_monotonic is None or app.rebalancing or p.in_flight_since:
+            return
+        try:
+            snapshot = await self._lag_snapshot()
+            assigned = {tuple(tp) for tp in app.consumer.assignment()}
+        except Exception as exc:  # the probe reconnects next time; healing can wait
+            log.debug("stall check skipped: %s", type(exc).__name__)
+            return
+        now = time.monotonic()
+        for tp, lag in snapshot.lag.items():
+            committed = snapshot.committed.get(tp)
+            if lag <= 0 or committed is None or tuple(tp) not in assigned:
+                self._heal_seen.pop(tp, None)
+                continue
+            seen = self._heal_seen.get(tp)
+            if seen is None or seen[0] != committed:
+                self._heal_seen[tp] = (committed, now)
+                continue
+            if now - seen[1] < self.settings.heal_after_s:
+                continue
+            log.warning(
+                "%s[%d]: lag %d and no progress for %.0fs; seeking back to committed offset %d",
+                tp.topic,
+                tp.partition,
+                lag,
+                now - seen[1],
+                committed,
+            )
+            await app.consumer.seek(FaustTP(tp.topic, tp.partition), committed)
+            self._heal_seen[tp] = (committed, now)
 
     def stop(self) -> None:
         self._stop.set()

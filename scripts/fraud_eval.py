@@ -109,12 +109,29 @@ class Stack:
                 shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
+GROUP_SETTINGS = {
+    "INTAKE_CONSUMER_GROUP": "intake",
+    "INTAKE_REQUESTS_CONSUMER_GROUP": "intake-requests",
+    "FRAUD_FAUST_APP_ID": "sanalpos-fraud",
+    "FRAUD_FEEDBACK_CONSUMER_GROUP": "fraud-feedback",
+    "AUTHORIZATION_CONSUMER_GROUP": "authorization",
+    "SETTLEMENT_CONSUMER_GROUP": "settlement",
+    "NOTIFICATION_CONSUMER_GROUP": "notification",
+}
+
+
 def prepare_environment() -> Path | None:
     """Own ports unless given; a fresh state folder unless one is given. Returns it if new."""
     for key, value in OWN_PORTS.items():
         os.environ.setdefault(key, value)
     os.environ["INTAKE_ALLOW_REPLAY_TIME"] = "true"
     os.environ.setdefault("SANALPOS_ENV", "development")
+    # Own consumer groups (and faust app id), so a replay against a broker that another
+    # deployment uses (e.g. the whole-system tests') never takes over that deployment's
+    # partitions or leaves it rebalancing when the replay stops.
+    run = secrets.token_hex(3)
+    for key, group in GROUP_SETTINGS.items():
+        os.environ.setdefault(key, f"{group}-eval-{run}")
     if "SANALPOS_STATE_DIR" in os.environ:
         return None
     fresh = ROOT / ".state" / "fraud-eval" / f"run-{int(time.time())}-{secrets.token_hex(2)}"

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from asyncpg import Record
+
 from authorization.domain.lifecycle import Authorization, AuthorizationStatus
 from sanalpos_common.db import Connection
 
@@ -32,7 +34,7 @@ _STATE_COLUMNS = (
 )
 
 
-def _state(row: Mapping[str, Any]) -> Authorization:
+def _state(row: Mapping[str, Any] | Record) -> Authorization:
     return Authorization(
         payment_id=row["payment_id"],
         merchant_id=row["merchant_id"],

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asyncpg import Record
+
 from authorization.domain.issuer import (
     Behaviour,
     CardAccount,
@@ -154,7 +156,7 @@ class IssuerSimulator:
         await self._credit(conn, hold, amount)
 
     @staticmethod
-    async def _credit(conn: Connection, hold: Mapping[str, Any], amount: int) -> None:
+    async def _credit(conn: Connection, hold: Mapping[str, Any] | Record, amount: int) -> None:
         if amount:
             await conn.execute(
                 "UPDATE account_balances SET available = available + $3 "

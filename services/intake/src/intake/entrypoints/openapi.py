@@ -136,7 +136,8 @@ def _error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[s
         statuses.append("409")
     if operation.get("requestBody"):
         statuses.append("400")  # a body that is not JSON at all
-    if operation.get("parameters") or operation.get("requestBody") or "{" in path:
+    inputs = [p for p in operation.get("parameters", []) if p is not REQUEST_ID_PARAMETER]
+    if inputs or operation.get("requestBody") or "{" in path:
         statuses.append("422")
     if path.startswith("/v1/") and path not in PUBLIC_PATHS:
         statuses.append("429")

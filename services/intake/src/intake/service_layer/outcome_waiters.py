@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
+
 from sanalpos_common.db import Connection
 
 OUTCOME_CHANNEL = "payment_outcomes"
@@ -129,7 +131,7 @@ async def notify_outcome(conn: Connection, payment_id: uuid.UUID) -> None:
 
 
 async def remember_answer(
-    conn: Connection, merchant_id: str, idempotency_key: str, body: Mapping[str, Any]
+    conn: Connection | asyncpg.Pool, merchant_id: str, idempotency_key: str, body: Mapping[str, Any]
 ) -> None:
     """A retry with the same Idempotency-Key replays what the first request answered: after a
     synchronous 201, that is the outcome rather than the 202 stored at creation."""

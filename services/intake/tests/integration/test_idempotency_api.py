@@ -5,7 +5,6 @@ request's claim, and the purge."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -14,20 +13,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from intake.bootstrap import bootstrap
-from intake.config import IntakeSettings
 from intake.entrypoints.schemas import CreatePaymentRequest
 from intake.service_layer.idempotency import purge_once
-from intake.service_layer.lifecycle import apply_outcome
 from intake.service_layer.payments import request_hash
 from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import PaymentAuthorized
-from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+from .conftest import authorized, feed, http_client, private_intake
 
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
 
@@ -54,38 +47,17 @@ class Api:
         return int(count)
 
 
-@contextlib.asynccontextmanager
-async def private_intake() -> AsyncIterator[Platform]:
-    """Intake on a private schema of its database: the outbox rows these tests leave must
-    never be published by an intake process the whole-system tests may run on the same DB."""
-    base = IntakeSettings().database_url.get_secret_value()
-    schema = f"it_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    dsn = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-    platform = await bootstrap(IntakeSettings(database_url=SecretStr(dsn)))
-    try:
-        yield platform
-    finally:
-        for close in reversed(platform.runtime.closers):
-            await close()
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 async def api() -> AsyncIterator[Api]:
-    async with private_intake() as platform:
-        transport = httpx.ASGITransport(app=platform.runtime.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            created = await client.post(
-                "/admin/merchants",
-                json={"name": "Idempotent Shop"},
-                headers={"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"},
-            )
-            assert created.status_code == 201, created.text
-            merchant = created.json()
-            yield Api(client, platform.pool, f"Bearer {merchant['api_key']}", merchant["id"])
+    async with private_intake() as platform, http_client(platform) as client:
+        created = await client.post(
+            "/admin/merchants",
+            json={"name": "Idempotent Shop"},
+            headers={"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"},
+        )
+        assert created.status_code == 201, created.text
+        merchant = created.json()
+        yield Api(client, platform.pool, f"Bearer {merchant['api_key']}", merchant["id"])
 
 
 def payment_body(order_id: str, amount: int = 1500, capture: bool = True) -> dict[str, Any]:
@@ -192,21 +164,7 @@ async def test_a_refused_operation_releases_its_key(api: Api) -> None:
     payment_id = created.json()["id"]
     key, url = f"key-{uuid.uuid4()}", f"/v1/payments/{payment_id}/capture"
     assert (await api.post(url, {"amount": 500}, key)).status_code == 409
-    authorized = PaymentAuthorized(
-        payment_id=uuid.UUID(payment_id),
-        merchant_id=api.merchant,
-        amount=1500,
-        currency="TRY",
-        auth_code="XY12ZZ",
-        response_code="00",
-        installments=1,
-        capture=False,
-    )
-    envelope = new_envelope(
-        topics.PAYMENT_AUTHORIZED, authorized, correlation_id=authorized.payment_id, producer="t"
-    )
-    async with unit_of_work(api.pool) as uow:
-        await apply_outcome(uow, topics.PAYMENT_AUTHORIZED, envelope)
+    await feed(api.pool, topics.PAYMENT_AUTHORIZED, authorized(payment_id, api.merchant, 1500))
     accepted = await api.post(url, {"amount": 500}, key)
     assert accepted.status_code == 202, accepted.text
     replayed = await api.post(url, {"amount": 500}, key)

@@ -12,10 +12,11 @@ import asyncpg
 import httpx
 import pytest
 
-from intake.bootstrap import bootstrap
 from sanalpos_common import topics
 from sanalpos_common.crypto.card import luhn_check_digit
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+from .conftest import http_client, running_intake
 
 CREDIT = "4111111111111111"  # seed: Visa credit, no programme ceiling
 DEBIT = "4000056655665556"  # seed: Visa debit
@@ -78,14 +79,8 @@ def auth(merchant: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def intake() -> AsyncIterator[Intake]:
-    platform = await bootstrap()
-    transport = httpx.ASGITransport(app=platform.runtime.app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Intake(client, platform.pool)
-    finally:
-        for close in reversed(platform.runtime.closers):
-            await close()
+    async with running_intake() as platform, http_client(platform) as client:
+        yield Intake(client, platform.pool)
 
 
 def refused_because(response: httpx.Response) -> str:

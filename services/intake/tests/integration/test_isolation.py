@@ -9,7 +9,6 @@ fed to the read model directly."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,14 +18,11 @@ import asyncpg
 import httpx
 import pytest
 
-from intake.bootstrap import bootstrap
 from intake.entrypoints.api import build_app
-from intake.service_layer.lifecycle import apply_outcome
 from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import PaymentAuthorized, PaymentCaptured
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+from .conftest import authorized, captured, feed, http_client, running_intake
 
 DOCUMENT = build_app().openapi()
 SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]
@@ -127,14 +123,6 @@ def auth(merchant: dict[str, str]) -> dict[str, str]:
     return {"Authorization": merchant["Authorization"]}
 
 
-async def feed(pool: asyncpg.Pool, topic: str, payload: Any) -> None:
-    envelope = new_envelope(
-        topic, payload, correlation_id=payload.payment_id, producer="authorization"
-    )
-    async with unit_of_work(pool) as uow:
-        await apply_outcome(uow, topic, envelope)
-
-
 async def captured_sale(client: httpx.AsyncClient, pool: asyncpg.Pool, a: dict[str, str]) -> str:
     created = await client.post(
         "/v1/payments",
@@ -143,20 +131,9 @@ async def captured_sale(client: httpx.AsyncClient, pool: asyncpg.Pool, a: dict[s
     )
     assert created.status_code == 202, created.text
     payment_id = created.json()["id"]
-    common = {
-        "payment_id": uuid.UUID(payment_id),
-        "merchant_id": a["id"],
-        "amount": 5000,
-        "currency": "TRY",
-        "installments": 1,
-        "auth_code": "AB12CD",
-    }
-    await feed(
-        pool,
-        topics.PAYMENT_AUTHORIZED,
-        PaymentAuthorized(**common, response_code="00", capture=True),
-    )
-    await feed(pool, topics.PAYMENT_CAPTURED, PaymentCaptured(**common, authorized_amount=5000))
+    sale = authorized(payment_id, a["id"], amount=5000, capture=True)
+    await feed(pool, topics.PAYMENT_AUTHORIZED, sale)
+    await feed(pool, topics.PAYMENT_CAPTURED, captured(payment_id, a["id"], 5000, 5000))
     return str(payment_id)
 
 
@@ -177,17 +154,11 @@ async def a_resources(
 
 @pytest.fixture(scope="module")
 async def world() -> AsyncIterator[World]:
-    platform = await bootstrap()
-    transport = httpx.ASGITransport(app=platform.runtime.app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            a = await new_merchant(client, name="Shop A", fee_plan="volume", max_installments=3)
-            b = await new_merchant(client, name="Shop B")
-            resources = await a_resources(client, platform.pool, a)
-            yield World(client, platform.pool, a, b, resources)
-    finally:
-        for close in reversed(platform.runtime.closers):
-            await close()
+    async with running_intake() as platform, http_client(platform) as client:
+        a = await new_merchant(client, name="Shop A", fee_plan="volume", max_installments=3)
+        b = await new_merchant(client, name="Shop B")
+        resources = await a_resources(client, platform.pool, a)
+        yield World(client, platform.pool, a, b, resources)
 
 
 def matrix() -> list[tuple[str, str, dict[str, Any]]]:

@@ -52,18 +52,17 @@ from intake.entrypoints.problems import install_problem_handlers
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption, generate_private_key_pem
 from intake.service_layer.kafka_requests import KafkaRequestDeps
-from intake.service_layer.lifecycle import apply_outcome
 from sanalpos_common import topics
 from sanalpos_common.crypto import Keyring
 from sanalpos_common.crypto.cvc import rotate_cvc_keys
-from sanalpos_common.db import migrate, unit_of_work
+from sanalpos_common.db import migrate
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.outbox import OutboxRelay
 from sanalpos_common.observability import Metrics
-from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import PaymentAuthorized, PaymentCaptured
 from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
 from sanalpos_common.testing import wait_for
+
+from .conftest import authorized, captured, feed
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 BASE_DSN = os.environ.get("INTAKE_DATABASE_URL", local_database_url("intake"))
@@ -610,21 +609,8 @@ async def authorized_preauth(entry: EntryPoint, amount: int = 10_000) -> str:
     await entry.publish(create_value(**body), request_id)
     (reply,) = await entry.reply(request_id)
     payment_id = reply["result"]["id"]
-    event = PaymentAuthorized(
-        payment_id=uuid.UUID(payment_id),
-        merchant_id=entry.merchant_id,
-        amount=amount,
-        currency="TRY",
-        auth_code="A1B2C3",
-        response_code="00",
-        installments=1,
-        capture=False,
-    )
-    envelope = new_envelope(
-        topics.PAYMENT_AUTHORIZED, event, correlation_id=event.payment_id, producer="test"
-    )
-    async with unit_of_work(entry.pool) as uow:
-        await apply_outcome(uow, topics.PAYMENT_AUTHORIZED, envelope)
+    event = authorized(payment_id, entry.merchant_id, amount)
+    await feed(entry.pool, topics.PAYMENT_AUTHORIZED, event)
     return str(payment_id)
 
 
@@ -698,20 +684,8 @@ async def test_void_over_kafka(entry: EntryPoint) -> None:
 
 async def test_refunds_over_kafka_up_to_the_captured_amount(entry: EntryPoint) -> None:
     payment_id = await authorized_preauth(entry, amount=10_000)
-    captured = PaymentCaptured(
-        payment_id=uuid.UUID(payment_id),
-        merchant_id=entry.merchant_id,
-        amount=10_000,
-        currency="TRY",
-        installments=1,
-        auth_code="A1B2C3",
-        authorized_amount=10_000,
-    )
-    envelope = new_envelope(
-        topics.PAYMENT_CAPTURED, captured, correlation_id=captured.payment_id, producer="test"
-    )
-    async with unit_of_work(entry.pool) as uow:
-        await apply_outcome(uow, topics.PAYMENT_CAPTURED, envelope)
+    event = captured(payment_id, entry.merchant_id, 10_000, authorized_amount=10_000)
+    await feed(entry.pool, topics.PAYMENT_CAPTURED, event)
     first, too_much = f"req-{uuid.uuid4()}", f"req-{uuid.uuid4()}"
     await entry.publish(lifecycle_value("refund", payment_id, amount=4_000, reason="r"), first)
     await entry.publish(lifecycle_value("refund", payment_id, amount=7_000, reason="r"), too_much)

@@ -5,7 +5,6 @@ the commands intake sends are read back from its outbox)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,25 +15,19 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from intake.bootstrap import bootstrap
-from intake.config import IntakeSettings
-from intake.service_layer.lifecycle import apply_outcome
 from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
-from sanalpos_common.schemas.codec import decode, new_envelope
+from sanalpos_common.schemas.codec import decode
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
-    PaymentAuthorized,
-    PaymentCaptured,
     PaymentOperation,
     PaymentOperationFailed,
     PaymentRefunded,
     PaymentSettled,
 )
-from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+from .conftest import authorized, captured, deliver, feed, http_client, outcome, private_intake
 
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
 CONTEXT = {"customer_ip": "203.0.113.9", "device_id": "dev-lifecycle"}
@@ -70,15 +63,10 @@ class Intake:
         return str(response.json()["id"])
 
     async def feed(self, topic: str, payload: Any) -> Envelope[Any]:
-        envelope = new_envelope(
-            topic, payload, correlation_id=payload.payment_id, producer="authorization"
-        )
-        await self.deliver(topic, envelope)
-        return envelope
+        return await feed(self.pool, topic, payload)
 
     async def deliver(self, topic: str, envelope: Envelope[Any]) -> None:
-        async with unit_of_work(self.pool) as uow:
-            await apply_outcome(uow, topic, envelope)
+        await deliver(self.pool, topic, envelope)
 
     async def commands(self, topic: str, payment_id: str) -> list[Any]:
         rows = await self.pool.fetch(
@@ -102,56 +90,10 @@ def headers(auth: dict[str, str], key: str | None = None) -> dict[str, str]:
     return out
 
 
-@contextlib.asynccontextmanager
-async def private_intake() -> AsyncIterator[Platform]:
-    """Intake on a private schema of its database: the outbox rows these tests leave must
-    never be published by an intake process the whole-system tests may run on the same DB."""
-    base = IntakeSettings().database_url.get_secret_value()
-    schema = f"it_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    dsn = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-    platform = await bootstrap(IntakeSettings(database_url=SecretStr(dsn)))
-    try:
-        yield platform
-    finally:
-        for close in reversed(platform.runtime.closers):
-            await close()
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 async def intake() -> AsyncIterator[Intake]:
-    async with private_intake() as platform:
-        transport = httpx.ASGITransport(app=platform.runtime.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Intake(client, platform.pool)
-
-
-def authorized(payment_id: str, merchant_id: str, amount: int, capture: bool) -> PaymentAuthorized:
-    return PaymentAuthorized(
-        payment_id=uuid.UUID(payment_id),
-        merchant_id=merchant_id,
-        amount=amount,
-        currency="TRY",
-        auth_code="AB12CD",
-        response_code="00",
-        installments=1,
-        capture=capture,
-    )
-
-
-def captured(payment_id: str, merchant_id: str, amount: int) -> PaymentCaptured:
-    return PaymentCaptured(
-        payment_id=uuid.UUID(payment_id),
-        merchant_id=merchant_id,
-        amount=amount,
-        currency="TRY",
-        installments=1,
-        auth_code="AB12CD",
-        authorized_amount=1000,
-    )
+    async with private_intake() as platform, http_client(platform) as client:
+        yield Intake(client, platform.pool)
 
 
 def refunded(payment_id: str, merchant_id: str, refund_id: str, amount: int) -> PaymentRefunded:
@@ -441,9 +383,7 @@ async def test_read_model_under_disorder_with_duplicates(intake: Intake) -> None
         (topics.PAYMENT_REFUNDED, refunded(payment_id, merchant, r1, 200)),
         (topics.PAYMENT_REFUNDED, refunded(payment_id, merchant, r2, 300)),
     ]
-    envelopes = [
-        (t, new_envelope(t, p, correlation_id=pid, producer="authorization")) for t, p in events
-    ]
+    envelopes = [(t, outcome(t, p)) for t, p in events]
     statuses = []
     for topic, envelope in reversed(envelopes):
         await intake.deliver(topic, envelope)

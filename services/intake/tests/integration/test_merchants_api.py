@@ -14,12 +14,13 @@ import httpx
 import pytest
 
 from intake.adapters.merchants import MerchantRepository
-from intake.bootstrap import bootstrap
 from intake.config import DEMO_MERCHANT_ID
 from intake.service_layer.merchants import MERCHANT_NAMESPACE, ensure_merchant
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import decode
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+from .conftest import http_client, running_intake
 
 ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
 
@@ -56,14 +57,8 @@ def bearer(api_key: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def intake() -> AsyncIterator[Intake]:
-    platform = await bootstrap()
-    transport = httpx.ASGITransport(app=platform.runtime.app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Intake(client, platform.pool)
-    finally:
-        for close in reversed(platform.runtime.closers):
-            await close()
+    async with running_intake() as platform, http_client(platform) as client:
+        yield Intake(client, platform.pool)
 
 
 async def test_create_shows_the_key_once_and_announces_the_merchant(intake: Intake) -> None:

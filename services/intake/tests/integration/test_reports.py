@@ -5,64 +5,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from intake.bootstrap import bootstrap
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+from .conftest import insert_payment_row
 
 NOV_1 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)  # 13:00 in Istanbul
 LATE_NOV_1 = datetime(2026, 11, 1, 22, 30, tzinfo=UTC)  # already 2 November in Istanbul
 NOV_2 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-async def platform() -> AsyncIterator[Platform]:
-    platform = await bootstrap()
-    yield platform
-    for close in reversed(platform.runtime.closers):
-        await close()
-
-
-@pytest.fixture(scope="module")
-async def http(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=platform.runtime.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-        yield client
-
-
 async def insert_payment(platform: Platform, merchant_id: str, **fields: Any) -> uuid.UUID:
-    row: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "merchant_id": merchant_id,
-        "amount": 1000,
-        "currency": "TRY",
-        "capture": True,
-        "installments": 1,
-        "status": "pending",
-        "status_rank": 0,
-        "card_brand": "visa",
-        "card_bin": "411111",
-        "card_last4": "1111",
-        "card_exp_month": 12,
-        "card_exp_year": 2031,
-        "card_fingerprint": "fp",
-        "created_at": NOV_1,
-        "updated_at": NOV_1,
-        **fields,
-    }
-    columns = ", ".join(row)
-    values = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    await platform.pool.execute(
-        f"INSERT INTO payments ({columns}) VALUES ({values})",  # noqa: S608 - test data
-        *row.values(),
-    )
-    return row["id"]  # type: ignore[no-any-return]
+    return await insert_payment_row(platform.pool, merchant_id, NOV_1, **fields)
 
 
 async def declined(

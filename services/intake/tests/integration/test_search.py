@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,27 +13,13 @@ import httpx
 import pytest
 
 from intake.adapters.payment_search import PaymentFilters
-from intake.bootstrap import bootstrap
 from intake.service_layer.export import export_csv
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
+from .conftest import insert_payment_row
+
 T0 = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-async def platform() -> AsyncIterator[Platform]:
-    platform = await bootstrap()
-    yield platform
-    for close in reversed(platform.runtime.closers):
-        await close()
-
-
-@pytest.fixture(scope="module")
-async def http(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=platform.runtime.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-        yield client
 
 
 async def new_merchant(http: httpx.AsyncClient, name: str) -> tuple[str, dict[str, str]]:
@@ -49,32 +34,7 @@ async def new_merchant(http: httpx.AsyncClient, name: str) -> tuple[str, dict[st
 
 
 async def insert_payment(platform: Platform, merchant_id: str, **fields: Any) -> uuid.UUID:
-    row: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "merchant_id": merchant_id,
-        "amount": 1000,
-        "currency": "TRY",
-        "capture": True,
-        "installments": 1,
-        "status": "pending",
-        "status_rank": 0,
-        "card_brand": "visa",
-        "card_bin": "411111",
-        "card_last4": "1111",
-        "card_exp_month": 12,
-        "card_exp_year": 2031,
-        "card_fingerprint": "fp-a",
-        "created_at": T0,
-        "updated_at": T0,
-        **fields,
-    }
-    columns = ", ".join(row)
-    values = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    await platform.pool.execute(
-        f"INSERT INTO payments ({columns}) VALUES ({values})",  # noqa: S608 - test data
-        *row.values(),
-    )
-    return row["id"]  # type: ignore[no-any-return]
+    return await insert_payment_row(platform.pool, merchant_id, T0, **fields)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +44,7 @@ async def shop(platform: Platform, http: httpx.AsyncClient) -> dict[str, Any]:
     other_id, _ = await new_merchant(http, "Other Shop")
     ids: list[uuid.UUID] = []
     for i in range(10):
-        created = T0 + timedelta(minutes=i if i != 5 else 4)  # 4 and 5 tie
+        at = T0 + timedelta(minutes=i if i != 5 else 4)  # 4 and 5 tie
         ids.append(
             await insert_payment(
                 platform,
@@ -95,7 +55,7 @@ async def shop(platform: Platform, http: httpx.AsyncClient) -> dict[str, Any]:
                 order_id=f"order-{i}",
                 card_last4="4242" if i < 3 else "1111",
                 card_fingerprint="fp-b" if i >= 7 else "fp-a",
-                created_at=created,
+                created_at=at,
                 description="=cmd()" if i == 9 else None,
             )
         )

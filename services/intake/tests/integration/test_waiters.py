@@ -17,10 +17,11 @@ from intake.bootstrap import bootstrap
 from intake.service_layer.payments import apply_outcome
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import PaymentAuthorized, PaymentDeclined
+from sanalpos_common.schemas.events import PaymentDeclined
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+
+from .conftest import authorized, outcome
 
 
 class Replica:
@@ -98,24 +99,8 @@ async def payment_id_of(replica: Replica, order_id: str) -> uuid.UUID:
 
 async def consume_on(replica: Replica, topic: str, payload: Any) -> None:
     """What the replica's consumer does with an outcome event, in its own transaction."""
-    envelope = new_envelope(
-        topic, payload, correlation_id=payload.payment_id, producer="authorization"
-    )
     async with unit_of_work(replica.platform.pool) as uow:
-        await apply_outcome(uow, topic, envelope)
-
-
-def authorized(payment_id: uuid.UUID, merchant_id: str) -> PaymentAuthorized:
-    return PaymentAuthorized(
-        payment_id=payment_id,
-        merchant_id=merchant_id,
-        amount=1000,
-        currency="TRY",
-        auth_code="A1B2C3",
-        response_code="00",
-        installments=1,
-        capture=False,
-    )
+        await apply_outcome(uow, topic, outcome(topic, payload))
 
 
 async def merchant_of(replica: Replica, payment_id: uuid.UUID) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -64,9 +66,18 @@ def webhooks() -> Iterator[WebhookReceiver]:
     receiver.stop()
 
 
+def cutoff_far_from_now(time_zone: str = "Europe/Istanbul") -> str:
+    """An end-of-day cut-off twelve hours away, so no test crosses one (a void after capture
+    is allowed only before it, and batches close at it)."""
+    local = datetime.now(ZoneInfo(time_zone)) + timedelta(hours=12)
+    return f"{local.hour:02d}:{local.minute:02d}"
+
+
 async def new_merchant(intake: httpx.AsyncClient, name: str) -> dict[str, Any]:
     response = await intake.post(
-        "/admin/merchants", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        "/admin/merchants",
+        json={"name": name, "cutoff_time": cutoff_far_from_now()},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert response.status_code == 201, response.text
     return response.json()

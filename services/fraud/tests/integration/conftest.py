@@ -377,9 +377,13 @@ async def fraud_service(
             await _delete_internal_topics(app_id)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def fraud(
     kafka_io: KafkaIO, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[FraudService]:
+    """One fraud process per test module. Not per session: it consumes the real
+    payment.initiated topic (its own group), so left running it would score — and emit
+    payment.scored for — the payments of every later suite, racing the fraud service of the
+    whole-system tests."""
     async with fraud_service(kafka_io, tmp_path_factory.mktemp("fraud"), "test") as service:
         yield service

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from intake.entrypoints.demo_cards import EXAMPLE_CARD_NUMBER
 from sanalpos_common.crypto.card import holds_card_number, luhn_valid
 from sanalpos_common.money import CurrencyCode
 from sanalpos_common.schemas.events import RiskContext
@@ -99,7 +100,7 @@ def check_cvc(value: SecretStr) -> SecretStr:
 class CardIn(_Request):
     number: SecretStr = Field(
         description="Card number (PAN), 12-19 digits passing the Luhn check; spaces are ignored",
-        examples=["4111111111111111"],
+        examples=[EXAMPLE_CARD_NUMBER],
     )
     exp_month: JsonInt = Field(ge=1, le=12, description="Expiry month, 1-12", examples=[12])
     exp_year: JsonInt = Field(
@@ -174,7 +175,7 @@ JWE_FIELD = Field(
     ],
 )
 CARD_IN_EXAMPLE: dict[str, Any] = {
-    "number": "4111111111111111",
+    "number": EXAMPLE_CARD_NUMBER,
     "exp_month": 12,
     "exp_year": 2030,
     "cvc": "123",

@@ -40,6 +40,8 @@ from intake.domain.bins import BadBinRow, describe_bin, is_bin
 from intake.domain.merchant import InvalidMerchantField
 from intake.domain.rate_limit import Limit
 from intake.service_layer import merchants as service
+from sanalpos_common.business_day import DEFAULT_CUTOFF, DEFAULT_TIME_ZONE
+from sanalpos_common.fees import DEFAULT_FEE_PLAN
 
 Handler = Callable[[asyncpg.Pool, argparse.Namespace], Awaitable[Any]]
 
@@ -59,9 +61,9 @@ def _profile_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
         parser.add_argument(flag, dest=dest, type=kind, default=default if defaults else None)
 
     option("--currency", "settlement_currency", "TRY")
-    option("--time-zone", "time_zone", "Europe/Istanbul")
-    option("--cutoff", "cutoff_time", "23:59")
-    option("--fee-plan", "fee_plan", "standard")
+    option("--time-zone", "time_zone", DEFAULT_TIME_ZONE)
+    option("--cutoff", "cutoff_time", DEFAULT_CUTOFF.strftime("%H:%M"))
+    option("--fee-plan", "fee_plan", DEFAULT_FEE_PLAN)
     option("--max-installments", "max_installments", 12, int)
 
 

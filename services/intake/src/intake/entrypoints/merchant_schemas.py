@@ -18,6 +18,7 @@ from pydantic import (
 
 from intake.domain.merchant import CUTOFF_PATTERN, MERCHANT_ID_PATTERN, check_field
 from intake.entrypoints.schemas import JsonInt, RequestBody, json_integer
+from sanalpos_common.business_day import DEFAULT_CUTOFF, DEFAULT_TIME_ZONE
 from sanalpos_common.fees import DEFAULT_FEE_PLAN, FEE_PLANS
 from sanalpos_common.money import CurrencyCode
 
@@ -117,13 +118,16 @@ class CreateMerchant(_Request):
         default="TRY", description="Currency paid out in", examples=["TRY"]
     )
     time_zone: TimeZoneName = Field(
-        default="Europe/Istanbul",
+        default=DEFAULT_TIME_ZONE,
         max_length=64,
         description=TIME_ZONE_DOC,
         examples=["Europe/Istanbul"],
     )
     cutoff_time: str = Field(
-        default="23:59", pattern=CUTOFF_PATTERN, description=CUTOFF_DOC, examples=["23:59"]
+        default=DEFAULT_CUTOFF.strftime("%H:%M"),
+        pattern=CUTOFF_PATTERN,
+        description=CUTOFF_DOC,
+        examples=["23:59"],
     )
     fee_plan: FeePlanName = Field(
         default=DEFAULT_FEE_PLAN, description=FEE_PLAN_DOC, examples=["standard"]

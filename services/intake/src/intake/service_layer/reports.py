@@ -16,8 +16,8 @@ import asyncpg
 from intake.adapters.payment_search import PaymentReports
 from intake.entrypoints.search_schemas import ReportQuery
 from intake.service_layer.search import utc_instant
+from sanalpos_common.business_day import DEFAULT_TIME_ZONE
 
-DEFAULT_TIME_ZONE = "Europe/Istanbul"
 _COUNTS = (
     "payments",
     "volume",

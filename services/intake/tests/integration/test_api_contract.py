@@ -19,11 +19,12 @@ import schemathesis
 import uvicorn
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from intake.bootstrap import bootstrap
 from intake.config import DEMO_API_KEY
 from intake.entrypoints.api import build_app
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from sanalpos_common.testing import free_port
+
+from .conftest import private_intake
 
 schema = schemathesis.openapi.from_dict(build_app().openapi())
 # PostgreSQL cannot store NUL characters: every text field refuses them with a 422 naming the
@@ -38,16 +39,14 @@ class IntakeInThread:
         self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
     async def _serve(self) -> None:
-        platform = await bootstrap()
-        config = uvicorn.Config(
-            platform.runtime.app, host="127.0.0.1", port=self.port, log_config=None
-        )
-        self.server = uvicorn.Server(config)
-        try:
+        # A private schema: the outbox rows of the generated requests must never be published
+        # by the intake the whole-system tests later run on the same database.
+        async with private_intake() as platform:
+            config = uvicorn.Config(
+                platform.runtime.app, host="127.0.0.1", port=self.port, log_config=None
+            )
+            self.server = uvicorn.Server(config)
             await self.server.serve()
-        finally:
-            for close in reversed(platform.runtime.closers):
-                await close()
 
     def __enter__(self) -> str:
         self.thread.start()

@@ -595,11 +595,16 @@ class PaymentOut(BaseModel):
     )
 
 
+WEBHOOK_URL_PATTERN = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[!-~]*)?$"
+
+
 class RegisterWebhookEndpoint(_Request):
     url: str = Field(
-        pattern=r"^https?://",
+        # A host is required and credentials are not allowed (no `@`): notification refuses
+        # such endpoints, so intake must not accept them and announce them.
+        pattern=WEBHOOK_URL_PATTERN,
         max_length=2048,
-        description="Where events are POSTed: an http(s) URL",
+        description="Where events are POSTed: an http(s) URL with a host, no credentials",
         examples=["https://shop.example/hooks/sanalpos"],
     )
 

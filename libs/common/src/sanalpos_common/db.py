@@ -13,9 +13,11 @@ from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from pydantic import BaseModel
 
-from sanalpos_common.schemas.codec import encode
+from sanalpos_common.schemas.codec import encode, envelope_for
 from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import topic_of as envelope_topic
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,17 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 class UnitOfWork:
-    """One database transaction for a state change, the events it emits and its inbox row."""
+    """One database transaction for a state change, the events it emits and its inbox row.
 
-    def __init__(self, conn: Connection) -> None:
+    `producer` names the service; `cause` is the message being handled (set per message by
+    the idempotent consumer), so `emit(payload)` fills in topic, key, correlation, causation
+    and producer by itself.
+    """
+
+    def __init__(self, conn: Connection, producer: str = "") -> None:
         self.conn = conn
+        self.producer = producer
+        self.cause: Envelope[Any] | None = None
         self._emitted = 0
 
     async def mark_processed(self, consumer: str, message_id: Any, topic: str) -> bool:
@@ -51,7 +60,24 @@ class UnitOfWork:
         )
         return row is not None
 
-    async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+    async def emit(
+        self, payload: BaseModel, *, correlation_id: Any | None = None
+    ) -> Envelope[Any]:
+        """Write one event to the outbox from its payload alone; returns its envelope."""
+        if not self.producer:
+            raise RuntimeError("this unit of work has no producer: pass unit_of_work(pool, producer)")
+        cause = self.cause
+        envelope = envelope_for(
+            payload,
+            producer=self.producer,
+            causation_id=cause.message_id if cause is not None else None,
+            correlation_id=correlation_id,
+        )
+        await self.emit_many([(envelope_topic(payload), envelope)])
+        return envelope
+
+    async def emit_envelope(self, topic: str, envelope: Envelope[Any]) -> None:
+        """Write a ready-made envelope (tests, replays); handlers use `emit(payload)`."""
         await self.emit_many([(topic, envelope)])
 
     async def emit_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
@@ -79,9 +105,9 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(pool: asyncpg.Pool, producer: str = "") -> AsyncIterator[UnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
-        uow = UnitOfWork(conn)
+        uow = UnitOfWork(conn, producer)
         yield uow
         if uow.emitted:
             # Delivered only on commit: wakes the outbox relay without polling delay.

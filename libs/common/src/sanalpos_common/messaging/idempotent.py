@@ -28,21 +28,28 @@ class IdempotentHandler:
     pool: asyncpg.Pool
     consumer: str
     handler: TransactionalHandler
+    producer: str | None = None
+    """The service name its emitted events carry; the consumer name when not given."""
 
     async def __call__(self, topic: str, envelope: Envelope[Any]) -> None:
         """Inbox row, state change and outbox rows commit together or not at all."""
         await self.batch([(topic, envelope)])
 
     async def batch(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
-        async with unit_of_work(self.pool) as uow:
+        async with unit_of_work(self.pool, self.producer or self.consumer) as uow:
             for topic, envelope in items:
                 if not await uow.mark_processed(self.consumer, envelope.message_id, topic):
                     log.info("duplicate message %s skipped", envelope.message_id)
                     continue
+                uow.cause = envelope
                 await self.handler(uow, topic, envelope)
+            uow.cause = None
 
 
 def idempotent(
-    pool: asyncpg.Pool, consumer: str, handler: TransactionalHandler
+    pool: asyncpg.Pool,
+    consumer: str,
+    handler: TransactionalHandler,
+    producer: str | None = None,
 ) -> IdempotentHandler:
-    return IdempotentHandler(pool, consumer, handler)
+    return IdempotentHandler(pool, consumer, handler, producer)

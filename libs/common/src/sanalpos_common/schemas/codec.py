@@ -8,7 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sanalpos_common.schemas.envelope import Envelope, RawEnvelope
-from sanalpos_common.schemas.events import EVENT_MODELS, event_type
+from sanalpos_common.schemas.events import (
+    EVENT_MODELS,
+    correlation_id_of,
+    event_type,
+    topic_of,
+)
 
 
 class UndecodableMessage(Exception):
@@ -33,6 +38,24 @@ def new_envelope(
         causation_id=causation_id,
         producer=producer,
         payload=payload,
+    )
+
+
+def envelope_for(
+    payload: BaseModel,
+    *,
+    producer: str,
+    causation_id: uuid.UUID | None = None,
+    correlation_id: uuid.UUID | None = None,
+) -> Envelope[Any]:
+    """The envelope of an event from its payload alone: topic, type and correlation follow
+    from the payload's type (`topic_of`, `correlation_id_of`)."""
+    return new_envelope(
+        topic_of(payload),
+        payload,
+        correlation_id=correlation_id or correlation_id_of(payload),
+        producer=producer,
+        causation_id=causation_id,
     )
 
 

@@ -413,6 +413,33 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+TOPIC_OF_MODEL: dict[type[BaseModel], str] = {model: topic for topic, model in EVENT_MODELS.items()}
+
+# Merchant events are correlated (and keyed) by a stable UUID derived from the merchant id.
+MERCHANT_NAMESPACE = uuid.UUID("5b3f9a52-3f0e-4f34-9a55-9d3c1c7e4a10")
+
+
+def topic_of(payload: BaseModel | type[BaseModel]) -> str:
+    """The topic an event type travels on; one type, one topic."""
+    model = payload if isinstance(payload, type) else type(payload)
+    try:
+        return TOPIC_OF_MODEL[model]
+    except KeyError:
+        raise KeyError(f"{model.__name__} is not a registered event type") from None
+
+
+def correlation_id_of(payload: BaseModel) -> uuid.UUID:
+    """What an event is about: its payment, or for merchant data the merchant or endpoint."""
+    if isinstance(payload, MerchantUpdated):
+        return uuid.uuid5(MERCHANT_NAMESPACE, payload.merchant_id)
+    if isinstance(payload, WebhookEndpointRegistered):
+        return payload.endpoint_id
+    payment_id = getattr(payload, "payment_id", None)
+    if not isinstance(payment_id, uuid.UUID):
+        raise TypeError(f"{type(payload).__name__} carries no payment_id to correlate by")
+    return payment_id
+
+
 def event_type(topic: str) -> str:
     """Envelope `type` for a topic: the topic without its version suffix."""
     return topic.rsplit(".v", 1)[0]

@@ -23,7 +23,7 @@ class Emitter:
         self.cause = cause
 
     async def __call__(self, topic: str, payload: BaseModel) -> None:
-        await self.uow.emit(
+        await self.uow.emit_envelope(
             topic,
             new_envelope(
                 topic,

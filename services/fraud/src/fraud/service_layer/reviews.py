@@ -76,7 +76,7 @@ async def resolve(
             resolved_by=actor,
             note=note,
         )
-        await uow.emit(
+        await uow.emit_envelope(
             topics.REVIEW_RESOLVED,
             new_envelope(
                 topics.REVIEW_RESOLVED, event, correlation_id=payment_id, producer=PRODUCER

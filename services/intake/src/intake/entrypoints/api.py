@@ -178,7 +178,7 @@ def _register(merchant_id: str, body: RegisterWebhookEndpoint) -> idempotency.Wo
         event = WebhookEndpointRegistered(
             endpoint_id=endpoint_id, merchant_id=merchant_id, url=body.url, secret=secret
         )
-        await uow.emit(
+        await uow.emit_envelope(
             topics.WEBHOOK_ENDPOINT_REGISTERED,
             new_envelope(
                 topics.WEBHOOK_ENDPOINT_REGISTERED,

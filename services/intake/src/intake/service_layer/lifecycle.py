@@ -220,7 +220,7 @@ async def _emit(
 ) -> None:
     """Through the outbox, and into the payment's timeline as what the merchant asked."""
     envelope = new_envelope(topic, payload, correlation_id=payment_id, producer=PRODUCER)
-    await uow.emit(topic, envelope)
+    await uow.emit_envelope(topic, envelope)
     details = {
         k: (str(v) if isinstance(v, uuid.UUID) else v)
         for k, v in payload.model_dump(mode="json").items()

@@ -21,12 +21,10 @@ from sanalpos_common.business_day import DEFAULT_CUTOFF, DEFAULT_TIME_ZONE
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.fees import DEFAULT_FEE_PLAN
 from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.events import MERCHANT_NAMESPACE as MERCHANT_NAMESPACE
 from sanalpos_common.schemas.events import MerchantUpdated
 
 PRODUCER = "intake"
-MERCHANT_NAMESPACE = uuid.UUID("5b3f9a52-3f0e-4f34-9a55-9d3c1c7e4a10")
-"""Correlation ids of merchant events: uuid5 of the merchant id (one outbox key per merchant,
-so its versions stay ordered on one partition)."""
 
 
 class MerchantExists(Exception):
@@ -136,7 +134,7 @@ async def _announce(uow: UnitOfWork, row: asyncpg.Record) -> None:
         version=row["version"],
     )
     correlation = uuid.uuid5(MERCHANT_NAMESPACE, row["id"])
-    await uow.emit(
+    await uow.emit_envelope(
         topics.MERCHANT_UPDATED,
         new_envelope(topics.MERCHANT_UPDATED, event, correlation_id=correlation, producer=PRODUCER),
     )

@@ -193,7 +193,7 @@ async def _create_once(
         envelope = new_envelope(
             topics.PAYMENT_INITIATED, initiated, correlation_id=payment_id, producer=PRODUCER
         )
-        await uow.emit(topics.PAYMENT_INITIATED, envelope)
+        await uow.emit_envelope(topics.PAYMENT_INITIATED, envelope)
         await payments.record_event(
             envelope.message_id, payment_id, "payment.initiated", now, {"status": "pending"}
         )

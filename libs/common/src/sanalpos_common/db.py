@@ -60,12 +60,12 @@ class UnitOfWork:
         )
         return row is not None
 
-    async def emit(
-        self, payload: BaseModel, *, correlation_id: Any | None = None
-    ) -> Envelope[Any]:
+    async def emit(self, payload: BaseModel, *, correlation_id: Any | None = None) -> Envelope[Any]:
         """Write one event to the outbox from its payload alone; returns its envelope."""
         if not self.producer:
-            raise RuntimeError("this unit of work has no producer: pass unit_of_work(pool, producer)")
+            raise RuntimeError(
+                "this unit of work has no producer: pass unit_of_work(pool, producer)"
+            )
         cause = self.cause
         envelope = envelope_for(
             payload,

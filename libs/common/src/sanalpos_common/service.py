@@ -22,8 +22,10 @@ from sanalpos_common import topics
 from sanalpos_common.db import create_pool, migrate
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
+from sanalpos_common.messaging.idempotent import idempotent
 from sanalpos_common.messaging.outbox import OutboxRelay
 from sanalpos_common.messaging.producer import build_producer
+from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.observability import (
     Health,
     Metrics,
@@ -66,6 +68,19 @@ class Platform:
         self.runtime.add_loop(f"consumer:{loop.name}", loop.run, loop.stop)
         self.health.add(f"consumer:{loop.name}", loop.readiness)
         return loop
+
+    def consume_table(
+        self,
+        table: HandlerTable,
+        *,
+        consumer: str | None = None,
+        group_id: str | None = None,
+    ) -> ConsumerLoop:
+        """Consume the table's topics idempotently: inbox row, state change and outbox rows
+        in one transaction per batch, with this service as the events' producer."""
+        inbox = consumer or self.name
+        handler = idempotent(self.pool, inbox, table, producer=self.name)
+        return self.consume(table.topics, handler, name=inbox, group_id=group_id)
 
 
 async def start_platform(

@@ -148,21 +148,51 @@ def instrument_http(app: Any, metrics: Metrics) -> None:
     """Counts requests by route template (never the raw path: it may hold ids), and gives
     every request an id: the caller's `X-Request-Id` when well-formed, else a new one. The id
     is logged with every line of the request and returned in the response header."""
+    app.add_middleware(RequestIdMiddleware, metrics=metrics)
 
-    @app.middleware("http")
-    async def _count(request: Any, call_next: Any) -> Any:
-        offered = request.headers.get("x-request-id", "")
+
+class RequestIdMiddleware:
+    """Plain ASGI middleware: Starlette's `BaseHTTPMiddleware` (what `@app.middleware`
+    builds) runs each request through an extra task and memory streams, several times the
+    cost of this on a small request."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = _header(scope, b"x-request-id")
         request_id = offered if _REQUEST_ID.match(offered) else f"req_{uuid.uuid4().hex}"
+        status = 500
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
         token = request_id_var.set(request_id)
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
-        response.headers["X-Request-Id"] = request_id
-        return response
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
+
+
+def _header(scope: Any, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def ops_router(service: str, health: Health, metrics: Metrics) -> APIRouter:

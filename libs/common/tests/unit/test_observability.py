@@ -68,3 +68,20 @@ def test_readiness_reports_each_check() -> None:
     assert response.status_code == 503
     detail = response.json()["checks"]["database"]
     assert detail["ok"] is False and "4111111111111111" not in detail["detail"]
+
+
+def test_requests_are_counted_by_route_template_and_status() -> None:
+    app = FastAPI()
+    metrics = Metrics("test")
+    instrument_http(app, metrics)
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: str) -> dict[str, str]:
+        return {"id": item_id}
+
+    client = TestClient(app)
+    assert client.get("/items/secret-123").status_code == 200
+    assert client.get("/nowhere").status_code == 404
+    counted = metrics.http_requests.labels("GET", "/items/{item_id}", "200")._value.get()
+    assert counted == 1
+    assert metrics.http_requests.labels("GET", "unmatched", "404")._value.get() == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -32,8 +34,15 @@ def new_envelope(
     producer: str,
     causation_id: uuid.UUID | None = None,
 ) -> Envelope[Any]:
-    return Envelope[type(payload)](  # type: ignore[misc,operator]
+    if not isinstance(payload, EVENT_MODELS.get(topic, BaseModel)):
+        raise TypeError(f"{type(payload).__name__} does not travel on {topic!r}")
+    # The payload is a validated, frozen model and the other fields are ours: constructing
+    # without validating again is safe and costs a fraction (this runs once per event).
+    return _envelope_class(type(payload)).model_construct(
+        message_id=uuid.uuid4(),
         type=event_type(topic),
+        schema_version=1,
+        occurred_at=datetime.now(UTC),
         correlation_id=correlation_id,
         causation_id=causation_id,
         producer=producer,
@@ -66,14 +75,32 @@ def decode(topic: str, raw: bytes | None) -> Envelope[Any]:
     if model is None:
         raise UndecodableMessage(f"no schema registered for topic {topic!r}")
     try:
+        # One validation pass over envelope and payload together: the common case.
+        envelope = _envelope_class(model).model_validate_json(raw)
+    except ValidationError:
+        _raise_why_undecodable(topic, model, raw)
+        raise
+    if envelope.type != event_type(topic):
+        raise UndecodableMessage(f"type {envelope.type!r} does not belong on topic {topic!r}")
+    return envelope
+
+
+def _raise_why_undecodable(topic: str, model: type[BaseModel], raw: bytes) -> None:
+    """Explains a refused message the way a reader wants it: a wrong type first, then the
+    envelope's or the payload's own field errors (paths relative to the payload)."""
+    try:
         envelope = RawEnvelope.model_validate_json(raw)
         if envelope.type != event_type(topic):
             raise UndecodableMessage(f"type {envelope.type!r} does not belong on topic {topic!r}")
-        payload = model.model_validate(envelope.payload)
+        model.model_validate(envelope.payload)
     except ValidationError as exc:
         raise UndecodableMessage(_summarize(exc)) from exc
-    fields = envelope.model_dump(exclude={"payload"})
-    return Envelope[model](payload=payload, **fields)  # type: ignore[valid-type]
+    raise UndecodableMessage("envelope does not validate")
+
+
+@functools.cache
+def _envelope_class(model: type[BaseModel]) -> type[Envelope[Any]]:
+    return Envelope[model]  # type: ignore[valid-type]
 
 
 def _summarize(exc: ValidationError) -> str:

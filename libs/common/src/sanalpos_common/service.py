@@ -101,6 +101,7 @@ async def start_platform(
     await ensure_topics(
         settings.kafka_bootstrap_servers,
         [*topics.ALL_TOPICS, topics.dead_letter_topic(name), *consumed_topics],
+        partitions=settings.topic_partitions,
     )
     producer = build_producer(settings.kafka_bootstrap_servers, client_id=name)
     await producer.start()

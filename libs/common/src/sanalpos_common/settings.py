@@ -54,10 +54,24 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     db_pool_size: int = 10
+    kafka_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        validation_alias="SANALPOS_KAFKA_PARTITIONS",
+        description="Partitions of the topics a service creates; the most consumer replicas "
+        "that share one topic's work. Default: 12 in production, 3 elsewhere.",
+    )
 
     @property
     def is_development(self) -> bool:
         return self.env != "production"
+
+    @property
+    def topic_partitions(self) -> int:
+        if self.kafka_partitions is not None:
+            return self.kafka_partitions
+        return 3 if self.is_development else 12
 
     def secret_fields(self) -> dict[str, SecretStr | None]:
         return {

@@ -39,3 +39,18 @@ def test_production_accepts_real_secrets_and_env_prefix(monkeypatch: pytest.Monk
     assert settings.http_port == 9999
     assert settings.kafka_bootstrap_servers == "broker:9092"
     assert not settings.is_development
+
+
+def test_topic_partitions_default_by_environment_and_configurable(monkeypatch) -> None:
+    from sanalpos_common.settings import ServiceSettings
+
+    class Probe(ServiceSettings):
+        pass
+
+    base = {"database_url": "postgresql://x", "http_port": 1}
+    assert Probe(**base).topic_partitions == 3
+    monkeypatch.setenv("SANALPOS_KAFKA_PARTITIONS", "7")
+    assert Probe(**base).topic_partitions == 7
+    monkeypatch.delenv("SANALPOS_KAFKA_PARTITIONS")
+    monkeypatch.setenv("SANALPOS_ENV", "production")
+    assert Probe(**base).topic_partitions == 12

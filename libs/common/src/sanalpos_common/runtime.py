@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -70,18 +71,32 @@ async def supervised(name: str, loop: Loop, max_backoff_s: float = 10.0) -> None
             backoff = min(max_backoff_s, backoff * 2)
 
 
-async def serve(runtime: Runtime) -> None:
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that several worker processes bind at once (the kernel spreads
+    new connections over them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(runtime: Runtime, *, reuse_port: bool = False) -> None:
     config = uvicorn.Config(
         runtime.app, host=runtime.host, port=runtime.port, log_config=None, access_log=False
     )
     server = uvicorn.Server(config)
+    sockets = [_reuse_port_socket(runtime.host, runtime.port)] if reuse_port else None
     tasks = [
         asyncio.create_task(supervised(name, loop), name=name)
         for name, loop in runtime.loops.items()
     ]
     log.info("%s listening on http://%s:%d", runtime.name, runtime.host, runtime.port)
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         for stop in runtime.stoppers:
             stop()

@@ -35,6 +35,7 @@ from sanalpos_common.observability import (
 )
 from sanalpos_common.runtime import Runtime
 from sanalpos_common.settings import ServiceSettings
+from sanalpos_common.workers import run_workers, worker_count
 
 
 @dataclass
@@ -145,15 +146,27 @@ async def _purge_forever(relay: OutboxRelay, stop: asyncio.Event, every_s: float
 
 
 def run_service(bootstrap: Callable[[], Awaitable[Platform]]) -> None:
-    """Console-script body shared by every service: build, then serve until SIGINT/SIGTERM."""
+    """Console-script body shared by every service: build, then serve until SIGINT/SIGTERM.
+
+    With `<SERVICE>_WORKERS=N` (the service named by the bootstrap's package) it runs N
+    worker processes on one port (`sanalpos_common.workers`)."""
     from sanalpos_common.runtime import serve
+
+    count = worker_count(bootstrap.__module__.split(".")[0])
 
     async def _run() -> None:
         platform = await bootstrap()
-        await serve(platform.runtime)
+        await serve(platform.runtime, reuse_port=count > 1)
 
-    # uvicorn re-raises the signal that stopped it after its own shutdown; with SIGTERM's
-    # default disposition that would kill the process before consumers, relay and pool close.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run())
+    def run_one() -> None:
+        # uvicorn re-raises the signal that stopped it after its own shutdown; with SIGTERM's
+        # default disposition that would kill the process before consumers, relay and pool
+        # close.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run())
+
+    if count == 1:
+        run_one()
+    else:
+        run_workers(count, run_one)

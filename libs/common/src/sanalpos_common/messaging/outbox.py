@@ -1,4 +1,10 @@
-"""Outbox relay: publishes pending outbox rows in id order and marks them sent."""
+"""Outbox relay: publishes pending outbox rows in id order and marks them sent.
+
+One relay per database publishes at a time: with several replicas or worker processes, two
+relays taking different rows of one payment could publish them out of order. Each relay
+asks for a session advisory lock on its listening connection and stands by until it has it
+(the lock goes with the connection, so a relay that dies hands over at once).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from sanalpos_common.db import OUTBOX_CHANNEL
 from sanalpos_common.observability import Metrics
 
 log = logging.getLogger(__name__)
+RELAY_LEADER_LOCK = 730_411_820  # any int4 of this project's own; see the module doc
 
 
 @dataclass
@@ -25,6 +32,9 @@ class OutboxRelay:
     batch_size: int = 500
     idle_poll_s: float = 1.0
     retention_hours: int = 24
+    standby_poll_s: float = 2.0
+    standing_by: bool = False
+    """True while another relay of this database holds the leader lock."""
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
     last_success_monotonic: float | None = None
@@ -37,6 +47,15 @@ class OutboxRelay:
         listener = await self.pool.acquire()
         await listener.add_listener(OUTBOX_CHANNEL, self._notified)
         try:
+            while not self._stopping and not await listener.fetchval(
+                # Keyed by the outbox table itself, so services (or tests) with their own
+                # schema in one database each get their own leader.
+                "SELECT pg_try_advisory_lock($1, 'outbox'::regclass::oid::int)",
+                RELAY_LEADER_LOCK,
+            ):
+                self.standing_by = True
+                await self._sleep_until_notified(self.standby_poll_s)
+            self.standing_by = False
             while not self._stopping:
                 try:
                     published = await self.publish_pending()
@@ -54,9 +73,9 @@ class OutboxRelay:
     def _notified(self, *_: object) -> None:
         self._wakeup.set()
 
-    async def _sleep_until_notified(self) -> None:
+    async def _sleep_until_notified(self, timeout_s: float | None = None) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=self.idle_poll_s)
+            await asyncio.wait_for(self._wakeup.wait(), timeout=timeout_s or self.idle_poll_s)
         self._wakeup.clear()
 
     async def publish_pending(self) -> int:

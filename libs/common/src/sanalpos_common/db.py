@@ -48,6 +48,7 @@ class UnitOfWork:
         self.producer = producer
         self.cause: Envelope[Any] | None = None
         self._emitted = 0
+        self._deferred: list[tuple[str, Envelope[Any]]] | None = None
 
     async def mark_processed(self, consumer: str, message_id: Any, topic: str) -> bool:
         """Record the message as processed; False when it already was (a duplicate)."""
@@ -60,21 +61,59 @@ class UnitOfWork:
         )
         return row is not None
 
+    async def mark_all_processed(
+        self, consumer: str, messages: Sequence[tuple[Any, str]]
+    ) -> set[Any]:
+        """`mark_processed` for a batch of (message_id, topic) in one statement; returns the
+        ids that were new (the others are duplicates)."""
+        rows = await self.conn.fetch(
+            "INSERT INTO inbox (consumer, message_id, topic) "
+            "SELECT $1, m, t FROM unnest($2::uuid[], $3::text[]) AS x(m, t) "
+            "ON CONFLICT DO NOTHING RETURNING message_id",
+            consumer,
+            [m for m, _ in messages],
+            [t for _, t in messages],
+        )
+        return {row["message_id"] for row in rows}
+
     async def emit(self, payload: BaseModel, *, correlation_id: Any | None = None) -> Envelope[Any]:
         """Write one event to the outbox from its payload alone; returns its envelope."""
+        (envelope,) = await self.emit_all([payload], correlation_id=correlation_id)
+        return envelope
+
+    async def emit_all(
+        self, payloads: Sequence[BaseModel], *, correlation_id: Any | None = None
+    ) -> list[Envelope[Any]]:
+        """`emit` for several events at once (one statement)."""
         if not self.producer:
             raise RuntimeError(
                 "this unit of work has no producer: pass unit_of_work(pool, producer)"
             )
-        cause = self.cause
-        envelope = envelope_for(
-            payload,
-            producer=self.producer,
-            causation_id=cause.message_id if cause is not None else None,
-            correlation_id=correlation_id,
-        )
-        await self.emit_many([(envelope_topic(payload), envelope)])
-        return envelope
+        cause = self.cause.message_id if self.cause is not None else None
+        envelopes = [
+            envelope_for(
+                payload, producer=self.producer, causation_id=cause, correlation_id=correlation_id
+            )
+            for payload in payloads
+        ]
+        items = [(envelope_topic(p), e) for p, e in zip(payloads, envelopes, strict=True)]
+        if self._deferred is not None:
+            self._deferred.extend(items)
+        else:
+            await self.emit_many(items)
+        return envelopes
+
+    def defer_emits(self) -> None:
+        """Collect emitted events and write them in one statement at `flush` (the unit of
+        work's end): a consumer batch's events cost one round trip, not one per event.
+        Their order, and so their outbox order, is kept."""
+        if self._deferred is None:
+            self._deferred = []
+
+    async def flush(self) -> None:
+        items, self._deferred = self._deferred, None
+        if items:
+            await self.emit_many(items)
 
     async def emit_envelope(self, topic: str, envelope: Envelope[Any]) -> None:
         """Write a ready-made envelope (tests, replays); handlers use `emit(payload)`."""
@@ -109,6 +148,7 @@ async def unit_of_work(pool: asyncpg.Pool, producer: str = "") -> AsyncIterator[
     async with pool.acquire() as conn, conn.transaction():
         uow = UnitOfWork(conn, producer)
         yield uow
+        await uow.flush()
         if uow.emitted:
             # Delivered only on commit: wakes the outbox relay without polling delay.
             await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)

@@ -37,10 +37,15 @@ class IdempotentHandler:
 
     async def batch(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
         async with unit_of_work(self.pool, self.producer or self.consumer) as uow:
+            uow.defer_emits()
+            new = await uow.mark_all_processed(
+                self.consumer, [(envelope.message_id, topic) for topic, envelope in items]
+            )
             for topic, envelope in items:
-                if not await uow.mark_processed(self.consumer, envelope.message_id, topic):
+                if envelope.message_id not in new:
                     log.info("duplicate message %s skipped", envelope.message_id)
                     continue
+                new.discard(envelope.message_id)  # a second copy in the same batch is one too
                 uow.cause = envelope
                 await self.handler(uow, topic, envelope)
             uow.cause = None

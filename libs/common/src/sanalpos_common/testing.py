@@ -1,12 +1,15 @@
-"""Helpers the test suites share (loopback ports, polling). Not used by the services."""
+"""Helpers the test suites share (loopback ports, polling, consumer groups). Not used by the
+services."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 T = TypeVar("T")
 
@@ -32,3 +35,25 @@ async def wait_for(
         await asyncio.sleep(interval)
         value = await probe()
     return value
+
+
+async def start_group_at_end(
+    bootstrap_servers: str, group: str, names: Iterable[str], producer: AIOKafkaProducer
+) -> None:
+    """Commit `group`'s offsets at the end of every partition of `names`, so a service started
+    with that group reads only what a test publishes from now on."""
+    partitions = [
+        TopicPartition(name, p)
+        for name in names
+        for p in sorted(await producer.partitions_for(name))
+    ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
+    finally:
+        await consumer.stop()

@@ -158,8 +158,12 @@ async def test_an_expired_security_code_declines_cleanly_without_an_issuer_call(
     issuer = IssuerSimulator(b"test-issuer-key", default_limit_major=50_000)
     later = datetime.now(UTC) + timedelta(hours=3)  # the CVC key's 2 h TTL has passed
     handlers = AuthorizationHandlers(
-        issuer, PAN_RING, rotate_cvc_keys(CVC_RING, later), clock=lambda: later
-    )
+        issuer,
+        PostgresRepositories(),
+        PAN_RING,
+        rotate_cvc_keys(CVC_RING, later),
+        clock=lambda: later,
+    ).table()
     envelope = scored("4111111111111111", 5_000, capture=True)
     async with unit_of_work(pool, producer="authorization") as uow:
         await handlers(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]

@@ -1,12 +1,23 @@
-"""Helpers the test suites share (loopback ports, polling). Not used by the services."""
+"""Helpers the test suites share (loopback ports, polling, consumer groups, handlers run
+without a database). Not used by the services."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel
+
+from sanalpos_common.db import Connection, UnitOfWork
+from sanalpos_common.messaging.routing import HandlerTable
+from sanalpos_common.schemas.codec import envelope_for
+from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.schemas.events import topic_of
 
 T = TypeVar("T")
 
@@ -32,3 +43,71 @@ async def wait_for(
         await asyncio.sleep(interval)
         value = await probe()
     return value
+
+
+async def start_group_at_end(
+    bootstrap_servers: str, group: str, names: Iterable[str], producer: AIOKafkaProducer
+) -> None:
+    """Commit `group`'s offsets at the end of every partition of `names`, so a service started
+    with that group reads only what a test publishes from now on."""
+    partitions = [
+        TopicPartition(name, p)
+        for name in names
+        for p in sorted(await producer.partitions_for(name))
+    ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
+    finally:
+        await consumer.stop()
+
+
+class NoDatabase:
+    """Stands in for the connection of a unit of work that must not reach a database."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a handler under unit test used the database ({name})")
+
+
+class RecordingUnitOfWork(UnitOfWork):
+    """A unit of work without a database: `emit` works as in production (topic, correlation,
+    causation, producer from the payload and the cause) and the outbox is this list."""
+
+    def __init__(self, producer: str, cause: Envelope[Any] | None = None) -> None:
+        super().__init__(cast(Connection, NoDatabase()), producer)
+        self.cause = cause
+        self.outbox: list[tuple[str, Envelope[Any]]] = []
+
+    async def emit_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        self.outbox.extend(items)
+        self._emitted += len(items)
+
+    @property
+    def events(self) -> list[BaseModel]:
+        return [envelope.payload for _, envelope in self.outbox]
+
+    @property
+    def topics(self) -> list[str]:
+        return [topic for topic, _ in self.outbox]
+
+
+async def deliver(
+    table: HandlerTable,
+    payload: BaseModel,
+    *,
+    producer: str,
+    occurred_at: datetime | None = None,
+) -> RecordingUnitOfWork:
+    """Route one message through a service's handler table the way its consumer does, in a
+    fresh recording unit of work; returns that unit of work to read what was emitted."""
+    envelope = envelope_for(payload, producer="tests")
+    if occurred_at is not None:
+        envelope = envelope.model_copy(update={"occurred_at": occurred_at})
+    uow = RecordingUnitOfWork(producer, cause=envelope)
+    await table(uow, topic_of(payload), envelope)
+    return uow

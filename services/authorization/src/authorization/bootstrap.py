@@ -6,22 +6,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from authorization.adapters.issuer_simulator import IssuerSimulator
+from authorization.adapters.repositories import PostgresRepositories
 from authorization.config import AuthorizationSettings
-from authorization.domain.test_cards import TEST_CARDS
+from authorization.domain.simulator_cards import SIMULATOR_CARDS
 from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
-from sanalpos_common import topics
 from sanalpos_common.crypto.service_keys import card_keys_from_settings
-from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "authorization"
-CONSUMED_TOPICS = (
-    topics.PAYMENT_SCORED,
-    topics.REVIEW_RESOLVED,
-    *topics.COMMAND_TOPICS,
-)
 
 
 async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
@@ -38,24 +32,24 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
     )
     if settings.seed_test_cards and settings.is_development:
         async with platform.pool.acquire() as conn:
-            await issuer.seed(conn, TEST_CARDS)
+            await issuer.seed(conn, SIMULATOR_CARDS)
+    repositories = PostgresRepositories()
     handlers = AuthorizationHandlers(
         issuer=issuer,
+        repositories=repositories,
         pan_keyring=keys.pan,
         cvc_keyring=keys.cvc,
         offload=keys.offload,
         preauth_expiry=timedelta(seconds=settings.preauth_expiry_s),
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
-    platform.consume(
-        CONSUMED_TOPICS,
-        idempotent(platform.pool, CONSUMER, handlers.handle),
-        group_id=settings.consumer_group,
-    )
+    platform.consume_table(handlers.table(), group_id=settings.consumer_group)
     expiry = PreauthExpiry(
         platform.pool,
         issuer,
+        repositories,
         clock=handlers.clock,
+        producer=platform.name,
         interval_s=settings.preauth_expiry_scan_interval_s,
         batch_size=settings.preauth_expiry_batch_size,
     )

@@ -20,6 +20,7 @@ import pytest
 from pydantic import BaseModel
 
 from authorization.adapters.issuer_simulator import IssuerSimulator
+from authorization.adapters.repositories import PostgresRepositories
 from authorization.bootstrap import MIGRATIONS
 from authorization.domain.issuer import Behaviour, SimulatorCard
 from authorization.service_layer.expiry import PreauthExpiry
@@ -99,16 +100,28 @@ class Lifecycle:
     @property
     def handlers(self) -> AuthorizationHandlers:
         return AuthorizationHandlers(
-            self.issuer, PAN_RING, CVC_RING, clock=self.clock, preauth_expiry=PREAUTH_EXPIRY
+            self.issuer,
+            PostgresRepositories(),
+            PAN_RING,
+            CVC_RING,
+            clock=self.clock,
+            preauth_expiry=PREAUTH_EXPIRY,
         )
 
     def expiry(self, batch_size: int = 500) -> PreauthExpiry:
-        return PreauthExpiry(self.pool, self.issuer, self.clock, batch_size=batch_size)
+        return PreauthExpiry(
+            self.pool,
+            self.issuer,
+            PostgresRepositories(),
+            self.clock,
+            producer="authorization",
+            batch_size=batch_size,
+        )
 
     async def deliver(self, topic: str, payload: BaseModel) -> Envelope[Any]:
         payment_id = payload.payment_id  # type: ignore[attr-defined]
         envelope = new_envelope(topic, payload, correlation_id=payment_id, producer="test")
-        await idempotent(self.pool, "authorization", self.handlers.handle)(topic, envelope)
+        await idempotent(self.pool, "authorization", self.handlers.table())(topic, envelope)
         return envelope
 
     async def card(self, limit_major: int = LIMIT_MAJOR) -> str:

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from authorization.adapters.issuer_simulator import IssuerSimulator
+from authorization.adapters.repositories import PostgresRepositories
 from authorization.bootstrap import MIGRATIONS
 from authorization.domain.issuer import Behaviour, SimulatorCard
 from authorization.service_layer.handlers import AuthorizationHandlers
@@ -78,11 +79,11 @@ async def test_two_payments_never_spend_the_same_limit(pool: asyncpg.Pool) -> No
     issuer = IssuerSimulator(b"test-issuer-key", default_limit_major=50_000)
     async with pool.acquire() as conn:
         await issuer.seed(conn, (SimulatorCard(pan, Behaviour.APPROVE, 1_000),))
-    handlers = AuthorizationHandlers(issuer, PAN_RING, CVC_RING)
+    handlers = AuthorizationHandlers(issuer, PostgresRepositories(), PAN_RING, CVC_RING).table()
 
     async def authorize(envelope: object) -> None:
-        async with unit_of_work(pool) as uow:
-            await handlers.handle(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
+        async with unit_of_work(pool, producer="authorization") as uow:
+            await handlers(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
 
     envelopes = [scored(pan, 30_000) for _ in range(10)]
     await asyncio.gather(*(authorize(e) for e in envelopes))
@@ -108,12 +109,12 @@ async def test_sale_captures_at_once_and_fraud_decline_never_reaches_the_issuer(
     pool: asyncpg.Pool,
 ) -> None:
     issuer = IssuerSimulator(b"test-issuer-key", default_limit_major=50_000)
-    handlers = AuthorizationHandlers(issuer, PAN_RING, CVC_RING)
+    handlers = AuthorizationHandlers(issuer, PostgresRepositories(), PAN_RING, CVC_RING).table()
     sale = scored("4111111111111111", 5_000, capture=True)
     blocked = scored("4111111111111111", 5_000, decision=FraudDecision.DECLINE)
     for envelope in (sale, blocked):
-        async with unit_of_work(pool) as uow:
-            await handlers.handle(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
+        async with unit_of_work(pool, producer="authorization") as uow:
+            await handlers(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
     sale_row = await pool.fetchrow(
         "SELECT status, response_code, auth_code FROM authorizations WHERE payment_id = $1",
         sale.correlation_id,
@@ -157,11 +158,15 @@ async def test_an_expired_security_code_declines_cleanly_without_an_issuer_call(
     issuer = IssuerSimulator(b"test-issuer-key", default_limit_major=50_000)
     later = datetime.now(UTC) + timedelta(hours=3)  # the CVC key's 2 h TTL has passed
     handlers = AuthorizationHandlers(
-        issuer, PAN_RING, rotate_cvc_keys(CVC_RING, later), clock=lambda: later
-    )
+        issuer,
+        PostgresRepositories(),
+        PAN_RING,
+        rotate_cvc_keys(CVC_RING, later),
+        clock=lambda: later,
+    ).table()
     envelope = scored("4111111111111111", 5_000, capture=True)
-    async with unit_of_work(pool) as uow:
-        await handlers.handle(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
+    async with unit_of_work(pool, producer="authorization") as uow:
+        await handlers(uow, topics.PAYMENT_SCORED, envelope)  # type: ignore[arg-type]
     payment_id = envelope.correlation_id  # type: ignore[attr-defined]
     row = await pool.fetchrow(
         "SELECT status, response_code, auth_code FROM authorizations WHERE payment_id = $1",

@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 
 from authorization.adapters.authorization_repository import AuthorizationRepository
-from authorization.service_layer.emitting import Emitter
+from authorization.adapters.repositories import PostgresRepositories
 from authorization.service_layer.expiry import expire_preauth
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork
@@ -136,10 +136,11 @@ async def test_a_capture_waits_for_an_expiry_holding_the_row_and_then_fails(
         capture = asyncio.create_task(capturer.capture(payment, 3_000))
         await wait_for(lambda: waiting_on_a_lock(lifecycle))  # the capture is blocked
         assert not capture.done()
-        uow = UnitOfWork(conn)
+        uow = UnitOfWork(conn, producer="authorization")
         for state in due:
-            emit = Emitter(uow, state.payment_id)
-            await expire_preauth(conn, lifecycle.issuer, state, emit, lifecycle.clock())
+            await expire_preauth(
+                uow, lifecycle.issuer, PostgresRepositories(), state, lifecycle.clock()
+            )
     await capture
 
     assert await lifecycle.topics_of(payment) == [

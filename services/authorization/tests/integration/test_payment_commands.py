@@ -214,7 +214,7 @@ async def test_a_redelivered_command_is_applied_once(lifecycle: Lifecycle) -> No
             requested_at=lifecycle.clock(),
         ),
     )
-    handler = idempotent(lifecycle.pool, "authorization", lifecycle.handlers.handle)
+    handler = idempotent(lifecycle.pool, "authorization", lifecycle.handlers.table())
     await handler(topics.CAPTURE_PAYMENT, envelope)  # the same message again
 
     assert await lifecycle.topics_of(payment) == [

@@ -23,8 +23,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel, SecretStr
 
-from authorization.bootstrap import CONSUMED_TOPICS, bootstrap
+from authorization.bootstrap import bootstrap
 from authorization.config import AuthorizationSettings
+from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common import topics
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.runtime import serve
@@ -37,7 +38,7 @@ from sanalpos_common.schemas.events import (
     VoidPayment,
 )
 from sanalpos_common.settings import DEV_PAN_KEYRING
-from sanalpos_common.testing import free_port, wait_for
+from sanalpos_common.testing import free_port, start_group_at_end, wait_for
 
 from .conftest import BASE_DSN, MERCHANT, Lifecycle
 
@@ -52,6 +53,8 @@ OUTPUTS = (
     topics.PAYMENT_OPERATION_FAILED,
     topics.dead_letter_topic("authorization"),
 )
+# The topics the service's handler table routes; listing them calls none of its dependencies.
+CONSUMED_TOPICS = AuthorizationHandlers(None, None, None, None).table().topics  # type: ignore[arg-type]
 
 
 @dataclass
@@ -90,21 +93,6 @@ async def _read_forever(consumer: AIOKafkaConsumer, kafka: Kafka) -> None:
         kafka.seen[key].append((record.topic, payload))
 
 
-async def _group_at_end(group: str, producer: AIOKafkaProducer) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(name, p)
-            for name in CONSUMED_TOPICS
-            for p in await producer.partitions_for(name)
-        ]
-        consumer.assign(partitions)
-        await consumer.commit(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="module")
 async def kafka() -> AsyncIterator[Kafka]:
     run = uuid.uuid4().hex[:10]
@@ -115,7 +103,7 @@ async def kafka() -> AsyncIterator[Kafka]:
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
     await producer.start()
     group = f"authorization-test-{run}"
-    await _group_at_end(group, producer)
+    await start_group_at_end(KAFKA, group, CONSUMED_TOPICS, producer)
     reader = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=None)
     await reader.start()
     partitions = [TopicPartition(n, p) for n in OUTPUTS for p in await producer.partitions_for(n)]

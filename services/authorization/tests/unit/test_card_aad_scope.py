@@ -20,7 +20,12 @@ from sanalpos_common.schemas.events import (
 
 PAN_KEYS = Keyring.generate("pan")
 CVC_KEYS = rotate_cvc_keys(None, datetime.now(UTC))
-HANDLERS = AuthorizationHandlers(issuer=None, pan_keyring=PAN_KEYS, cvc_keyring=CVC_KEYS)  # type: ignore[arg-type]
+HANDLERS = AuthorizationHandlers(
+    issuer=None,  # type: ignore[arg-type]
+    repositories=None,  # type: ignore[arg-type]
+    pan_keyring=PAN_KEYS,
+    cvc_keyring=CVC_KEYS,
+)
 PAN = "4000056655665556"
 
 

@@ -9,7 +9,7 @@ from authorization.domain.issuer import (
     new_auth_code,
     screen,
 )
-from authorization.domain.test_cards import TEST_CARDS
+from authorization.domain.simulator_cards import SIMULATOR_CARDS
 from sanalpos_common.crypto.card import luhn_valid
 
 TODAY = date(2026, 11, 26)
@@ -49,7 +49,7 @@ def test_auth_codes_are_six_alphanumerics_and_vary() -> None:
 
 
 def test_documented_test_cards_are_luhn_valid_and_distinct() -> None:
-    pans = [c.pan for c in TEST_CARDS]
+    pans = [c.pan for c in SIMULATOR_CARDS]
     assert len(set(pans)) == len(pans)
     assert all(luhn_valid(p) for p in pans)
 

@@ -40,7 +40,7 @@ from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import EncryptedCard, PaymentInitiated
 from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
-from sanalpos_common.testing import free_port
+from sanalpos_common.testing import free_port, start_group_at_end
 from sanalpos_common.testing import wait_for as shared_wait_for
 
 # Endpoints from the environment win (make test points them at its own instance).
@@ -272,24 +272,6 @@ class FraudService:
         )
 
 
-async def _start_group_at_end(
-    group: str, names: tuple[str, ...], producer: AIOKafkaProducer
-) -> None:
-    partitions = [
-        TopicPartition(name, p)
-        for name in names
-        for p in sorted(await producer.partitions_for(name))
-    ]
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
-    finally:
-        await consumer.stop()
-
-
 async def _delete_internal_topics(app_id: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
     await admin.start()
@@ -335,8 +317,8 @@ async def fraud_service(
     admin = await asyncpg.connect(BASE_DSN)
     await admin.execute(f'CREATE SCHEMA "{schema}"')
     dsn = f"{BASE_DSN}?search_path={schema}"
-    await _start_group_at_end(app_id, (topics.PAYMENT_INITIATED,), kafka.producer)
-    await _start_group_at_end(f"{app_id}-feedback", (topics.FRAUD_REPORTED,), kafka.producer)
+    await start_group_at_end(KAFKA, app_id, (topics.PAYMENT_INITIATED,), kafka.producer)
+    await start_group_at_end(KAFKA, f"{app_id}-feedback", (topics.FRAUD_REPORTED,), kafka.producer)
     port = free_port()
     env = {
         **os.environ,

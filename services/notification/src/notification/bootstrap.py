@@ -5,19 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from notification.adapters.http_sender import HttpSender, build_client
-from notification.adapters.repository import DeliveryStore
+from notification.adapters.repository import DeliveryStore, WebhookRepository
 from notification.config import NotificationSettings
 from notification.domain.retry import RetryPolicy
 from notification.service_layer.delivery_worker import DeliveryWorker, WorkerMetrics
 from notification.service_layer.handlers import NotificationHandlers, load_static_endpoints
-from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
-from sanalpos_common.messaging import idempotent
+from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "notification"
-CONSUMED_TOPICS = (*topics.OUTCOME_TOPICS, topics.WEBHOOK_ENDPOINT_REGISTERED)
+
+
+def webhook_repository(uow: UnitOfWork) -> WebhookRepository:
+    return WebhookRepository(uow.conn)
 
 
 async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
@@ -28,20 +29,18 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
     if settings.static_endpoints:
         async with unit_of_work(platform.pool) as uow:
             await load_static_endpoints(
-                uow,
+                webhook_repository(uow),
                 settings.static_endpoints,
                 allow_http_endpoints=allow_http,
                 rotation_grace_s=settings.secret_rotation_grace_s,
             )
 
     handlers = NotificationHandlers(
-        allow_http_endpoints=allow_http, rotation_grace_s=settings.secret_rotation_grace_s
+        webhook_repository,
+        allow_http_endpoints=allow_http,
+        rotation_grace_s=settings.secret_rotation_grace_s,
     )
-    platform.consume(
-        CONSUMED_TOPICS,
-        idempotent(platform.pool, CONSUMER, handlers.handle),
-        group_id=settings.consumer_group,
-    )
+    platform.consume_table(handlers.table(), group_id=settings.consumer_group)
 
     client = build_client(settings.delivery_timeout_s, settings.delivery_concurrency)
     worker = DeliveryWorker(

@@ -24,13 +24,14 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, SecretStr
 
-from notification.bootstrap import CONSUMED_TOPICS, bootstrap
+from notification.bootstrap import bootstrap, webhook_repository
 from notification.config import NotificationSettings, StaticEndpoint
 from notification.domain.signing import generate_secret
 from notification.service_layer.delivery_worker import DeliveryWorker
+from notification.service_layer.handlers import NotificationHandlers
 from sanalpos_common import topics
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.runtime import serve
@@ -39,13 +40,15 @@ from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import WebhookEndpointRegistered
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import local_database_url
-from sanalpos_common.testing import free_port
+from sanalpos_common.testing import free_port, start_group_at_end
 from sanalpos_common.testing import wait_for as shared_wait_for
 
 # Endpoints from the environment win (make test points them at its own instance).
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 BASE_DSN = os.environ.get("NOTIFICATION_DATABASE_URL", local_database_url("notification"))
 DLQ = topics.dead_letter_topic("notification")
+# The topics the service's handler table routes; listing them calls none of its dependencies.
+CONSUMED_TOPICS = NotificationHandlers(webhook_repository, False, 0.0).table().topics
 T = TypeVar("T")
 
 
@@ -205,24 +208,6 @@ class Service:
         return endpoint_id, secret
 
 
-async def _start_group_at_end(
-    group: str, names: tuple[str, ...], producer: AIOKafkaProducer
-) -> None:
-    partitions = [
-        TopicPartition(name, p)
-        for name in names
-        for p in sorted(await producer.partitions_for(name))
-    ]
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="session")
 async def service(receiver: Receiver) -> AsyncIterator[Service]:
     run = uuid.uuid4().hex[:10]
@@ -234,7 +219,7 @@ async def service(receiver: Receiver) -> AsyncIterator[Service]:
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
     await producer.start()
     group = f"notification-test-{run}"
-    await _start_group_at_end(group, CONSUMED_TOPICS, producer)
+    await start_group_at_end(KAFKA, group, CONSUMED_TOPICS, producer)
 
     static_merchant, static_secret = f"static-{run}", generate_secret()
     static_path = f"/static/{static_merchant}"

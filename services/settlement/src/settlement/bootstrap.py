@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanalpos_common.messaging import idempotent
 from sanalpos_common.service import Platform, start_platform
+from settlement.adapters.repositories import PostgresRepositories
 from settlement.config import SettlementSettings
 from settlement.entrypoints.admin import Container, build_app
 from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
-from settlement.service_layer.handlers import CONSUMED_TOPICS, SettlementHandlers
+from settlement.service_layer.handlers import SettlementHandlers
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "settlement"
@@ -21,14 +21,11 @@ async def bootstrap(
     settings = settings or SettlementSettings()
     app = build_app()
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
-    handlers = SettlementHandlers(fallback_plan=settings.fallback_fee_plan)
-    platform.consume(
-        CONSUMED_TOPICS,
-        idempotent(platform.pool, CONSUMER, handlers.handle),
-        group_id=settings.consumer_group,
-    )
+    handlers = SettlementHandlers(PostgresRepositories(), settings.fallback_fee_plan)
+    platform.consume_table(handlers.table(), group_id=settings.consumer_group)
     closer = BatchCloser(
         platform.pool,
+        platform.name,
         value_date_delay_days=settings.value_date_delay_days,
         interval_s=settings.batch_close_interval_s,
         clock=clock,

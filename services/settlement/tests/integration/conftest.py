@@ -19,6 +19,7 @@ from sanalpos_common.messaging.idempotent import IdempotentHandler
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.settings import local_database_url
+from settlement.adapters.repositories import PostgresRepositories
 from settlement.bootstrap import CONSUMER, MIGRATIONS
 from settlement.service_layer.handlers import SettlementHandlers
 
@@ -49,7 +50,7 @@ async def pool(schema_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="session")
 def handle(pool: asyncpg.Pool) -> IdempotentHandler:
     """The consumer's handler, exactly as the service wires it, fed without Kafka."""
-    return idempotent(pool, CONSUMER, SettlementHandlers().handle)
+    return idempotent(pool, CONSUMER, SettlementHandlers(PostgresRepositories()).table())
 
 
 def envelope(topic: str, payload: BaseModel, at: datetime, key: uuid.UUID) -> Envelope[Any]:

@@ -19,6 +19,7 @@ from sanalpos_common.schemas.events import (
     PaymentRefunded,
     PaymentVoided,
 )
+from settlement.bootstrap import CONSUMER
 from settlement.service_layer.batch_closing import BatchCloser
 
 from .conftest import envelope, utc
@@ -219,7 +220,7 @@ async def test_void_after_capture_takes_the_sale_out_of_the_open_batch(
     assert kinds[0]["batch_id"] == kinds[1]["batch_id"]
     assert await payment_status(pool, voided) == "voided"
 
-    [closed] = await BatchCloser(pool).close_open(merchant_id)
+    [closed] = await BatchCloser(pool, CONSUMER).close_open(merchant_id)
     assert closed.counts.payments == 1 and closed.counts.reversals == 1
     assert closed.totals.gross == 30_000 and closed.totals.reversals == 10_000
     assert closed.totals.fees == 358  # only the kept sale's commission (1.79%)
@@ -254,7 +255,7 @@ async def test_void_read_before_its_capture_is_applied_when_the_capture_arrives(
     await void(handle, merchant_id, payment_id, utc(2026, 6, 1, 10, 5))
     await capture(handle, merchant_id, utc(2026, 6, 1, 10, 0), payment_id=payment_id)
     assert await payment_status(pool, payment_id) == "voided"
-    [closed] = await BatchCloser(pool).close_open(merchant_id)
+    [closed] = await BatchCloser(pool, CONSUMER).close_open(merchant_id)
     assert (closed.totals.gross, closed.totals.reversals, closed.totals.net) == (10_000, 10_000, 0)
     assert closed.counts.payments == 0
 
@@ -264,7 +265,7 @@ async def test_void_after_the_batch_closed_is_reversed_in_the_current_open_batch
 ) -> None:
     merchant_id = merchant()
     payment_id = await capture(handle, merchant_id, utc(2026, 6, 1, 10, 0))
-    [first] = await BatchCloser(pool).close_open(merchant_id)
+    [first] = await BatchCloser(pool, CONSUMER).close_open(merchant_id)
     await void(handle, merchant_id, payment_id, utc(2026, 6, 2, 10, 0))
     batches = await batches_of(pool, merchant_id)
     assert [(b["batch_date"], b["status"]) for b in batches] == [
@@ -272,7 +273,7 @@ async def test_void_after_the_batch_closed_is_reversed_in_the_current_open_batch
         (date(2026, 6, 2), "open"),
     ]
     assert len(await settled_events(pool, payment_id)) == 1  # it did settle in the first batch
-    [second] = await BatchCloser(pool).close_open(merchant_id)
+    [second] = await BatchCloser(pool, CONSUMER).close_open(merchant_id)
     assert first.totals.net == 10_000 - 179
     assert (second.totals.reversals, second.totals.fees, second.totals.net) == (
         10_000,
@@ -287,7 +288,7 @@ async def test_partial_refunds_debit_the_merchant_in_the_current_batch_without_f
 ) -> None:
     merchant_id = merchant()
     payment_id = await capture(handle, merchant_id, utc(2026, 6, 1, 10, 0))
-    [sale_day] = await BatchCloser(pool).close_open(merchant_id)
+    [sale_day] = await BatchCloser(pool, CONSUMER).close_open(merchant_id)
     first = refund_event(merchant_id, payment_id, 3_000)
     for refund in (first, refund_event(merchant_id, payment_id, 2_000)):
         await handle(
@@ -299,7 +300,7 @@ async def test_partial_refunds_debit_the_merchant_in_the_current_batch_without_f
         topics.PAYMENT_REFUNDED,
         envelope(topics.PAYMENT_REFUNDED, first, utc(2026, 6, 3, 9, 5), payment_id),
     )
-    [refund_day] = await BatchCloser(pool).close_open(merchant_id)
+    [refund_day] = await BatchCloser(pool, CONSUMER).close_open(merchant_id)
     assert sale_day.batch_date == date(2026, 6, 1) and refund_day.batch_date == date(2026, 6, 3)
     assert refund_day.counts.refunds == 2 and refund_day.counts.payments == 0
     assert (refund_day.totals.refunds, refund_day.totals.fees, refund_day.totals.net) == (
@@ -322,7 +323,7 @@ async def test_close_settles_each_payment_once_with_its_batch(
     merchant_id = merchant()
     try_payment = await capture(handle, merchant_id, utc(2026, 6, 1, 10, 0), 12_500)
     usd_payment = await capture(handle, merchant_id, utc(2026, 6, 1, 10, 0), 4_000, currency="USD")
-    closer = BatchCloser(pool, value_date_delay_days=2)
+    closer = BatchCloser(pool, CONSUMER, value_date_delay_days=2)
     results = await asyncio.gather(*(closer.close_open(merchant_id) for _ in range(3)))
     closed = [b for result in results for b in result]
     assert sorted(b.currency for b in closed) == ["TRY", "USD"], "each batch closed exactly once"
@@ -362,7 +363,7 @@ async def test_cutoff_loop_closes_only_batches_whose_cutoff_has_passed(
     due_first = await capture(handle, merchant_id, utc(2020, 3, 2, 12, 0))  # closes 20:59 UTC
     due_later = await capture(handle, other_zone, utc(2020, 3, 2, 14, 0))  # 23:00 Tokyo: 3 March
     now = utc(2020, 3, 2, 20, 58)
-    closer = BatchCloser(pool, value_date_delay_days=1, clock=lambda: now)
+    closer = BatchCloser(pool, CONSUMER, value_date_delay_days=1, clock=lambda: now)
     assert await closer.close_due() == []
     now = utc(2020, 3, 2, 20, 59)
     [closed] = await closer.close_due()
@@ -378,7 +379,7 @@ async def test_cutoff_loop_closes_only_batches_whose_cutoff_has_passed(
     )
     assert row["close_reason"] == "cutoff"
 
-    loop_closer = BatchCloser(pool, interval_s=0.05, clock=lambda: utc(2020, 3, 10))
+    loop_closer = BatchCloser(pool, CONSUMER, interval_s=0.05, clock=lambda: utc(2020, 3, 10))
     late = await capture(handle, merchant_id, utc(2020, 3, 5, 12, 0))  # read after its cut-off
     task = asyncio.create_task(loop_closer.run())
     try:
@@ -397,7 +398,7 @@ async def test_concurrent_booking_and_close_lose_no_entry(
     pool: asyncpg.Pool, handle: IdempotentHandler
 ) -> None:
     merchant_id = merchant()
-    closer = BatchCloser(pool)
+    closer = BatchCloser(pool, CONSUMER)
     payments = [uuid.uuid4() for _ in range(30)]
 
     async def book() -> None:

@@ -26,15 +26,17 @@ from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.events import MerchantUpdated, PaymentCaptured, PaymentRefunded
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
-from sanalpos_common.testing import free_port, wait_for
+from sanalpos_common.testing import free_port, start_group_at_end, wait_for
 from settlement.bootstrap import bootstrap
 from settlement.config import SettlementSettings
-from settlement.service_layer.handlers import CONSUMED_TOPICS
+from settlement.service_layer.handlers import SettlementHandlers
 
 from .conftest import KAFKA
 
 ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
 DLQ = topics.dead_letter_topic("settlement")
+# The topics the service's handler table routes; listing them calls none of its dependencies.
+CONSUMED_TOPICS = SettlementHandlers(None).table().topics  # type: ignore[arg-type]
 
 
 @dataclass
@@ -53,27 +55,13 @@ class Service:
         await self.producer.send_and_wait(topic, value=encode(made), key=key.encode())
 
 
-async def _commit_at_end(group: str, names: tuple[str, ...], producer: AIOKafkaProducer) -> None:
-    partitions = [
-        TopicPartition(n, p) for n in names for p in sorted(await producer.partitions_for(n))
-    ]
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="module")
 async def service(schema_dsn: str) -> AsyncIterator[Service]:
     await ensure_topics(KAFKA, [*topics.ALL_TOPICS, DLQ])
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all")
     await producer.start()
     group = f"settlement-test-{uuid.uuid4().hex[:8]}"
-    await _commit_at_end(group, CONSUMED_TOPICS, producer)
+    await start_group_at_end(KAFKA, group, CONSUMED_TOPICS, producer)
     settings = SettlementSettings(
         database_url=SecretStr(schema_dsn),
         http_port=free_port(),

@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from authorization.adapters.authorization_repository import AuthorizationRepository
-from authorization.adapters.issuer_simulator import IssuerSimulator
-from authorization.adapters.review_repository import ReviewRepository
 from authorization.domain.lifecycle import (
     Authorization,
     OperationRefused,
@@ -24,9 +21,8 @@ from authorization.domain.lifecycle import (
     plan_void,
     status_after_refund,
 )
-from authorization.service_layer.emitting import Emitter
 from authorization.service_layer.expiry import expire_preauth
-from sanalpos_common import topics
+from authorization.service_layer.ports import Issuer, Repositories
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
@@ -46,28 +42,29 @@ Command: TypeAlias = CapturePayment | VoidPayment | RefundPayment
 
 @dataclass(frozen=True)
 class PaymentCommands:
-    issuer: IssuerSimulator
+    issuer: Issuer
+    repositories: Repositories
     clock: Callable[[], datetime]
 
     async def capture(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         command: CapturePayment = envelope.payload
-        emit = Emitter(uow, command.payment_id, envelope.message_id)
         try:
             state = await self._locked(uow, command)
             now = self.clock()
             if state.is_past_expiry(now):
                 # Expire it here rather than wait for the scan: the answer is the same.
-                await expire_preauth(uow.conn, self.issuer, state, emit, now)
+                await expire_preauth(uow, self.issuer, self.repositories, state, now)
                 state = await self._locked(uow, command)
             check_capture(state, command.amount, command.currency, now)
         except OperationRefused as refused:
-            await _fail(emit, command, PaymentOperation.CAPTURE, refused, command.amount)
+            await _fail(uow, command, PaymentOperation.CAPTURE, refused, command.amount)
             return
         await self.issuer.capture(uow.conn, command.payment_id, command.amount)
-        await AuthorizationRepository(uow.conn).mark_captured(command.payment_id, command.amount)
+        await self.repositories.authorizations(uow).mark_captured(
+            command.payment_id, command.amount
+        )
         assert state.auth_code is not None
-        await emit(
-            topics.PAYMENT_CAPTURED,
+        await uow.emit(
             PaymentCaptured(
                 payment_id=command.payment_id,
                 merchant_id=command.merchant_id,
@@ -82,20 +79,18 @@ class PaymentCommands:
 
     async def void(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         command: VoidPayment = envelope.payload
-        emit = Emitter(uow, command.payment_id, envelope.message_id)
         try:
             state = await self._locked(uow, command)
             plan = plan_void(state)
         except OperationRefused as refused:
-            await _fail(emit, command, PaymentOperation.VOID, refused)
+            await _fail(uow, command, PaymentOperation.VOID, refused)
             return
         if plan.after_capture:
             amount = await self.issuer.reverse(uow.conn, command.payment_id)
         else:
             amount = await self.issuer.release(uow.conn, command.payment_id)
-        await AuthorizationRepository(uow.conn).mark_voided(command.payment_id, state.status)
-        await emit(
-            topics.PAYMENT_VOIDED,
+        await self.repositories.authorizations(uow).mark_voided(command.payment_id, state.status)
+        await uow.emit(
             PaymentVoided(
                 payment_id=command.payment_id,
                 merchant_id=command.merchant_id,
@@ -112,8 +107,7 @@ class PaymentCommands:
 
     async def refund(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         command: RefundPayment = envelope.payload
-        emit = Emitter(uow, command.payment_id, envelope.message_id)
-        repo = AuthorizationRepository(uow.conn)
+        repo = self.repositories.authorizations(uow)
         try:
             state = await self._locked(uow, command)
             if await repo.refund_exists(command.refund_id):
@@ -121,7 +115,7 @@ class PaymentCommands:
                 return
             check_refund(state, command.amount, command.currency)
         except OperationRefused as refused:
-            await _fail(emit, command, PaymentOperation.REFUND, refused, command.amount)
+            await _fail(uow, command, PaymentOperation.REFUND, refused, command.amount)
             return
         if not await repo.claim_refund(state, command.refund_id, command.amount, command.reason):
             log.info("refund %s executed meanwhile; ignoring the repeat", command.refund_id)
@@ -129,8 +123,7 @@ class PaymentCommands:
         await self.issuer.refund(uow.conn, command.payment_id, command.amount)
         status = status_after_refund(state, command.amount)
         await repo.mark_refunded(state, command.amount, status)
-        await emit(
-            topics.PAYMENT_REFUNDED,
+        await uow.emit(
             PaymentRefunded(
                 refund_id=command.refund_id,
                 payment_id=command.payment_id,
@@ -144,23 +137,22 @@ class PaymentCommands:
 
     async def _locked(self, uow: UnitOfWork, command: Command) -> Authorization:
         """The command's payment, row-locked; refused when there is none for its merchant."""
-        state = await AuthorizationRepository(uow.conn).lock(command.payment_id)
+        state = await self.repositories.authorizations(uow).lock(command.payment_id)
         if state is not None and state.merchant_id == command.merchant_id:
             return state
-        if await ReviewRepository(uow.conn).is_pending(command.payment_id, command.merchant_id):
+        if await self.repositories.reviews(uow).is_pending(command.payment_id, command.merchant_id):
             raise OperationRefused("payment is awaiting fraud review: nothing is authorized yet")
         raise OperationRefused("no authorization for this payment")
 
 
 async def _fail(
-    emit: Emitter,
+    uow: UnitOfWork,
     command: Command,
     operation: PaymentOperation,
     refused: OperationRefused,
     amount: int | None = None,
 ) -> None:
-    await emit(
-        topics.PAYMENT_OPERATION_FAILED,
+    await uow.emit(
         PaymentOperationFailed(
             payment_id=command.payment_id,
             merchant_id=command.merchant_id,

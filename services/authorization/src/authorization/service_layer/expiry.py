@@ -16,25 +16,25 @@ from datetime import datetime
 
 import asyncpg
 
-from authorization.adapters.authorization_repository import AuthorizationRepository
-from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.domain.lifecycle import Authorization
-from authorization.service_layer.emitting import Emitter
-from sanalpos_common import topics
-from sanalpos_common.db import Connection, unit_of_work
+from authorization.service_layer.ports import Issuer, Repositories
+from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.schemas.events import PaymentExpired
 
 log = logging.getLogger(__name__)
 
 
 async def expire_preauth(
-    conn: Connection, issuer: IssuerSimulator, state: Authorization, emit: Emitter, now: datetime
+    uow: UnitOfWork,
+    issuer: Issuer,
+    repositories: Repositories,
+    state: Authorization,
+    now: datetime,
 ) -> None:
     """Release the hold of a row-locked, due pre-authorization and announce it."""
-    released = await issuer.release(conn, state.payment_id)
-    await AuthorizationRepository(conn).mark_expired(state.payment_id)
-    await emit(
-        topics.PAYMENT_EXPIRED,
+    released = await issuer.release(uow.conn, state.payment_id)
+    await repositories.authorizations(uow).mark_expired(state.payment_id)
+    await uow.emit(
         PaymentExpired(
             payment_id=state.payment_id,
             merchant_id=state.merchant_id,
@@ -49,8 +49,11 @@ async def expire_preauth(
 @dataclass
 class PreauthExpiry:
     pool: asyncpg.Pool
-    issuer: IssuerSimulator
+    issuer: Issuer
+    repositories: Repositories
     clock: Callable[[], datetime]
+    producer: str
+    """The service name its events carry."""
     interval_s: float = 60.0
     batch_size: int = 500
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -58,11 +61,11 @@ class PreauthExpiry:
     async def expire_due(self) -> int:
         """Expire one batch of due pre-authorizations in one transaction; returns how many."""
         now = self.clock()
-        async with unit_of_work(self.pool) as uow:
-            due = await AuthorizationRepository(uow.conn).lock_due_preauths(now, self.batch_size)
+        async with unit_of_work(self.pool, producer=self.producer) as uow:
+            authorizations = self.repositories.authorizations(uow)
+            due = await authorizations.lock_due_preauths(now, self.batch_size)
             for state in due:
-                emit = Emitter(uow, state.payment_id)
-                await expire_preauth(uow.conn, self.issuer, state, emit, now)
+                await expire_preauth(uow, self.issuer, self.repositories, state, now)
         return len(due)
 
     async def run(self) -> None:

@@ -21,20 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from authorization.adapters.authorization_repository import (
-    AuthorizationRecord,
-    AuthorizationRepository,
-)
-from authorization.adapters.issuer_simulator import (
-    AuthorizationRequest,
-    IssuerResponse,
-    IssuerSimulator,
-)
-from authorization.adapters.review_repository import ReviewRepository
+from authorization.adapters.authorization_repository import AuthorizationRecord
+from authorization.adapters.issuer_simulator import AuthorizationRequest, IssuerResponse
 from authorization.domain.issuer import ResponseCode
 from authorization.service_layer.commands import PaymentCommands
-from authorization.service_layer.emitting import Emitter
-from sanalpos_common import topics
+from authorization.service_layer.ports import Issuer, Repositories
 from sanalpos_common.crypto.aad import cvc_aad
 from sanalpos_common.crypto.cvc import CvcExpiredError, decrypt_cvc
 from sanalpos_common.crypto.envelope import decrypt
@@ -42,17 +33,21 @@ from sanalpos_common.crypto.keyring import KeyringError, KeyVersionUnavailable
 from sanalpos_common.crypto.wrapping import DecryptionError, KeyWrapper
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.messaging.consumer import NonRetryable
+from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     ActionRequired,
+    CapturePayment,
     FraudDecision,
     PaymentActionRequired,
     PaymentAuthorized,
     PaymentCaptured,
     PaymentDeclined,
     PaymentScored,
+    RefundPayment,
     ReviewDecision,
     ReviewResolved,
+    VoidPayment,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +61,8 @@ def _utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class AuthorizationHandlers:
-    issuer: IssuerSimulator
+    issuer: Issuer
+    repositories: Repositories
     pan_keyring: KeyWrapper
     cvc_keyring: KeyWrapper
     offload: bool = False
@@ -75,32 +71,30 @@ class AuthorizationHandlers:
     preauth_expiry: timedelta = DEFAULT_PREAUTH_EXPIRY
     """How long an uncaptured pre-authorization holds the card's funds."""
 
-    async def handle(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
-        commands = PaymentCommands(self.issuer, self.clock)
-        routes = {
-            topics.PAYMENT_SCORED: self.on_scored,
-            topics.REVIEW_RESOLVED: self.on_review_resolved,
-            topics.CAPTURE_PAYMENT: commands.capture,
-            topics.VOID_PAYMENT: commands.void,
-            topics.REFUND_PAYMENT: commands.refund,
-        }
-        route = routes.get(topic)
-        if route is not None:
-            await route(uow, envelope)
+    def table(self) -> HandlerTable:
+        """This service's routes by message type; built once, at start-up."""
+        commands = PaymentCommands(self.issuer, self.repositories, self.clock)
+        return HandlerTable(
+            {
+                PaymentScored: self.on_scored,
+                ReviewResolved: self.on_review_resolved,
+                CapturePayment: commands.capture,
+                VoidPayment: commands.void,
+                RefundPayment: commands.refund,
+            }
+        )
 
     async def on_scored(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         scored: PaymentScored = envelope.payload
-        reviews = ReviewRepository(uow.conn)
-        if await AuthorizationRepository(uow.conn).exists(
+        reviews = self.repositories.reviews(uow)
+        if await self.repositories.authorizations(uow).exists(
             scored.payment_id
         ) or await reviews.exists(scored.payment_id):
             log.info("payment already authorized, declined or in review; ignoring a second score")
             return
-        emit = Emitter(uow, scored.payment_id, envelope.message_id)
         if scored.decision is FraudDecision.REVIEW:
             await reviews.hold(scored)
-            await emit(
-                topics.PAYMENT_ACTION_REQUIRED,
+            await uow.emit(
                 PaymentActionRequired(
                     payment_id=scored.payment_id,
                     merchant_id=scored.merchant_id,
@@ -114,15 +108,13 @@ class AuthorizationHandlers:
             return
         if scored.decision is FraudDecision.DECLINE:
             response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
-            await self._decline(
-                uow, emit, scored, response, "fraud", response.response_code.description
-            )
+            await self._decline(uow, scored, response, "fraud", response.response_code.description)
             return
-        await self._authorize(uow, emit, scored)
+        await self._authorize(uow, scored)
 
     async def on_review_resolved(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         resolved: ReviewResolved = envelope.payload
-        reviews = ReviewRepository(uow.conn)
+        reviews = self.repositories.reviews(uow)
         pending = await reviews.lock_pending(resolved.payment_id, resolved.merchant_id)
         if pending is None:
             # Unknown, another merchant's, or resolved already: a repeat changes nothing.
@@ -131,15 +123,14 @@ class AuthorizationHandlers:
         await reviews.resolve(
             resolved.payment_id, resolved.decision.value + "d", resolved.resolved_by
         )
-        emit = Emitter(uow, resolved.payment_id, envelope.message_id)
         if resolved.decision is ReviewDecision.APPROVE:
             log.info("review approved by %s; authorizing", resolved.resolved_by)
-            await self._authorize(uow, emit, pending.scored)
+            await self._authorize(uow, pending.scored)
             return
         response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
-        await self._decline(uow, emit, pending.scored, response, "fraud", REVIEW_DECLINE_REASON)
+        await self._decline(uow, pending.scored, response, "fraud", REVIEW_DECLINE_REASON)
 
-    async def _authorize(self, uow: UnitOfWork, emit: Emitter, scored: PaymentScored) -> None:
+    async def _authorize(self, uow: UnitOfWork, scored: PaymentScored) -> None:
         """Ask the issuer for a hold; capture at once when it is a sale."""
         try:
             request = await self._decrypted_request(scored)
@@ -153,16 +144,13 @@ class AuthorizationHandlers:
         else:
             response = await self.issuer.authorize(uow.conn, request)
         if not response.approved:
-            await self._decline(
-                uow, emit, scored, response, "issuer", response.response_code.description
-            )
+            await self._decline(uow, scored, response, "issuer", response.response_code.description)
             return
         assert response.auth_code is not None
-        repo = AuthorizationRepository(uow.conn)
+        repo = self.repositories.authorizations(uow)
         expires_at = None if scored.capture else self.clock() + self.preauth_expiry
         await repo.add(self._record(scored, response, expires_at))
-        await emit(
-            topics.PAYMENT_AUTHORIZED,
+        await uow.emit(
             PaymentAuthorized(
                 payment_id=scored.payment_id,
                 merchant_id=scored.merchant_id,
@@ -177,8 +165,7 @@ class AuthorizationHandlers:
         if scored.capture:
             await self.issuer.capture(uow.conn, scored.payment_id, scored.amount)
             await repo.mark_captured(scored.payment_id, scored.amount)
-            await emit(
-                topics.PAYMENT_CAPTURED,
+            await uow.emit(
                 PaymentCaptured(
                     payment_id=scored.payment_id,
                     merchant_id=scored.merchant_id,
@@ -194,15 +181,13 @@ class AuthorizationHandlers:
     async def _decline(
         self,
         uow: UnitOfWork,
-        emit: Emitter,
         scored: PaymentScored,
         response: IssuerResponse,
         declined_by: Literal["fraud", "issuer"],
         reason: str,
     ) -> None:
-        await AuthorizationRepository(uow.conn).add(self._record(scored, response))
-        await emit(
-            topics.PAYMENT_DECLINED,
+        await self.repositories.authorizations(uow).add(self._record(scored, response))
+        await uow.emit(
             PaymentDeclined(
                 payment_id=scored.payment_id,
                 merchant_id=scored.merchant_id,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from notification.adapters.repository import WebhookRepository
 from notification.config import StaticEndpoint
 from notification.domain.webhooks import (
     Endpoint,
+    NewDelivery,
     OutcomeEvent,
     plan_deliveries,
     static_endpoint_id,
@@ -18,22 +18,41 @@ from notification.domain.webhooks import (
 )
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork
+from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
-from sanalpos_common.schemas.events import WebhookEndpointRegistered, event_type
+from sanalpos_common.schemas.events import (
+    EVENT_MODELS,
+    WebhookEndpointRegistered,
+    event_type,
+    topic_of,
+)
 
 log = logging.getLogger(__name__)
 
 
+class WebhookStore(Protocol):
+    async def upsert_endpoint(
+        self, endpoint: Endpoint, *, source: str, rotation_grace_s: float
+    ) -> None: ...
+    async def enabled_endpoints(self, merchant_id: str) -> list[Endpoint]: ...
+    async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> int: ...
+
+
+WebhookStores = Callable[[UnitOfWork], WebhookStore]
+"""Opens the webhook store on a unit of work's transaction."""
+
+
 @dataclass(frozen=True)
 class NotificationHandlers:
+    webhooks: WebhookStores
     allow_http_endpoints: bool
     rotation_grace_s: float
 
-    async def handle(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
-        if topic == topics.WEBHOOK_ENDPOINT_REGISTERED:
-            await self.on_endpoint_registered(uow, envelope)
-        elif topic in topics.OUTCOME_TOPICS:
-            await self.on_outcome(uow, topic, envelope)
+    def table(self) -> HandlerTable:
+        """This service's routes by message type; built once, at start-up. Every outcome
+        event becomes webhook deliveries."""
+        outcomes = {EVENT_MODELS[topic]: self.on_outcome for topic in topics.OUTCOME_TOPICS}
+        return HandlerTable({**outcomes, WebhookEndpointRegistered: self.on_endpoint_registered})
 
     async def on_endpoint_registered(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         registered: WebhookEndpointRegistered = envelope.payload
@@ -51,7 +70,7 @@ class NotificationHandlers:
             secret=registered.secret,
             enabled=registered.enabled,
         )
-        await WebhookRepository(uow.conn).upsert_endpoint(
+        await self.webhooks(uow).upsert_endpoint(
             endpoint, source="event", rotation_grace_s=self.rotation_grace_s
         )
         log.info(
@@ -61,17 +80,17 @@ class NotificationHandlers:
             "enabled" if endpoint.enabled else "disabled",
         )
 
-    async def on_outcome(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
+    async def on_outcome(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         payload = envelope.payload
         event = OutcomeEvent(
             message_id=envelope.message_id,
-            event_type=event_type(topic),
+            event_type=event_type(topic_of(payload)),
             occurred_at=envelope.occurred_at,
             merchant_id=payload.merchant_id,
             payment_id=payload.payment_id,
             data=payload.model_dump(mode="json"),
         )
-        repository = WebhookRepository(uow.conn)
+        repository = self.webhooks(uow)
         endpoints = await repository.enabled_endpoints(event.merchant_id)
         deliveries = plan_deliveries(event, endpoints)
         added = await repository.add_deliveries(deliveries)
@@ -80,14 +99,13 @@ class NotificationHandlers:
 
 
 async def load_static_endpoints(
-    uow: UnitOfWork,
+    repository: WebhookStore,
     endpoints: Sequence[StaticEndpoint],
     *,
     allow_http_endpoints: bool,
     rotation_grace_s: float,
 ) -> int:
     """Upsert the operator-configured endpoints; a bad one stops start-up."""
-    repository = WebhookRepository(uow.conn)
     for configured in endpoints:
         secret = configured.secret.get_secret_value()
         validate_endpoint(

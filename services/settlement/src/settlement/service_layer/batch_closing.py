@@ -19,16 +19,13 @@ from enum import StrEnum
 
 import asyncpg
 
-from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork, unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import PaymentSettled
 from settlement.adapters.batches import BatchCounts, BatchRepository, PaymentRepository
 from settlement.domain.batches import BatchTotals, batch_totals, value_date
 from settlement.domain.ledger import Kind, merchant_payable
 
 log = logging.getLogger(__name__)
-PRODUCER = "settlement"
 
 Clock = Callable[[], datetime]
 
@@ -79,30 +76,20 @@ async def close_batch(
     await batches.mark_closed(
         batch_id, totals=totals, counts=counts, value_date=payout, reason=reason, closed_at=now
     )
-    await uow.emit_many(
-        [
-            (
-                topics.PAYMENT_SETTLED,
-                new_envelope(
-                    topics.PAYMENT_SETTLED,
-                    PaymentSettled(
-                        payment_id=p.payment_id,
-                        merchant_id=p.merchant_id,
-                        gross_amount=p.gross,
-                        fee_amount=p.fee,
-                        net_amount=p.gross - p.fee,
-                        currency=p.currency,
-                        ledger_transaction_id=p.capture_transaction_id,
-                        batch_id=batch_id,
-                        batch_date=day,
-                    ),
-                    correlation_id=p.payment_id,
-                    producer=PRODUCER,
-                ),
+    for p in settled:
+        await uow.emit(
+            PaymentSettled(
+                payment_id=p.payment_id,
+                merchant_id=p.merchant_id,
+                gross_amount=p.gross,
+                fee_amount=p.fee,
+                net_amount=p.gross - p.fee,
+                currency=p.currency,
+                ledger_transaction_id=p.capture_transaction_id,
+                batch_id=batch_id,
+                batch_date=day,
             )
-            for p in settled
-        ]
-    )
+        )
     log.info(
         "batch %s (%s %s %s) closed (%s): %d settled, net %d",
         batch_id,
@@ -121,6 +108,8 @@ class BatchCloser:
     """Closes batches: those past their cut-off (the loop), or a merchant's open ones now."""
 
     pool: asyncpg.Pool
+    producer: str
+    """The service name its events carry."""
     value_date_delay_days: int = 1
     interval_s: float = 30.0
     clock: Clock = utc_now
@@ -143,7 +132,7 @@ class BatchCloser:
     ) -> list[ClosedBatch]:
         closed = []
         for batch_id in batch_ids:
-            async with unit_of_work(self.pool) as uow:
+            async with unit_of_work(self.pool, producer=self.producer) as uow:
                 result = await close_batch(
                     uow,
                     batch_id,

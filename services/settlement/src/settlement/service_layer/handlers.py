@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.fees import DEFAULT_FEE_PLAN
 from sanalpos_common.messaging.consumer import NonRetryable
+from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     MerchantUpdated,
@@ -19,9 +19,7 @@ from sanalpos_common.schemas.events import (
     PaymentRefunded,
     PaymentVoided,
 )
-from settlement.adapters.batches import BatchRepository, CapturedPayment, PaymentRepository
-from settlement.adapters.ledger_repository import LedgerRepository
-from settlement.adapters.merchants import MerchantRepository
+from settlement.adapters.batches import CapturedPayment
 from settlement.domain.ledger import (
     LedgerTransaction,
     capture_transaction,
@@ -29,38 +27,34 @@ from settlement.domain.ledger import (
     reversal_transaction,
 )
 from settlement.domain.merchants import InvalidMerchantProfile, profile_from_event
+from settlement.service_layer.ports import Repositories
 
 log = logging.getLogger(__name__)
-
-CONSUMED_TOPICS = (
-    topics.PAYMENT_CAPTURED,
-    topics.PAYMENT_VOIDED,
-    topics.PAYMENT_REFUNDED,
-    topics.MERCHANT_UPDATED,
-)
 
 
 @dataclass(frozen=True)
 class SettlementHandlers:
+    repositories: Repositories
     fallback_plan: str = DEFAULT_FEE_PLAN
 
-    async def handle(self, uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
-        if topic == topics.PAYMENT_CAPTURED:
-            await self.on_captured(uow, envelope)
-        elif topic == topics.PAYMENT_VOIDED:
-            await self.on_voided(uow, envelope)
-        elif topic == topics.PAYMENT_REFUNDED:
-            await self.on_refunded(uow, envelope)
-        elif topic == topics.MERCHANT_UPDATED:
-            await self.on_merchant_updated(uow, envelope)
+    def table(self) -> HandlerTable:
+        """This service's routes by message type; built once, at start-up."""
+        return HandlerTable(
+            {
+                PaymentCaptured: self.on_captured,
+                PaymentVoided: self.on_voided,
+                PaymentRefunded: self.on_refunded,
+                MerchantUpdated: self.on_merchant_updated,
+            }
+        )
 
     async def on_captured(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         captured: PaymentCaptured = envelope.payload
-        payments = PaymentRepository(uow.conn)
+        payments = self.repositories.payments(uow)
         if await payments.get(captured.payment_id) is not None:
             log.info("capture already in the ledger")
             return
-        profile = await MerchantRepository(uow.conn).profile(captured.merchant_id)
+        profile = await self.repositories.merchants(uow).profile(captured.merchant_id)
         transaction = capture_transaction(
             captured.payment_id,
             captured.merchant_id,
@@ -70,11 +64,11 @@ class SettlementHandlers:
             profile.plan_for(captured.installments, self.fallback_plan),
         )
         day = profile.batch_date(envelope.occurred_at)
-        batches = BatchRepository(uow.conn)
+        batches = self.repositories.batches(uow)
         batch_id = await batches.open_batch(
             captured.merchant_id, captured.currency, day, profile.closes_at(day)
         )
-        if not await LedgerRepository(uow.conn).record(transaction, batch_id):
+        if not await self.repositories.ledger(uow).record(transaction, batch_id):
             log.info("capture already in the ledger")
             return
         payment = CapturedPayment(
@@ -102,7 +96,7 @@ class SettlementHandlers:
         voided: PaymentVoided = envelope.payload
         if not voided.after_capture:
             return  # a released hold: nothing was booked, nothing to reverse
-        payments = PaymentRepository(uow.conn)
+        payments = self.repositories.payments(uow)
         payment = await payments.get(voided.payment_id)
         if payment is None:
             log.info("void read before its capture; applied when the capture arrives")
@@ -110,10 +104,10 @@ class SettlementHandlers:
             return
         if payment.status == "voided":
             return
-        batches = BatchRepository(uow.conn)
+        batches = self.repositories.batches(uow)
         batch_id = payment.batch_id
         if not await batches.lock_if_open(batch_id):
-            profile = await MerchantRepository(uow.conn).profile(payment.merchant_id)
+            profile = await self.repositories.merchants(uow).profile(payment.merchant_id)
             day = profile.batch_date(envelope.occurred_at)
             batch_id = await batches.open_batch(
                 payment.merchant_id, payment.currency, day, profile.closes_at(day)
@@ -123,7 +117,7 @@ class SettlementHandlers:
                 payment.batch_id,
                 batch_id,
             )
-        capture = await LedgerRepository(uow.conn).get(payment.capture_transaction_id)
+        capture = await self.repositories.ledger(uow).get(payment.capture_transaction_id)
         if capture is None:  # the payment row references it: cannot happen short of tampering
             raise NonRetryable(f"capture transaction {payment.capture_transaction_id} missing")
         await self._reverse(uow, payment, capture, batch_id)
@@ -135,15 +129,15 @@ class SettlementHandlers:
         capture: LedgerTransaction,
         batch_id: Any,
     ) -> None:
-        await LedgerRepository(uow.conn).record(reversal_transaction(capture), batch_id)
-        await PaymentRepository(uow.conn).mark_voided(payment.payment_id)
+        await self.repositories.ledger(uow).record(reversal_transaction(capture), batch_id)
+        await self.repositories.payments(uow).mark_voided(payment.payment_id)
         log.info("capture reversed in batch %s", batch_id)
 
     async def on_refunded(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         refunded: PaymentRefunded = envelope.payload
-        profile = await MerchantRepository(uow.conn).profile(refunded.merchant_id)
+        profile = await self.repositories.merchants(uow).profile(refunded.merchant_id)
         day = profile.batch_date(envelope.occurred_at)
-        batch_id = await BatchRepository(uow.conn).open_batch(
+        batch_id = await self.repositories.batches(uow).open_batch(
             refunded.merchant_id, refunded.currency, day, profile.closes_at(day)
         )
         transaction = refund_transaction(
@@ -153,7 +147,7 @@ class SettlementHandlers:
             refunded.amount,
             refunded.currency,
         )
-        if await LedgerRepository(uow.conn).record(transaction, batch_id):
+        if await self.repositories.ledger(uow).record(transaction, batch_id):
             log.info("refund %s booked in batch %s", refunded.refund_id, batch_id)
 
     async def on_merchant_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
@@ -162,11 +156,11 @@ class SettlementHandlers:
             profile = profile_from_event(updated)
         except InvalidMerchantProfile as exc:
             raise NonRetryable(str(exc)) from exc
-        if not await MerchantRepository(uow.conn).apply(profile, updated.name, updated.active):
+        if not await self.repositories.merchants(uow).apply(profile, updated.name, updated.active):
             log.info(
                 "merchant %s version %d is not newer; ignored", updated.merchant_id, updated.version
             )
             return
-        batches = BatchRepository(uow.conn)
+        batches = self.repositories.batches(uow)
         open_batches = await batches.open_batches_of(updated.merchant_id)
         await batches.reschedule([(bid, profile.closes_at(day)) for bid, day in open_batches])

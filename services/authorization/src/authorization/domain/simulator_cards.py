@@ -5,7 +5,7 @@ Only the simulator knows these numbers; its tables hold an HMAC of each, never t
 
 from authorization.domain.issuer import Behaviour, SimulatorCard
 
-TEST_CARDS: tuple[SimulatorCard, ...] = (
+SIMULATOR_CARDS: tuple[SimulatorCard, ...] = (
     SimulatorCard("4111111111111111", Behaviour.APPROVE, 1_000_000, note="approves"),
     SimulatorCard("5555555555554444", Behaviour.APPROVE, 1_000_000, note="approves"),
     SimulatorCard(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from fraud.adapters.stream import FraudStream
 from fraud.config import FraudSettings
 from fraud.domain.policy import Bands
 from fraud.entrypoints import admin_api
+from fraud.entrypoints.fraud_stream import FraudStream
 from fraud.model.hook import ModelHook
 from fraud.service_layer.feedback import on_fraud_reported
 from fraud.service_layer.scoring import PaymentScoring

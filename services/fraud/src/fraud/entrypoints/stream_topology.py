@@ -20,11 +20,11 @@ from fraud.adapters.ack_guard import AckGuard, LogStartOffsets
 from fraud.adapters.faust_recovery import SeekFirstTableManager
 from fraud.adapters.feature_table import FeatureTable
 from fraud.adapters.velocity import PartitionedTable, VelocityWindow
-from fraud.config import FraudSettings
+from fraud.config import SERVICE, FraudSettings
 from sanalpos_common import topics
 
-DEAD_LETTER_CONSUMER = "fraud"  # -> dlq.fraud.v1
-METRICS_CONSUMER = "fraud"
+DEAD_LETTER_CONSUMER = SERVICE  # -> dlq.fraud.v1
+METRICS_CONSUMER = SERVICE
 AGENT_NAME = "score-payments"
 
 

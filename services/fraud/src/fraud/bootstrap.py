@@ -6,26 +6,34 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from fraud.adapters.stream import FraudStream
-from fraud.config import FraudSettings
+from fraud.config import SERVICE, FraudSettings
 from fraud.domain.policy import Bands
 from fraud.entrypoints import admin_api
+from fraud.entrypoints.fraud_stream import FraudStream
 from fraud.model.hook import ModelHook
 from fraud.service_layer.feedback import on_fraud_reported
 from fraud.service_layer.scoring import PaymentScoring
 from sanalpos_common import topics
-from sanalpos_common.messaging.idempotent import idempotent
+from sanalpos_common.messaging.routing import HandlerTable
+from sanalpos_common.schemas.events import FraudReported
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-SERVICE = "fraud"
 FEEDBACK_INBOX = "fraud-feedback"
+"""Inbox consumer (and consumer loop) of the feedback events; dead letters: dlq.fraud-feedback.v1."""
+FEEDBACK_HANDLERS = HandlerTable({FraudReported: on_fraud_reported})
 
 
 async def bootstrap(settings: FraudSettings | None = None) -> Platform:
     settings = settings or FraudSettings()
     app = FastAPI(title="sanalpos fraud")
-    platform = await start_platform(SERVICE, settings, MIGRATIONS, app=app)
+    platform = await start_platform(
+        SERVICE,
+        settings,
+        MIGRATIONS,
+        app=app,
+        consumed_topics=[topics.dead_letter_topic(FEEDBACK_INBOX)],
+    )
     rules = settings.scoring_rules()
     scoring = PaymentScoring(
         pool=platform.pool,
@@ -39,11 +47,8 @@ async def bootstrap(settings: FraudSettings | None = None) -> Platform:
     platform.runtime.add_loop("faust", stream.run, stream.stop)
     platform.runtime.on_close(stream.close)
     platform.health.add("faust", stream.readiness)
-    platform.consume(
-        [topics.FRAUD_REPORTED],
-        idempotent(platform.pool, FEEDBACK_INBOX, on_fraud_reported),
-        name=SERVICE,
-        group_id=settings.feedback_consumer_group,
+    platform.consume_table(
+        FEEDBACK_HANDLERS, consumer=FEEDBACK_INBOX, group_id=settings.feedback_consumer_group
     )
     admin_api.install(
         app,

@@ -1,6 +1,6 @@
 import tempfile
 from pathlib import Path
-from typing import Self
+from typing import Final, Self
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -11,6 +11,10 @@ from sanalpos_common.settings import (
     local_database_url,
     service_config,
 )
+
+SERVICE: Final = "fraud"
+"""The service's name: the producer of its events, its dead-letter topic (dlq.fraud.v1), its
+metrics label."""
 
 
 class FraudSettings(ServiceSettings):

@@ -13,10 +13,10 @@ import pytest
 from faust.windows import HoppingWindow
 
 from fraud.adapters.deadletter import DeadLetterSource, normalise_headers
-from fraud.adapters.stream import faust_brokers, repartition_topic_name
 from fraud.adapters.velocity import BatchVelocity, VelocityWindow
 from fraud.config import FraudSettings
 from fraud.domain.scoring import Velocity
+from fraud.entrypoints.stream_topology import faust_brokers, repartition_topic_name
 from sanalpos_common.messaging.deadletter import dead_letter_headers
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from fraud.adapters.lag import LagSnapshot
-from fraud.adapters.stream import FraudStream
 from fraud.config import FraudSettings
+from fraud.entrypoints.fraud_stream import FraudStream
 from sanalpos_common.observability import Metrics
 
 SOURCE = TopicPartition("payment.initiated.v1", 0)
@@ -36,7 +36,7 @@ def stream(stall_after_s: float = 30.0) -> tuple[FraudStream, FakeProbe, Any]:
     settings = FraudSettings(stall_after_s=stall_after_s, lag_probe_cache_s=0)
     fraud = FraudStream(settings, scoring=None, dead_letter_producer=None, metrics=Metrics("t"))  # type: ignore[arg-type]
     probe = FakeProbe()
-    fraud._lag_probe = probe  # type: ignore[assignment]
+    fraud.watch.probe = probe  # type: ignore[assignment]
     app = SimpleNamespace(
         crashed=False,
         crash_reason=None,

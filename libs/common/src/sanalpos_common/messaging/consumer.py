@@ -2,22 +2,28 @@
 
 Decode failures are dead-lettered at once. Handler failures are retried a bounded number of
 times, then dead-lettered; infrastructure failures (database or network down) are retried
-until they clear, since dead-lettering good messages during an outage would lose ordering.
+until they clear, since dead-lettering good messages during an outage would lose ordering
+(the policy is messaging/retry.py, shared with fraud's faust stream).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sanalpos_common.messaging.deadletter import send_to_dead_letter
+from sanalpos_common.messaging.retry import (
+    TRANSIENT_ERRORS,
+    GaveUp,
+    NonRetryable,
+    RetryPolicy,
+    run_with_retries,
+)
 from sanalpos_common.observability import Metrics, payment_id_var
 from sanalpos_common.schemas.codec import UndecodableMessage, decode
 from sanalpos_common.schemas.envelope import Envelope
@@ -25,24 +31,7 @@ from sanalpos_common.schemas.envelope import Envelope
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Envelope[Any]], Awaitable[None]]
-
-
-class NonRetryable(Exception):
-    """The message can never succeed as it is (e.g. it names a record this service does not
-    own): dead-letter it at once instead of spending retries on it."""
-
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    ConnectionError,
-    TimeoutError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.DeadlockDetectedError,
-)
+__all__ = ["TRANSIENT_ERRORS", "ConsumerLoop", "ConsumerProgress", "Handler", "NonRetryable"]
 
 
 @dataclass
@@ -158,34 +147,33 @@ class ConsumerLoop:
             payment_id_var.reset(token)
 
     async def _retry_until_handled(self, message: Any, envelope: Envelope[Any]) -> None:
-        attempt = 0
-        while True:
-            attempt += 1
+        started = time.perf_counter()
+
+        async def handle() -> None:
+            nonlocal started
             started = time.perf_counter()
-            try:
-                await self.handler(message.topic, envelope)
-            except TRANSIENT_ERRORS as exc:
-                delay = min(5.0, self.retry_backoff_s * 2 ** min(attempt, 5))
-                log.warning("transient failure (%s), retrying in %.1fs", type(exc).__name__, delay)
+            await self.handler(message.topic, envelope)
+
+        def on_retry(error: BaseException, transient: bool) -> None:
+            if transient:
                 self.metrics.messages.labels(self.name, message.topic, "transient_retry").inc()
-                await asyncio.sleep(delay)
-                attempt = 0 if attempt > 50 else attempt
-                continue
-            except NonRetryable as exc:
-                await self._dead_letter(message, f"non-retryable: {exc}", attempt)
-                return
-            except Exception as exc:
-                if attempt < self.max_attempts:
-                    log.warning("handler failed (attempt %d): %s", attempt, type(exc).__name__)
-                    await asyncio.sleep(self.retry_backoff_s * attempt)
-                    continue
-                log.exception("handler failed %d times; dead-lettering", attempt)
-                await self._dead_letter(message, f"{type(exc).__name__}: {exc}", attempt)
-                return
-            self.metrics.handler_seconds.labels(self.name).observe(time.perf_counter() - started)
-            self.metrics.messages.labels(self.name, message.topic, "processed").inc()
-            self.progress.processed += 1
+
+        outcome = await run_with_retries(handle, policy=self._retry_policy(), on_retry=on_retry)
+        if isinstance(outcome, GaveUp):
+            if not isinstance(outcome.error, NonRetryable):
+                log.error(
+                    "handler failed %d times; dead-lettering",
+                    outcome.attempts,
+                    exc_info=outcome.error,
+                )
+            await self._dead_letter(message, outcome.reason, outcome.attempts)
             return
+        self.metrics.handler_seconds.labels(self.name).observe(time.perf_counter() - started)
+        self.metrics.messages.labels(self.name, message.topic, "processed").inc()
+        self.progress.processed += 1
+
+    def _retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, backoff_s=self.retry_backoff_s)
 
     async def _dead_letter(self, message: Any, error: str, attempts: int) -> None:
         await send_to_dead_letter(self.dead_letter_producer, message, self.name, error, attempts)

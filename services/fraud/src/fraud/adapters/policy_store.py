@@ -122,3 +122,15 @@ def audit_dict(row: asyncpg.Record) -> dict[str, Any]:
         "old": json.loads(row["old"]) if row["old"] is not None else None,
         "new": json.loads(row["new"]) if row["new"] is not None else None,
     }
+
+
+async def audit_rows(
+    conn: Conn | asyncpg.Pool, entity: str, key: str | None
+) -> list[asyncpg.Record]:
+    """The audit trail of one kind of entity (of one of them when `key`), oldest first."""
+    return await conn.fetch(
+        "SELECT * FROM fraud_policy_audit WHERE entity = $1 AND ($2::text IS NULL OR entity_key = $2)"
+        " ORDER BY id",
+        entity,
+        key,
+    )

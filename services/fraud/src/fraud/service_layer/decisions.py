@@ -8,16 +8,12 @@ from typing import Any
 
 import asyncpg
 
+from fraud.adapters.decisions import DecisionRepository
 from fraud.domain.explain import DECIDED_BY, explain_all
 
 
 async def readable_decision(pool: asyncpg.Pool, payment_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await pool.fetchrow(
-        "SELECT d.*, r.decision AS review_decision, r.note AS review_note, r.resolved_by, "
-        "r.resolved_at FROM fraud_decisions d LEFT JOIN fraud_review_resolutions r "
-        "ON r.payment_id = d.payment_id WHERE d.payment_id = $1",
-        payment_id,
-    )
+    row = await DecisionRepository(pool).with_review(payment_id)
     if row is None:
         return None
     reasons = list(row["reasons"])

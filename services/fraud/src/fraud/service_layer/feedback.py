@@ -1,7 +1,8 @@
 """Fraud reports flow back: the card goes on the block list, the payment into labeled history.
 
-Runs through `idempotent(...)`: the inbox row, the list entry (with its audit row, actor
-"fraud-report") and the labeled row commit together; a redelivered report changes nothing.
+Routed by the service's HandlerTable (bootstrap.py) and run idempotently: the inbox row, the
+list entry (with its audit row, actor "fraud-report") and the labeled row commit together; a
+redelivered report changes nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import logging
 from typing import Any
 
+from fraud.adapters.decisions import DecisionRepository
+from fraud.adapters.labeled_history import FraudLabel, add_fraud_label
 from fraud.service_layer.policy_admin import add_entry
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.envelope import Envelope
@@ -20,32 +23,26 @@ ACTOR = "fraud-report"
 BLOCK_LIST = "block_cards"
 
 
-async def on_fraud_reported(uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
+async def on_fraud_reported(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
     report: FraudReported = envelope.payload
     note = f"payment {report.payment_id} reported ({report.source.value}): {report.reason}"[:500]
     added = await add_entry(uow.conn, BLOCK_LIST, report.card_fingerprint, ACTOR, note)
-    decision = await uow.conn.fetchrow(
-        "SELECT amount, currency, card_bin, payment_created_at, attributes FROM fraud_decisions "
-        "WHERE payment_id = $1",
-        report.payment_id,
-    )
-    features = _features(report, decision)
-    await uow.conn.execute(
-        "INSERT INTO fraud_labeled_history (payment_id, label, source, reason, reported_at, "
-        "merchant_id, amount, currency, card_fingerprint, card_bin, payment_created_at, features) "
-        "VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
-        "ON CONFLICT (payment_id) DO NOTHING",
-        report.payment_id,
-        report.source.value,
-        report.reason,
-        report.reported_at,
-        report.merchant_id,
-        decision["amount"] if decision else None,
-        decision["currency"] if decision else None,
-        report.card_fingerprint,
-        decision["card_bin"] if decision else report.card_bin,
-        decision["payment_created_at"] if decision else None,
-        json.dumps(features, default=str),
+    decision = await DecisionRepository(uow.conn).scoring_context(report.payment_id)
+    await add_fraud_label(
+        uow.conn,
+        FraudLabel(
+            payment_id=report.payment_id,
+            source=report.source.value,
+            reason=report.reason,
+            reported_at=report.reported_at,
+            merchant_id=report.merchant_id,
+            amount=decision["amount"] if decision else None,
+            currency=decision["currency"] if decision else None,
+            card_fingerprint=report.card_fingerprint,
+            card_bin=decision["card_bin"] if decision else report.card_bin,
+            payment_created_at=decision["payment_created_at"] if decision else None,
+            features=_features(report, decision),
+        ),
     )
     log.info(
         "fraud report recorded (card %s block list)",

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from fraud.adapters import band_store, list_store, rule_store
 from fraud.adapters import policy_store as store
 from fraud.domain.expressions import InvalidExpression
 from fraud.domain.policy import Bands, ListKind, RuleAction, compile_rule
@@ -50,17 +51,13 @@ class RuleChange:
     enabled: bool | None = None
 
 
-async def _list_names(conn: Any) -> list[str]:
-    return [r["name"] for r in await conn.fetch("SELECT name FROM fraud_lists")]
-
-
 async def _validate_rule(conn: Any, name: str, expression: str, action: str) -> None:
     try:
         RuleAction(action)
     except ValueError:
         raise Invalid(f"action must be one of {[a.value for a in RuleAction]}", "action") from None
     try:
-        compile_rule(name, expression, action, await _list_names(conn))
+        compile_rule(name, expression, action, await list_store.list_names(conn))
     except InvalidExpression as exc:
         raise Invalid(str(exc), "expression") from None
 
@@ -72,15 +69,7 @@ async def create_rule(
         raise Invalid("a rule name is lower-case letters, digits, _ or -, up to 63", "name")
     async with pool.acquire() as conn, conn.transaction():
         await _validate_rule(conn, name, expression, action)
-        row = await conn.fetchrow(
-            "INSERT INTO fraud_rules (name, expression, action, description, updated_by) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING *",
-            name,
-            expression,
-            action,
-            description,
-            actor,
-        )
+        row = await rule_store.insert_rule(conn, name, expression, action, description, actor)
         if row is None:
             raise Conflict(f"rule {name!r} exists; change it instead", "name")
         new = store.rule_dict(row)
@@ -94,23 +83,14 @@ async def change_rule(
     pool: asyncpg.Pool, name: str, change: RuleChange, actor: str
 ) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
-        old_row = await conn.fetchrow("SELECT * FROM fraud_rules WHERE name = $1 FOR UPDATE", name)
+        old_row = await rule_store.lock_rule(conn, name)
         if old_row is None:
             raise NotFound(f"no rule {name!r}")
         expression = change.expression if change.expression is not None else old_row["expression"]
         action = change.action if change.action is not None else old_row["action"]
         await _validate_rule(conn, name, expression, action)
-        row = await conn.fetchrow(
-            "UPDATE fraud_rules SET expression = $2, action = $3, "
-            "description = COALESCE($4, description), enabled = COALESCE($5, enabled), "
-            "version = version + 1, updated_by = $6, updated_at = now() WHERE name = $1 "
-            "RETURNING *",
-            name,
-            expression,
-            action,
-            change.description,
-            change.enabled,
-            actor,
+        row = await rule_store.update_rule(
+            conn, name, expression, action, change.description, change.enabled, actor
         )
         old, new = store.rule_dict(old_row), store.rule_dict(row)
         kind = _change_kind(change, old_row)
@@ -127,20 +107,12 @@ def _change_kind(change: RuleChange, old: asyncpg.Record) -> str:
 
 
 async def list_rules(pool: asyncpg.Pool, include_disabled: bool = True) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT * FROM fraud_rules WHERE enabled OR $1 ORDER BY name",
-        include_disabled,
-    )
+    rows = await rule_store.rules(pool, include_disabled)
     return [d for r in rows if (d := store.rule_dict(r)) is not None]
 
 
 async def history(pool: asyncpg.Pool, entity: str, key: str | None = None) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT * FROM fraud_policy_audit WHERE entity = $1 AND ($2::text IS NULL OR entity_key = $2)"
-        " ORDER BY id",
-        entity,
-        key,
-    )
+    rows = await store.audit_rows(pool, entity, key)
     return [store.audit_dict(r) for r in rows]
 
 
@@ -171,7 +143,7 @@ def normalise_entry(kind: ListKind, value: str) -> str:
 
 
 async def _list_kind(conn: Any, list_name: str) -> ListKind:
-    kind = await conn.fetchval("SELECT kind FROM fraud_lists WHERE name = $1", list_name)
+    kind = await list_store.list_kind(conn, list_name)
     if kind is None:
         raise NotFound(f"no list {list_name!r}")
     return ListKind(kind)
@@ -185,12 +157,7 @@ async def create_list(pool: asyncpg.Pool, name: str, kind: str, actor: str) -> d
     except ValueError:
         raise Invalid(f"kind must be one of {[k.value for k in ListKind]}", "kind") from None
     async with pool.acquire() as conn, conn.transaction():
-        created = await conn.fetchval(
-            "INSERT INTO fraud_lists (name, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-            name,
-            list_kind.value,
-        )
-        if created is None:
+        if not await list_store.insert_list(conn, name, list_kind.value):
             raise Conflict(f"list {name!r} exists", "name")
         new = {"name": name, "kind": list_kind.value}
         await store.audit(
@@ -211,15 +178,7 @@ async def add_entry(
 
 async def _add_entry(conn: Any, list_name: str, value: str, actor: str, note: str | None) -> bool:
     normalised = normalise_entry(await _list_kind(conn, list_name), value)
-    added = await conn.fetchval(
-        "INSERT INTO fraud_list_entries (list_name, value, added_by, note) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT DO NOTHING RETURNING 1",
-        list_name,
-        normalised,
-        actor,
-        note,
-    )
-    if added is None:
+    if not await list_store.insert_entry(conn, list_name, normalised, actor, note):
         return False
     new = {"list": list_name, "value": normalised, "note": note}
     version = await store.bump_version(conn)
@@ -232,12 +191,7 @@ async def _add_entry(conn: Any, list_name: str, value: str, actor: str, note: st
 async def remove_entry(pool: asyncpg.Pool, list_name: str, value: str, actor: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
         normalised = normalise_entry(await _list_kind(conn, list_name), value)
-        row = await conn.fetchrow(
-            "DELETE FROM fraud_list_entries WHERE list_name = $1 AND value = $2 "
-            "RETURNING value, note, added_by",
-            list_name,
-            normalised,
-        )
+        row = await list_store.delete_entry(conn, list_name, normalised)
         if row is None:
             raise NotFound(f"{normalised!r} is not on {list_name!r}")
         old = {"list": list_name, "value": normalised, "note": row["note"]}
@@ -247,21 +201,14 @@ async def remove_entry(pool: asyncpg.Pool, list_name: str, value: str, actor: st
 
 
 async def lists_overview(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT l.name, l.kind, l.standard, count(e.value) AS entries FROM fraud_lists l "
-        "LEFT JOIN fraud_list_entries e ON e.list_name = l.name GROUP BY l.name ORDER BY l.name"
-    )
+    rows = await list_store.lists_with_counts(pool)
     return [dict(r) for r in rows]
 
 
 async def list_entries(pool: asyncpg.Pool, list_name: str) -> list[dict[str, Any]]:
     async with pool.acquire() as conn:
         await _list_kind(conn, list_name)
-        rows = await conn.fetch(
-            "SELECT value, note, added_by, added_at FROM fraud_list_entries WHERE list_name = $1 "
-            "ORDER BY added_at, value",
-            list_name,
-        )
+        rows = await list_store.entries(conn, list_name)
     return [{**dict(r), "added_at": r["added_at"].isoformat()} for r in rows]
 
 
@@ -274,19 +221,8 @@ async def set_bands(
     except ValueError as exc:
         raise Invalid(str(exc), "review_at") from None
     async with pool.acquire() as conn, conn.transaction():
-        old_row = await conn.fetchrow(
-            "SELECT review_at, decline_at FROM fraud_merchant_bands WHERE merchant_id = $1 FOR UPDATE",
-            merchant_id,
-        )
-        await conn.execute(
-            "INSERT INTO fraud_merchant_bands (merchant_id, review_at, decline_at, updated_by) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (merchant_id) DO UPDATE SET review_at = $2, "
-            "decline_at = $3, updated_by = $4, updated_at = now()",
-            merchant_id,
-            review_at,
-            decline_at,
-            actor,
-        )
+        old_row = await band_store.lock_bands(conn, merchant_id)
+        await band_store.upsert_bands(conn, merchant_id, review_at, decline_at, actor)
         old = dict(old_row) if old_row else None
         new = {"review_at": review_at, "decline_at": decline_at}
         version = await store.bump_version(conn)
@@ -295,9 +231,7 @@ async def set_bands(
 
 
 async def get_bands(pool: asyncpg.Pool, merchant_id: str, default: Bands) -> dict[str, Any]:
-    row = await pool.fetchrow(
-        "SELECT review_at, decline_at FROM fraud_merchant_bands WHERE merchant_id = $1", merchant_id
-    )
+    row = await band_store.bands(pool, merchant_id)
     bands = Bands(row["review_at"], row["decline_at"]) if row else default
     return {
         "merchant_id": merchant_id,

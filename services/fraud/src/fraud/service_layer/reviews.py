@@ -7,28 +7,19 @@ from typing import Any
 
 import asyncpg
 
+from fraud.adapters.decisions import DecisionRepository
+from fraud.adapters.reviews import ReviewRepository
+from fraud.config import SERVICE
 from fraud.service_layer.policy_admin import Conflict, NotFound
-from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import ReviewDecision, ReviewResolved
-
-PRODUCER = "fraud"
 
 
 async def pending(
     pool: asyncpg.Pool, limit: int = 100, merchant_id: str | None = None
 ) -> list[dict[str, Any]]:
     """Payments decided `review` and not resolved yet, oldest first."""
-    rows = await pool.fetch(
-        "SELECT d.payment_id, d.merchant_id, d.score, d.action, d.reasons, d.rules_fired, "
-        "d.amount, d.currency, d.card_bin, d.card_last4, d.created_at FROM fraud_decisions d "
-        "LEFT JOIN fraud_review_resolutions r ON r.payment_id = d.payment_id "
-        "WHERE d.decision = 'review' AND r.payment_id IS NULL "
-        "AND ($2::text IS NULL OR d.merchant_id = $2) ORDER BY d.created_at LIMIT $1",
-        limit,
-        merchant_id,
-    )
+    rows = await ReviewRepository(pool).pending(limit, merchant_id)
     return [
         {
             **dict(r),
@@ -50,37 +41,25 @@ async def resolve(
     actor: str,
 ) -> dict[str, Any]:
     """Stores the resolution and emits ReviewResolved in one transaction; twice -> Conflict."""
-    async with unit_of_work(pool) as uow:
-        row = await uow.conn.fetchrow(
-            "SELECT merchant_id, decision FROM fraud_decisions WHERE payment_id = $1 FOR UPDATE",
-            payment_id,
-        )
+    async with unit_of_work(pool, producer=SERVICE) as uow:
+        row = await DecisionRepository(uow.conn).lock_for_review(payment_id)
         if row is None:
             raise NotFound(f"no fraud decision for payment {payment_id}")
         if row["decision"] != "review":
             raise Conflict(f"payment {payment_id} was not sent to review ({row['decision']})")
-        resolved_at = await uow.conn.fetchval(
-            "INSERT INTO fraud_review_resolutions (payment_id, decision, note, resolved_by) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING resolved_at",
-            payment_id,
-            decision.value,
-            note,
-            actor,
+        resolved_at = await ReviewRepository(uow.conn).add_resolution(
+            payment_id, decision.value, note, actor
         )
         if resolved_at is None:
             raise Conflict(f"payment {payment_id} is already resolved")
-        event = ReviewResolved(
-            payment_id=payment_id,
-            merchant_id=row["merchant_id"],
-            decision=decision,
-            resolved_by=actor,
-            note=note,
-        )
-        await uow.emit_envelope(
-            topics.REVIEW_RESOLVED,
-            new_envelope(
-                topics.REVIEW_RESOLVED, event, correlation_id=payment_id, producer=PRODUCER
-            ),
+        await uow.emit(
+            ReviewResolved(
+                payment_id=payment_id,
+                merchant_id=row["merchant_id"],
+                decision=decision,
+                resolved_by=actor,
+                note=note,
+            )
         )
     return {
         "payment_id": str(payment_id),

@@ -12,9 +12,7 @@ nothing of it does.
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -23,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 import asyncpg
 
 from fraud.adapters import policy_store
+from fraud.adapters.decisions import DecisionRepository, DecisionRow
+from fraud.config import SERVICE
 from fraud.domain.attributes import payment_attributes
 from fraud.domain.features import Observation, storable
 from fraud.domain.features_live import observation_of
@@ -39,13 +39,11 @@ from fraud.domain.scoring import (
 from fraud.model.combine import REASON_MIN_P
 from fraud.service_layer.policy_cache import PolicyCache
 from sanalpos_common import topics
-from sanalpos_common.db import unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import PaymentInitiated, PaymentScored
 
 log = logging.getLogger(__name__)
-PRODUCER = "fraud"
 
 
 class Outcome(StrEnum):
@@ -106,32 +104,6 @@ class Incoming:
         return self.envelope.payload
 
 
-_INSERT_DECISIONS = """
-INSERT INTO fraud_decisions (payment_id, merchant_id, score, decision, reasons, rules_version,
-    amount, currency, card_fingerprint, card_bin, card_last4, velocity_card_10m,
-    velocity_card_1h, payment_created_at, message_id, rules_fired, action, decided_by,
-    policy_version, model_version, model_probability, top_features, attributes)
-SELECT d.payment_id, d.merchant_id, d.score, d.decision,
-       ARRAY(SELECT jsonb_array_elements_text(d.reasons::jsonb)), d.rules_version, d.amount,
-       d.currency, d.card_fingerprint, d.card_bin, d.card_last4, d.velocity_card_10m,
-       d.velocity_card_1h, d.payment_created_at, d.message_id,
-       ARRAY(SELECT jsonb_array_elements_text(d.rules_fired::jsonb)), d.action, d.decided_by,
-       d.policy_version, d.model_version, d.model_probability, d.top_features::jsonb,
-       d.attributes::jsonb
-FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::text[],
-            $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[],
-            $13::int[], $14::timestamptz[], $15::uuid[], $16::text[], $17::text[], $18::text[],
-            $19::bigint[], $20::text[], $21::float8[], $22::text[], $23::text[])
-     WITH ORDINALITY AS d(payment_id, merchant_id, score, decision, reasons, rules_version,
-         amount, currency, card_fingerprint, card_bin, card_last4, velocity_card_10m,
-         velocity_card_1h, payment_created_at, message_id, rules_fired, action, decided_by,
-         policy_version, model_version, model_probability, top_features, attributes, position)
-ORDER BY d.position
-ON CONFLICT (payment_id) DO NOTHING
-RETURNING payment_id
-"""
-
-
 @dataclass
 class _Decided:
     position: int
@@ -158,7 +130,7 @@ class PaymentScoring:
         """One transaction for the batch. Raises (and commits nothing) on any failure."""
         results: list[ScoreResult] = []
         decided: list[_Decided] = []
-        async with unit_of_work(self.pool) as uow:
+        async with unit_of_work(self.pool, producer=SERVICE) as uow:
             policy = await self.policy.current(uow.conn)
             for item in batch:
                 envelope, payment = item.envelope, item.payment
@@ -189,8 +161,8 @@ class PaymentScoring:
                 score = min(MAX_SCORE, d.base.score + (d.model.points if d.model else 0))
                 reasons = d.base.reasons + _model_reasons(d.model)
                 d.verdict = decide(policy, payment.merchant_id, score, reasons, d.attributes, found)
-            inserted = await self._insert_decisions(uow.conn, decided, policy.version)
-            emitted = []
+            rows = [_decision_row(d, policy.version) for d in decided]
+            inserted = await DecisionRepository(uow.conn).add_many(rows)
             for d in decided:
                 payment = d.item.payment
                 if payment.payment_id not in inserted:
@@ -200,8 +172,7 @@ class PaymentScoring:
                 results[d.position] = ScoreResult(
                     Outcome.SCORED, _assessment(d.verdict), d.velocity, d.verdict
                 )
-                emitted.append((topics.PAYMENT_SCORED, self._scored(d.item, d.verdict)))
-            await uow.emit_many(emitted)
+                await _emit_scored(uow, d.item, d.verdict)
         for result, item in zip(results, batch, strict=True):
             self._log(item, result)
         return results
@@ -213,70 +184,6 @@ class PaymentScoring:
         for d, output in zip(decided, outputs, strict=True):
             d.model = output
             d.attributes["model.probability"] = output.probability
-
-    @staticmethod
-    async def _insert_decisions(
-        conn: Any, decided: list[_Decided], policy_version: int
-    ) -> set[uuid.UUID]:
-        columns: list[list[Any]] = [[] for _ in range(23)]
-        for d in decided:
-            payment, verdict, model = d.item.payment, d.verdict, d.model
-            assert verdict is not None
-            row = (
-                payment.payment_id,
-                payment.merchant_id,
-                verdict.score,
-                verdict.decision.value,
-                json.dumps(list(verdict.reasons)),
-                RULES_VERSION,
-                payment.amount,
-                payment.currency,
-                payment.card.fingerprint,
-                payment.card.bin,
-                payment.card.last4,
-                d.velocity.card_10m,
-                d.velocity.card_1h,
-                payment.created_at,
-                d.item.envelope.message_id,
-                json.dumps(list(verdict.rules_fired)),
-                verdict.action.value if verdict.action else None,
-                verdict.decided_by,
-                policy_version,
-                model.version if model else None,
-                model.probability if model else None,
-                json.dumps([[n, c] for n, c in model.top_features] if model else []),
-                json.dumps(d.attributes, default=str),
-            )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        rows = await conn.fetch(_INSERT_DECISIONS, *columns)
-        return {row["payment_id"] for row in rows}
-
-    @staticmethod
-    def _scored(item: Incoming, verdict: Verdict) -> Envelope[Any]:
-        payment = item.payment
-        reasons = verdict.reasons
-        if verdict.action is RuleAction.THREE_DS:
-            reasons = (*reasons, "action:3ds")
-        scored = PaymentScored(
-            payment_id=payment.payment_id,
-            merchant_id=payment.merchant_id,
-            score=verdict.score,
-            decision=verdict.decision,
-            reasons=reasons,
-            amount=payment.amount,
-            currency=payment.currency,
-            capture=payment.capture,
-            installments=payment.installments,
-            card=payment.card,
-        )
-        return new_envelope(
-            topics.PAYMENT_SCORED,
-            scored,
-            correlation_id=payment.payment_id,
-            causation_id=item.envelope.message_id,
-            producer=PRODUCER,
-        )
 
     @staticmethod
     def _log(item: Incoming, result: ScoreResult) -> None:
@@ -293,6 +200,60 @@ class PaymentScoring:
                 ",".join(result.assessment.reasons) or "-",
                 extra=extra,
             )
+
+
+def _decision_row(d: _Decided, policy_version: int) -> DecisionRow:
+    payment, verdict, model = d.item.payment, d.verdict, d.model
+    assert verdict is not None
+    return DecisionRow(
+        payment_id=payment.payment_id,
+        merchant_id=payment.merchant_id,
+        score=verdict.score,
+        decision=verdict.decision.value,
+        reasons=verdict.reasons,
+        rules_version=RULES_VERSION,
+        amount=payment.amount,
+        currency=payment.currency,
+        card_fingerprint=payment.card.fingerprint,
+        card_bin=payment.card.bin,
+        card_last4=payment.card.last4,
+        velocity_card_10m=d.velocity.card_10m,
+        velocity_card_1h=d.velocity.card_1h,
+        payment_created_at=payment.created_at,
+        message_id=d.item.envelope.message_id,
+        rules_fired=verdict.rules_fired,
+        action=verdict.action.value if verdict.action else None,
+        decided_by=verdict.decided_by,
+        policy_version=policy_version,
+        model_version=model.version if model else None,
+        model_probability=model.probability if model else None,
+        top_features=model.top_features if model else (),
+        attributes=d.attributes,
+    )
+
+
+async def _emit_scored(uow: UnitOfWork, item: Incoming, verdict: Verdict) -> None:
+    """payment.scored, caused by the payment.initiated message it answers."""
+    payment = item.payment
+    reasons = verdict.reasons
+    if verdict.action is RuleAction.THREE_DS:
+        reasons = (*reasons, "action:3ds")
+    uow.cause = item.envelope
+    await uow.emit(
+        PaymentScored(
+            payment_id=payment.payment_id,
+            merchant_id=payment.merchant_id,
+            score=verdict.score,
+            decision=verdict.decision,
+            reasons=reasons,
+            amount=payment.amount,
+            currency=payment.currency,
+            capture=payment.capture,
+            installments=payment.installments,
+            card=payment.card,
+        )
+    )
+    uow.cause = None
 
 
 def _model_reasons(model: ModelOutput | None) -> tuple[str, ...]:

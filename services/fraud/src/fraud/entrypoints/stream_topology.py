@@ -1,0 +1,143 @@
+"""The faust App of the fraud stream: its topics and tables, built per start, never at import.
+
+payment.initiated.v1 (key = payment id)
+    | agent "score-payments"; group_by(card fingerprint) with an explicit topic
+    v
+<app id>-payment.initiated.v1-by-card-repartition (key = fingerprint)
+    | same agent, iterating the grouped stream in order (scoring_agent.py)
+    v
+tables <app id>-velocity-card-10m / -1h (hopping windows) and -features, changelog
+topics co-partitioned with the repartition topic
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from fraud.adapters.ack_guard import AckGuard, LogStartOffsets
+from fraud.adapters.faust_recovery import SeekFirstTableManager
+from fraud.adapters.feature_table import FeatureTable
+from fraud.adapters.velocity import PartitionedTable, VelocityWindow
+from fraud.config import SERVICE, FraudSettings
+from sanalpos_common import topics
+
+DEAD_LETTER_CONSUMER = SERVICE  # -> dlq.fraud.v1
+METRICS_CONSUMER = SERVICE
+AGENT_NAME = "score-payments"
+
+
+def repartition_topic_name(app_id: str) -> str:
+    return f"{app_id}-{topics.PAYMENT_INITIATED}-by-card-repartition"
+
+
+def stream_topics(app_id: str) -> tuple[str, str]:
+    """The topics the stream's consumer group reads: the source and its by-card copy."""
+    return (topics.PAYMENT_INITIATED, repartition_topic_name(app_id))
+
+
+def faust_brokers(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap_servers.split(",") if host.strip()]
+
+
+@dataclass(frozen=True)
+class StreamTopology:
+    app: faust.App
+    guard: AckGuard
+    repartition_topic: str
+    source: faust.TopicT
+    by_card: faust.TopicT
+    short: VelocityWindow
+    long: VelocityWindow
+    features: FeatureTable
+
+
+def build_topology(settings: FraudSettings, log_start: LogStartOffsets) -> StreamTopology:
+    app = _build_app(settings)
+    # faust acks events it skips during a rebalance; only our own acks may count.
+    guard = AckGuard(stream_topics(settings.faust_app_id), log_start=log_start)
+    guard.install(app.consumer)
+    by_card = repartition_topic_name(settings.faust_app_id)
+    return StreamTopology(
+        app=app,
+        guard=guard,
+        repartition_topic=by_card,
+        source=_raw_topic(app, topics.PAYMENT_INITIATED),
+        by_card=_raw_topic(
+            app,
+            by_card,
+            partitions=settings.internal_topic_partitions,
+            replicas=settings.internal_topic_replication,
+            internal=True,
+        ),
+        short=_velocity_window(
+            app,
+            settings,
+            "velocity-card-10m",
+            "payments per card fingerprint, trailing short window",
+            settings.short_window_s,
+            settings.short_window_step_s,
+        ),
+        long=_velocity_window(
+            app,
+            settings,
+            "velocity-card-1h",
+            "payments per card fingerprint, trailing long window",
+            settings.long_window_s,
+            settings.long_window_step_s,
+        ),
+        # Streaming model features (fraud.domain.features): one JSON value per key, the
+        # windows are event-time buckets inside the values (not faust windows).
+        features=FeatureTable(
+            app.Table(
+                "features",
+                partitions=settings.internal_topic_partitions,
+                help="streaming fraud features per card / IP / email / device / merchant / MCC",
+            ),
+            settings.internal_topic_partitions,
+        ),
+    )
+
+
+def _build_app(s: FraudSettings) -> faust.App:
+    s.faust_datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        s.faust_app_id,
+        broker=faust_brokers(s.kafka_bootstrap_servers),
+        store=s.faust_store,
+        autodiscover=False,
+        web_enabled=False,
+        datadir=str(s.faust_datadir),
+        topic_partitions=s.internal_topic_partitions,
+        topic_replication_factor=s.internal_topic_replication,
+        broker_commit_interval=s.commit_interval_s,
+        broker_session_timeout=s.session_timeout_s,
+        broker_heartbeat_interval=s.heartbeat_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=s.producer_linger_s,
+        processing_guarantee="at_least_once",
+        Table=PartitionedTable,
+        # faust's recovery resumes stream partitions before seeking them, which can
+        # silently drop a stretch of a partition after a restart (faust_recovery.py).
+        TableManager=SeekFirstTableManager,
+    )
+
+
+def _raw_topic(app: faust.App, name: str, **options: object) -> faust.TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _velocity_window(
+    app: faust.App, s: FraudSettings, name: str, help_text: str, size_s: int, step_s: int
+) -> VelocityWindow:
+    table = app.Table(name, default=int, partitions=s.internal_topic_partitions, help=help_text)
+    return VelocityWindow(table.hopping(size_s, step_s, expires=2 * size_s))

@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from notification.bootstrap import CONSUMED_TOPICS, bootstrap
 from notification.config import NotificationSettings, StaticEndpoint
@@ -283,7 +283,3 @@ async def service(receiver: Receiver) -> AsyncIterator[Service]:
 def body_of(received: Received) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(received.body)
     return parsed
-
-
-def model_json(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

@@ -112,11 +112,15 @@ async def test_approved_sale_is_captured_settled_in_balance_and_webhooked(
         timeout_s=30,
     )
     verifier = Webhook(merchant["webhook_secret"])
-    types = set()
+    data_by_type = {}
     for hook, body in hooks:
         verifier.verify(hook.body, hook.headers)  # raises on a bad signature
-        types.add(body["type"])
-    assert types >= {"payment.authorized", "payment.captured", "payment.settled"}
+        data_by_type[body["type"]] = body["data"]
+    # The public events of a sale: authorized and captured at once, captured, settled.
+    assert set(data_by_type) >= {"payment.succeeded", "payment.captured", "payment.settled"}
+    assert data_by_type["payment.succeeded"]["auth_code"] == payment["auth_code"]
+    assert data_by_type["payment.captured"]["amount"] == 12_500
+    assert data_by_type["payment.settled"]["net_amount"] == payment["net_amount"]
     tampered = hooks[0][0]
     with pytest.raises(WebhookVerificationError):
         verifier.verify(tampered.body + b" ", tampered.headers)

@@ -1,13 +1,26 @@
+import json
+import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import UndecodableMessage, decode, encode, new_envelope
 from sanalpos_common.schemas.events import EncryptedCard, PaymentCaptured, PaymentInitiated
-from sanalpos_common.schemas.export import SCHEMA_DIR, render_schemas
+from sanalpos_common.schemas.export import (
+    SCHEMA_DIR,
+    WEBHOOK_DOC,
+    WEBHOOK_SCHEMA_DIR,
+    example_event,
+    render_schemas,
+    render_webhook_schemas,
+    with_webhook_examples,
+)
+from sanalpos_common.schemas.webhooks import WEBHOOK_EVENTS, schema_file_name
 
 
 def test_checked_in_json_schemas_match_the_models() -> None:
@@ -147,3 +160,76 @@ def test_initiated_event_carries_the_optional_risk_context() -> None:
         new_envelope(topics.PAYMENT_INITIATED, without, correlation_id=payment_id, producer="t")
     )
     assert decode(topics.PAYMENT_INITIATED, legacy).payload.context is None
+
+
+# ----------------------------------------------------------------------------- public webhooks
+
+WEBHOOK_DOC_TEXT = WEBHOOK_DOC.read_text()
+
+
+def test_checked_in_webhook_schemas_match_the_models() -> None:
+    """The merchants' contract: fails when it changes without `make schemas` being run."""
+    rendered = render_webhook_schemas()
+    on_disk = {p.name: p.read_text() for p in WEBHOOK_SCHEMA_DIR.glob("*.json")}
+    assert sorted(on_disk) == sorted(rendered), "webhook schema files added or missing"
+    for name, text in rendered.items():
+        assert on_disk[name] == text, f"{name} is stale: run `make schemas`"
+
+
+def test_webhook_doc_examples_are_current() -> None:
+    assert with_webhook_examples(WEBHOOK_DOC_TEXT) == WEBHOOK_DOC_TEXT, "run `make schemas`"
+
+
+def _documented_examples() -> dict[str, dict[str, Any]]:
+    blocks = re.findall(r"```json\n(\{\n.*?\n\})\n```", WEBHOOK_DOC_TEXT, flags=re.DOTALL)
+    examples = [json.loads(block) for block in blocks]
+    return {example["type"]: example for example in examples}
+
+
+def test_every_webhook_event_type_is_documented_with_a_valid_example() -> None:
+    examples = _documented_examples()
+    assert sorted(examples) == sorted(WEBHOOK_EVENTS)
+    for event_type, example in examples.items():
+        assert f"| `{event_type}` |" in WEBHOOK_DOC_TEXT, f"{event_type} not in the table"
+        model = WEBHOOK_EVENTS[event_type]
+        assert model.model_validate(example).model_dump(mode="json") == example
+        schema = json.loads((WEBHOOK_SCHEMA_DIR / schema_file_name(event_type)).read_text())
+        jsonschema.validate(example, schema, format_checker=jsonschema.FormatChecker())
+
+
+def _property_names(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        names = (
+            set(node.get("properties", {})) if isinstance(node.get("properties"), dict) else set()
+        )
+        return names.union(*(_property_names(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_property_names(v) for v in node))
+    return set()
+
+
+def test_no_webhook_field_carries_card_data_or_internal_decisions() -> None:
+    forbidden = {"card", "pan", "cvc", "cvv", "fingerprint", "bin", "score", "reasons"}
+    forbidden |= {"declined_by", "decision", "ledger_transaction_id", "context"}
+    for event_type, model in WEBHOOK_EVENTS.items():
+        names = _property_names(model.model_json_schema(mode="serialization"))
+        assert not names & forbidden, (event_type, names & forbidden)
+        assert not [n for n in names if "ciphertext" in n or "secret" in n], event_type
+
+
+def test_webhook_events_are_frozen_strict_and_utc() -> None:
+    event = example_event(WEBHOOK_EVENTS["payment.captured"])
+    with pytest.raises(ValidationError):
+        event.id = "evt_0"  # type: ignore[misc]
+    document = event.model_dump(mode="json")
+    with pytest.raises(ValidationError, match="surprise"):
+        type(event).model_validate({**document, "surprise": 1})
+    with pytest.raises(ValidationError, match="surprise"):
+        type(event).model_validate({**document, "data": {**document["data"], "surprise": 1}})
+    with pytest.raises(ValidationError):  # the type is fixed by the model
+        type(event).model_validate({**document, "type": "payment.settled"})
+    with pytest.raises(ValidationError):  # a time without a zone is ambiguous
+        type(event).model_validate({**document, "created_at": "2026-12-02T09:30:00"})
+    istanbul = type(event).model_validate({**document, "created_at": "2026-12-02T12:30:00+03:00"})
+    assert istanbul.model_dump(mode="json")["created_at"] == "2026-12-02T09:30:00Z"
+    assert all(m.model_fields["api_version"].default == "v1" for m in WEBHOOK_EVENTS.values())

@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from notification.bootstrap import bootstrap, webhook_repository
 from notification.config import NotificationSettings, StaticEndpoint
@@ -268,7 +268,3 @@ async def service(receiver: Receiver) -> AsyncIterator[Service]:
 def body_of(received: Received) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(received.body)
     return parsed
-
-
-def model_json(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

@@ -20,13 +20,15 @@ from sanalpos_common import topics
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
+    ActionRequired,
+    PaymentActionRequired,
     PaymentAuthorized,
     PaymentCaptured,
     PaymentDeclined,
     PaymentSettled,
 )
 
-from .conftest import DLQ, KAFKA, Receiver, Service, model_json, wait_for
+from .conftest import DLQ, KAFKA, Receiver, Service, wait_for
 
 T = TypeVar("T")
 
@@ -102,9 +104,17 @@ async def test_captured_payment_is_delivered_signed(service: Service, receiver: 
     [request] = await wait_for(lambda: _async(receiver.requests(path)))
     document = Webhook(secret).verify(request.body, request.headers)
     assert document["type"] == "payment.captured"
-    assert document["data"] == model_json(envelope.payload)
-    assert document["data"]["payment_id"] == str(envelope.payload.payment_id)
-    assert document["timestamp"].endswith("Z")
+    assert document["api_version"] == "v1" and document["id"].startswith("evt_")
+    assert document["data"] == {
+        "payment_id": str(envelope.payload.payment_id),
+        "merchant_id": merchant,
+        "amount": 150_075,
+        "currency": "TRY",
+        "installments": 3,
+        "auth_code": "A1B2C3",
+        "authorized_amount": None,
+    }
+    assert document["created_at"].endswith("Z")
     assert "ciphertext" not in request.body and "card" not in request.body
     expected_id = delivery_id(envelope.message_id, endpoint_id)
     assert request.headers["webhook-id"] == str(expected_id)
@@ -300,7 +310,15 @@ async def test_every_enabled_endpoint_of_the_merchant_and_no_other(
 
     [to_a], [to_b] = receiver.requests(a), receiver.requests(b)
     assert Webhook(secret_a).verify(to_a.body, to_a.headers)["type"] == "payment.authorized"
-    assert Webhook(secret_b).verify(to_b.body, to_b.headers)["data"] == model_json(authorized)
+    assert Webhook(secret_b).verify(to_b.body, to_b.headers)["data"] == {
+        "payment_id": str(payment_id),
+        "merchant_id": merchant,
+        "amount": 990,
+        "currency": "USD",
+        "installments": 1,
+        "auth_code": "XYZ123",
+    }
+    assert to_a.body == to_b.body  # one public event, signed per endpoint
     assert to_a.headers["webhook-id"] != to_b.headers["webhook-id"]
     with pytest.raises(WebhookVerificationError):  # each endpoint has its own secret
         Webhook(secret_b).verify(to_a.body, to_a.headers)
@@ -329,10 +347,10 @@ async def test_rotated_secret_signs_with_old_and_new(service: Service, receiver:
     )
     [request] = await wait_for(lambda: _async(receiver.requests(path)))
     assert len(request.headers["webhook-signature"].split(" ")) == 2
-    assert Webhook(new).verify(request.body, request.headers)["type"] == "payment.declined"
-    assert Webhook(old).verify(request.body, request.headers)["data"]["reason"] == (
-        "insufficient funds"
-    )
+    assert Webhook(new).verify(request.body, request.headers)["type"] == "payment.failed"
+    data = Webhook(old).verify(request.body, request.headers)["data"]
+    assert data["decline_reason"] == "insufficient funds"
+    assert (data["decline_code"], data["response_code"]) == ("insufficient_funds", "51")
 
 
 async def test_static_endpoint_from_settings(service: Service, receiver: Receiver) -> None:
@@ -354,6 +372,47 @@ async def test_static_endpoint_from_settings(service: Service, receiver: Receive
     document = Webhook(service.static_secret).verify(request.body, request.headers)
     assert document["type"] == "payment.settled"
     assert document["data"]["net_amount"] == 9_821
+
+
+async def test_delivered_bodies_carry_no_fraud_score_decider_or_card_data(
+    service: Service, receiver: Receiver
+) -> None:
+    merchant = _merchant()
+    path = f"/private/{merchant}"
+    _, secret = await service.register_endpoint(merchant, receiver.url(path))
+    payment_id = uuid.uuid4()
+    held = PaymentActionRequired(
+        payment_id=payment_id,
+        merchant_id=merchant,
+        amount=5000,
+        currency="TRY",
+        action=ActionRequired.REVIEW,
+        score=77,
+    )
+    declined = PaymentDeclined(
+        payment_id=payment_id,
+        merchant_id=merchant,
+        amount=5000,
+        currency="TRY",
+        response_code="59",
+        reason="declined in fraud review",
+        declined_by="fraud",
+    )
+    for topic, payload in (
+        (topics.PAYMENT_ACTION_REQUIRED, held),
+        (topics.PAYMENT_DECLINED, declined),
+    ):
+        envelope = new_envelope(topic, payload, correlation_id=payment_id, producer="t")
+        await service.publish(topic, envelope)
+    requests = await wait_for(lambda: _async(r if len(r := receiver.requests(path)) == 2 else None))
+    documents = {}
+    for request in requests:
+        document = Webhook(secret).verify(request.body, request.headers)
+        documents[document["type"]] = document["data"]
+        for leak in ("score", "declined_by", '"fraud"', "fraud review", "ciphertext", "card"):
+            assert leak not in request.body, (leak, request.body)
+    assert documents["payment.requires_action"]["next_action"] == "await_review"
+    assert documents["payment.failed"]["decline_code"] == "suspected_fraud"
 
 
 async def test_undecodable_message_is_dead_lettered(service: Service) -> None:

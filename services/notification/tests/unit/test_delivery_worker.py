@@ -18,7 +18,10 @@ from notification.domain.webhooks import Endpoint
 from notification.service_layer.delivery_worker import DeliveryWorker, WorkerMetrics
 from sanalpos_common.observability import Metrics
 
-BODY = '{"type":"payment.captured","timestamp":"2025-01-01T00:00:00Z","data":{"amount":1}}'
+BODY = (
+    '{"id":"evt_5f0c6a6b2d1e4b55b3e0c6a9f1d2e3f4","api_version":"v1",'
+    '"created_at":"2025-01-01T00:00:00Z","type":"payment.captured","data":{"amount":1}}'
+)
 
 
 @dataclass

@@ -2,25 +2,33 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import BaseModel
 
+from notification.domain.public_events import PUBLIC_EVENT_MAPPINGS
 from notification.domain.signing import InvalidSecret, generate_secret, secret_bytes
 from notification.domain.webhooks import (
     Endpoint,
     InvalidEndpoint,
     OutcomeEvent,
-    build_body,
     delivery_id,
     plan_deliveries,
-    scrub_card_data,
     static_endpoint_id,
     validate_endpoint,
 )
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import decode, encode, new_envelope
-from sanalpos_common.schemas.events import PaymentAuthorized, PaymentCaptured, event_type
+from sanalpos_common.schemas.events import (
+    EncryptedCard,
+    FraudDecision,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentScored,
+    event_type,
+)
 
 PAYMENT_ID = uuid.UUID("0b8a5a56-8a44-4f57-8f2d-0d3f4d2f3a11")
 
@@ -49,6 +57,34 @@ def _captured_event(merchant_id: str = "m-1") -> OutcomeEvent:
     )
 
 
+def _outcome(topic: str, payload: BaseModel) -> OutcomeEvent:
+    envelope = new_envelope(topic, payload, correlation_id=PAYMENT_ID, producer="test")
+    return OutcomeEvent.from_envelope(decode(topic, encode(envelope)))
+
+
+def _scored() -> PaymentScored:
+    return PaymentScored(
+        payment_id=PAYMENT_ID,
+        merchant_id="m-1",
+        score=42,
+        decision=FraudDecision.APPROVE,
+        reasons=("velocity",),
+        amount=100,
+        currency="TRY",
+        capture=True,
+        installments=1,
+        card=EncryptedCard(
+            pan_ciphertext="sp1.pan.1.a.b",
+            fingerprint="fp1_x",
+            bin="411111",
+            last4="1111",
+            exp_month=12,
+            exp_year=2031,
+            brand="visa",
+        ),
+    )
+
+
 def _endpoint(merchant_id: str = "m-1", enabled: bool = True) -> Endpoint:
     return Endpoint(
         endpoint_id=uuid.uuid4(),
@@ -59,12 +95,19 @@ def _endpoint(merchant_id: str = "m-1", enabled: bool = True) -> Endpoint:
     )
 
 
-def test_body_is_standard_webhooks_shape() -> None:
+def _body(event: OutcomeEvent) -> str:
+    [delivery] = plan_deliveries(event, [_endpoint(event.merchant_id)])
+    return delivery.body
+
+
+def test_body_is_the_public_event() -> None:
     event = _captured_event()
-    body = build_body(event.event_type, event.occurred_at, event.data)
+    body = _body(event)
     document = json.loads(body)
-    assert set(document) == {"type", "timestamp", "data"}
+    assert set(document) == {"id", "type", "api_version", "created_at", "data"}
     assert document["type"] == "payment.captured"
+    assert document["api_version"] == "v1"
+    assert document["id"].startswith("evt_")
     assert document["data"] == {
         "payment_id": str(PAYMENT_ID),
         "merchant_id": "m-1",
@@ -74,40 +117,32 @@ def test_body_is_standard_webhooks_shape() -> None:
         "auth_code": "A1B2C3",
         "authorized_amount": None,
     }
-    parsed = datetime.fromisoformat(document["timestamp"].replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(document["created_at"].replace("Z", "+00:00"))
     assert parsed == event.occurred_at
-    assert document["timestamp"].endswith("Z")
+    assert document["created_at"].endswith("Z")
     assert " " not in body  # compact: the exact bytes that get signed
 
 
-def test_timestamp_is_normalised_to_utc() -> None:
+def test_created_at_is_normalised_to_utc() -> None:
+    event = _captured_event()
     istanbul = timezone(timedelta(hours=3))
-    body = build_body("payment.settled", datetime(2025, 1, 1, 3, 0, tzinfo=istanbul), {})
-    assert json.loads(body)["timestamp"] == "2025-01-01T00:00:00Z"
-    naive = build_body("payment.settled", datetime(2025, 1, 1, 0, 0), {})
-    assert json.loads(naive)["timestamp"] == "2025-01-01T00:00:00Z"
+    aware = replace(event, occurred_at=datetime(2025, 1, 1, 3, 0, tzinfo=istanbul))
+    assert json.loads(_body(aware))["created_at"] == "2025-01-01T00:00:00Z"
+    naive = replace(event, occurred_at=datetime(2025, 1, 1, 0, 0))
+    assert json.loads(_body(naive))["created_at"] == "2025-01-01T00:00:00Z"
 
 
-def test_card_data_never_reaches_a_body() -> None:
-    data = {
-        "payment_id": "p",
-        "card": {"pan_ciphertext": "ENC", "last4": "4242"},
-        "pan_ciphertext": "ENC",
-        "cvc_ciphertext": "ENC",
-        "nested": [{"cvc": "123", "keep": 1}, {"PAN": "4111111111111111"}],
-        "company": "pan is a substring here, kept",
-    }
-    body = build_body("payment.authorized", datetime.now(UTC), data)
-    assert "ENC" not in body and "4111" not in body and "123" not in body
-    assert json.loads(body)["data"] == {
-        "payment_id": "p",
-        "nested": [{"keep": 1}, {}],
-        "company": "pan is a substring here, kept",
-    }
-    assert scrub_card_data(5) == 5
+def test_event_id_is_stable_per_event_and_shared_by_endpoints() -> None:
+    event = _captured_event()
+    first, second = plan_deliveries(event, [_endpoint(), _endpoint()])
+    assert json.loads(first.body)["id"] == json.loads(second.body)["id"]
+    assert first.body == plan_deliveries(event, [_endpoint()])[0].body
+    other = replace(event, message_id=uuid.uuid4())
+    assert json.loads(_body(other))["id"] != json.loads(first.body)["id"]
+    assert str(event.message_id) not in first.body  # our message ids stay internal
 
 
-def test_outcome_payload_fields_survive_untouched() -> None:
+def test_preauthorization_fields_survive_in_the_public_body() -> None:
     payload = PaymentAuthorized(
         payment_id=PAYMENT_ID,
         merchant_id="m-1",
@@ -118,8 +153,24 @@ def test_outcome_payload_fields_survive_untouched() -> None:
         installments=1,
         capture=False,
     )
-    data = payload.model_dump(mode="json")
-    assert json.loads(build_body("payment.authorized", datetime.now(UTC), data))["data"] == data
+    document = json.loads(_body(_outcome(topics.PAYMENT_AUTHORIZED, payload)))
+    assert document["type"] == "payment.authorized"
+    assert document["data"] == {
+        "payment_id": str(PAYMENT_ID),
+        "merchant_id": "m-1",
+        "amount": 500,
+        "currency": "JPY",
+        "installments": 1,
+        "auth_code": "X",
+    }
+
+
+def test_event_without_a_public_mapping_makes_no_delivery() -> None:
+    assert "payment.scored" not in PUBLIC_EVENT_MAPPINGS
+    scored = _outcome(topics.PAYMENT_SCORED, _scored())
+    assert plan_deliveries(scored, [_endpoint()]) == []
+    unknown = replace(_captured_event(), event_type="payment.something-new")
+    assert plan_deliveries(unknown, [_endpoint()]) == []
 
 
 def test_one_delivery_per_enabled_endpoint_of_the_merchant() -> None:

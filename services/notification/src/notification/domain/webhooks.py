@@ -1,23 +1,20 @@
-"""Webhook endpoints, message bodies and delivery identity. Pure: no I/O."""
+"""Webhook endpoints, the deliveries an event makes, and their identity. Pure: no I/O."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from notification.domain.public_events import header_of, public_event, webhook_body
 from notification.domain.signing import secret_bytes
+from sanalpos_common.schemas.envelope import Envelope
 
 # Namespace for ids that must be the same on every start (static endpoints).
 _STATIC_NAMESPACE = uuid.UUID("6f1c2f0e-5a8d-4c57-9a64-2f6c3b8e1d10")
-
-# Belt and braces: outcome events carry no card data today; if one ever does, it must not
-# leave the platform in a webhook. Keys dropped at any depth of the payload.
-_CARD_KEYS = frozenset({"card", "pan", "cvc", "cvv", "cvc2", "cvv2", "security_code"})
 
 
 class InvalidEndpoint(ValueError):
@@ -71,30 +68,6 @@ def delivery_id(message_id: uuid.UUID, endpoint_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(message_id, f"webhook:{endpoint_id}")
 
 
-def scrub_card_data(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: scrub_card_data(v)
-            for k, v in value.items()
-            if k.lower() not in _CARD_KEYS and "ciphertext" not in k.lower()
-        }
-    if isinstance(value, list | tuple):
-        return [scrub_card_data(v) for v in value]
-    return value
-
-
-def build_body(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> str:
-    """The Standard Webhooks JSON body: {"type", "timestamp", "data"}, compact, UTF-8 text."""
-    if occurred_at.tzinfo is None:
-        occurred_at = occurred_at.replace(tzinfo=UTC)
-    document = {
-        "type": event_type,
-        "timestamp": occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": scrub_card_data(data),
-    }
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-
-
 @dataclass(frozen=True)
 class NewDelivery:
     id: uuid.UUID
@@ -103,11 +76,14 @@ class NewDelivery:
     payment_id: uuid.UUID
     message_id: uuid.UUID
     event_type: str
+    """The public event type sent."""
     body: str
 
 
 @dataclass(frozen=True)
 class OutcomeEvent:
+    """An internal outcome event as consumed. `data` is its payload; it never leaves as is."""
+
     message_id: uuid.UUID
     event_type: str
     occurred_at: datetime
@@ -115,13 +91,31 @@ class OutcomeEvent:
     payment_id: uuid.UUID
     data: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_envelope(cls, envelope: Envelope[Any]) -> OutcomeEvent:
+        payload = envelope.payload
+        return cls(
+            message_id=envelope.message_id,
+            event_type=envelope.type,
+            occurred_at=envelope.occurred_at,
+            merchant_id=payload.merchant_id,
+            payment_id=payload.payment_id,
+            data=payload.model_dump(mode="json"),
+        )
+
 
 def plan_deliveries(event: OutcomeEvent, endpoints: Sequence[Endpoint]) -> list[NewDelivery]:
-    """One delivery per enabled endpoint of the event's merchant, all with the same body."""
+    """One delivery per enabled endpoint of the event's merchant, all with the same body:
+    the event's public counterpart. An event with none makes no delivery."""
     targets = [e for e in endpoints if e.enabled and e.merchant_id == event.merchant_id]
     if not targets:
         return []
-    body = build_body(event.event_type, event.occurred_at, event.data)
+    public = public_event(
+        event.event_type, event.data, header_of(event.message_id, event.occurred_at)
+    )
+    if public is None:
+        return []
+    body = webhook_body(public)
     return [
         NewDelivery(
             id=delivery_id(event.message_id, endpoint.endpoint_id),
@@ -129,7 +123,7 @@ def plan_deliveries(event: OutcomeEvent, endpoints: Sequence[Endpoint]) -> list[
             merchant_id=event.merchant_id,
             payment_id=event.payment_id,
             message_id=event.message_id,
-            event_type=event.event_type,
+            event_type=public.type,
             body=body,
         )
         for endpoint in targets

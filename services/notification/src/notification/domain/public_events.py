@@ -1,0 +1,274 @@
+"""From internal events to the public webhook events merchants receive. Pure: no I/O.
+
+`PUBLIC_EVENT_MAPPINGS` is the whole list of what may leave the platform: an internal event
+type with no entry sends nothing, and a mapping copies only the fields its public model
+declares (fraud scores, who declined, ledger ids and card data never do).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from sanalpos_common import topics
+from sanalpos_common.schemas import events as internal
+from sanalpos_common.schemas import webhooks as public
+from sanalpos_common.schemas.events import event_type
+
+_EVENT_ID_NAMESPACE = uuid.UUID("c1b7e0a4-2f55-4c7e-9d0b-7a6e5f4d3c21")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What every public event of one internal event shares."""
+
+    id: str
+    created_at: datetime
+
+
+def public_event_id(message_id: uuid.UUID) -> str:
+    """Stable for a redelivered event, the same for every endpoint, and not our message id."""
+    return f"evt_{uuid.uuid5(_EVENT_ID_NAMESPACE, str(message_id)).hex}"
+
+
+def header_of(message_id: uuid.UUID, occurred_at: datetime) -> Header:
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return Header(public_event_id(message_id), occurred_at.astimezone(UTC))
+
+
+# ----------------------------------------------------------------------------- decline codes
+
+_DECLINES: dict[str, tuple[public.DeclineCode, str]] = {
+    "05": (public.DeclineCode.DO_NOT_HONOR, "do not honour"),
+    "14": (public.DeclineCode.INVALID_CARD, "invalid card number"),
+    "51": (public.DeclineCode.INSUFFICIENT_FUNDS, "insufficient funds"),
+    "54": (public.DeclineCode.EXPIRED_CARD, "expired card"),
+    "59": (public.DeclineCode.SUSPECTED_FRAUD, "suspected fraud"),
+    "N7": (public.DeclineCode.SECURITY_CODE_EXPIRED, "security code expired"),
+}
+_GENERIC_DECLINE = (public.DeclineCode.GENERIC_DECLINE, "declined")
+
+
+def public_decline(response_code: str) -> tuple[public.DeclineCode, str]:
+    """The public code and wording for a response code; internal reason texts never leave."""
+    return _DECLINES.get(response_code, _GENERIC_DECLINE)
+
+
+_NEXT_ACTIONS = {
+    internal.ActionRequired.REVIEW: public.NextAction.AWAIT_REVIEW,
+    internal.ActionRequired.THREE_DS: public.NextAction.THREE_D_SECURE,
+}
+
+
+# ----------------------------------------------------------------------------- mappings
+
+
+def _authorization(p: internal.PaymentAuthorized) -> public.PaymentAuthorization:
+    return public.PaymentAuthorization(
+        payment_id=p.payment_id,
+        merchant_id=p.merchant_id,
+        amount=p.amount,
+        currency=p.currency,
+        installments=p.installments,
+        auth_code=p.auth_code,
+    )
+
+
+def _authorized(p: internal.PaymentAuthorized, h: Header) -> public.WebhookEvent:
+    # A sale is authorized and captured in one transaction: to the merchant it succeeded.
+    if p.capture:
+        return public.PaymentSucceeded(id=h.id, created_at=h.created_at, data=_authorization(p))
+    return public.PaymentAuthorized(id=h.id, created_at=h.created_at, data=_authorization(p))
+
+
+def _captured(p: internal.PaymentCaptured, h: Header) -> public.PaymentCaptured:
+    return public.PaymentCaptured(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.PaymentCapture(
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            amount=p.amount,
+            authorized_amount=p.authorized_amount,
+            currency=p.currency,
+            installments=p.installments,
+            auth_code=p.auth_code,
+        ),
+    )
+
+
+def _declined(p: internal.PaymentDeclined, h: Header) -> public.PaymentFailed:
+    code, reason = public_decline(p.response_code)
+    return public.PaymentFailed(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.PaymentFailure(
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            amount=p.amount,
+            currency=p.currency,
+            decline_code=code,
+            response_code=p.response_code,
+            decline_reason=reason,
+        ),
+    )
+
+
+def _action_required(p: internal.PaymentActionRequired, h: Header) -> public.PaymentRequiresAction:
+    return public.PaymentRequiresAction(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.PaymentActionRequest(
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            amount=p.amount,
+            currency=p.currency,
+            next_action=_NEXT_ACTIONS[p.action],
+        ),
+    )
+
+
+def _voided(p: internal.PaymentVoided, h: Header) -> public.PaymentVoided:
+    return public.PaymentVoided(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.PaymentVoid(
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            amount=p.amount,
+            currency=p.currency,
+            after_capture=p.after_capture,
+        ),
+    )
+
+
+def _expired(p: internal.PaymentExpired, h: Header) -> public.PaymentExpired:
+    return public.PaymentExpired(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.PaymentExpiry(
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            amount=p.amount,
+            currency=p.currency,
+            expired_at=p.expired_at,
+        ),
+    )
+
+
+def _settled(p: internal.PaymentSettled, h: Header) -> public.PaymentSettled:
+    return public.PaymentSettled(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.PaymentSettlement(
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            gross_amount=p.gross_amount,
+            fee_amount=p.fee_amount,
+            net_amount=p.net_amount,
+            currency=p.currency,
+            batch_id=p.batch_id,
+            batch_date=p.batch_date,
+        ),
+    )
+
+
+def _refunded(p: internal.PaymentRefunded, h: Header) -> public.RefundSucceeded:
+    return public.RefundSucceeded(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.Refund(
+            refund_id=p.refund_id,
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            amount=p.amount,
+            currency=p.currency,
+            reason=p.reason,
+        ),
+    )
+
+
+def _operation_failed(p: internal.PaymentOperationFailed, h: Header) -> public.WebhookEvent:
+    if p.operation is internal.PaymentOperation.CAPTURE:
+        return public.PaymentCaptureFailed(
+            id=h.id,
+            created_at=h.created_at,
+            data=public.PaymentCaptureFailure(
+                payment_id=p.payment_id,
+                merchant_id=p.merchant_id,
+                amount=p.amount,
+                failure_reason=p.reason,
+            ),
+        )
+    if p.operation is internal.PaymentOperation.VOID:
+        return public.PaymentVoidFailed(
+            id=h.id,
+            created_at=h.created_at,
+            data=public.PaymentVoidFailure(
+                payment_id=p.payment_id, merchant_id=p.merchant_id, failure_reason=p.reason
+            ),
+        )
+    if p.refund_id is None:
+        raise ValueError("a failed refund without its refund_id cannot be told to the merchant")
+    return public.RefundFailed(
+        id=h.id,
+        created_at=h.created_at,
+        data=public.RefundFailure(
+            refund_id=p.refund_id,
+            payment_id=p.payment_id,
+            merchant_id=p.merchant_id,
+            amount=p.amount,
+            failure_reason=p.reason,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PublicMapping(Generic[M]):
+    """How one internal event type becomes a public one."""
+
+    internal_model: type[M]
+    build: Callable[[M, Header], public.WebhookEvent]
+
+    def __call__(self, payload: Mapping[str, Any], header: Header) -> public.WebhookEvent:
+        # Re-validated strictly (extra="forbid"): an internal contract change fails loudly here.
+        return self.build(self.internal_model.model_validate(payload), header)
+
+
+PUBLIC_EVENT_MAPPINGS: dict[str, PublicMapping[Any]] = {
+    event_type(topics.PAYMENT_AUTHORIZED): PublicMapping(internal.PaymentAuthorized, _authorized),
+    event_type(topics.PAYMENT_CAPTURED): PublicMapping(internal.PaymentCaptured, _captured),
+    event_type(topics.PAYMENT_DECLINED): PublicMapping(internal.PaymentDeclined, _declined),
+    event_type(topics.PAYMENT_ACTION_REQUIRED): PublicMapping(
+        internal.PaymentActionRequired, _action_required
+    ),
+    event_type(topics.PAYMENT_VOIDED): PublicMapping(internal.PaymentVoided, _voided),
+    event_type(topics.PAYMENT_EXPIRED): PublicMapping(internal.PaymentExpired, _expired),
+    event_type(topics.PAYMENT_SETTLED): PublicMapping(internal.PaymentSettled, _settled),
+    event_type(topics.PAYMENT_REFUNDED): PublicMapping(internal.PaymentRefunded, _refunded),
+    event_type(topics.PAYMENT_OPERATION_FAILED): PublicMapping(
+        internal.PaymentOperationFailed, _operation_failed
+    ),
+}
+"""Internal event type (envelope `type`) -> its public mapping. Absent = never sent."""
+
+
+def public_event(
+    internal_type: str, payload: Mapping[str, Any], header: Header
+) -> public.WebhookEvent | None:
+    """The public event for an internal one, or None when it has no public counterpart."""
+    mapping = PUBLIC_EVENT_MAPPINGS.get(internal_type)
+    return mapping(payload, header) if mapping is not None else None
+
+
+def webhook_body(event: public.WebhookEvent) -> str:
+    """The exact text that is signed and sent: compact JSON, UTF-8."""
+    return event.model_dump_json()

@@ -63,8 +63,8 @@ def run_workers(count: int, run_one: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for index in range(count):
-        start(index)
+    for worker in range(count):
+        start(worker)
     while children:
         try:
             pid, status = os.wait()
@@ -72,10 +72,10 @@ def run_workers(count: int, run_one: Callable[[], None]) -> None:
             break
         except InterruptedError:
             continue
-        index = children.pop(pid, None)
-        if index is None or stopping:
+        dead = children.pop(pid, None)
+        if dead is None or stopping:
             continue
-        log.warning("worker %d (pid %d) exited with %d; starting it again", index, pid, status)
+        log.warning("worker %d (pid %d) exited with %d; starting it again", dead, pid, status)
         time.sleep(RESTART_BACKOFF_S)
         if not stopping:  # a stop may have come during the pause
-            start(index)
+            start(dead)

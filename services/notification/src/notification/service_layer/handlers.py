@@ -23,8 +23,6 @@ from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     EVENT_MODELS,
     WebhookEndpointRegistered,
-    event_type,
-    topic_of,
 )
 
 log = logging.getLogger(__name__)
@@ -81,15 +79,7 @@ class NotificationHandlers:
         )
 
     async def on_outcome(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
-        payload = envelope.payload
-        event = OutcomeEvent(
-            message_id=envelope.message_id,
-            event_type=event_type(topic_of(payload)),
-            occurred_at=envelope.occurred_at,
-            merchant_id=payload.merchant_id,
-            payment_id=payload.payment_id,
-            data=payload.model_dump(mode="json"),
-        )
+        event = OutcomeEvent.from_envelope(envelope)
         repository = self.webhooks(uow)
         endpoints = await repository.enabled_endpoints(event.merchant_id)
         deliveries = plan_deliveries(event, endpoints)

@@ -147,6 +147,7 @@ class UnitOfWork:
 async def unit_of_work(pool: asyncpg.Pool, producer: str = "") -> AsyncIterator[UnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
         uow = UnitOfWork(conn, producer)
+        uow.defer_emits()  # all of the transaction's events in one statement, at its end
         yield uow
         await uow.flush()
         if uow.emitted:

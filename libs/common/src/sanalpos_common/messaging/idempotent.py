@@ -37,7 +37,6 @@ class IdempotentHandler:
 
     async def batch(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
         async with unit_of_work(self.pool, self.producer or self.consumer) as uow:
-            uow.defer_emits()
             new = await uow.mark_all_processed(
                 self.consumer, [(envelope.message_id, topic) for topic, envelope in items]
             )

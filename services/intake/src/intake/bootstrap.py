@@ -10,10 +10,10 @@ from intake.adapters.bins import BinRepository
 from intake.adapters.merchants import MerchantRepository, MerchantStore
 from intake.adapters.outcome_listener import start_outcome_listener
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
-from intake.entrypoints.api import build_app
-from intake.entrypoints.deps import Container
-from intake.entrypoints.kafka_requests import start_kafka_requests
-from intake.entrypoints.rate_limit import ApiGuardSettings, KeyRateLimits
+from intake.entrypoints.http.app import build_app
+from intake.entrypoints.http.deps import Container
+from intake.entrypoints.http.rate_limit import ApiGuardSettings, KeyRateLimits
+from intake.entrypoints.kafka.consumer import start_kafka_requests
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,

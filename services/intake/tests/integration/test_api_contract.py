@@ -20,7 +20,7 @@ import uvicorn
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from intake.config import DEMO_API_KEY
-from intake.entrypoints.api import build_app
+from intake.entrypoints.http.app import build_app
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from sanalpos_common.testing import free_port
 

@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from intake.entrypoints.schemas import CreatePaymentRequest
+from intake.domain.commands import CreatePaymentRequest
 from intake.service_layer.idempotency import purge_once
 from intake.service_layer.payments import request_hash
 from sanalpos_common import topics

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from intake.entrypoints.api import build_app
+from intake.entrypoints.http.app import build_app
 from sanalpos_common import topics
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 

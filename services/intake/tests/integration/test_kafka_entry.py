@@ -40,18 +40,18 @@ from intake.domain.request_signing import (
     TIMESTAMP_HEADER,
     sign,
 )
-from intake.entrypoints import signing_api
-from intake.entrypoints.kafka_requests import (
+from intake.entrypoints.http import signing
+from intake.entrypoints.http.problems import install_problem_handlers
+from intake.entrypoints.kafka.consumer import (
     CONSUMER,
     DEAD_LETTER_TOPIC,
     RequestConsumerLoop,
     RequestHandler,
     configure_request_topic,
 )
-from intake.entrypoints.problems import install_problem_handlers
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption, generate_private_key_pem
-from intake.service_layer.kafka_requests import KafkaRequestDeps
+from intake.service_layer.request_answers import KafkaRequestDeps
 from sanalpos_common import topics
 from sanalpos_common.crypto import Keyring
 from sanalpos_common.crypto.cvc import rotate_cvc_keys
@@ -503,7 +503,7 @@ async def test_secrets_are_encrypted_at_rest_and_two_stay_live(entry: EntryPoint
 async def admin_client(entry: EntryPoint) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(signing_api.router())
+    app.include_router(signing.router)
     app.state.container = SimpleNamespace(admin_token=ADMIN)
     app.state.signing_secrets = entry.store
     transport = httpx.ASGITransport(app=app)
@@ -703,7 +703,7 @@ async def test_refunds_over_kafka_up_to_the_captured_amount(entry: EntryPoint) -
 async def test_admin_api_answers_503_when_the_entry_point_is_disabled() -> None:
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(signing_api.router())
+    app.include_router(signing.router)
     app.state.container = SimpleNamespace(admin_token=ADMIN)
     app.state.signing_secrets = None  # production without INTAKE_SIGNING_KEYRING
     transport = httpx.ASGITransport(app=app)

@@ -15,9 +15,10 @@ import pytest
 
 from intake.adapters.merchants import MerchantRepository
 from intake.config import DEMO_MERCHANT_ID
-from intake.service_layer.merchants import MERCHANT_NAMESPACE, ensure_merchant
+from intake.service_layer.merchants import ensure_merchant
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import decode
+from sanalpos_common.schemas.events import MERCHANT_NAMESPACE
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
 from .conftest import http_client, running_intake

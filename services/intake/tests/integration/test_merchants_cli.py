@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 
 from intake.bootstrap import MIGRATIONS
-from intake.service_layer.merchants import MERCHANT_NAMESPACE
 from sanalpos_common import topics
 from sanalpos_common.cli import main as sanalpos
 from sanalpos_common.db import migrate
 from sanalpos_common.schemas.codec import decode
+from sanalpos_common.schemas.events import MERCHANT_NAMESPACE
 from sanalpos_common.settings import local_database_url
 
 URL = os.environ.get("INTAKE_DATABASE_URL", local_database_url("intake"))

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from intake.entrypoints.schemas import CreateCardRequest, CreatePaymentRequest
+from intake.domain.commands import CreateCardRequest, CreatePaymentRequest
 
 CARD = {"number": "4111 1111 1111 1111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
 TOKEN = "tok_abcdefghijklmnop"

@@ -10,7 +10,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from intake.domain.request_signing import RequestHeaders
-from intake.entrypoints.kafka_requests import (
+from intake.entrypoints.kafka.consumer import (
     KafkaEntrySettings,
     arrival_s,
     card_data_in,
@@ -18,7 +18,9 @@ from intake.entrypoints.kafka_requests import (
     signing_keyring,
     without_card_data,
 )
-from intake.service_layer.kafka_requests import Rejected, Reply, parse_request
+from intake.entrypoints.kafka.messages import parse_request
+from intake.service_layer.problems import Refused
+from intake.service_layer.request_answers import Reply
 
 PAN = "4111111111111111"
 
@@ -41,10 +43,11 @@ def record(value: bytes | None, headers: list[tuple[str, bytes]] | None = None, 
     return ConsumerRecord(**fields)
 
 
-def rejection(value: bytes) -> Rejected:
-    with pytest.raises(Rejected) as caught:
+def rejection(value: bytes) -> dict[str, Any]:
+    """The problem the request is refused with, as replied."""
+    with pytest.raises(Refused) as caught:
         parse_request(value)
-    return caught.value
+    return caught.value.problem.document()
 
 
 def test_a_create_request_parses() -> None:
@@ -55,8 +58,8 @@ def test_a_create_request_parses() -> None:
 @pytest.mark.parametrize("value", [b"{not json", b"\xff\xfe", b"[1, 2]", b'"text"'])
 def test_malformed_values_are_400(value: bytes) -> None:
     refused = rejection(value)
-    assert refused.status == 400
-    assert refused.problem["type"].endswith("/malformed-request")
+    assert refused["status"] == 400
+    assert refused["type"].endswith("/malformed-request")
 
 
 @pytest.mark.parametrize(
@@ -74,18 +77,18 @@ def test_invalid_requests_are_422_with_field_paths(
     document: dict[str, Any], fields: list[str]
 ) -> None:
     refused = rejection(json.dumps(document).encode())
-    assert refused.status == 422
-    assert [e["field"] for e in refused.problem["errors"]] == fields
+    assert refused["status"] == 422
+    assert [e["field"] for e in refused["errors"]] == fields
 
 
 @pytest.mark.parametrize("field", ["card", "cvc"])
 def test_card_data_in_clear_is_refused_without_echoing_it(field: str) -> None:
     body = {"card": {"number": PAN, "cvc": "123"}} if field == "card" else {"cvc": "123"}
     refused = rejection(json.dumps({"operation": "create", "body": body}).encode())
-    assert refused.status == 422
-    assert refused.problem["type"].endswith("/card-data-not-accepted")
-    assert [e["field"] for e in refused.problem["errors"]] == [f"body.{field}"]
-    assert PAN not in json.dumps(refused.problem) and "123" not in json.dumps(refused.problem)
+    assert refused["status"] == 422
+    assert refused["type"].endswith("/card-data-not-accepted")
+    assert [e["field"] for e in refused["errors"]] == [f"body.{field}"]
+    assert PAN not in json.dumps(refused) and "123" not in json.dumps(refused)
 
 
 def test_reply_value_carries_result_or_problem() -> None:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from intake.domain.merchant import InvalidMerchantField, check_field, check_fields
-from intake.entrypoints.merchant_schemas import CreateMerchant, UpdateMerchant
+from intake.entrypoints.http.merchant_schemas import CreateMerchant, UpdateMerchant
 
 
 def test_valid_profile_fields_are_normalised() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from intake.entrypoints.api import build_app
+from intake.entrypoints.http.app import build_app
 
 DOCUMENT = build_app().openapi()
 SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]

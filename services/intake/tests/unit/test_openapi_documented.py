@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from intake.entrypoints.api import build_app
-from intake.entrypoints.openapi import PUBLIC_PATHS
-from intake.entrypoints.problems import PROBLEM_JSON
+from intake.entrypoints.http.app import build_app
+from intake.entrypoints.http.openapi import PUBLIC_PATHS
 from sanalpos_common.crypto.card import holds_card_number
+from sanalpos_common.http import PROBLEM_JSON
 
 DOCUMENT: dict[str, Any] = build_app().openapi()
 SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]

@@ -8,8 +8,8 @@ import pytest
 
 from intake.adapters.merchants import KeyGrant
 from intake.domain.rate_limit import Limit, RateLimiter, retry_after_seconds
-from intake.entrypoints.problems import Problem
-from intake.entrypoints.rate_limit import ApiGuardSettings, KeyRateLimits
+from intake.entrypoints.http.rate_limit import ApiGuardSettings, KeyRateLimits
+from sanalpos_common.http import Problem
 
 
 def test_burst_then_refused_with_retry_after() -> None:

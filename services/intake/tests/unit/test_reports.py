@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from intake.entrypoints.search_schemas import ReportQuery
+from intake.domain.queries import ReportQuery
 from intake.service_layer.reports import (
     average,
     groups,

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from intake.entrypoints.schemas import CreatePaymentRequest
+from intake.domain.commands import CreatePaymentRequest
 
 VALID = {
     "amount": 1000,
@@ -115,14 +115,14 @@ def test_text_with_a_nul_character_is_refused_with_its_field() -> None:
     ["http://", "https://user:secret@shop.example/hooks", "http://[::1", "ftp://shop.example"],
 )
 def test_a_webhook_url_without_a_host_or_with_credentials_is_refused(url: str) -> None:
-    from intake.entrypoints.schemas import RegisterWebhookEndpoint
+    from intake.domain.commands import RegisterWebhookEndpoint
 
     with pytest.raises(ValidationError):
         RegisterWebhookEndpoint.model_validate({"url": url})
 
 
 def test_a_webhook_url_with_host_port_and_path_is_accepted() -> None:
-    from intake.entrypoints.schemas import RegisterWebhookEndpoint
+    from intake.domain.commands import RegisterWebhookEndpoint
 
     url = "https://shop.example:8443/hooks/sanalpos?v=1"
     assert RegisterWebhookEndpoint.model_validate({"url": url}).url == url

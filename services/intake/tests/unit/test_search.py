@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from intake.adapters.payment_search import PaymentFilters, where_clause
-from intake.entrypoints.search_schemas import PaymentSearchQuery
+from intake.domain.queries import PaymentSearchQuery
 from intake.service_layer.export import csv_row, major_units, masked_card, spreadsheet_safe
 from intake.service_layer.search import (
     EARLIEST,

@@ -11,14 +11,12 @@ GET           /v1/reviews               POST /v1/reviews/{payment_id}/resolve
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,9 +24,9 @@ from fraud.domain.policy import Bands
 from fraud.service_layer import policy_admin as admin
 from fraud.service_layer import reviews
 from fraud.service_layer.decisions import readable_decision
+from sanalpos_common.http import Problem, install_problem_handlers, problem_response
+from sanalpos_common.http import require_admin as admin_guard
 from sanalpos_common.schemas.events import ReviewDecision
-
-PROBLEM = "https://docs.sanalpos.dev/problems/"
 
 
 @dataclass(frozen=True)
@@ -43,28 +41,18 @@ def _container(request: Request) -> Container:
     return found
 
 
-class ApiProblem(Exception):
-    def __init__(self, status: int, title: str, field: str | None = None) -> None:
-        super().__init__(title)
-        self.status, self.title, self.field = status, title, field
+require_admin = admin_guard(lambda request: _container(request).admin_token)
 
 
 async def actor(
-    c: Annotated[Container, Depends(_container)],
-    authorization: Annotated[str | None, Header()] = None,
+    _admin: Annotated[None, Depends(require_admin)],
     x_actor: Annotated[str | None, Header()] = None,
 ) -> str:
     """Checks the admin token; returns who acts (recorded in every audit row)."""
-    token = (
-        authorization[7:].strip()
-        if authorization and authorization[:7].lower() == "bearer "
-        else ""
-    )
-    if not token or not hmac.compare_digest(token.encode(), c.admin_token.encode()):
-        raise ApiProblem(401, "Invalid or missing admin credential")
     who = (x_actor or "").strip()
     if not who or len(who) > 200:
-        raise ApiProblem(400, "send X-Actor: <who is making this request>", "X-Actor")
+        title = "send X-Actor: <who is making this request>"
+        raise Problem(400, "actor-required", title, errors=[{"field": "X-Actor", "message": title}])
     return who
 
 
@@ -192,7 +180,7 @@ async def put_bands(
 async def get_decision(payment_id: uuid.UUID, c: AppContainer, _: Actor) -> dict[str, Any]:
     found = await readable_decision(c.pool, payment_id)
     if found is None:
-        raise ApiProblem(404, f"no fraud decision for payment {payment_id}")
+        raise Problem(404, "not-found", f"no fraud decision for payment {payment_id}")
     return found
 
 
@@ -213,31 +201,19 @@ async def resolve_review(
     return await reviews.resolve(c.pool, payment_id, body.decision, body.note, who)
 
 
-def _problem(request: Request, status: int, title: str, **extra: Any) -> JSONResponse:
-    body = {"type": PROBLEM + str(status), "title": title, "status": status}
-    body.update({"instance": request.url.path, **extra})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status, media_type="application/problem+json", headers=headers)
+_POLICY_SLUGS = {400: "invalid-request", 404: "not-found", 409: "conflict"}
 
 
 def install(app: FastAPI, container: Container) -> None:
     app.state.fraud_admin = container
     app.include_router(router)
 
-    @app.exception_handler(ApiProblem)
-    async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        extra = {"errors": [{"field": exc.field, "message": exc.title}]} if exc.field else {}
-        return _problem(request, exc.status, exc.title, **extra)
+    install_problem_handlers(app)
 
     @app.exception_handler(admin.PolicyError)
     async def _policy(request: Request, exc: admin.PolicyError) -> JSONResponse:
-        extra = {"errors": [{"field": exc.field, "message": exc.message}]} if exc.field else {}
-        return _problem(request, exc.status, exc.message, **extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"][1:]) or "<body>", "message": err["msg"]}
-            for err in exc.errors()
-        ]
-        return _problem(request, 422, "Invalid request", errors=errors)
+        extra: dict[str, Any] = {}
+        if exc.field:
+            extra["errors"] = [{"field": exc.field, "message": exc.message}]
+        slug = _POLICY_SLUGS.get(exc.status, "invalid-request")
+        return problem_response(request, exc.status, slug, exc.message, **extra)

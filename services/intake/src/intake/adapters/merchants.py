@@ -77,6 +77,16 @@ class MerchantStore:
             *changes.values(),
         )
 
+    async def add_webhook_endpoint(
+        self, endpoint_id: uuid.UUID, merchant_id: str, url: str
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO webhook_endpoints (id, merchant_id, url) VALUES ($1, $2, $3)",
+            endpoint_id,
+            merchant_id,
+            url,
+        )
+
     async def webhook_endpoints(self, merchant_id: str) -> list[asyncpg.Record]:
         return list(
             await self.db.fetch(

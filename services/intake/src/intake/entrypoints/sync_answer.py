@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import Header
 
 from intake.adapters.payments import PaymentRepository
-from intake.entrypoints.deps import Container
-from intake.entrypoints.schemas import PaymentOut
+from intake.domain.read_models import PaymentOut
+from intake.entrypoints.http.deps import Container
 from intake.service_layer.outcome_waiters import (
     format_wait,
     remember_answer,

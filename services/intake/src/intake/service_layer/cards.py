@@ -7,19 +7,33 @@ import binascii
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from intake.adapters.card_tokens import CardTokenRepository
-from intake.entrypoints.schemas import CardIn, StoredCardList, StoredCardOut
+from intake.domain.commands import CardIn
+from intake.domain.queries import BadCursor
+from intake.domain.read_models import StoredCardList, StoredCardOut
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.client_encryption import ClientEncryption
+from intake.service_layer.problems import Refused, field_errors, invalid
 
 log = logging.getLogger(__name__)
+C = TypeVar("C", bound=BaseModel)
 
 
-class BadCursor(ValueError):
-    pass
+def open_encrypted_card(client_encryption: ClientEncryption, jwe: SecretStr, model: type[C]) -> C:
+    """Decrypts a client-side-encrypted card and validates it exactly like a clear `card`.
+
+    Raises UnreadableCardPayload, or `Refused` naming `encrypted_card.<field>` (never the
+    input)."""
+    payload = client_encryption.decrypt(jwe.get_secret_value())
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise Refused(invalid(*field_errors(exc, ("encrypted_card",)))) from None
 
 
 def card_view(row: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -80,3 +94,20 @@ async def list_cards(
         has_more=has_more,
         next_cursor=encode_cursor(page[-1]) if has_more else None,
     ).model_dump(mode="json")
+
+
+class CardNotFound(Exception):
+    """No stored card with this token for this merchant."""
+
+
+async def read_card(pool: asyncpg.Pool, merchant_id: str, token: str) -> dict[str, Any]:
+    row = await CardTokenRepository(pool).get(merchant_id, token)
+    if row is None:
+        raise CardNotFound(token)
+    return card_view(row)
+
+
+async def delete_card(pool: asyncpg.Pool, merchant_id: str, token: str) -> None:
+    """The token no longer pays; the row loses its ciphertext."""
+    if not await CardTokenRepository(pool).delete(merchant_id, token):
+        raise CardNotFound(token)

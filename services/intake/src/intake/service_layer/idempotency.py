@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from intake import PRODUCER
 from intake.adapters.payments import IdempotencyRepository
 from sanalpos_common.db import Connection, UnitOfWork, unit_of_work
 
@@ -65,7 +66,18 @@ class _ClaimLost(Exception):
 
 
 def request_hash(body: Mapping[str, Any]) -> str:
+    """What a retry is compared by (its body as compared, never card secrets)."""
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def idempotency_scope(
+    merchant_id: str, key: str | None, endpoint: str, compared: Mapping[str, Any]
+) -> IdempotencyScope | None:
+    """The key's scope: merchant, key, operation (e.g. "POST /v1/payments/<id>/capture") and
+    the body as compared; None without a key."""
+    if key is None:
+        return None
+    return IdempotencyScope(merchant_id, key, endpoint, request_hash(compared))
 
 
 Execute = Callable[[uuid.UUID], Awaitable[Response]]
@@ -99,11 +111,11 @@ async def run_in_transaction(
     """`work` in one unit of work; with a key, exactly once, its response completing the key
     in the same transaction."""
     if scope is None:
-        async with unit_of_work(pool) as uow:
+        async with unit_of_work(pool, PRODUCER) as uow:
             return await work(uow)
 
     async def execute(claim_id: uuid.UUID) -> Response:
-        async with unit_of_work(pool) as uow:
+        async with unit_of_work(pool, PRODUCER) as uow:
             response = await work(uow)
             await complete(uow.conn, scope, claim_id, response)
         return response

@@ -13,18 +13,14 @@ from typing import Any
 
 import asyncpg
 
+from intake import PRODUCER
 from intake.adapters.merchants import MerchantStore, new_api_key
 from intake.domain.merchant import check_fields, check_merchant_id
 from intake.domain.rate_limit import Limit
-from sanalpos_common import topics
 from sanalpos_common.business_day import DEFAULT_CUTOFF, DEFAULT_TIME_ZONE
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.fees import DEFAULT_FEE_PLAN
-from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import MERCHANT_NAMESPACE as MERCHANT_NAMESPACE
 from sanalpos_common.schemas.events import MerchantUpdated
-
-PRODUCER = "intake"
 
 
 class MerchantExists(Exception):
@@ -133,11 +129,7 @@ async def _announce(uow: UnitOfWork, row: asyncpg.Record) -> None:
         fee_plan=row["fee_plan"],
         version=row["version"],
     )
-    correlation = uuid.uuid5(MERCHANT_NAMESPACE, row["id"])
-    await uow.emit_envelope(
-        topics.MERCHANT_UPDATED,
-        new_envelope(topics.MERCHANT_UPDATED, event, correlation_id=correlation, producer=PRODUCER),
-    )
+    await uow.emit(event)
 
 
 async def _issue_key(
@@ -152,7 +144,7 @@ async def _issue_key(
 async def create_merchant(pool: asyncpg.Pool, new: NewMerchant) -> CreatedMerchant:
     """Raises InvalidMerchantField or MerchantExists."""
     columns = new.columns()
-    async with unit_of_work(pool) as uow:
+    async with unit_of_work(pool, PRODUCER) as uow:
         store = MerchantStore(uow.conn)
         row = await store.insert(columns)
         if row is None:
@@ -165,7 +157,7 @@ async def create_merchant(pool: asyncpg.Pool, new: NewMerchant) -> CreatedMercha
 async def ensure_merchant(pool: asyncpg.Pool, merchant_id: str, name: str, api_key: str) -> bool:
     """Idempotent seeding with a known key (the development demo merchant); announces the
     merchant when this call created it. True when it did."""
-    async with unit_of_work(pool) as uow:
+    async with unit_of_work(pool, PRODUCER) as uow:
         store = MerchantStore(uow.conn)
         row = await store.insert({"id": merchant_id, "name": name})
         await store.add_key(merchant_id, api_key)
@@ -179,7 +171,7 @@ async def update_merchant(
 ) -> dict[str, Any]:
     """Raises InvalidMerchantField or MerchantNotFound. No change, no new version."""
     values = check_fields(changes)
-    async with unit_of_work(pool) as uow:
+    async with unit_of_work(pool, PRODUCER) as uow:
         store = MerchantStore(uow.conn)
         current = await store.get(merchant_id, for_update=True)
         if current is None:
@@ -223,7 +215,7 @@ async def _existing(store: MerchantStore, merchant_id: str) -> None:
 async def create_key(
     pool: asyncpg.Pool, merchant_id: str, mode: str = "test", limit: Limit | None = None
 ) -> IssuedKey:
-    async with unit_of_work(pool) as uow:
+    async with unit_of_work(pool, PRODUCER) as uow:
         store = MerchantStore(uow.conn)
         await _existing(store, merchant_id)
         return await _issue_key(store, merchant_id, mode, limit)
@@ -252,7 +244,7 @@ async def rotate_key(
     """A new key (same mode and rate limit) replaces the old one, which stops working after
     `grace` (at once by default). Rotating a revoked key is refused (KeyNotFound)."""
     now = datetime.now(UTC)
-    async with unit_of_work(pool) as uow:
+    async with unit_of_work(pool, PRODUCER) as uow:
         store = MerchantStore(uow.conn)
         old = await store.key(merchant_id, key_id)
         if old is None or (old["revoked_at"] is not None and old["revoked_at"] <= now):

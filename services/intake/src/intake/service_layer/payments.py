@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -11,16 +10,18 @@ from typing import Any
 
 import asyncpg
 
+from intake import PRODUCER
 from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.payments import IdempotencyRepository, PaymentRepository
+from intake.domain.commands import CardIn, CreatePaymentRequest
 from intake.domain.payment import PaymentStatus, rank
-from intake.entrypoints.schemas import CardIn, CreatePaymentRequest
 from intake.service_layer import lifecycle
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.idempotency import (
     IdempotencyConflict,
     IdempotencyScope,
     Response,
+    request_hash,
     run_idempotent,
 )
 from intake.service_layer.installments import check_installments
@@ -28,12 +29,10 @@ from intake.service_layer.outcome_waiters import notify_outcome
 from intake.service_layer.views import payment_view
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork, unit_of_work
-from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import PaymentInitiated
 
 log = logging.getLogger(__name__)
-PRODUCER = "intake"
 CREATE_ENDPOINT = "POST /v1/payments"
 
 
@@ -47,10 +46,6 @@ class StoredCardExpired(Exception):
 
 def card_expired(exp_month: int, exp_year: int, now: datetime) -> bool:
     return (exp_year, exp_month) < (now.year, now.month)
-
-
-def request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 class _ConcurrentDuplicate(Exception):
@@ -103,7 +98,7 @@ async def _create_once(
     idempotency_key: str | None,
     digest: str,
 ) -> Response:
-    async with unit_of_work(pool) as uow:
+    async with unit_of_work(pool, PRODUCER) as uow:
         keys = IdempotencyRepository(uow.conn)
         if idempotency_key is not None:
             previous = await keys.find(merchant_id, idempotency_key)
@@ -190,10 +185,7 @@ async def _create_once(
             created_at=request.occurred_at or now,
             context=request.context,
         )
-        envelope = new_envelope(
-            topics.PAYMENT_INITIATED, initiated, correlation_id=payment_id, producer=PRODUCER
-        )
-        await uow.emit_envelope(topics.PAYMENT_INITIATED, envelope)
+        envelope = await uow.emit(initiated)
         await payments.record_event(
             envelope.message_id, payment_id, "payment.initiated", now, {"status": "pending"}
         )

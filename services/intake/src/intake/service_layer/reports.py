@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from intake.adapters.payment_search import PaymentReports
-from intake.entrypoints.search_schemas import ReportQuery
+from intake.domain.queries import ReportQuery
 from intake.service_layer.search import utc_instant
 from sanalpos_common.business_day import DEFAULT_TIME_ZONE
 

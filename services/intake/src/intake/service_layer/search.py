@@ -12,13 +12,8 @@ from typing import Any
 import asyncpg
 
 from intake.adapters.payment_search import PageKey, PaymentFilters, PaymentSearch
-from intake.entrypoints.search_schemas import PaymentFilterQuery
+from intake.domain.queries import BadCursor, PaymentFilterQuery
 from intake.service_layer.views import payment_view
-
-
-class BadCursor(ValueError):
-    """Not a cursor this API returned."""
-
 
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from intake.entrypoints.schemas import CardOut, PaymentEventOut, PaymentOut, RefundOut
+from intake.domain.read_models import CardOut, PaymentEventOut, PaymentOut, RefundOut
 
 
 def refund_view(row: Mapping[str, Any] | Any) -> dict[str, Any]:

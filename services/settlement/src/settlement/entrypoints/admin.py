@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from sanalpos_common.http import install_problem_handlers
+from sanalpos_common.http import require_admin as admin_guard
 from settlement.adapters.batches import BatchRepository
 from settlement.domain.batches import batch_totals
 from settlement.domain.ledger import merchant_payable
-from settlement.entrypoints.problems import Problem, install_problem_handlers
 from settlement.service_layer.batch_closing import BatchCloser
 
 MERCHANT_ID = r"^[A-Za-z0-9_.:-]{1,100}$"
@@ -33,14 +33,7 @@ def container(request: Request) -> Container:
     return found
 
 
-async def require_admin(
-    c: Annotated[Container, Depends(container)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> None:
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise Problem(401, "unauthorized", "Missing admin credential", "send Bearer <token>")
-    if not hmac.compare_digest(authorization[7:].strip().encode(), c.admin_token.encode()):
-        raise Problem(401, "unauthorized", "Invalid admin credential")
+require_admin = admin_guard(lambda request: container(request).admin_token)
 
 
 class CloseRequest(BaseModel):

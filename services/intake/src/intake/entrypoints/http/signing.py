@@ -11,12 +11,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
 
 from intake.adapters.signing_secrets import LIVE_SECRETS, SigningSecretStore
-from intake.entrypoints.deps import require_admin
-from intake.entrypoints.problems import Problem
+from intake.entrypoints.http.deps import SigningSecrets, require_admin
+from intake.service_layer.problems import Refused, not_found
+from sanalpos_common.http import Problem
 
 MerchantId = Annotated[
     str,
@@ -88,72 +89,57 @@ class SigningSecretList(BaseModel):
     )
 
 
-def signing_secrets(request: Request) -> SigningSecretStore:
-    store: SigningSecretStore | None = getattr(request.app.state, "signing_secrets", None)
-    if store is None:
-        raise Problem(
-            503,
-            "kafka-entry-point-disabled",
-            "The Kafka entry point is not configured",
-            "this intake has no signing keyring (INTAKE_SIGNING_KEYRING)",
-        )
-    return store
-
-
-Store = Annotated[SigningSecretStore, Depends(signing_secrets)]
-
-
 async def _known_merchant(store: SigningSecretStore, merchant_id: str) -> None:
     if not await store.merchant_exists(merchant_id):
-        raise Problem(404, "not-found", "No such merchant", f"merchant {merchant_id} not found")
+        raise Refused(not_found("merchant", merchant_id))
 
 
-def router() -> APIRouter:
-    router = APIRouter(
-        prefix="/admin/merchants/{merchant_id}/signing-secrets",
-        tags=["admin"],
-        dependencies=[Depends(require_admin)],
-        responses=_ERRORS,
+router = APIRouter(
+    prefix="/admin/merchants/{merchant_id}/signing-secrets",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=_ERRORS,
+)
+
+
+@router.post(
+    "",
+    summary="Create a request-signing secret",
+    status_code=201,
+    response_model=SigningSecretCreated,
+)
+async def create_signing_secret(
+    merchant_id: MerchantId, store: SigningSecrets, response: Response
+) -> SigningSecretCreated:
+    """Create (rotate) the merchant's request-signing secret. Keeps the newest previous
+    secret valid, revokes any older one."""
+    await _known_merchant(store, merchant_id)
+    created = await store.create(merchant_id)
+    live = [r for r in await store.listing(merchant_id) if r["revoked_at"] is None]
+    response.headers["Cache-Control"] = "no-store"
+    return SigningSecretCreated(
+        id=created.id,
+        merchant_id=merchant_id,
+        secret=created.secret,
+        prefix=created.prefix,
+        created_at=created.created_at,
+        live_secrets=len(live),
     )
 
-    @router.post(
-        "",
-        summary="Create a request-signing secret",
-        status_code=201,
-        response_model=SigningSecretCreated,
-    )
-    async def create_signing_secret(
-        merchant_id: MerchantId, store: Store, response: Response
-    ) -> SigningSecretCreated:
-        """Create (rotate) the merchant's request-signing secret. Keeps the newest previous
-        secret valid, revokes any older one."""
-        await _known_merchant(store, merchant_id)
-        created = await store.create(merchant_id)
-        live = [r for r in await store.listing(merchant_id) if r["revoked_at"] is None]
-        response.headers["Cache-Control"] = "no-store"
-        return SigningSecretCreated(
-            id=created.id,
-            merchant_id=merchant_id,
-            secret=created.secret,
-            prefix=created.prefix,
-            created_at=created.created_at,
-            live_secrets=len(live),
-        )
 
-    @router.get("", summary="List request-signing secrets", response_model=SigningSecretList)
-    async def list_signing_secrets(merchant_id: MerchantId, store: Store) -> SigningSecretList:
-        """The merchant's signing secrets, live and revoked, without their values."""
-        await _known_merchant(store, merchant_id)
-        rows = await store.listing(merchant_id)
-        return SigningSecretList(data=[SigningSecretOut(**dict(r)) for r in rows])
+@router.get("", summary="List request-signing secrets", response_model=SigningSecretList)
+async def list_signing_secrets(merchant_id: MerchantId, store: SigningSecrets) -> SigningSecretList:
+    """The merchant's signing secrets, live and revoked, without their values."""
+    await _known_merchant(store, merchant_id)
+    rows = await store.listing(merchant_id)
+    return SigningSecretList(data=[SigningSecretOut(**dict(r)) for r in rows])
 
-    @router.delete("/{secret_id}", summary="Revoke a request-signing secret", status_code=204)
-    async def revoke_signing_secret(
-        merchant_id: MerchantId, secret_id: uuid.UUID, store: Store
-    ) -> Response:
-        """Revoke a secret at once (e.g. after the merchant finished rotating, or a leak)."""
-        if not await store.revoke(merchant_id, secret_id):
-            raise Problem(404, "not-found", "No such signing secret", f"no live secret {secret_id}")
-        return Response(status_code=204)
 
-    return router
+@router.delete("/{secret_id}", summary="Revoke a request-signing secret", status_code=204)
+async def revoke_signing_secret(
+    merchant_id: MerchantId, secret_id: uuid.UUID, store: SigningSecrets
+) -> Response:
+    """Revoke a secret at once (e.g. after the merchant finished rotating, or a leak)."""
+    if not await store.revoke(merchant_id, secret_id):
+        raise Problem(404, "not-found", "No such signing secret", f"no live secret {secret_id}")
+    return Response(status_code=204)

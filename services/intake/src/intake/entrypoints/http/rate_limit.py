@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings
 
 from intake.adapters.merchants import KeyGrant
 from intake.domain.rate_limit import Limit, RateLimiter
-from intake.entrypoints.problems import Problem
+from sanalpos_common.http import Problem
 from sanalpos_common.settings import service_config
 
 

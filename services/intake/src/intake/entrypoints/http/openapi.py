@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from intake.entrypoints.problems import PROBLEM_JSON
+from sanalpos_common.http import PROBLEM_JSON
 
 PUBLIC_PATHS = frozenset({"/v1/encryption-keys/current"})
 

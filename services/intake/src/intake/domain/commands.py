@@ -1,8 +1,8 @@
-"""HTTP request and response bodies. Requests reject unknown fields (no mass assignment)."""
+"""What merchants ask intake to do: the bodies of payment, card and lifecycle requests, the
+same over HTTP and Kafka. Requests reject unknown fields (no mass assignment)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from intake.entrypoints.demo_cards import EXAMPLE_CARD_NUMBER
+from intake.domain.demo_cards import EXAMPLE_CARD_NUMBER
 from sanalpos_common.crypto.card import holds_card_number, luhn_valid
 from sanalpos_common.money import CurrencyCode
 from sanalpos_common.schemas.events import RiskContext
@@ -62,9 +62,6 @@ class RequestBody(BaseModel):
         return value
 
 
-_Request = RequestBody
-
-
 def exactly_one_of(*names: str, also: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """JSON Schema for "exactly one of these fields is given (not null)". `also[name]` adds
     to that alternative: `properties` constraints and any other keywords (e.g. `anyOf`)."""
@@ -97,7 +94,7 @@ def check_cvc(value: SecretStr) -> SecretStr:
     return value
 
 
-class CardIn(_Request):
+class CardIn(RequestBody):
     number: SecretStr = Field(
         description="Card number (PAN), 12-19 digits passing the Luhn check; spaces are ignored",
         examples=[EXAMPLE_CARD_NUMBER],
@@ -184,7 +181,7 @@ CARD_IN_EXAMPLE: dict[str, Any] = {
 CARD_SOURCE_DOC = "Exactly one of card, encrypted_card and card_token is given"
 
 
-class CreatePaymentRequest(_Request):
+class CreatePaymentRequest(RequestBody):
     model_config = ConfigDict(
         json_schema_extra=exactly_one_of(
             "card",
@@ -355,7 +352,7 @@ class CreatePaymentRequest(_Request):
         return body
 
 
-class CreateCardRequest(_Request):
+class CreateCardRequest(RequestBody):
     model_config = ConfigDict(json_schema_extra=exactly_one_of("card", "encrypted_card"))
 
     card: SaveCardIn | None = Field(
@@ -373,232 +370,10 @@ class CreateCardRequest(_Request):
         return self
 
 
-PAYMENT_ID_EXAMPLE = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
-CREATED_AT_EXAMPLE = "2026-11-27T11:42:07.318Z"
-UPDATED_AT_EXAMPLE = "2026-11-27T11:42:08.052Z"
-FINGERPRINT_DOC = "Keyed hash of the card number: the same card gives the same fingerprint"
-FINGERPRINT_EXAMPLE = "fp1_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-CARD_OUT_EXAMPLE: dict[str, Any] = {
-    "brand": "visa",
-    "bin": "41111111",
-    "last4": "1111",
-    "exp_month": 12,
-    "exp_year": 2030,
-    "fingerprint": FINGERPRINT_EXAMPLE,
-}
-REFUND_EXAMPLE: dict[str, Any] = {
-    "id": "3f2b8c1e-5d4a-4e6f-8a9b-0c1d2e3f4a5b",
-    "object": "refund",
-    "payment_id": PAYMENT_ID_EXAMPLE,
-    "amount": 2500,
-    "currency": "TRY",
-    "reason": "returned goods",
-    "status": "succeeded",
-    "failure_reason": None,
-    "created_at": CREATED_AT_EXAMPLE,
-    "updated_at": UPDATED_AT_EXAMPLE,
-}
-EVENT_EXAMPLE: dict[str, Any] = {
-    "type": "payment.authorized",
-    "occurred_at": CREATED_AT_EXAMPLE,
-    "details": {"response_code": "00", "auth_code": "A1B2C3"},
-}
-
-
-class StoredCardOut(BaseModel):
-    id: str = Field(description="The card token, tok_...", examples=["tok_8f14e45fceea167a"])
-    object: str = Field(default="card", description="Always `card`", examples=["card"])
-    brand: str = Field(
-        description="Card scheme: visa, mastercard, amex, troy or unknown", examples=["visa"]
-    )
-    bin: str = Field(description="First 6 or 8 digits of the card number", examples=["41111111"])
-    last4: str = Field(description="Last four digits of the card number", examples=["1111"])
-    masked_number: str = Field(
-        description="The number with all but the BIN and last four hidden",
-        examples=["41111111****1111"],
-    )
-    exp_month: int = Field(description="Expiry month, 1-12", examples=[12])
-    exp_year: int = Field(description="Expiry year", examples=[2030])
-    fingerprint: str = Field(description=FINGERPRINT_DOC, examples=[FINGERPRINT_EXAMPLE])
-    created_at: datetime = Field(
-        description="When the card was stored", examples=[CREATED_AT_EXAMPLE]
-    )
-
-
-class StoredCardList(BaseModel):
-    object: str = Field(default="list", description="Always `list`", examples=["list"])
-    data: list[StoredCardOut] = Field(
-        description="Stored cards, newest first",
-        examples=[
-            [
-                {
-                    "id": "tok_8f14e45fceea167a",
-                    "object": "card",
-                    **CARD_OUT_EXAMPLE,
-                    "masked_number": "41111111****1111",
-                    "created_at": CREATED_AT_EXAMPLE,
-                }
-            ]
-        ],
-    )
-    has_more: bool = Field(description="Whether another page follows", examples=[False])
-    next_cursor: str | None = Field(
-        default=None,
-        description="Pass as ?cursor= for the next page; null on the last page",
-        examples=[None],
-    )
-
-
-class EncryptionKeyOut(BaseModel):
-    """A JSON Web Key (RFC 7517): the public key to encrypt card data to in the browser."""
-
-    kty: str = Field(description="Key type, always `RSA`", examples=["RSA"])
-    kid: str = Field(
-        description="Key id: goes in the JWE header so we know which key to decrypt with",
-        examples=["card-2026-11"],
-    )
-    use: str = Field(description="Always `enc` (encryption)", examples=["enc"])
-    alg: str = Field(description="Key management algorithm for the JWE", examples=["RSA-OAEP-256"])
-    enc: str = Field(description="Content encryption algorithm for the JWE", examples=["A256GCM"])
-    n: str = Field(
-        description="RSA modulus, base64url",
-        examples=[
-            "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"
-        ],
-    )
-    e: str = Field(description="RSA public exponent, base64url", examples=["AQAB"])
-
-
-class CardOut(BaseModel):
-    """What is safe to show of a card: never the full number or security code."""
-
-    brand: str = Field(
-        description="Card scheme: visa, mastercard, amex, troy or unknown", examples=["visa"]
-    )
-    bin: str = Field(description="First 6 or 8 digits of the card number", examples=["41111111"])
-    last4: str = Field(description="Last four digits of the card number", examples=["1111"])
-    exp_month: int = Field(description="Expiry month, 1-12", examples=[12])
-    exp_year: int = Field(description="Expiry year", examples=[2030])
-    fingerprint: str = Field(description=FINGERPRINT_DOC, examples=[FINGERPRINT_EXAMPLE])
-
-
-class RefundOut(BaseModel):
-    id: uuid.UUID = Field(
-        description="The refund's own id", examples=["3f2b8c1e-5d4a-4e6f-8a9b-0c1d2e3f4a5b"]
-    )
-    object: str = Field(default="refund", description="Always `refund`", examples=["refund"])
-    payment_id: uuid.UUID = Field(description="The refunded payment", examples=[PAYMENT_ID_EXAMPLE])
-    amount: int = Field(description="Minor units", examples=[2500])
-    currency: str = Field(description="ISO 4217 code, the payment's currency", examples=["TRY"])
-    reason: str = Field(description="Why, as you gave it", examples=["returned goods"])
-    status: Literal["pending", "succeeded", "failed"] = Field(
-        description="pending until authorization executes it; a failed refund frees its amount",
-        examples=["succeeded"],
-    )
-    failure_reason: str | None = Field(
-        default=None, description="Why it failed; null unless `failed`", examples=[None]
-    )
-    created_at: datetime = Field(description="When it was requested", examples=[CREATED_AT_EXAMPLE])
-    updated_at: datetime = Field(
-        description="When its status last changed", examples=[UPDATED_AT_EXAMPLE]
-    )
-
-
-class PaymentEventOut(BaseModel):
-    type: str = Field(
-        description="Event type, e.g. payment.initiated, payment.authorized, payment.declined, "
-        "payment.captured, payment.refunded, payment.settled",
-        examples=["payment.authorized"],
-    )
-    occurred_at: datetime = Field(description="When it happened", examples=[CREATED_AT_EXAMPLE])
-    details: dict[str, Any] = Field(
-        description="What the event adds (codes, amounts in minor units); never card data",
-        examples=[{"response_code": "00", "auth_code": "A1B2C3"}],
-    )
-
-
-class PaymentOut(BaseModel):
-    id: uuid.UUID = Field(description="The payment's id", examples=[PAYMENT_ID_EXAMPLE])
-    object: str = Field(default="payment", description="Always `payment`", examples=["payment"])
-    status: str = Field(
-        description="pending, requires_action, authorized, declined, captured, "
-        "partially_refunded, refunded, voided, expired or settled",
-        examples=["captured"],
-    )
-    amount: int = Field(description="Amount asked for, minor units", examples=[10000])
-    currency: str = Field(description="ISO 4217 code", examples=["TRY"])
-    capture: bool = Field(
-        description="true = sale, false = pre-authorization (capture later)", examples=[True]
-    )
-    installments: int = Field(description="Number of installments, 1 = single", examples=[1])
-    order_id: str | None = Field(description="Your order reference", examples=["ORD-2026-00042"])
-    description: str | None = Field(
-        description="Your free text", examples=["2 books, order ORD-2026-00042"]
-    )
-    metadata: dict[str, str] = Field(
-        description="Your key/value pairs, as given", examples=[{"cart_id": "c_91f3"}]
-    )
-    card: CardOut = Field(description="The card paid with (masked)", examples=[CARD_OUT_EXAMPLE])
-    card_token: str | None = Field(
-        default=None,
-        description="The stored card paid with, or saved by this payment",
-        examples=[None],
-    )
-    initiated_by: str = Field(
-        default="customer",
-        description="`customer` (shopper present) or `merchant` (merchant-initiated)",
-        examples=["customer"],
-    )
-    response_code: str | None = Field(
-        default=None,
-        description="Issuer response code once decided: 00 approved, else the decline's code",
-        examples=["00"],
-    )
-    auth_code: str | None = Field(
-        default=None, description="Issuer authorization code when approved", examples=["A1B2C3"]
-    )
-    decline_reason: str | None = Field(
-        default=None, description="Why it was declined; null unless declined", examples=[None]
-    )
-    fee_amount: int | None = Field(
-        default=None, description="Our fee, minor units; known once settled", examples=[None]
-    )
-    net_amount: int | None = Field(
-        default=None,
-        description="Paid out to you, minor units; known once settled",
-        examples=[None],
-    )
-    captured_amount: int = Field(
-        default=0, description="Captured so far, minor units", examples=[10000]
-    )
-    refunded_amount: int = Field(
-        default=0, description="Refunds that succeeded, minor units", examples=[2500]
-    )
-    pending_operation: Literal["capture", "void"] | None = Field(
-        default=None,
-        description="A capture or void requested and not yet executed",
-        examples=[None],
-    )
-    refunds: list[RefundOut] = Field(
-        default_factory=list,
-        description="Refunds of this payment, oldest first",
-        examples=[[REFUND_EXAMPLE]],
-    )
-    created_at: datetime = Field(description="When it was created", examples=[CREATED_AT_EXAMPLE])
-    updated_at: datetime = Field(
-        description="When its status last changed", examples=[UPDATED_AT_EXAMPLE]
-    )
-    events: list[PaymentEventOut] = Field(
-        default_factory=list,
-        description="Timeline: every event of the payment, oldest first",
-        examples=[[EVENT_EXAMPLE]],
-    )
-
-
 WEBHOOK_URL_PATTERN = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[!-~]*)?$"
 
 
-class RegisterWebhookEndpoint(_Request):
+class RegisterWebhookEndpoint(RequestBody):
     url: str = Field(
         # A host is required and credentials are not allowed (no `@`): notification refuses
         # such endpoints, so intake must not accept them and announce them.
@@ -609,20 +384,7 @@ class RegisterWebhookEndpoint(_Request):
     )
 
 
-class WebhookEndpointOut(BaseModel):
-    id: uuid.UUID = Field(
-        description="Endpoint id", examples=["5f0c6a6b-2d1e-4b55-b3e0-c6a9f1d2e3f4"]
-    )
-    url: str = Field(
-        description="Where events are delivered", examples=["https://shop.example/hooks/sanalpos"]
-    )
-    secret: str = Field(
-        description="Signing secret; shown only in this response",
-        examples=["whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY="],
-    )
-
-
-class CapturePaymentRequest(_Request):
+class CapturePaymentRequest(RequestBody):
     amount: PositiveJsonInt | None = Field(
         default=None,
         description="Minor units, at most the authorized amount; default the whole authorization. "
@@ -631,7 +393,7 @@ class CapturePaymentRequest(_Request):
     )
 
 
-class RefundPaymentRequest(_Request):
+class RefundPaymentRequest(RequestBody):
     amount: JsonInt = Field(
         gt=0,
         description="Minor units; refunds in total at most the captured amount",
@@ -651,7 +413,7 @@ class RefundPaymentRequest(_Request):
         return value
 
 
-class FraudReportRequest(_Request):
+class FraudReportRequest(RequestBody):
     reason: str = Field(
         min_length=1,
         max_length=500,
@@ -664,23 +426,3 @@ class FraudReportRequest(_Request):
     def _no_card_in_reason(cls, value: str) -> str:
         no_card_number(value)
         return value
-
-
-class RefundList(BaseModel):
-    object: str = Field(default="list", description="Always `list`", examples=["list"])
-    data: list[RefundOut] = Field(
-        description="The payment's refunds, oldest first", examples=[[REFUND_EXAMPLE]]
-    )
-
-
-class FraudReportOut(BaseModel):
-    object: str = Field(
-        default="fraud_report", description="Always `fraud_report`", examples=["fraud_report"]
-    )
-    payment_id: uuid.UUID = Field(description="The reported payment", examples=[PAYMENT_ID_EXAMPLE])
-    reason: str = Field(
-        description="What happened, as you gave it", examples=["cardholder denies the purchase"]
-    )
-    reported_at: datetime = Field(
-        description="When the report was recorded", examples=[UPDATED_AT_EXAMPLE]
-    )

@@ -16,8 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from intake.domain.commands import JsonInt, RequestBody, json_integer
 from intake.domain.merchant import CUTOFF_PATTERN, MERCHANT_ID_PATTERN, check_field
-from intake.entrypoints.schemas import JsonInt, RequestBody, json_integer
 from sanalpos_common.business_day import DEFAULT_CUTOFF, DEFAULT_TIME_ZONE
 from sanalpos_common.fees import DEFAULT_FEE_PLAN, FEE_PLANS
 from sanalpos_common.money import CurrencyCode

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,10 +35,13 @@ from intake.domain.request_signing import (
     read_headers,
     signature_matches,
 )
+from intake.entrypoints.kafka.messages import parse_request
+from intake.entrypoints.kafka.operations import REGISTRY, Preparer
+from intake.service_layer import request_answers
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
-from intake.service_layer.kafka_operations import REGISTRY
-from intake.service_layer.kafka_requests import KafkaRequestDeps, OperationRegistry, answer
+from intake.service_layer.problems import ProblemDetails, Refused
+from intake.service_layer.request_answers import KafkaRequestDeps, Reply
 from sanalpos_common import topics
 from sanalpos_common.crypto.card import holds_card_number
 from sanalpos_common.crypto.keyring import Keyring, KeyringError
@@ -184,7 +188,7 @@ class RequestHandler:
     deps: KafkaRequestDeps
     secrets: SigningSecretStore
     tolerance_s: float
-    registry: OperationRegistry = REGISTRY
+    registry: Mapping[str, Preparer] = dataclasses.field(default_factory=lambda: REGISTRY)
 
     async def authenticate(self, message: Any) -> RequestHeaders:
         headers = read_headers(message.headers or [])
@@ -204,16 +208,41 @@ class RequestHandler:
         token = request_id_var.set(headers.request_id)
         try:
             value = message.value or b""
-            await answer(
-                self.deps,
-                self.registry,
-                headers.merchant_id,
-                headers.request_id,
-                delivery_id(headers, value),
-                value,
-            )
+            await self.answer(headers, delivery_id(headers, value), value)
         finally:
             request_id_var.reset(token)
+
+    async def answer(
+        self, headers: RequestHeaders, delivery: uuid.UUID, value: bytes
+    ) -> Reply | None:
+        """Parse and validate here; the service layer runs it and replies (or replies with
+        the refusal)."""
+        merchant_id, request_id = headers.merchant_id, headers.request_id
+        operation: str | None = None
+        try:
+            request = parse_request(value)
+            operation = request.operation
+            prepared = self._preparer(request.operation)(
+                self.deps, merchant_id, request_id, request
+            )
+        except Refused as exc:
+            return await request_answers.refuse(
+                self.deps, merchant_id, request_id, delivery, operation, exc.problem
+            )
+        return await request_answers.answer(self.deps, merchant_id, request_id, delivery, prepared)
+
+    def _preparer(self, operation: str) -> Preparer:
+        preparer = self.registry.get(operation)
+        if preparer is None:
+            raise Refused(
+                ProblemDetails(
+                    501,
+                    "operation-not-supported",
+                    "Operation not supported on Kafka",
+                    f"{operation} is not served on Kafka; use the HTTP API",
+                )
+            )
+        return preparer
 
 
 # --- wiring ---------------------------------------------------------------------------------

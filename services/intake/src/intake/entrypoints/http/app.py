@@ -1,0 +1,28 @@
+"""The merchant-facing HTTP API (versioned under /v1) and the admin API."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from intake.entrypoints.http import bins, cards, lifecycle, merchants, payments, search, signing
+from intake.entrypoints.http.openapi import install_openapi
+from intake.entrypoints.http.problems import install_problem_handlers
+
+
+def build_app() -> FastAPI:
+    app = FastAPI(
+        title="sanalpos intake",
+        version="1.0.0",
+        description="Merchant API of the sanalpos virtual POS.",
+    )
+    install_problem_handlers(app)
+    # Search/export come before /v1/payments/{payment_id} so their fixed paths match first.
+    app.include_router(search.router)
+    app.include_router(payments.router)
+    app.include_router(lifecycle.router)
+    app.include_router(bins.router)
+    app.include_router(merchants.router)
+    app.include_router(cards.router)
+    app.include_router(signing.router)
+    install_openapi(app)
+    return app

@@ -14,7 +14,7 @@ import pytest
 
 from intake.adapters.outcome_listener import APPLICATION_NAME, OutcomeListener
 from intake.bootstrap import bootstrap
-from intake.service_layer.payments import apply_outcome
+from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.events import PaymentDeclined
@@ -100,7 +100,7 @@ async def payment_id_of(replica: Replica, order_id: str) -> uuid.UUID:
 async def consume_on(replica: Replica, topic: str, payload: Any) -> None:
     """What the replica's consumer does with an outcome event, in its own transaction."""
     async with unit_of_work(replica.platform.pool) as uow:
-        await apply_outcome(uow, topic, outcome(topic, payload))
+        await OUTCOME_HANDLERS(uow, topic, outcome(topic, payload))
 
 
 async def merchant_of(replica: Replica, payment_id: uuid.UUID) -> str:

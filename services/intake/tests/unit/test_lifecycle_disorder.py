@@ -6,19 +6,12 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from intake.domain.payment import (
-    PaymentFacts,
-    PaymentStatus,
-    derive_status,
-    rank,
-    record,
-    replay,
-)
-from sanalpos_common import topics
+from intake.domain.outcomes import record, replay, rule_of, status_answers_wait
+from intake.domain.payment import PaymentFacts, PaymentStatus, derive_status, rank
 from sanalpos_common.schemas.events import (
     ActionRequired,
     PaymentActionRequired,
@@ -35,11 +28,12 @@ from sanalpos_common.schemas.events import (
 
 PAYMENT = uuid.uuid4()
 MERCHANT = "mer_disorder"
-Event = tuple[str, Any]
+Event = BaseModel
+"""An outcome event's payload: its type says what it is."""
 
 
 def authorized(amount: int = 1000) -> Event:
-    return topics.PAYMENT_AUTHORIZED, PaymentAuthorized(
+    return PaymentAuthorized(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         amount=amount,
@@ -52,7 +46,7 @@ def authorized(amount: int = 1000) -> Event:
 
 
 def captured(amount: int) -> Event:
-    return topics.PAYMENT_CAPTURED, PaymentCaptured(
+    return PaymentCaptured(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         amount=amount,
@@ -64,7 +58,7 @@ def captured(amount: int) -> Event:
 
 
 def refunded(amount: int, refund_id: uuid.UUID | None = None) -> Event:
-    return topics.PAYMENT_REFUNDED, PaymentRefunded(
+    return PaymentRefunded(
         refund_id=refund_id or uuid.uuid4(),
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
@@ -75,7 +69,7 @@ def refunded(amount: int, refund_id: uuid.UUID | None = None) -> Event:
 
 
 def settled(gross: int) -> Event:
-    return topics.PAYMENT_SETTLED, PaymentSettled(
+    return PaymentSettled(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         gross_amount=gross,
@@ -87,7 +81,7 @@ def settled(gross: int) -> Event:
 
 
 def voided(amount: int, after_capture: bool) -> Event:
-    return topics.PAYMENT_VOIDED, PaymentVoided(
+    return PaymentVoided(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         amount=amount,
@@ -97,7 +91,7 @@ def voided(amount: int, after_capture: bool) -> Event:
 
 
 def expired() -> Event:
-    return topics.PAYMENT_EXPIRED, PaymentExpired(
+    return PaymentExpired(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         amount=1000,
@@ -107,7 +101,7 @@ def expired() -> Event:
 
 
 def action_required() -> Event:
-    return topics.PAYMENT_ACTION_REQUIRED, PaymentActionRequired(
+    return PaymentActionRequired(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         amount=1000,
@@ -118,7 +112,7 @@ def action_required() -> Event:
 
 
 def declined() -> Event:
-    return topics.PAYMENT_DECLINED, PaymentDeclined(
+    return PaymentDeclined(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         amount=1000,
@@ -130,7 +124,7 @@ def declined() -> Event:
 
 
 def refund_failed() -> Event:
-    return topics.PAYMENT_OPERATION_FAILED, PaymentOperationFailed(
+    return PaymentOperationFailed(
         payment_id=PAYMENT,
         merchant_id=MERCHANT,
         operation=PaymentOperation.REFUND,
@@ -174,8 +168,8 @@ SCENARIOS: dict[str, tuple[list[Event], PaymentStatus]] = {
 
 def statuses_along(events: list[Event]) -> list[PaymentStatus]:
     facts, seen = PaymentFacts(), []
-    for topic, payload in events:
-        facts = record(facts, topic, payload)
+    for payload in events:
+        facts = record(facts, payload)
         seen.append(derive_status(facts))
     return seen
 
@@ -187,7 +181,7 @@ def test_every_order_and_duplication_gives_the_same_final_status(name: str) -> N
     for order in itertools.permutations(events):
         for delivery in (list(order), list(order) + list(order), [e for e in order for _ in "xx"]):
             along = statuses_along(delivery)
-            assert along[-1] is expected, (name, [t for t, _ in delivery])
+            assert along[-1] is expected, (name, [type(e).__name__ for e in delivery])
             ranks = [rank(s) for s in along]
             assert ranks == sorted(ranks), (name, along)
         orders += 1
@@ -199,3 +193,20 @@ def test_a_duplicated_refund_event_counts_once() -> None:
     facts = replay([captured(700), refunded(300, refund_id), refunded(300, refund_id)])
     assert facts.refunded_amount == 300
     assert derive_status(facts) is PaymentStatus.PARTIALLY_REFUNDED
+
+
+@pytest.mark.parametrize("is_sale", [True, False])
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_event_that_lets_a_wait_be_answered_wakes_the_waiters(
+    name: str, is_sale: bool
+) -> None:
+    """The consumer wakes waiting requests only for event types whose rule ends a wait: in any
+    order, the event that first gives a status a waiting request can be answered with is one."""
+    events, _ = SCENARIOS[name]
+    for order in itertools.permutations(events):
+        facts = PaymentFacts()
+        for payload in order:
+            before = status_answers_wait(derive_status(facts), is_sale=is_sale)
+            facts = record(facts, payload)
+            if status_answers_wait(derive_status(facts), is_sale=is_sale) and not before:
+                assert rule_of(payload).ends_wait_for(is_sale=is_sale), (name, order)

@@ -115,8 +115,7 @@ def test_refund_allowed_after_settlement() -> None:
 def test_a_capture_applied_before_its_authorization_still_shows_the_auth_code() -> None:
     import uuid
 
-    from intake.service_layer.lifecycle import event_details
-    from sanalpos_common import topics
+    from intake.domain.outcomes import event_details
     from sanalpos_common.schemas.events import PaymentCaptured
 
     captured = PaymentCaptured(
@@ -128,4 +127,4 @@ def test_a_capture_applied_before_its_authorization_still_shows_the_auth_code() 
         auth_code="A1B2C3",
         authorized_amount=1000,
     )
-    assert event_details(topics.PAYMENT_CAPTURED, captured)["auth_code"] == "A1B2C3"
+    assert event_details(captured)["auth_code"] == "A1B2C3"

@@ -4,19 +4,17 @@ allows. Pure: no I/O, no clock. The state machine is documented in docs/payment-
 Events may arrive twice or out of order. Instead of moving a single status along, the read
 model keeps *facts* that only ever grow (flags turn on, the captured amount takes its maximum,
 refunds are a set keyed by refund id) and derives the status from them by precedence. Facts
-merge the same way whatever the order, so the final status is order-independent.
+merge the same way whatever the order, so the final status is order-independent. Which facts
+each outcome event establishes is declared in intake.domain.outcomes.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
-
-from sanalpos_common import topics
 
 
 class PaymentStatus(StrEnum):
@@ -49,20 +47,6 @@ _RANK = {
 
 TERMINAL = frozenset(
     {PaymentStatus.DECLINED, PaymentStatus.VOIDED, PaymentStatus.EXPIRED, PaymentStatus.REFUNDED}
-)
-
-# Topics that change facts (operation-failed only touches a refund or a pending operation).
-FACT_TOPICS = frozenset(
-    {
-        topics.PAYMENT_ACTION_REQUIRED,
-        topics.PAYMENT_AUTHORIZED,
-        topics.PAYMENT_DECLINED,
-        topics.PAYMENT_CAPTURED,
-        topics.PAYMENT_VOIDED,
-        topics.PAYMENT_EXPIRED,
-        topics.PAYMENT_SETTLED,
-        topics.PAYMENT_REFUNDED,
-    }
 )
 
 
@@ -100,39 +84,6 @@ class PaymentFacts:
             settled=self.settled or other.settled,
             refunds={**self.refunds, **other.refunds},
         )
-
-
-def facts_from_event(topic: str, payload: Any) -> PaymentFacts:
-    """The facts one outcome event establishes on its own."""
-    if topic == topics.PAYMENT_ACTION_REQUIRED:
-        return PaymentFacts(action_required=True)
-    if topic == topics.PAYMENT_AUTHORIZED:
-        return PaymentFacts(authorized=True)
-    if topic == topics.PAYMENT_DECLINED:
-        return PaymentFacts(declined=True)
-    if topic == topics.PAYMENT_CAPTURED:
-        # A capture implies the authorization, even if that event is still on its way.
-        return PaymentFacts(authorized=True, captured_amount=payload.amount)
-    if topic == topics.PAYMENT_VOIDED:
-        return PaymentFacts(voided=True)
-    if topic == topics.PAYMENT_EXPIRED:
-        return PaymentFacts(authorized=True, expired=True)
-    if topic == topics.PAYMENT_SETTLED:
-        return PaymentFacts(authorized=True, settled=True, captured_amount=payload.gross_amount)
-    if topic == topics.PAYMENT_REFUNDED:
-        return PaymentFacts(authorized=True, refunds={payload.refund_id: payload.amount})
-    return PaymentFacts()
-
-
-def record(facts: PaymentFacts, topic: str, payload: Any) -> PaymentFacts:
-    return facts.merge(facts_from_event(topic, payload))
-
-
-def replay(events: Iterable[tuple[str, Any]]) -> PaymentFacts:
-    facts = PaymentFacts()
-    for topic, payload in events:
-        facts = record(facts, topic, payload)
-    return facts
 
 
 def derive_status(facts: PaymentFacts) -> PaymentStatus:

@@ -14,6 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from intake.adapters.payments import LifecycleRepository, PaymentRepository
+from intake.domain.outcomes import (
+    OUTCOMES,
+    RefundChange,
+    RefundFailed,
+    RefundSucceeded,
+    record,
+    rule_of,
+)
 from intake.domain.payment import (
     Operation,
     PaymentFacts,
@@ -23,15 +31,14 @@ from intake.domain.payment import (
     check_refund,
     check_void,
     derive_status,
-    record,
 )
 from intake.service_layer.idempotency import Response
+from intake.service_layer.outcome_waiters import notify_outcome
 from intake.service_layer.views import payment_view, refund_view
-from sanalpos_common import topics
 from sanalpos_common.business_day import closes_at
 from sanalpos_common.db import Connection, UnitOfWork
 from sanalpos_common.messaging.consumer import NonRetryable
-from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     CapturePayment,
@@ -43,8 +50,9 @@ from sanalpos_common.schemas.events import (
 )
 
 log = logging.getLogger(__name__)
-PRODUCER = "intake"
 Clock = Callable[[], datetime]
+Command = CapturePayment | VoidPayment | RefundPayment | FraudReported
+"""What the merchant's operations send (each about one payment)."""
 
 
 def utc_now() -> datetime:
@@ -71,96 +79,52 @@ def facts_of(row: Any, refunds: dict[uuid.UUID, int]) -> PaymentFacts:
     )
 
 
-def event_details(topic: str, payload: Any) -> dict[str, Any]:
-    """What the timeline shows of an event (never card data)."""
-    if topic == topics.PAYMENT_AUTHORIZED:
-        return {"response_code": payload.response_code, "auth_code": payload.auth_code}
-    if topic == topics.PAYMENT_DECLINED:
-        return {
-            "response_code": payload.response_code,
-            "decline_reason": payload.reason,
-            "declined_by": payload.declined_by,
-        }
-    if topic == topics.PAYMENT_CAPTURED:
-        # The capture carries the auth code too: it may be applied before payment.authorized
-        # (another topic), and a synchronous answer at `captured` must show it.
-        return {
-            "captured_amount": payload.amount,
-            "authorized_amount": payload.authorized_amount,
-            "auth_code": payload.auth_code,
-        }
-    if topic == topics.PAYMENT_SETTLED:
-        return {"fee_amount": payload.fee_amount, "net_amount": payload.net_amount}
-    if topic == topics.PAYMENT_ACTION_REQUIRED:
-        return {"action": payload.action.value, "score": payload.score}
-    if topic == topics.PAYMENT_VOIDED:
-        return {"amount": payload.amount, "after_capture": payload.after_capture}
-    if topic == topics.PAYMENT_REFUNDED:
-        return {"refund_id": str(payload.refund_id), "amount": payload.amount}
-    if topic == topics.PAYMENT_EXPIRED:
-        return {"amount": payload.amount, "expired_at": payload.expired_at.isoformat()}
-    if topic == topics.PAYMENT_OPERATION_FAILED:
-        return {
-            "operation": payload.operation.value,
-            "refund_id": None if payload.refund_id is None else str(payload.refund_id),
-            "amount": payload.amount,
-            "reason": payload.reason,
-        }
-    return {}
-
-
-# A pending capture or void is answered by these events (then another may be asked).
-_ANSWERS = {
-    topics.PAYMENT_CAPTURED: ("capture",),
-    topics.PAYMENT_VOIDED: ("void",),
-    topics.PAYMENT_EXPIRED: ("capture", "void"),
-    topics.PAYMENT_DECLINED: ("capture", "void"),
-}
-
-
-async def apply_outcome(uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
-    """Read model: record the event in the timeline, merge its facts, derive the status.
+async def on_outcome(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+    """Read model: record the event in the timeline, merge its facts, derive the status, then
+    wake the requests waiting for this outcome (on every replica, once this transaction
+    commits). What each event type means is its rule in intake.domain.outcomes.
 
     Facts only grow, so a duplicate or late event cannot move the status backwards."""
-    if topic not in topics.OUTCOME_TOPICS:
-        return
     payload = envelope.payload
+    rule = rule_of(payload)
     lifecycle = LifecycleRepository(uow.conn)
     row = await lifecycle.lock(payload.payment_id)
     if row is None:
         # Outcomes follow payment.initiated, which intake emits only after its own commit.
         raise NonRetryable(f"{envelope.type} for a payment intake does not hold")
     payments = PaymentRepository(uow.conn)
-    details = event_details(topic, payload)
+    details = rule.details(payload)
     await payments.record_event(
         envelope.message_id, payload.payment_id, envelope.type, envelope.occurred_at, details
     )
     await payments.set_outcome_details(payload.payment_id, details)
-    answered = await _apply_to_refunds(lifecycle, topic, payload)
-    facts = record(
-        facts_of(row, await lifecycle.succeeded_refunds(payload.payment_id)), topic, payload
-    )
+    await _apply_to_refund(lifecycle, payload.payment_id, rule.refund(payload))
+    facts = record(facts_of(row, await lifecycle.succeeded_refunds(payload.payment_id)), payload)
     status = derive_status(facts)
-    captured_at = envelope.occurred_at if topic == topics.PAYMENT_CAPTURED else None
-    await lifecycle.save_facts(
-        payload.payment_id, facts, status, captured_at, answered or _ANSWERS.get(topic, ())
-    )
+    captured_at = envelope.occurred_at if rule.marks_capture else None
+    answered = tuple(operation.value for operation in rule.answers(payload))
+    await lifecycle.save_facts(payload.payment_id, facts, status, captured_at, answered)
+    if rule.ends_wait_for(is_sale=row["capture"]):
+        await notify_outcome(uow.conn, payload.payment_id)
     log.info("status %s after %s (was %s)", status.value, envelope.type, row["status"])
 
 
-async def _apply_to_refunds(
-    lifecycle: LifecycleRepository, topic: str, payload: Any
-) -> tuple[str, ...]:
-    """Refund rows follow refund outcomes; returns the pending operation a failure answers."""
-    if topic == topics.PAYMENT_REFUNDED:
+async def _apply_to_refund(
+    lifecycle: LifecycleRepository, payment_id: uuid.UUID, change: RefundChange | None
+) -> None:
+    if isinstance(change, RefundSucceeded):
         await lifecycle.refund_succeeded(
-            payload.refund_id, payload.payment_id, payload.amount, payload.currency, payload.reason
+            change.refund_id, payment_id, change.amount, change.currency, change.reason
         )
-    elif topic == topics.PAYMENT_OPERATION_FAILED:
-        if payload.refund_id is not None:
-            await lifecycle.refund_failed(payload.refund_id, payload.reason)
-        return (payload.operation.value,)
-    return ()
+    elif isinstance(change, RefundFailed):
+        await lifecycle.refund_failed(change.refund_id, change.reason)
+
+
+OUTCOME_HANDLERS = HandlerTable(dict.fromkeys(OUTCOMES, on_outcome))
+"""Intake's outcome consumer: one handler for every type in the outcome registry."""
+
+apply_outcome = OUTCOME_HANDLERS
+"""The table called as `(uow, topic, envelope)`, the form service_layer.payments still wraps."""
 
 
 async def payment_detail(
@@ -215,19 +179,16 @@ async def _locked(uow: UnitOfWork, merchant_id: str, payment_id: uuid.UUID) -> A
     return row
 
 
-async def _emit(
-    uow: UnitOfWork, topic: str, payload: Any, payment_id: uuid.UUID, now: datetime
-) -> None:
+async def _emit(uow: UnitOfWork, payload: Command, now: datetime) -> None:
     """Through the outbox, and into the payment's timeline as what the merchant asked."""
-    envelope = new_envelope(topic, payload, correlation_id=payment_id, producer=PRODUCER)
-    await uow.emit_envelope(topic, envelope)
+    envelope = await uow.emit(payload)
     details = {
         k: (str(v) if isinstance(v, uuid.UUID) else v)
         for k, v in payload.model_dump(mode="json").items()
         if k in {"amount", "refund_id", "reason", "source"}
     }
     await PaymentRepository(uow.conn).record_event(
-        envelope.message_id, payment_id, envelope.type, now, details
+        envelope.message_id, payload.payment_id, envelope.type, now, details
     )
 
 
@@ -250,7 +211,7 @@ async def capture_payment(
         currency=row["currency"],
         requested_at=now,
     )
-    await _emit(uow, topics.CAPTURE_PAYMENT, command, payment_id, now)
+    await _emit(uow, command, now)
     await LifecycleRepository(uow.conn).set_pending_operation(payment_id, Operation.CAPTURE)
     log.info("capture of %d requested", amount, extra={"payment_id": str(payment_id)})
     return Response(202, await payment_detail(uow.conn, merchant_id, payment_id))
@@ -264,7 +225,7 @@ async def void_payment(
     now = clock()
     check_void(state_of(row), now, await _batch_closes_at(uow, merchant_id, row))
     command = VoidPayment(payment_id=payment_id, merchant_id=merchant_id, requested_at=now)
-    await _emit(uow, topics.VOID_PAYMENT, command, payment_id, now)
+    await _emit(uow, command, now)
     await LifecycleRepository(uow.conn).set_pending_operation(payment_id, Operation.VOID)
     log.info("void requested", extra={"payment_id": str(payment_id)})
     return Response(202, await payment_detail(uow.conn, merchant_id, payment_id))
@@ -312,7 +273,7 @@ async def refund_payment(
         reason=reason,
         requested_at=now,
     )
-    await _emit(uow, topics.REFUND_PAYMENT, command, payment_id, now)
+    await _emit(uow, command, now)
     log.info("refund of %d requested", amount, extra={"payment_id": str(payment_id)})
     body = refund_view({**refund, "status": "pending", "failure_reason": None, "updated_at": now})
     return Response(202, body)
@@ -342,7 +303,7 @@ async def report_fraud(
         card_bin=row["card_bin"],
         context=None if context is None else RiskContext.model_validate(context),
     )
-    await _emit(uow, topics.FRAUD_REPORTED, event, payment_id, now)
+    await _emit(uow, event, now)
     log.info("fraud reported by the merchant", extra={"payment_id": str(payment_id)})
     body = {
         "object": "fraud_report",

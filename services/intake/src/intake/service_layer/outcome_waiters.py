@@ -1,7 +1,8 @@
 """Synchronous answers (`Prefer: wait=N` on POST /v1/payments) without polling.
 
 The consumer that applies an outcome to the read model also sends
-`pg_notify('payment_outcomes', <payment id>)` in its transaction, so PostgreSQL delivers it
+`pg_notify('payment_outcomes', <payment id>)` in its transaction when the event type ends a
+wait (its `ends_wait` in intake.domain.outcomes), so PostgreSQL delivers it
 at commit, to every intake replica. Each replica keeps one LISTEN connection
 (adapters.outcome_listener) that wakes the local requests waiting on that payment id. A woken
 request reads the payment row once. Whichever replica consumed the outcome, the request
@@ -21,6 +22,8 @@ from typing import Any
 
 import asyncpg
 
+from intake.domain.outcomes import status_answers_wait
+from intake.domain.payment import PaymentStatus
 from sanalpos_common.db import Connection
 
 OUTCOME_CHANNEL = "payment_outcomes"
@@ -55,10 +58,7 @@ def format_wait(seconds: float) -> str:
 def reached_outcome(row: Mapping[str, Any]) -> bool:
     """An outcome the shopper can be told: declined, requires_action, authorized (for a
     pre-authorization), captured (for a sale), or anything after those."""
-    status = row["status"]
-    if status == "pending":
-        return False
-    return not (status == "authorized" and row["capture"])
+    return status_answers_wait(PaymentStatus(row["status"]), is_sale=row["capture"])
 
 
 @dataclass

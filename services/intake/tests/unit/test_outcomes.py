@@ -1,0 +1,71 @@
+"""The outcome registry: one rule per outcome event type, and the consumer built from it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from intake.domain.outcomes import OUTCOMES, RefundFailed, WaitEnd, event_details, rule_of
+from intake.domain.payment import Operation, PaymentFacts
+from intake.service_layer.lifecycle import OUTCOME_HANDLERS
+from sanalpos_common import topics
+from sanalpos_common.schemas.events import (
+    PaymentAuthorized,
+    PaymentOperation,
+    PaymentOperationFailed,
+    topic_of,
+)
+
+
+def test_the_registry_covers_every_outcome_topic_and_the_consumer_subscribes_to_them() -> None:
+    assert sorted(topic_of(model) for model in OUTCOMES) == sorted(topics.OUTCOME_TOPICS)
+    assert sorted(OUTCOME_HANDLERS.topics) == sorted(topics.OUTCOME_TOPICS)
+    assert set(OUTCOME_HANDLERS) == set(OUTCOMES)
+
+
+@pytest.mark.parametrize(
+    ("ends_wait", "is_sale", "ends"),
+    [
+        (WaitEnd.ALWAYS, True, True),
+        (WaitEnd.ALWAYS, False, True),
+        (WaitEnd.PRE_AUTHORIZATION, True, False),
+        (WaitEnd.PRE_AUTHORIZATION, False, True),
+        (WaitEnd.NEVER, True, False),
+        (WaitEnd.NEVER, False, False),
+    ],
+)
+def test_ends_wait_for(ends_wait: WaitEnd, is_sale: bool, ends: bool) -> None:
+    rule = OUTCOMES[PaymentAuthorized]
+    assert (
+        type(rule)(details=rule.details, ends_wait=ends_wait).ends_wait_for(is_sale=is_sale) is ends
+    )
+
+
+def test_an_authorization_answers_a_pre_authorization_but_not_a_sale() -> None:
+    rule = OUTCOMES[PaymentAuthorized]
+    assert rule.ends_wait_for(is_sale=False)
+    assert not rule.ends_wait_for(is_sale=True)
+
+
+def test_a_failed_refund_frees_its_refund_answers_its_operation_and_keeps_the_facts() -> None:
+    refund_id = uuid.uuid4()
+    failed = PaymentOperationFailed(
+        payment_id=uuid.uuid4(),
+        merchant_id="mer_rules",
+        operation=PaymentOperation.REFUND,
+        refund_id=refund_id,
+        amount=100,
+        reason="refund exceeds captured",
+    )
+    rule = rule_of(failed)
+    assert rule.facts(failed) == PaymentFacts()
+    assert rule.answers(failed) == (Operation.REFUND,)
+    assert rule.refund(failed) == RefundFailed(refund_id, "refund exceeds captured")
+    assert not rule.ends_wait_for(is_sale=True) and not rule.ends_wait_for(is_sale=False)
+    assert event_details(failed) == {
+        "operation": "refund",
+        "refund_id": str(refund_id),
+        "amount": 100,
+        "reason": "refund exceeds captured",
+    }

@@ -1,5 +1,5 @@
 """Capture, void, refunds, fraud reports and the read model, in-process against the real
-intake database (the outcome events authorization would send are fed to `apply_outcome`;
+intake database (the outcome events authorization would send are fed to `OUTCOME_HANDLERS`;
 the commands intake sends are read back from its outbox)."""
 
 from __future__ import annotations

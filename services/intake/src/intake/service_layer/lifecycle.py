@@ -123,9 +123,6 @@ async def _apply_to_refund(
 OUTCOME_HANDLERS = HandlerTable(dict.fromkeys(OUTCOMES, on_outcome))
 """Intake's outcome consumer: one handler for every type in the outcome registry."""
 
-apply_outcome = OUTCOME_HANDLERS
-"""The table called as `(uow, topic, envelope)`, the form service_layer.payments still wraps."""
-
 
 async def payment_detail(
     conn: Connection, merchant_id: str, payment_id: uuid.UUID

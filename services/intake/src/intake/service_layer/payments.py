@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
@@ -15,7 +14,6 @@ from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.payments import IdempotencyRepository, PaymentRepository
 from intake.domain.commands import CardIn, CreatePaymentRequest
 from intake.domain.payment import PaymentStatus, rank
-from intake.service_layer import lifecycle
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.idempotency import (
     IdempotencyConflict,
@@ -25,11 +23,8 @@ from intake.service_layer.idempotency import (
     run_idempotent,
 )
 from intake.service_layer.installments import check_installments
-from intake.service_layer.outcome_waiters import notify_outcome
 from intake.service_layer.views import payment_view
-from sanalpos_common import topics
-from sanalpos_common.db import UnitOfWork, unit_of_work
-from sanalpos_common.schemas.envelope import Envelope
+from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.events import PaymentInitiated
 
 log = logging.getLogger(__name__)
@@ -196,11 +191,3 @@ async def _create_once(
             raise _ConcurrentDuplicate
         log.info("payment accepted", extra={"payment_id": str(payment_id)})
         return Response(202, body)
-
-
-async def apply_outcome(uow: UnitOfWork, topic: str, envelope: Envelope[Any]) -> None:
-    """Read model: see intake.service_layer.lifecycle.apply_outcome. Then wakes the requests
-    waiting on the payment (`Prefer: wait`), on every replica, once this transaction commits."""
-    await lifecycle.apply_outcome(uow, topic, envelope)
-    if topic in topics.OUTCOME_TOPICS:
-        await notify_outcome(uow.conn, envelope.payload.payment_id)

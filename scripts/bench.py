@@ -367,7 +367,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "profile"])
     parser.add_argument(
         "--steps",
-        default="25,50,100,150,200,300,400,600,800",
+        default="25,50,75,100,150,200,300,400,600,800",
         help="offered payments/s, in order; stops at the first step not followed",
     )
     parser.add_argument("--step-seconds", type=float, default=12.0)

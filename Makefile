@@ -16,7 +16,7 @@ TEST_PG_PORT ?= 25532
 TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=$(TEST_KAFKA_PORT) \
 	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT)
 
-.PHONY: help install run up down status logs demo test test-unit test-integration lint schemas bench bench-intake infra-up infra-down clean fraud-eval
+.PHONY: help install run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval
 
 help:
 	@echo "make run      start everything locally with demo traffic (Ctrl-C stops all)"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    throughput/latency numbers (not part of tests)"
 	@echo "make bench-intake   intake req/s with and without Prefer: wait, vs /healthz"
+	@echo "make profile SERVICE=intake [DURATION=20 RATE=50]   py-spy flamegraph under load"
 	@echo "make fraud-eval [FRAUD_EVAL_DATA=file]   replay labeled payments, print fraud metrics"
 
 install: .state/.installed
@@ -76,13 +77,23 @@ lint: install
 schemas: install
 	$(UV) run --no-sync python -m sanalpos_common.schemas.export
 
+# One run, every number (relay baseline, HTTP/Kafka saturation, latency, CPU and Kafka records
+# per payment, chart) into .state/bench/<timestamp>/; see docs/performance.md. BENCH_ARGS=...
 bench: install
 	$(UV) run --no-sync python scripts/stack.py up
-	$(UV) run --no-sync python scripts/bench.py
+	$(UV) run --no-sync python scripts/bench.py $(BENCH_ARGS)
 
 bench-intake: install
 	$(UV) run --no-sync python scripts/stack.py up
 	$(UV) run --no-sync python scripts/bench_intake.py
+
+# py-spy flamegraph of one running service while the open-loop generator offers RATE/s.
+SERVICE ?= intake
+DURATION ?= 20
+RATE ?= 50
+profile: install
+	$(UV) run --no-sync python scripts/stack.py up
+	$(UV) run --no-sync python scripts/bench.py profile --service $(SERVICE) --seconds $(DURATION) --rate $(RATE)
 
 # Replays a labeled file through the running system (its own stack, ports and state unless
 # SANALPOS_*/INTAKE_HTTP_PORT... are set) and prints the fraud metrics; see scripts/fraud_eval.py.

@@ -21,45 +21,26 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
+import random
 import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
+from bench.loadgen import payment_body
+from bench.stats import percentile
 
 from intake.config import DEMO_API_KEY
-from sanalpos_common.crypto.card import luhn_check_digit
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def fresh_card() -> str:
-    """A new approving number per payment, as real traffic: no per-card velocity declines."""
-    middle = "".join(secrets.choice("0123456789") for _ in range(11))
-    return "4111" + middle + luhn_check_digit("4111" + middle)
-
-
-def payment_body() -> dict[str, Any]:
-    return {
-        "amount": 1_000 + secrets.randbelow(50_000),
-        "currency": "TRY",
-        "capture": True,
-        "card": {"number": fresh_card(), "exp_month": 12, "exp_year": 2031, "cvc": "123"},
-    }
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
+RNG = random.Random()
 
 
 @dataclass
@@ -85,12 +66,16 @@ class Phase:
         }
 
 
-Request = Callable[[httpx.AsyncClient], Awaitable[str]]
+Request = Callable[[aiohttp.ClientSession], Awaitable[str]]
+# aiohttp, not httpx: httpx's pool capped this very client at ~176 GET /healthz per second,
+# so the "server ceiling" was the client's.
+CLIENT_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
-async def healthz(http: httpx.AsyncClient) -> str:
-    response = await http.get("/healthz")
-    return str(response.status_code)
+async def healthz(http: aiohttp.ClientSession) -> str:
+    async with http.get("/healthz") as response:
+        await response.read()
+        return str(response.status)
 
 
 def post_payment(wait_s: int | None) -> Request:
@@ -98,17 +83,22 @@ def post_payment(wait_s: int | None) -> Request:
     if wait_s is not None:
         headers["Prefer"] = f"wait={wait_s}"
 
-    async def send(http: httpx.AsyncClient) -> str:
-        response = await http.post("/v1/payments", json=payment_body(), headers=headers)
-        if response.status_code in (201, 202):
-            return f"{response.status_code} {response.json()['status']}"
-        return str(response.status_code)
+    async def send(http: aiohttp.ClientSession) -> str:
+        async with http.post(
+            "/v1/payments",
+            json=payment_body(RNG),
+            headers={**headers, "Idempotency-Key": f"bench-intake-{uuid.uuid4()}"},
+        ) as response:
+            if response.status in (201, 202):
+                return f"{response.status} {(await response.json())['status']}"
+            await response.read()
+            return str(response.status)
 
     return send
 
 
 async def closed_loop(
-    http: httpx.AsyncClient, name: str, request: Request, concurrency: int, seconds: float
+    http: aiohttp.ClientSession, name: str, request: Request, concurrency: int, seconds: float
 ) -> Phase:
     """`concurrency` clients, each sending its next request when the last one answered."""
     phase = Phase(name)
@@ -119,7 +109,7 @@ async def closed_loop(
             started = time.perf_counter()
             try:
                 outcome = await request(http)
-            except httpx.HTTPError as exc:
+            except CLIENT_ERRORS as exc:
                 outcome = type(exc).__name__
             phase.record(started, outcome)
 
@@ -130,7 +120,7 @@ async def closed_loop(
 
 
 async def open_loop(
-    http: httpx.AsyncClient, name: str, request: Request, rate: float, seconds: float
+    http: aiohttp.ClientSession, name: str, request: Request, rate: float, seconds: float
 ) -> Phase:
     """Requests start at a fixed rate whatever the answers do (a steady arrival of shoppers)."""
     phase = Phase(name)
@@ -140,7 +130,7 @@ async def open_loop(
         started = time.perf_counter()
         try:
             outcome = await request(http)
-        except httpx.HTTPError as exc:
+        except CLIENT_ERRORS as exc:
             outcome = type(exc).__name__
         phase.record(started, outcome)
 
@@ -156,7 +146,7 @@ async def open_loop(
     return phase
 
 
-async def drain(http: httpx.AsyncClient, wait_s: int, timeout_s: float = 180) -> None:
+async def drain(http: aiohttp.ClientSession, wait_s: int, timeout_s: float = 180) -> None:
     """Returns once a fresh payment gets its outcome within the wait: the backlog is gone."""
     probe = post_payment(wait_s)
     deadline = time.monotonic() + timeout_s
@@ -167,10 +157,11 @@ async def drain(http: httpx.AsyncClient, wait_s: int, timeout_s: float = 180) ->
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-    )
-    async with httpx.AsyncClient(base_url=args.intake, timeout=60, limits=limits) as http:
+    async with aiohttp.ClientSession(
+        base_url=args.intake,
+        connector=aiohttp.TCPConnector(limit=args.concurrency),
+        timeout=aiohttp.ClientTimeout(total=60),
+    ) as http:
         await drain(http, args.wait)  # also warms every service up
         health = await closed_loop(http, "healthz", healthz, args.concurrency, args.duration)
         plain = await closed_loop(http, "post", post_payment(None), args.concurrency, args.duration)

@@ -32,7 +32,12 @@ class Container:
     allow_replay_time: bool = False  # POST /v1/payments may carry occurred_at (replays only)
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, one hop per request.
+    return app_container(request)
+
+
+def app_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -49,10 +54,10 @@ async def current_merchant(
     return grant.merchant_id
 
 
-require_admin = admin_guard(lambda request: container(request).admin_token)
+require_admin = admin_guard(lambda request: app_container(request).admin_token)
 
 
-def signing_secrets(request: Request) -> SigningSecretStore:
+async def signing_secrets(request: Request) -> SigningSecretStore:
     """The Kafka entry point's secret store; 503 while the entry point is disabled."""
     store: SigningSecretStore | None = getattr(request.app.state, "signing_secrets", None)
     if store is None:

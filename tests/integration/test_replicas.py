@@ -1,0 +1,132 @@
+"""Scale out: a second replica of every service runs beside the first, on the same broker and
+databases and in the same consumer groups (intake as two worker processes on one port).
+Payments sent to both intakes are each processed exactly once, and the replicas really
+share the work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.support import (
+    ServiceProcess,
+    WebhookReceiver,
+    eventually,
+    start_services,
+    stop_services,
+    test_log_dir,
+    wait_ready,
+)
+from tests.integration.test_end_to_end import approving_card, auth, payment_body
+
+PAYMENTS = 40
+# A sale's public webhooks: payment.succeeded and payment.captured (settled comes later).
+SALE_WEBHOOKS = ("payment.succeeded", "payment.captured")
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    services: dict[str, ServiceProcess], endpoints: dict[str, str], monkeypatch_module: Any
+) -> Iterator[dict[str, ServiceProcess]]:
+    monkeypatch_module.setenv("INTAKE_WORKERS", "2")
+    second = start_services(endpoints, test_log_dir() / "replicas")
+    try:
+        wait_ready(second)
+        yield second
+    finally:
+        stop_services(second)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+async def second_intake(replicas: dict[str, ServiceProcess]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=replicas["intake"].url, timeout=10) as client:
+        yield client
+
+
+async def test_every_payment_is_processed_exactly_once_across_replicas(
+    intake: httpx.AsyncClient,
+    second_intake: httpx.AsyncClient,
+    replicas: dict[str, ServiceProcess],
+    merchant: dict[str, Any],
+    webhooks: WebhookReceiver,
+    databases: dict[str, asyncpg.Pool],
+) -> None:
+    key = merchant["api_key"]
+
+    async def pay(client: httpx.AsyncClient) -> str:
+        response = await client.post(
+            "/v1/payments", json=payment_body(approving_card()), headers=auth(key)
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    clients = [intake, second_intake]
+    ids = await asyncio.gather(*(pay(clients[i % 2]) for i in range(PAYMENTS)))
+
+    async def all_captured() -> bool:
+        rows = await databases["intake"].fetch(
+            "SELECT status FROM payments WHERE id = ANY($1::uuid[])", ids
+        )
+        return len(rows) == PAYMENTS and all(r["status"] == "captured" for r in rows)
+
+    await eventually(all_captured, timeout_s=90)
+
+    authorizations = await databases["authorization"].fetch(
+        "SELECT payment_id, count(*) AS n FROM authorizations "
+        "WHERE payment_id = ANY($1::uuid[]) GROUP BY payment_id",
+        ids,
+    )
+    assert len(authorizations) == PAYMENTS and {r["n"] for r in authorizations} == {1}
+
+    async def ledger_complete() -> list[Any] | None:
+        rows = await databases["settlement"].fetch(
+            "SELECT payment_id, kind, count(*) AS n FROM ledger_transactions "
+            "WHERE payment_id = ANY($1::uuid[]) GROUP BY payment_id, kind",
+            ids,
+        )
+        return rows if len({r["payment_id"] for r in rows}) == PAYMENTS else None
+
+    ledger = await eventually(ledger_complete, timeout_s=60)
+    assert {r["n"] for r in ledger} == {1}, "a ledger transaction was written twice"
+
+    async def webhooks_delivered() -> bool:
+        return all(len(webhooks.for_payment(p)) >= len(SALE_WEBHOOKS) for p in ids)
+
+    await eventually(webhooks_delivered, timeout_s=60)
+    await asyncio.sleep(2)  # a duplicate delivery would arrive right behind
+    for payment_id in ids:
+        kinds = Counter(body["type"] for _, body in webhooks.for_payment(payment_id))
+        assert all(kinds[kind] == 1 for kind in SALE_WEBHOOKS), (payment_id, kinds)
+
+    # The second replicas did part of the work (each consumer group split its partitions).
+    for name in ("authorization", "settlement", "notification"):
+        processed = await _processed(replicas[name].url)
+        assert processed > 0, f"the second {name} processed nothing"
+    assert len(_children(replicas["intake"].process.pid)) == 2, "intake runs two workers"
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+async def _processed(url: str) -> float:
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"{url}/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("sanalpos_messages_total{") and 'outcome="processed"' in line
+    )

@@ -1,4 +1,5 @@
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 from typing import Final, Self
 
@@ -92,14 +93,7 @@ class FraudSettings(ServiceSettings):
         return self
 
     def scoring_rules(self) -> ScoringRules:
+        """The rules from the settings of the same names (FRAUD_REVIEW_THRESHOLD, ...)."""
         return ScoringRules(
-            review_threshold=self.review_threshold,
-            decline_threshold=self.decline_threshold,
-            amount_high_minor=self.amount_high_minor,
-            amount_very_high_factor=self.amount_very_high_factor,
-            card_testing_max_minor=self.card_testing_max_minor,
-            velocity_10m_raise_above=self.velocity_10m_raise_above,
-            velocity_10m_decline_above=self.velocity_10m_decline_above,
-            velocity_1h_raise_above=self.velocity_1h_raise_above,
-            velocity_1h_decline_above=self.velocity_1h_decline_above,
+            **{rule.name: getattr(self, rule.name) for rule in fields(ScoringRules)}
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -443,3 +443,35 @@ def correlation_id_of(payload: BaseModel) -> uuid.UUID:
 def event_type(topic: str) -> str:
     """Envelope `type` for a topic: the topic without its version suffix."""
     return topic.rsplit(".v", 1)[0]
+
+
+class PaymentRef(TypedDict):
+    """Which payment, whose, and how much of what: the fields most payment events begin with."""
+
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int
+    currency: str
+
+
+class _RefersToPayment(Protocol):
+    @property
+    def payment_id(self) -> uuid.UUID: ...
+    @property
+    def merchant_id(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+
+
+def payment_ref(source: _RefersToPayment, *, amount: int | None = None) -> PaymentRef:
+    """The payment fields of the message or record an event follows from, for its keyword
+    arguments: `PaymentVoided(**payment_ref(state, amount=released), after_capture=...)`.
+    `amount` replaces the source's when the event is about another sum (a release, a refund)."""
+    return PaymentRef(
+        payment_id=source.payment_id,
+        merchant_id=source.merchant_id,
+        amount=source.amount if amount is None else amount,
+        currency=source.currency,
+    )

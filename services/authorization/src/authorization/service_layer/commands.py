@@ -34,6 +34,7 @@ from sanalpos_common.schemas.events import (
     PaymentVoided,
     RefundPayment,
     VoidPayment,
+    payment_ref,
 )
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,7 @@ class PaymentCommands:
         assert state.auth_code is not None
         await uow.emit(
             PaymentCaptured(
-                payment_id=command.payment_id,
-                merchant_id=command.merchant_id,
-                amount=command.amount,
-                currency=command.currency,
+                **payment_ref(command),
                 installments=state.installments,
                 auth_code=state.auth_code,
                 authorized_amount=state.amount,
@@ -92,10 +90,7 @@ class PaymentCommands:
         await self.repositories.authorizations(uow).mark_voided(command.payment_id, state.status)
         await uow.emit(
             PaymentVoided(
-                payment_id=command.payment_id,
-                merchant_id=command.merchant_id,
-                amount=amount,
-                currency=state.currency,
+                **payment_ref(state, amount=amount),
                 after_capture=plan.after_capture,
             ),
         )
@@ -125,11 +120,8 @@ class PaymentCommands:
         await repo.mark_refunded(state, command.amount, status)
         await uow.emit(
             PaymentRefunded(
+                **payment_ref(command),
                 refund_id=command.refund_id,
-                payment_id=command.payment_id,
-                merchant_id=command.merchant_id,
-                amount=command.amount,
-                currency=command.currency,
                 reason=command.reason,
             ),
         )

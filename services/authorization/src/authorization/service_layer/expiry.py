@@ -19,7 +19,7 @@ import asyncpg
 from authorization.domain.lifecycle import Authorization
 from authorization.service_layer.ports import Issuer, Repositories
 from sanalpos_common.db import UnitOfWork, unit_of_work
-from sanalpos_common.schemas.events import PaymentExpired
+from sanalpos_common.schemas.events import PaymentExpired, payment_ref
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,7 @@ async def expire_preauth(
     await repositories.authorizations(uow).mark_expired(state.payment_id)
     await uow.emit(
         PaymentExpired(
-            payment_id=state.payment_id,
-            merchant_id=state.merchant_id,
-            amount=released,
-            currency=state.currency,
+            **payment_ref(state, amount=released),
             expired_at=state.expires_at or now,
         ),
     )

@@ -48,6 +48,7 @@ from sanalpos_common.schemas.events import (
     ReviewDecision,
     ReviewResolved,
     VoidPayment,
+    payment_ref,
 )
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,7 @@ class AuthorizationHandlers:
             await reviews.hold(scored)
             await uow.emit(
                 PaymentActionRequired(
-                    payment_id=scored.payment_id,
-                    merchant_id=scored.merchant_id,
-                    amount=scored.amount,
-                    currency=scored.currency,
+                    **payment_ref(scored),
                     action=ActionRequired.REVIEW,
                     score=scored.score,
                 ),
@@ -152,10 +150,7 @@ class AuthorizationHandlers:
         await repo.add(self._record(scored, response, expires_at))
         await uow.emit(
             PaymentAuthorized(
-                payment_id=scored.payment_id,
-                merchant_id=scored.merchant_id,
-                amount=scored.amount,
-                currency=scored.currency,
+                **payment_ref(scored),
                 auth_code=response.auth_code,
                 response_code=response.response_code.value,
                 installments=scored.installments,
@@ -167,10 +162,7 @@ class AuthorizationHandlers:
             await repo.mark_captured(scored.payment_id, scored.amount)
             await uow.emit(
                 PaymentCaptured(
-                    payment_id=scored.payment_id,
-                    merchant_id=scored.merchant_id,
-                    amount=scored.amount,
-                    currency=scored.currency,
+                    **payment_ref(scored),
                     installments=scored.installments,
                     auth_code=response.auth_code,
                     authorized_amount=scored.amount,
@@ -189,10 +181,7 @@ class AuthorizationHandlers:
         await self.repositories.authorizations(uow).add(self._record(scored, response))
         await uow.emit(
             PaymentDeclined(
-                payment_id=scored.payment_id,
-                merchant_id=scored.merchant_id,
-                amount=scored.amount,
-                currency=scored.currency,
+                **payment_ref(scored),
                 response_code=response.response_code.value,
                 reason=reason,
                 declined_by=declined_by,
@@ -249,10 +238,7 @@ class AuthorizationHandlers:
         scored: PaymentScored, response: IssuerResponse, expires_at: datetime | None = None
     ) -> AuthorizationRecord:
         return AuthorizationRecord(
-            payment_id=scored.payment_id,
-            merchant_id=scored.merchant_id,
-            amount=scored.amount,
-            currency=scored.currency,
+            **payment_ref(scored),
             status="authorized" if response.approved else "declined",
             response_code=response.response_code.value,
             auth_code=response.auth_code,

@@ -41,7 +41,7 @@ from fraud.service_layer.policy_cache import PolicyCache
 from sanalpos_common import topics
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.schemas.envelope import Envelope
-from sanalpos_common.schemas.events import PaymentInitiated, PaymentScored
+from sanalpos_common.schemas.events import PaymentInitiated, PaymentScored, payment_ref
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +241,10 @@ async def _emit_scored(uow: UnitOfWork, item: Incoming, verdict: Verdict) -> Non
     uow.cause = item.envelope
     await uow.emit(
         PaymentScored(
-            payment_id=payment.payment_id,
-            merchant_id=payment.merchant_id,
+            **payment_ref(payment),
             score=verdict.score,
             decision=verdict.decision,
             reasons=reasons,
-            amount=payment.amount,
-            currency=payment.currency,
             capture=payment.capture,
             installments=payment.installments,
             card=payment.card,

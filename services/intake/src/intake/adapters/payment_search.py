@@ -27,6 +27,18 @@ class PaymentFilters:
     card_fingerprint: str | None = None
 
 
+_OPTIONAL_FILTERS: tuple[tuple[str, str], ...] = (
+    ("created_gte", "p.created_at >= {}"),
+    ("created_lt", "p.created_at < {}"),
+    ("amount_gte", "p.amount >= {}"),
+    ("amount_lte", "p.amount <= {}"),
+    ("currency", "p.currency = {}"),
+    ("order_id", "p.order_id = {}"),
+    ("card_last4", "p.card_last4 = {}"),
+    ("card_fingerprint", "p.card_fingerprint = {}"),
+)
+"""Each filter that narrows the search when it is set, and its condition ({} = its value)."""
+
 PageKey = tuple[datetime, uuid.UUID]
 """(created_at, id) of the last row of the previous page."""
 
@@ -45,22 +57,10 @@ def where_clause(
 
     if filters.statuses:
         add("p.status = ANY({}::text[])", list(filters.statuses))
-    if filters.created_gte is not None:
-        add("p.created_at >= {}", filters.created_gte)
-    if filters.created_lt is not None:
-        add("p.created_at < {}", filters.created_lt)
-    if filters.amount_gte is not None:
-        add("p.amount >= {}", filters.amount_gte)
-    if filters.amount_lte is not None:
-        add("p.amount <= {}", filters.amount_lte)
-    if filters.currency is not None:
-        add("p.currency = {}", filters.currency)
-    if filters.order_id is not None:
-        add("p.order_id = {}", filters.order_id)
-    if filters.card_last4 is not None:
-        add("p.card_last4 = {}", filters.card_last4)
-    if filters.card_fingerprint is not None:
-        add("p.card_fingerprint = {}", filters.card_fingerprint)
+    for field, condition in _OPTIONAL_FILTERS:
+        value = getattr(filters, field)
+        if value is not None:
+            add(condition, value)
     if after is not None:
         args.extend(after)
         conditions.append(f"(p.created_at, p.id) < (${len(args) - 1}, ${len(args)})")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -84,6 +85,10 @@ def no_card_number(text: str | None) -> str | None:
     return text
 
 
+TextWithoutCardNumber = Annotated[str, AfterValidator(no_card_number)]
+"""Free text a merchant sends (a reason, a note), refused when it holds a card number."""
+
+
 CVC_SCHEMA: dict[str, Any] = {"pattern": "^[0-9]{3,4}$", "example": "123"}
 
 
@@ -104,17 +109,12 @@ class CardIn(RequestBody):
         ge=2000, le=2100, description="Expiry year, four digits; not in the past", examples=[2030]
     )
     cvc: SecretStr = Field(description="Security code, 3 or 4 digits", json_schema_extra=CVC_SCHEMA)
-    holder_name: str | None = Field(
+    holder_name: TextWithoutCardNumber | None = Field(
         default=None,
         max_length=100,
         description="Cardholder name as printed on the card",
         examples=["AYSE YILMAZ"],
     )
-
-    @field_validator("holder_name")
-    @classmethod
-    def _no_card_in_name(cls, value: str | None) -> str | None:
-        return no_card_number(value)
 
     @field_validator("number")
     @classmethod
@@ -255,7 +255,7 @@ class CreatePaymentRequest(RequestBody):
         description="Your order reference",
         examples=["ORD-2026-00042"],
     )
-    description: str | None = Field(
+    description: TextWithoutCardNumber | None = Field(
         default=None,
         max_length=500,
         description="Free text shown on the payment; must not contain a card number",
@@ -286,11 +286,6 @@ class CreatePaymentRequest(RequestBody):
         "the payment's original time, used as its event time for fraud scoring",
         examples=["2026-11-01T14:30:00+03:00"],
     )
-
-    @field_validator("description")
-    @classmethod
-    def _no_card_in_description(cls, value: str | None) -> str | None:
-        return no_card_number(value)
 
     @field_validator("metadata")
     @classmethod
@@ -399,30 +394,18 @@ class RefundPaymentRequest(RequestBody):
         description="Minor units; refunds in total at most the captured amount",
         examples=[2500],
     )
-    reason: str = Field(
+    reason: TextWithoutCardNumber = Field(
         min_length=1,
         max_length=500,
         description="Why; stored and shown on the refund; must not contain a card number",
         examples=["returned goods"],
     )
 
-    @field_validator("reason")
-    @classmethod
-    def _no_card_in_reason(cls, value: str) -> str:
-        no_card_number(value)
-        return value
-
 
 class FraudReportRequest(RequestBody):
-    reason: str = Field(
+    reason: TextWithoutCardNumber = Field(
         min_length=1,
         max_length=500,
         description="What happened; must not contain a card number",
         examples=["cardholder denies the purchase"],
     )
-
-    @field_validator("reason")
-    @classmethod
-    def _no_card_in_reason(cls, value: str) -> str:
-        no_card_number(value)
-        return value

@@ -70,165 +70,75 @@ _NEXT_ACTIONS = {
 
 # ----------------------------------------------------------------------------- mappings
 
+D = TypeVar("D", bound=BaseModel)
+E = TypeVar("E", bound=public.WebhookEvent)
 
-def _authorization(p: internal.PaymentAuthorized) -> public.PaymentAuthorization:
-    return public.PaymentAuthorization(
-        payment_id=p.payment_id,
-        merchant_id=p.merchant_id,
-        amount=p.amount,
-        currency=p.currency,
-        installments=p.installments,
-        auth_code=p.auth_code,
-    )
+
+def _data(model: type[D], p: BaseModel, **translated: Any) -> D:
+    """The public data object `model`: each field it declares is the internal event's field of
+    the same name, except those given in `translated`. Undeclared fields stay behind."""
+    same_name = {name: getattr(p, name) for name in model.model_fields if name not in translated}
+    return model(**same_name, **translated)
+
+
+def _event(model: type[E], h: Header, data: BaseModel) -> E:
+    # Each subclass declares its own `data` type (WebhookEvent has none), hence validation.
+    return model.model_validate({"id": h.id, "created_at": h.created_at, "data": data})
 
 
 def _authorized(p: internal.PaymentAuthorized, h: Header) -> public.WebhookEvent:
     # A sale is authorized and captured in one transaction: to the merchant it succeeded.
-    if p.capture:
-        return public.PaymentSucceeded(id=h.id, created_at=h.created_at, data=_authorization(p))
-    return public.PaymentAuthorized(id=h.id, created_at=h.created_at, data=_authorization(p))
+    event: type[public.WebhookEvent] = (
+        public.PaymentSucceeded if p.capture else public.PaymentAuthorized
+    )
+    return _event(event, h, _data(public.PaymentAuthorization, p))
 
 
 def _captured(p: internal.PaymentCaptured, h: Header) -> public.PaymentCaptured:
-    return public.PaymentCaptured(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.PaymentCapture(
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            amount=p.amount,
-            authorized_amount=p.authorized_amount,
-            currency=p.currency,
-            installments=p.installments,
-            auth_code=p.auth_code,
-        ),
-    )
+    return _event(public.PaymentCaptured, h, _data(public.PaymentCapture, p))
 
 
 def _declined(p: internal.PaymentDeclined, h: Header) -> public.PaymentFailed:
     code, reason = public_decline(p.response_code)
-    return public.PaymentFailed(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.PaymentFailure(
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            amount=p.amount,
-            currency=p.currency,
-            decline_code=code,
-            response_code=p.response_code,
-            decline_reason=reason,
-        ),
-    )
+    data = _data(public.PaymentFailure, p, decline_code=code, decline_reason=reason)
+    return _event(public.PaymentFailed, h, data)
 
 
 def _action_required(p: internal.PaymentActionRequired, h: Header) -> public.PaymentRequiresAction:
-    return public.PaymentRequiresAction(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.PaymentActionRequest(
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            amount=p.amount,
-            currency=p.currency,
-            next_action=_NEXT_ACTIONS[p.action],
-        ),
-    )
+    data = _data(public.PaymentActionRequest, p, next_action=_NEXT_ACTIONS[p.action])
+    return _event(public.PaymentRequiresAction, h, data)
 
 
 def _voided(p: internal.PaymentVoided, h: Header) -> public.PaymentVoided:
-    return public.PaymentVoided(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.PaymentVoid(
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            amount=p.amount,
-            currency=p.currency,
-            after_capture=p.after_capture,
-        ),
-    )
+    return _event(public.PaymentVoided, h, _data(public.PaymentVoid, p))
 
 
 def _expired(p: internal.PaymentExpired, h: Header) -> public.PaymentExpired:
-    return public.PaymentExpired(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.PaymentExpiry(
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            amount=p.amount,
-            currency=p.currency,
-            expired_at=p.expired_at,
-        ),
-    )
+    return _event(public.PaymentExpired, h, _data(public.PaymentExpiry, p))
 
 
 def _settled(p: internal.PaymentSettled, h: Header) -> public.PaymentSettled:
-    return public.PaymentSettled(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.PaymentSettlement(
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            gross_amount=p.gross_amount,
-            fee_amount=p.fee_amount,
-            net_amount=p.net_amount,
-            currency=p.currency,
-            batch_id=p.batch_id,
-            batch_date=p.batch_date,
-        ),
-    )
+    return _event(public.PaymentSettled, h, _data(public.PaymentSettlement, p))
 
 
 def _refunded(p: internal.PaymentRefunded, h: Header) -> public.RefundSucceeded:
-    return public.RefundSucceeded(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.Refund(
-            refund_id=p.refund_id,
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            amount=p.amount,
-            currency=p.currency,
-            reason=p.reason,
-        ),
-    )
+    return _event(public.RefundSucceeded, h, _data(public.Refund, p))
+
+
+_FAILED_OPERATIONS: dict[
+    internal.PaymentOperation, tuple[type[public.WebhookEvent], type[BaseModel]]
+] = {
+    internal.PaymentOperation.CAPTURE: (public.PaymentCaptureFailed, public.PaymentCaptureFailure),
+    internal.PaymentOperation.VOID: (public.PaymentVoidFailed, public.PaymentVoidFailure),
+    internal.PaymentOperation.REFUND: (public.RefundFailed, public.RefundFailure),
+}
 
 
 def _operation_failed(p: internal.PaymentOperationFailed, h: Header) -> public.WebhookEvent:
-    if p.operation is internal.PaymentOperation.CAPTURE:
-        return public.PaymentCaptureFailed(
-            id=h.id,
-            created_at=h.created_at,
-            data=public.PaymentCaptureFailure(
-                payment_id=p.payment_id,
-                merchant_id=p.merchant_id,
-                amount=p.amount,
-                failure_reason=p.reason,
-            ),
-        )
-    if p.operation is internal.PaymentOperation.VOID:
-        return public.PaymentVoidFailed(
-            id=h.id,
-            created_at=h.created_at,
-            data=public.PaymentVoidFailure(
-                payment_id=p.payment_id, merchant_id=p.merchant_id, failure_reason=p.reason
-            ),
-        )
-    if p.refund_id is None:
+    if p.operation is internal.PaymentOperation.REFUND and p.refund_id is None:
         raise ValueError("a failed refund without its refund_id cannot be told to the merchant")
-    return public.RefundFailed(
-        id=h.id,
-        created_at=h.created_at,
-        data=public.RefundFailure(
-            refund_id=p.refund_id,
-            payment_id=p.payment_id,
-            merchant_id=p.merchant_id,
-            amount=p.amount,
-            failure_reason=p.reason,
-        ),
-    )
+    event, data_model = _FAILED_OPERATIONS[p.operation]
+    return _event(event, h, _data(data_model, p, failure_reason=p.reason))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ SERVICE: Final = "fraud"
 metrics label."""
 
 
+_RULES = ScoringRules()
+
+
 class FraudSettings(ServiceSettings):
     model_config = service_config("FRAUD_")
 
@@ -68,16 +71,17 @@ class FraudSettings(ServiceSettings):
     long_window_step_s: int = Field(default=600, gt=0)
 
     # --- scoring rules ------------------------------------------------------------------
-    review_threshold: int = 65
+    # Defaults are the domain's (fraud.domain.scoring.ScoringRules), one place for them.
+    review_threshold: int = _RULES.review_threshold
     """Default review band (a merchant's own bands are set through the API / CLI)."""
-    decline_threshold: int = 75
-    amount_high_minor: int = 1_000_000
-    amount_very_high_factor: int = 5
-    card_testing_max_minor: int = 200
-    velocity_10m_raise_above: int = 3
-    velocity_10m_decline_above: int = 8
-    velocity_1h_raise_above: int = 10
-    velocity_1h_decline_above: int = 20
+    decline_threshold: int = _RULES.decline_threshold
+    amount_high_minor: int = _RULES.amount_high_minor
+    amount_very_high_factor: int = _RULES.amount_very_high_factor
+    card_testing_max_minor: int = _RULES.card_testing_max_minor
+    velocity_10m_raise_above: int = _RULES.velocity_10m_raise_above
+    velocity_10m_decline_above: int = _RULES.velocity_10m_decline_above
+    velocity_1h_raise_above: int = _RULES.velocity_1h_raise_above
+    velocity_1h_decline_above: int = _RULES.velocity_1h_decline_above
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -119,28 +119,35 @@ class IssuerSimulator:
 
     async def release(self, conn: Connection, payment_id: object) -> int:
         """Cancel an open hold (void before capture, expiry); returns the amount released."""
-        hold = await conn.fetchrow(
+        return await self._give_back(
+            conn,
             "UPDATE holds SET status = 'released' WHERE payment_id = $1 AND status = 'held' "
-            "RETURNING card_ref, currency, amount",
+            "RETURNING card_ref, currency, amount AS given_back",
             payment_id,
+            "no open hold to release",
         )
-        if hold is None:
-            raise ValueError("no open hold to release")
-        await self._credit(conn, hold, hold["amount"])
-        return int(hold["amount"])
 
     async def reverse(self, conn: Connection, payment_id: object) -> int:
         """Undo a capture that has no refunds (void after capture); returns the amount given back."""
-        hold = await conn.fetchrow(
+        return await self._give_back(
+            conn,
             "UPDATE holds SET status = 'reversed' "
             "WHERE payment_id = $1 AND status = 'captured' AND refunded_amount = 0 "
-            "RETURNING card_ref, currency, captured_amount",
+            "RETURNING card_ref, currency, captured_amount AS given_back",
             payment_id,
+            "no unrefunded capture to reverse",
         )
+
+    async def _give_back(
+        self, conn: Connection, update: str, payment_id: object, refused: str
+    ) -> int:
+        """Close a hold with `update` (which returns the amount as `given_back`) and credit
+        that amount back to the card."""
+        hold = await conn.fetchrow(update, payment_id)
         if hold is None:
-            raise ValueError("no unrefunded capture to reverse")
-        await self._credit(conn, hold, hold["captured_amount"])
-        return int(hold["captured_amount"])
+            raise ValueError(refused)
+        await self._credit(conn, hold, hold["given_back"])
+        return int(hold["given_back"])
 
     async def refund(self, conn: Connection, payment_id: object, amount: int) -> None:
         """Credit the card with part of a capture; all refunds together at most the capture."""

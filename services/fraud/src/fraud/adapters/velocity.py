@@ -1,38 +1,39 @@
-"""Per-card velocity counts in event time, kept inside the card's feature-table value.
+"""Per-card velocity counts kept in faust hopping-window tables, in event time.
 
-Semantics (unchanged from the faust hopping windows they replace): for a hopping window
-(size S, step T) every payment counts in the S/T windows that contain its time, and the
+How the tables are read: for a hopping window (size S, step T) faust keeps one counter per
+window, and every payment increments the S/T windows that contain its time.
+`WindowSet.value()` / `.current()` answer with the *latest* window containing the time,
+which only started at the current step, so it would see nothing older than one step. The
 count we want is the trailing S seconds, i.e. the *earliest* window containing the
 payment's time, which covers [t - S + T, t + T) rounded to steps (between S - T and S
-seconds of history). faust's `HoppingWindow` does the arithmetic (`ranges`, `earliest`).
+seconds of history). faust exposes that window as `window.earliest(t)`, and a windowed
+table is a mapping of `(key, window_range)` to the counter, so that is what is read.
 
-Storage: not one faust windowed table per window (one changelog record per window per
-payment: 11 for the 10 min / 1 h pair), but the counts of both windows as a small map
-`{"v": {"short": {"<window start>": n, ...}, "long": {...}}}` inside the card's value of the
-feature table (`card|<fingerprint>`, fraud.domain.features), which is written for the
-payment anyway. A payment therefore adds no changelog record of its own for velocity.
-Windows past their expiry (twice their size behind the newest payment) are dropped, so a
-value stays small. Counts go through the batch overlay (`BatchFeatures`) like the features:
-a later payment of the batch sees the earlier ones, nothing is durable before the batch's
-database commit (`apply`), and a retried batch starts from a fresh overlay.
+How they are written: exactly what faust's `table[key] += 1` does for a windowed table
+(`Table._apply_window_op`: one write per window in `window.ranges(t)`), but with the
+increments of a whole batch summed per key first, and with the changelog partition
+given explicitly (`PartitionedTable`): the writes happen after the batch's database
+commit, when faust's "current event" is no longer the event that caused them. The
+partition is the by-card repartition partition the event came from, so changelog
+partition p holds exactly the cards of stream partition p (co-partitioning; faust
+recovers table partition p on whichever worker is assigned stream partition p).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 import faust
-from faust.windows import HoppingWindow
 
 from fraud.adapters.feature_table import BatchFeatures
-from fraud.domain.features import Observation, card_key
+from fraud.domain.features import Observation
 from fraud.domain.scoring import Velocity
 
 WindowRange = tuple[float, float]
-VELOCITY_FIELD = "v"
 
 
 class PartitionedTable(faust.Table):
@@ -54,80 +55,98 @@ class PartitionedTable(faust.Table):
         return super().partition_for_key(key)
 
 
-class CardValues(Protocol):
-    """Where a card's value is read from: the feature table or a batch overlay."""
-
-    def get(self, key: str, /) -> Mapping[str, Any] | None: ...
-
-
 class VelocityWindow:
-    """One hopping window (e.g. "card, trailing 10 minutes"): pure window arithmetic plus
-    where its counts sit inside a card's value."""
+    """One windowed table (e.g. "card, trailing 10 minutes")."""
 
-    def __init__(self, name: str, size_s: int, step_s: int) -> None:
-        self.name = name
-        self.size_s = size_s
-        self._window = HoppingWindow(size_s, step_s, expires=2 * size_s)
+    def __init__(self, wrapper: Any) -> None:
+        self._table = wrapper.table
+        self._window = wrapper.table.window
+
+    @property
+    def name(self) -> str:
+        return str(self._table.name)
 
     def trailing(self, at: float) -> WindowRange:
         """The window whose count is "payments in the trailing window ending at `at`"."""
-        return tuple(self._window.earliest(at))  # type: ignore[return-value]
+        return tuple(self._window.earliest(at))
 
     def ranges(self, at: float) -> list[WindowRange]:
         """Every window a payment at `at` is counted in."""
-        return [tuple(r) for r in self._window.ranges(at)]  # type: ignore[misc]
+        return [tuple(r) for r in self._window.ranges(at)]
 
-    def counts_in(self, value: Mapping[str, Any] | None) -> Mapping[str, int]:
-        return ((value or {}).get(VELOCITY_FIELD) or {}).get(self.name) or {}
+    def stored(self, key: str, window: WindowRange) -> int:
+        return int(self._table.get((key, window), 0))
 
-    def count(self, values: CardValues, fingerprint: str, at: float) -> int:
-        """Payments counted for the card in the trailing window that ends at `at`."""
-        counts = self.counts_in(values.get(card_key(fingerprint)))
-        return int(counts.get(_start(self.trailing(at)), 0))
+    def count(self, key: str, at: float) -> int:
+        """Payments counted for `key` in the trailing window that ends at `at`."""
+        return self.stored(key, self.trailing(at))
 
-    def added(self, counts: Mapping[str, int], at: float) -> dict[str, int]:
-        """`counts` with one more payment at `at`, windows past their expiry dropped."""
-        oldest = at - 2 * self.size_s
-        kept = {start: n for start, n in counts.items() if float(start) >= oldest}
-        for window_range in self.ranges(at):
-            start = _start(window_range)
-            kept[start] = int(kept.get(start, 0)) + 1
-        return kept
-
-
-def _start(window_range: WindowRange) -> str:
-    return str(int(window_range[0]))  # whole seconds: steps are whole seconds
+    def add(self, increments: dict[tuple[str, WindowRange], int], partition: int) -> None:
+        """Apply summed increments; the changelog writes go to `partition`."""
+        table = self._table
+        writing_to = getattr(table, "writing_to", None)
+        if writing_to is None:
+            raise TypeError("velocity tables must be PartitionedTable (App(Table=...))")
+        with writing_to(partition):
+            for key, increment in increments.items():
+                table[key] = table.get(key, 0) + increment
 
 
 @dataclass
 class BatchVelocity:
-    """Velocity and streaming features for the payments of one batch, in order, before any
-    of it is committed; `apply` writes every touched card's value once."""
+    """Velocity for the payments of one batch, in order, before any of it is committed.
+
+    Each counted payment is added to a pending overlay, so a later payment of the same
+    card in the same batch sees it; `apply` writes the overlay to the tables once the
+    batch's database transaction has committed. A batch that must be retried starts
+    over with a fresh BatchVelocity, so nothing is counted twice.
+    """
 
     short: VelocityWindow
     long: VelocityWindow
-    streaming: BatchFeatures
+    streaming: BatchFeatures | None = None
+    """The model's streaming features (fraud.domain.features), applied together with the counts."""
+    _pending: dict[tuple[int, str, WindowRange], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
+    _partitions: dict[str, int] = field(default_factory=dict)
+
+    def _windows(self) -> tuple[tuple[int, VelocityWindow], ...]:
+        return ((0, self.short), (1, self.long))
 
     def velocity(self, fingerprint: str, at: float) -> Velocity:
         """Counts in both trailing windows, this payment included."""
-        return Velocity(
-            card_10m=self.short.count(self.streaming, fingerprint, at) + 1,
-            card_1h=self.long.count(self.streaming, fingerprint, at) + 1,
-        )
+        counts = [
+            window.stored(fingerprint, trailing)
+            + self._pending.get((index, fingerprint, trailing), 0)
+            + 1
+            for index, window in self._windows()
+            for trailing in (window.trailing(at),)
+        ]
+        return Velocity(card_10m=counts[0], card_1h=counts[1])
 
     def count(self, fingerprint: str, at: float, partition: int) -> None:
-        key = card_key(fingerprint)
-        value = dict(self.streaming.get(key) or {})
-        windows = dict(value.get(VELOCITY_FIELD) or {})
-        for window in (self.short, self.long):
-            windows[window.name] = window.added(window.counts_in(value), at)
-        value[VELOCITY_FIELD] = windows
-        self.streaming.put(key, value, partition)
+        for index, window in self._windows():
+            for window_range in window.ranges(at):
+                self._pending[(index, fingerprint, window_range)] += 1
+        self._partitions[fingerprint] = partition
 
     def features(self, obs: Observation, partition: int) -> dict[str, float]:
         """Streaming features of this payment (earlier payments only), then count it."""
+        if self.streaming is None:
+            raise RuntimeError("no feature table: BatchVelocity(..., streaming=BatchFeatures(...))")
         return self.streaming.features(obs, partition)
 
     def apply(self) -> int:
-        """Write the batch's card values; returns how many keys were written."""
-        return self.streaming.apply()
+        """Write the pending counts to the tables; returns how many keys were written."""
+        if self.streaming is not None:
+            self.streaming.apply()
+        grouped: dict[tuple[int, int], dict[tuple[str, WindowRange], int]] = defaultdict(dict)
+        for (index, fingerprint, window_range), increment in self._pending.items():
+            grouped[(index, self._partitions[fingerprint])][(fingerprint, window_range)] = increment
+        windows = dict(self._windows())
+        for (index, partition), increments in grouped.items():
+            windows[index].add(increments, partition)
+        written = len(self._pending)
+        self._pending.clear()
+        return written

@@ -292,7 +292,6 @@ class FeatureEngine:
         self.store.put(
             key,
             {
-                **card,  # other state kept with the card (velocity counts) rides along
                 "p": _add_to_profile(card.get("p"), amount),
                 "t": t if last is None else max(float(last), t),
                 "c": cats,

@@ -6,7 +6,7 @@ payment.initiated.v1 (key = payment id)
 <app id>-payment.initiated.v1-by-card-repartition (key = fingerprint)
     | same agent, iterating the grouped stream in order (scoring_agent.py)
     v
-table <app id>-features (card state incl. velocity counts, shared keys), changelog
+tables <app id>-velocity-card-10m / -1h (hopping windows) and -features, changelog
 topics co-partitioned with the repartition topic
 """
 
@@ -71,8 +71,22 @@ def build_topology(settings: FraudSettings, log_start: LogStartOffsets) -> Strea
             replicas=settings.internal_topic_replication,
             internal=True,
         ),
-        short=VelocityWindow("short", settings.short_window_s, settings.short_window_step_s),
-        long=VelocityWindow("long", settings.long_window_s, settings.long_window_step_s),
+        short=_velocity_window(
+            app,
+            settings,
+            "velocity-card-10m",
+            "payments per card fingerprint, trailing short window",
+            settings.short_window_s,
+            settings.short_window_step_s,
+        ),
+        long=_velocity_window(
+            app,
+            settings,
+            "velocity-card-1h",
+            "payments per card fingerprint, trailing long window",
+            settings.long_window_s,
+            settings.long_window_step_s,
+        ),
         # Streaming model features (fraud.domain.features): one JSON value per key, the
         # windows are event-time buckets inside the values (not faust windows).
         features=FeatureTable(
@@ -120,3 +134,10 @@ def _raw_topic(app: faust.App, name: str, **options: object) -> faust.TopicT:
         value_serializer="raw",
         **options,  # type: ignore[arg-type]
     )
+
+
+def _velocity_window(
+    app: faust.App, s: FraudSettings, name: str, help_text: str, size_s: int, step_s: int
+) -> VelocityWindow:
+    table = app.Table(name, default=int, partitions=s.internal_topic_partitions, help=help_text)
+    return VelocityWindow(table.hopping(size_s, step_s, expires=2 * size_s))

@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.integration.conftest import new_merchant
 from tests.integration.support import (
     ServiceProcess,
     WebhookReceiver,
@@ -63,7 +64,22 @@ async def test_every_payment_is_processed_exactly_once_across_replicas(
     webhooks: WebhookReceiver,
     databases: dict[str, asyncpg.Pool],
 ) -> None:
-    key = merchant["api_key"]
+    # Its own merchant with exactly one endpoint (other tests add endpoints to the shared one).
+    assert webhooks.server is not None  # started by the `merchant` fixture
+    own = await new_merchant(intake, "Replica Shop")
+    key = own["api_key"]
+    hooks_url = f"http://127.0.0.1:{webhooks.server.server_address[1]}/replicas"
+    registered = await intake.post(
+        "/v1/webhook-endpoints", json={"url": hooks_url}, headers=auth(key)
+    )
+    assert registered.status_code == 201, registered.text
+
+    async def endpoint_known() -> bool:
+        return await databases["notification"].fetchval(
+            "SELECT count(*) = 1 FROM webhook_endpoints WHERE merchant_id = $1", own["id"]
+        )
+
+    await eventually(endpoint_known, timeout_s=30)
 
     async def pay(client: httpx.AsyncClient) -> str:
         response = await client.post(

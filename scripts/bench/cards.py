@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import random
 
-# Prefixes the simulator declines (or limits to 10.00); an approving number must avoid them.
-DECLINING_PREFIXES = ("40000099", "40000002", "40000069", "4000000000000002", "4000000000000069")
+from authorization.domain.issuer import TEST_RANGES
+from authorization.domain.seed_cards import SIMULATOR_CARDS
+
+# What the simulator declines (or limits to 10.00), from its own tables: one source of truth.
+DECLINING_PREFIXES = tuple(TEST_RANGES) + tuple(
+    card.pan for card in SIMULATOR_CARDS if card.note != "approves"
+)
 APPROVING_PREFIX = "4111"  # Visa test BIN; never one of the declining ranges
 
 

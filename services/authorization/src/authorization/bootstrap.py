@@ -8,7 +8,7 @@ from pathlib import Path
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.adapters.repositories import PostgresRepositories
 from authorization.config import AuthorizationSettings
-from authorization.domain.simulator_cards import SIMULATOR_CARDS
+from authorization.domain.seed_cards import SIMULATOR_CARDS
 from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common.crypto.service_keys import card_keys_from_settings

@@ -9,7 +9,7 @@ from authorization.domain.issuer import (
     new_auth_code,
     screen,
 )
-from authorization.domain.simulator_cards import SIMULATOR_CARDS
+from authorization.domain.seed_cards import SIMULATOR_CARDS
 from sanalpos_common.crypto.card import luhn_valid
 
 TODAY = date(2026, 11, 26)

@@ -141,9 +141,7 @@ class FakeReviews:
     async def lock_payment(self, payment_id: object) -> None:
         return None  # one task at a time here
 
-    async def remember_early_resolution(
-        self, resolved: ReviewResolved, message_id: object
-    ) -> None:
+    async def remember_early_resolution(self, resolved: ReviewResolved, message_id: object) -> None:
         self.early.setdefault(resolved.payment_id, resolved)
 
     async def take_early_resolution(self, payment_id: object) -> ReviewResolved | None:

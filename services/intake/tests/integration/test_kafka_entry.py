@@ -49,11 +49,11 @@ from intake.entrypoints.kafka.consumer import (
     RequestHandler,
     configure_request_topic,
 )
-from intake.service_layer.card_protection import CardProtection
-from intake.service_layer.client_encryption import ClientEncryption, generate_private_key_pem
 from intake.entrypoints.kafka.messages import parse_request
 from intake.entrypoints.kafka.operations import REGISTRY
 from intake.service_layer import request_answers
+from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.client_encryption import ClientEncryption, generate_private_key_pem
 from intake.service_layer.request_answers import KafkaRequestDeps
 from sanalpos_common import topics
 from sanalpos_common.crypto import Keyring

@@ -77,9 +77,7 @@ class ReviewRepository:
             "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7301))", str(payment_id)
         )
 
-    async def remember_early_resolution(
-        self, resolved: ReviewResolved, message_id: object
-    ) -> None:
+    async def remember_early_resolution(self, resolved: ReviewResolved, message_id: object) -> None:
         """Keep a resolution whose score has not arrived; the first one wins."""
         await self.conn.execute(
             "INSERT INTO review_resolutions_before_score "

@@ -138,7 +138,9 @@ class AuthorizationHandlers:
             payment_id
         ) or await self.repositories.reviews(uow).exists(payment_id)
 
-    async def _resolve(self, uow: UnitOfWork, scored: PaymentScored, resolved: ReviewResolved) -> None:
+    async def _resolve(
+        self, uow: UnitOfWork, scored: PaymentScored, resolved: ReviewResolved
+    ) -> None:
         """A pending review's outcome: the issuer asked (approved) or a fraud decline."""
         await self.repositories.reviews(uow).resolve(
             scored.payment_id, resolved.decision.value + "d", resolved.resolved_by

@@ -187,3 +187,22 @@ def test_grafana_provisioning_points_at_the_dashboards_and_the_datasource_uid() 
     assert {p["datasource"]["uid"] for p in dashboard["panels"]} <= uids
     providers = yaml.safe_load((provisioning / "dashboards" / "sanalpos.yml").read_text())
     assert providers["providers"][0]["options"]["path"]
+
+
+def test_compose_prometheus_scrapes_every_service_with_its_service_label() -> None:
+    config_path = ROOT / "deploy" / "prometheus" / "prometheus.compose.yml"
+    result = promtool("check", "config", "--syntax-only", str(config_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(config_path.read_text())
+    scraped = {
+        static["labels"]["service"]: static["targets"]
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+    }
+    ports = {"intake": 18000, "fraud": 18001, "authorization": 18002}
+    ports |= {"settlement": 18003, "notification": 18004}
+    assert scraped == {svc: [f"{svc}:{port}"] for svc, port in ports.items()}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["prometheus"]
+    mounts = " ".join(compose["volumes"])
+    for mounted in ("prometheus.compose.yml", "rules", "consoles", "console_libraries"):
+        assert f"./deploy/prometheus/{mounted}:" in mounts

@@ -8,20 +8,14 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from sanalpos_common.testing import free_port
-from tests.integration.support import (
-    ROOT,
-    ServiceProcess,
-    close_batches,
-    eventually,
-    test_log_dir,
-)
+from tests.integration import support
+from tests.integration.support import ROOT, ServiceProcess, close_batches, eventually
 from tests.integration.test_end_to_end import approving_card, auth, payment_body, status_reaches
 
 PROMETHEUS = ROOT / "scripts" / "infra" / "prometheus.sh"
@@ -140,7 +134,7 @@ async def test_the_ops_page_shows_the_live_pipeline_in_a_browser(
     await every_target_up(prometheus, services)
     chromium = shutil.which("chromium")
     assert chromium, "chromium not found: run `bash scripts/infra/chromium.sh install`"
-    screenshot = Path(test_log_dir()) / "ops-page.png"
+    screenshot = support.test_log_dir() / "ops-page.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, headless=True)

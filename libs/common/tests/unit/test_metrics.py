@@ -85,9 +85,7 @@ def test_every_name_has_the_project_prefix_and_counters_end_in_total() -> None:
     for family in populated().collect():
         assert family.name.startswith("sanalpos_"), family.name
         if family.type == "counter":
-            assert all(
-                s.name.endswith(("_total", "_created")) for s in family.samples
-            ), family.name
+            assert all(s.name.endswith(("_total", "_created")) for s in family.samples), family.name
 
 
 def test_lag_series_follow_the_partitions_the_consumer_owns() -> None:

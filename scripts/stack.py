@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "scripts" / "infra" / "infra.sh"
+PROMETHEUS = ROOT / "scripts" / "infra" / "prometheus.sh"
 SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
 DEFAULT_PORTS = {
     "intake": 18000,
@@ -144,9 +145,27 @@ def wait_ready(services: tuple[str, ...], timeout_s: float = 180.0) -> None:
         sys.exit(f"not ready after {timeout_s:.0f}s: {', '.join(pending)} (see {state_dir()}/logs)")
 
 
+def prometheus_enabled() -> bool:
+    """`SANALPOS_PROMETHEUS=off` (set by `make test`) runs the stack without Prometheus."""
+    return os.environ.get("SANALPOS_PROMETHEUS", "on").lower() not in {"off", "0", "false", "no"}
+
+
+def prometheus(command: str, env: dict[str, str] | None = None, check: bool = True) -> str:
+    out = subprocess.run(
+        ["bash", str(PROMETHEUS), command],
+        check=check,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
 def up() -> None:
     subprocess.run(["bash", str(INFRA), "up"], check=True)
     env = service_env()
+    if prometheus_enabled():
+        prometheus("start", env)  # scrapes the services' ports from `env`; returns at once
     print("services:")
     for service in SERVICES:
         start_service(service, env)
@@ -154,6 +173,11 @@ def up() -> None:
     print(
         f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {demo_key()}"
     )
+    if prometheus_enabled():
+        prometheus("wait", env)
+        url = prometheus("url", env)
+        print(f"prometheus: {url}   alerts: {url}/alerts")
+        print(f"ops page:   {url}/consoles/sanalpos.html")
 
 
 def stop_services() -> None:
@@ -175,11 +199,13 @@ def stop_services() -> None:
 
 def down() -> None:
     stop_services()
+    prometheus("stop", check=False)
     subprocess.run(["bash", str(INFRA), "down"], check=False)
 
 
 def status() -> None:
     subprocess.run(["bash", str(INFRA), "status"], check=False)
+    print(prometheus("status", check=False))
     for service in SERVICES:
         pid = running_pid(service)
         ready = "-"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from authorization.adapters.authorization_repository import AuthorizationRecord
@@ -23,6 +24,7 @@ from sanalpos_common.crypto.aad import cvc_aad, pan_aad
 from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.crypto.envelope import encrypt
 from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.metrics import PaymentMetrics
 from sanalpos_common.schemas.events import (
     ActionRequired,
     CapturePayment,
@@ -198,6 +200,7 @@ class Service:
     repositories: FakeRepositories = field(default_factory=FakeRepositories)
     issuer: FakeIssuer = field(default_factory=FakeIssuer)
     now: datetime = NOW
+    metrics: PaymentMetrics | None = None
 
     def __post_init__(self) -> None:
         self.table = AuthorizationHandlers(
@@ -207,6 +210,7 @@ class Service:
             CVC_RING,
             clock=lambda: self.now,
             preauth_expiry=PREAUTH_EXPIRY,
+            metrics=self.metrics,
         ).table()
 
     async def deliver(self, payload: BaseModel) -> RecordingUnitOfWork:
@@ -583,3 +587,30 @@ async def test_refunds_are_partial_then_full_and_a_repeat_changes_nothing() -> N
         ("refund", sale.payment_id, 4_000),
         ("refund", sale.payment_id, 6_000),
     ]
+
+
+async def test_decisions_are_counted_by_outcome_and_decline_code_only_once_committed() -> None:
+    registry = CollectorRegistry()
+    service = Service(metrics=PaymentMetrics(registry))
+
+    def count(outcome: str, code: str = "") -> float | None:
+        return registry.get_sample_value(
+            "sanalpos_payments_total", {"outcome": outcome, "decline_code": code}
+        )
+
+    approved = await service.deliver(scored())
+    assert count("authorized") == 0  # not before the transaction commits
+    for hook in approved.committed_hooks:
+        hook()
+    service.issuer.answer = ResponseCode.INSUFFICIENT_FUNDS
+    declined = await service.deliver(scored())
+    held = await service.deliver(scored(decision=FraudDecision.REVIEW))
+    by_fraud = await service.deliver(scored(decision=FraudDecision.DECLINE))
+    for uow in (declined, held, by_fraud):
+        for hook in uow.committed_hooks:
+            hook()
+
+    assert count("authorized") == 1
+    assert count("declined", ResponseCode.INSUFFICIENT_FUNDS.value) == 1
+    assert count("declined", ResponseCode.SUSPECTED_FRAUD.value) == 1
+    assert count("review") == 1

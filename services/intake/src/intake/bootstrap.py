@@ -22,10 +22,11 @@ from intake.service_layer.client_encryption import (
 )
 from intake.service_layer.export import Exports, ExportSlots
 from intake.service_layer.idempotency import purge_forever
-from intake.service_layer.lifecycle import OUTCOME_HANDLERS
+from intake.service_layer.lifecycle import outcome_handlers
 from intake.service_layer.merchants import ensure_merchant
 from sanalpos_common.crypto.service_keys import card_keys_from_settings, secret_value
 from sanalpos_common.db import create_pool
+from sanalpos_common.metrics import AuthorizationLatency
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -95,7 +96,11 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)
-    platform.consume_table(OUTCOME_HANDLERS, consumer=CONSUMER, group_id=settings.consumer_group)
+    platform.consume_table(
+        outcome_handlers(AuthorizationLatency(platform.metrics.registry)),
+        consumer=CONSUMER,
+        group_id=settings.consumer_group,
+    )
     purge_stop = asyncio.Event()  # idempotency keys are kept 24 hours, then deleted
     platform.runtime.add_loop(
         "idempotency-purge", lambda: purge_forever(platform.pool, purge_stop), purge_stop.set

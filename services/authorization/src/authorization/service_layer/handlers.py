@@ -34,6 +34,7 @@ from sanalpos_common.crypto.wrapping import DecryptionError, KeyWrapper
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.messaging.routing import HandlerTable
+from sanalpos_common.metrics import PaymentMetrics
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     ActionRequired,
@@ -71,6 +72,8 @@ class AuthorizationHandlers:
     clock: Callable[[], datetime] = field(default=_utc_now)
     preauth_expiry: timedelta = DEFAULT_PREAUTH_EXPIRY
     """How long an uncaptured pre-authorization holds the card's funds."""
+    metrics: PaymentMetrics | None = None
+    """Decisions by outcome and decline code, counted once their transaction commits."""
 
     def table(self) -> HandlerTable:
         """This service's routes by message type; built once, at start-up."""
@@ -102,6 +105,8 @@ class AuthorizationHandlers:
                     score=scored.score,
                 ),
             )
+            if self.metrics is not None:
+                uow.after_commit(self.metrics.held_for_review)
             if early is not None and early.merchant_id == scored.merchant_id:
                 log.info("applying the review resolution that was read before this score")
                 await self._resolve(uow, scored, early)
@@ -181,6 +186,8 @@ class AuthorizationHandlers:
                 capture=scored.capture,
             ),
         )
+        if self.metrics is not None:
+            uow.after_commit(self.metrics.authorized)
         if scored.capture:
             await self.issuer.capture(uow.conn, scored.payment_id, scored.amount)
             await repo.mark_captured(scored.payment_id, scored.amount)
@@ -211,6 +218,9 @@ class AuthorizationHandlers:
                 declined_by=declined_by,
             ),
         )
+        if self.metrics is not None:
+            code, metrics = response.response_code.value, self.metrics
+            uow.after_commit(lambda: metrics.declined(code))
         log.info("declined %s (%s)", response.response_code.value, declined_by)
 
     async def _decrypted_request(self, scored: PaymentScored) -> AuthorizationRequest:

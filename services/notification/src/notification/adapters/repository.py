@@ -112,6 +112,8 @@ class ClaimedDelivery:
     attempt: int
     """The number of this attempt (1-based); also the fencing token for recording it."""
     endpoint: Endpoint
+    created_at: datetime | None = None
+    """When the delivery was queued (its age is exported when it reaches a final state)."""
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,10 @@ class DeliveryStore:
                     next_attempt_at = now() + make_interval(secs => $2),
                     updated_at = now()
                 FROM due WHERE d.id = due.id
-                RETURNING d.id, d.payment_id, d.event_type, d.body, d.attempts, d.endpoint_id
+                RETURNING d.id, d.payment_id, d.event_type, d.body, d.attempts, d.endpoint_id,
+                          d.created_at
             )
-            SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts,
+            SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts, c.created_at,
                    {", ".join(f"e.{c.strip()}" for c in _ENDPOINT_COLUMNS.split(","))}
             FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
             """,  # noqa: S608 - only constant column names are interpolated
@@ -168,6 +171,7 @@ class DeliveryStore:
                 body=r["body"],
                 attempt=r["attempts"],
                 endpoint=_endpoint(r),
+                created_at=r["created_at"],
             )
             for r in rows
         ]

@@ -20,6 +20,7 @@ from enum import StrEnum
 import asyncpg
 
 from sanalpos_common.db import UnitOfWork, unit_of_work
+from sanalpos_common.metrics import SettlementMetrics
 from sanalpos_common.schemas.events import PaymentSettled
 from settlement.adapters.batches import BatchCounts, BatchRepository, PaymentRepository
 from settlement.adapters.merchants import MerchantRepository
@@ -121,6 +122,7 @@ class BatchCloser:
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     interval_s: float = 30.0
     clock: Clock = utc_now
+    metrics: SettlementMetrics | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _started: float = field(default_factory=time.monotonic)
     _last_pass: float | None = None
@@ -151,7 +153,13 @@ class BatchCloser:
                 )
             if result is not None:
                 closed.append(result)
+                self._count(result, reason)
         return closed
+
+    def _count(self, batch: ClosedBatch, reason: CloseReason) -> None:
+        if self.metrics is not None:
+            self.metrics.batches_closed.labels(reason.value).inc()
+            self.metrics.payments_settled.inc(batch.counts.payments)
 
     async def run(self) -> None:
         """The cut-off loop: supervised by the runtime, which restarts it after a failure."""

@@ -1,7 +1,4 @@
 import uuid
-from datetime import date
-
-import pytest
 
 from sanalpos_common.fees import FeePlan
 from settlement.domain.batches import BatchLine, BatchTotals, batch_totals

@@ -20,7 +20,7 @@ def test_a_public_holiday_moves_the_value_date() -> None:
 
 
 def test_a_religious_holiday_of_several_days_is_skipped_whole() -> None:
-    # Kurban Bayramı 27-30 May 2026 (Wednesday to Saturday); 19 May is a holiday too
+    # Kurban Bayrami 27-30 May 2026 (Wednesday to Saturday); 19 May is a holiday too
     assert value_date(date(2026, 5, 26), 1, TR) == date(2026, 6, 1)
 
 

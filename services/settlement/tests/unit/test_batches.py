@@ -39,4 +39,3 @@ def test_refunds_larger_than_the_days_sales_leave_a_negative_net() -> None:
 
 def test_empty_batch_totals_are_zero() -> None:
     assert batch_totals(merchant_payable("m"), []) == BatchTotals()
-

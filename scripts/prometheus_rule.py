@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the Kubernetes PrometheusRule (prometheus-operator) from the repository's rules.
-
-    python scripts/prometheus_rule.py           rewrite deploy/k8s/monitoring/prometheus-rule.yaml
+#   part of the kustomize base (needs the prometheus-operator CRDs)
+    python scripts/prometheus_rule.py           rewrite deploy/k8s/base/prometheus-rule.yaml
     python scripts/prometheus_rule.py --check   exit 1 when the manifest is out of date
 
 deploy/prometheus/rules/sanalpos.rules.yml is the source; the manifest carries the same
@@ -19,11 +19,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "sanalpos.rules.yml"
-MANIFEST = ROOT / "deploy" / "k8s" / "monitoring" / "prometheus-rule.yaml"
+MANIFEST = ROOT / "deploy" / "k8s" / "base" / "prometheus-rule.yaml"
 HEADER = (
     "# Generated from deploy/prometheus/rules/sanalpos.rules.yml by scripts/prometheus_rule.py;\n"
     "# edit the rules file and rerun the script. Needs the prometheus-operator CRDs:\n"
-    "#   kubectl apply -f deploy/k8s/monitoring/prometheus-rule.yaml\n"
+    "#   kubectl apply -f deploy/k8s/base/prometheus-rule.yaml\n"
 )
 
 
@@ -57,6 +57,7 @@ def manifest(rules_text: str) -> dict[str, Any]:
             "name": "sanalpos",
             "namespace": "sanalpos",
             "labels": {
+                "app.kubernetes.io/name": "sanalpos-alerts",
                 "app.kubernetes.io/part-of": "sanalpos",
                 "app.kubernetes.io/component": "monitoring",
             },

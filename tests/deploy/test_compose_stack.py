@@ -160,7 +160,7 @@ def test_every_mount_exists() -> None:
 
 
 def test_prometheus_scrapes_the_services_by_their_compose_names() -> None:
-    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.compose.yml").read_text())
     targets = {
         target
         for job in config.get("scrape_configs", [])

@@ -109,6 +109,17 @@ class Metrics:
         self.outbox_pending = Gauge(
             "sanalpos_outbox_pending", "Outbox rows not yet published", registry=r
         )
+        self.outbox_poisoned = Counter(
+            "sanalpos_outbox_poisoned_total",
+            "Outbox rows Kafka can never take (e.g. too large), set aside unpublished: alert",
+            ["topic"],
+            registry=r,
+        )
+        self.outbox_poisoned_rows = Gauge(
+            "sanalpos_outbox_poisoned_rows",
+            "Poisoned outbox rows kept in the table for operators",
+            registry=r,
+        )
         self.http_requests = Counter(
             "sanalpos_http_requests_total",
             "HTTP requests",

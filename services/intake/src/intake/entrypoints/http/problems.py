@@ -10,9 +10,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from intake.service_layer.errors import PROBLEMS, problem_of
-from sanalpos_common.http import BodyTooLarge
+from sanalpos_common.http import BodyTooLarge, problem_json, problem_response
 from sanalpos_common.http import install_problem_handlers as install_common_handlers
-from sanalpos_common.http import problem_json, problem_response
 
 
 async def _refusal(request: Request, exc: Exception) -> JSONResponse:

@@ -119,9 +119,11 @@ def _digit_runs(text: str) -> Iterator[list[int]]:
 
 
 def _has_luhn_window(digits: list[int]) -> bool:
-    """Some 13-19 consecutive digits of the run pass the Luhn check. Linear: two prefix sums
-    (every even-indexed digit doubled; every odd-indexed one) give each window's checksum in
-    constant time, since Luhn doubles the digits whose parity differs from the last one's."""
+    """Some 13-19 consecutive digits of the run, the first not 0, pass the Luhn check (no
+    card number starts with 0, the ISO/IEC 7812 industry digit reserved for ISO/TC 68; and a
+    run of zeros would otherwise pass). Linear: two prefix sums (every even-indexed digit
+    doubled; every odd-indexed one) give each window's checksum in constant time, since Luhn
+    doubles the digits whose parity differs from the last one's."""
     if len(digits) < _PAN_LENGTHS.start:
         return False
     even_doubled, odd_doubled = [0], [0]
@@ -135,14 +137,14 @@ def _has_luhn_window(digits: list[int]) -> bool:
             start = end - length + 1
             if start < 0:
                 break
-            if (sums[end + 1] - sums[start]) % 10 == 0:
+            if digits[start] != 0 and (sums[end + 1] - sums[start]) % 10 == 0:
                 return True
     return False
 
 
 def holds_card_number(text: str) -> bool:
     """Free text that is stored, emitted or shown must not carry a card number: any 13-19
-    consecutive digits passing the Luhn check, also inside a longer run of digits and with
+    consecutive digits passing the Luhn check (not starting with 0), also inside a longer run of digits and with
     single spaces, dashes or dots between them. UUIDs are not digit runs (their digit-only
     groups would otherwise look like one). Linear in the text's length, no regex backtracking.
     """

@@ -133,7 +133,10 @@ async def start_platform(
 
     async def outbox_ready() -> tuple[bool, str]:
         pending = await relay.pending()
-        return pending < 10_000, f"{pending} rows pending"
+        # Poisoned rows do not make the service unready (the rows behind them flow); they
+        # are named here and alerted on through sanalpos_outbox_poisoned_total.
+        poisoned = f", {relay.poisoned_rows} poisoned" if relay.poisoned_rows else ""
+        return pending < 10_000, f"{pending} rows pending{poisoned}"
 
     health.add("database", database_ready)
     health.add("kafka", kafka_ready)

@@ -92,6 +92,7 @@ async def run_relay_until_done(pool: asyncpg.Pool, metrics: Metrics) -> None:
         await wait_for(lambda: nothing_pending(pool), timeout=30)
         assert not task.done(), "the relay stopped"
         assert await relay.pending() == 0
+        assert relay.poisoned_rows == 1
     finally:
         relay.stop()
         await asyncio.gather(task, return_exceptions=True)

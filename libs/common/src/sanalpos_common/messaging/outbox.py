@@ -56,6 +56,8 @@ class OutboxRelay:
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
     last_success_monotonic: float | None = None
+    poisoned_rows: int = 0
+    """Poisoned rows in the table at the last `pending()` (they wait for an operator)."""
 
     def stop(self) -> None:
         self._stopping = True
@@ -197,6 +199,7 @@ class OutboxRelay:
         assert row is not None
         self.metrics.outbox_pending.set(row["pending"])
         self.metrics.outbox_poisoned_rows.set(row["poisoned"])
+        self.poisoned_rows = int(row["poisoned"])
         return int(row["pending"])
 
 

@@ -17,7 +17,7 @@ TEST_PG_PORT ?= 25532
 # the monitoring test starts its own, on a free port with its own data folder.
 TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=$(TEST_KAFKA_PORT) \
 	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT) \
-	SANALPOS_PROMETHEUS=off
+	SANALPOS_PROMETHEUS=off SANALPOS_ALLOW_DEV_SECRETS=1
 
 .PHONY: help install monitoring-tools run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval
 

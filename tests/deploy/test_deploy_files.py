@@ -457,6 +457,9 @@ def test_services_and_configmaps_match_ports() -> None:
             assert data.get(f"{prefix(svc)}HTTP_PORT") == str(SERVICES[svc]), path
             assert data.get(f"{prefix(svc)}HTTP_HOST") == "0.0.0.0", path
             assert data.get("SANALPOS_ENV") == "production", path
+            # Production start-up refuses to run without them (ServiceSettings).
+            assert int(data.get("SANALPOS_KAFKA_REPLICATION_FACTOR", 0)) >= 3, path
+            assert 2 <= int(data.get("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", 0)) < 3, path
             assert "KAFKA_BOOTSTRAP_SERVERS" in data, path
             leaked = [k for k in data if SECRET_NAME_PATTERN.search(k) or "DATABASE_URL" in k]
             assert not leaked, f"{path}: secrets in a ConfigMap: {leaked}"

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://docs.sanalpos.dev/problems/"
@@ -125,3 +126,79 @@ def require_admin(
             raise Problem(401, "unauthorized", "Invalid admin credential")
 
     return dependency
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` when a streamed body passes the limit. An HTTPException, so
+    FastAPI's body parsing lets it through to the problem handlers instead of calling it a
+    malformed body (400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request bodies are limited to {limit} bytes")
+
+
+class BodySizeLimit:
+    """Plain ASGI middleware refusing request bodies over `max_bytes` with 413 problem
+    details: at once when Content-Length says so, else as soon as the streamed (chunked)
+    body passes it. The framework would otherwise read and parse the whole body before
+    anything (authentication included) runs."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:  # too late to answer; the connection is closed by the server
+                raise
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Any, send: Any) -> None:
+        body = problem_body(
+            413,
+            "payload-too-large",
+            "Request body too large",
+            f"request bodies are limited to {self.max_bytes} bytes",
+            instance=scope.get("path", ""),
+        )
+        response = JSONResponse(body, status_code=413, media_type=PROBLEM_JSON)
+        response.headers["Connection"] = "close"  # the rest of the body is not read
+        await response(scope, _no_more_body, send)
+
+
+async def _no_more_body() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
+def _content_length(scope: Any) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return None

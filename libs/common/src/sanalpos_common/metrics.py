@@ -120,6 +120,17 @@ class Metrics:
             "Age of the oldest unpublished outbox row (0 when none)",
             registry=r,
         )
+        self.outbox_poisoned = Counter(
+            "sanalpos_outbox_poisoned",
+            "Outbox rows Kafka can never take (e.g. too large), set aside unpublished: alert",
+            ["topic"],
+            registry=r,
+        )
+        self.outbox_poisoned_rows = Gauge(
+            "sanalpos_outbox_poisoned_rows",
+            "Poisoned outbox rows kept in the table for operators",
+            registry=r,
+        )
         self.http_requests = Counter(
             "sanalpos_http_requests",
             "HTTP requests by route template and status",

@@ -24,6 +24,7 @@ from sanalpos_common.db import create_pool, migrate
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
 from sanalpos_common.messaging.idempotent import idempotent
+from sanalpos_common.messaging.inbox import InboxPurge
 from sanalpos_common.messaging.outbox import OutboxRelay
 from sanalpos_common.messaging.producer import build_producer
 from sanalpos_common.messaging.routing import HandlerTable
@@ -104,7 +105,7 @@ async def start_platform(
     await ensure_topics(
         settings.kafka_bootstrap_servers,
         [*topics.ALL_TOPICS, topics.dead_letter_topic(name), *consumed_topics],
-        partitions=settings.topic_partitions,
+        spec=settings.topic_spec,
     )
     producer = build_producer(settings.kafka_bootstrap_servers, client_id=name)
     await producer.start()
@@ -119,6 +120,9 @@ async def start_platform(
     runtime.add_loop("outbox-relay", relay.run, relay.stop)
     purge_stop = asyncio.Event()
     runtime.add_loop("outbox-purge", lambda: _purge_forever(relay, purge_stop), purge_stop.set)
+    inbox_purge = InboxPurge(pool, settings.inbox_retention_hours)
+    inbox_stop = asyncio.Event()
+    runtime.add_loop("inbox-purge", lambda: inbox_purge.run_until(inbox_stop), inbox_stop.set)
     runtime.on_close(producer.stop)
     runtime.on_close(pool.close)
 
@@ -133,7 +137,10 @@ async def start_platform(
 
     async def outbox_ready() -> tuple[bool, str]:
         pending = await relay.pending()
-        return pending < 10_000, f"{pending} rows pending"
+        # Poisoned rows do not make the service unready (the rows behind them flow); they
+        # are named here and alerted on through sanalpos_outbox_poisoned_total.
+        poisoned = f", {relay.poisoned_rows} poisoned" if relay.poisoned_rows else ""
+        return pending < 10_000, f"{pending} rows pending{poisoned}"
 
     health.add("database", database_ready)
     health.add("kafka", kafka_ready)

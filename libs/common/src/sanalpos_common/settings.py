@@ -1,7 +1,8 @@
 """Settings shared by every service: pydantic-settings, one env prefix per service.
 
 Outside development, start-up fails fast when a secret is missing or still has its
-development default.
+development default (`SANALPOS_ENV=test` may opt in to them with
+`SANALPOS_ALLOW_DEV_SECRETS=1`). In production the topics' replication must be set.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sanalpos_common.messaging.admin import TopicSpec
 from sanalpos_common.messaging.security import KafkaSecurity
 
 Environment = Literal["development", "test", "production"]
@@ -42,6 +44,11 @@ DEV_SECRETS = frozenset(
 )
 
 
+KAFKA_SEGMENT_H = 24
+"""segment.ms of the topics a service creates: records are deleted a segment at a time, so a
+record lives at most retention + one segment."""
+
+
 class ServiceSettings(BaseSettings):
     """Subclass per service with `model_config = service_config("INTAKE_")`."""
 
@@ -67,6 +74,44 @@ class ServiceSettings(BaseSettings):
         description="Partitions of the topics a service creates; the most consumer replicas "
         "that share one topic's work. Default: 12 in production, 3 elsewhere.",
     )
+    kafka_replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        validation_alias="SANALPOS_KAFKA_REPLICATION_FACTOR",
+        description="Replicas of each topic a service creates. Required in production "
+        "(typically 3); default 1 elsewhere (the single local broker).",
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        validation_alias="SANALPOS_KAFKA_MIN_INSYNC_REPLICAS",
+        description="min.insync.replicas of each topic a service creates: with acks=all a "
+        "write succeeds only once this many replicas have it. Required in production "
+        "(typically 2, below the replication factor so one broker may be down); elsewhere the "
+        "broker's default.",
+    )
+    kafka_retention_h: int = Field(
+        default=168,
+        ge=1,
+        validation_alias="SANALPOS_KAFKA_RETENTION_H",
+        description="retention.ms of the topics a service creates, in hours (Kafka's default "
+        "week). Topics that already exist keep theirs.",
+    )
+    inbox_retention_h: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias="SANALPOS_INBOX_RETENTION_H",
+        description="Processed-message (inbox) rows older than this are purged. At least "
+        "SANALPOS_KAFKA_RETENTION_H plus one segment (KAFKA_SEGMENT_H); that is the default.",
+    )
+    allow_dev_secrets: bool = Field(
+        default=False,
+        validation_alias="SANALPOS_ALLOW_DEV_SECRETS",
+        description="With SANALPOS_ENV=test only: accept the development secrets (test "
+        "suites). Development always accepts them, production never.",
+    )
 
     @property
     def is_development(self) -> bool:
@@ -78,6 +123,66 @@ class ServiceSettings(BaseSettings):
             return self.kafka_partitions
         return 3 if self.is_development else 12
 
+    @property
+    def accepts_dev_secrets(self) -> bool:
+        return self.env == "development" or (self.env == "test" and self.allow_dev_secrets)
+
+    @property
+    def inbox_retention_hours(self) -> int:
+        return self.inbox_retention_h or self.kafka_retention_h + KAFKA_SEGMENT_H
+
+    @property
+    def topic_spec(self) -> TopicSpec:
+        return TopicSpec(
+            partitions=self.topic_partitions,
+            replication=self.kafka_replication_factor or 1,
+            min_insync_replicas=self.kafka_min_insync_replicas,
+            retention_h=self.kafka_retention_h,
+            segment_h=min(KAFKA_SEGMENT_H, self.kafka_retention_h),
+        )
+
+    @model_validator(mode="after")
+    def _replication_required_in_production(self) -> ServiceSettings:
+        if self.env != "production":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("SANALPOS_KAFKA_REPLICATION_FACTOR", self.kafka_replication_factor),
+                ("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", self.kafka_min_insync_replicas),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(
+                "production start-up refused: set " + " and ".join(missing) + " (how many "
+                "brokers hold each topic, and how many must have a write before it counts)"
+            )
+        assert self.kafka_replication_factor is not None
+        assert self.kafka_min_insync_replicas is not None
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(
+                "SANALPOS_KAFKA_MIN_INSYNC_REPLICAS must not exceed "
+                "SANALPOS_KAFKA_REPLICATION_FACTOR: no write could ever succeed"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _inbox_outlives_the_topics(self) -> ServiceSettings:
+        # An inbox row only has to outlive the message it records: a redelivery (a consumer
+        # restarting from an older offset, a group reset to the earliest) reads what is still
+        # in the log, and Kafka deletes a record once its whole segment is older than the
+        # retention, so no record is older than retention + one segment. Purging a row
+        # earlier could let a redelivered message be applied twice.
+        floor = self.kafka_retention_h + KAFKA_SEGMENT_H
+        if self.inbox_retention_h is not None and self.inbox_retention_h < floor:
+            raise ValueError(
+                f"SANALPOS_INBOX_RETENTION_H must be at least {floor} hours "
+                f"(SANALPOS_KAFKA_RETENTION_H {self.kafka_retention_h} + one "
+                f"{KAFKA_SEGMENT_H}-hour segment): an older redelivery can still happen"
+            )
+        return self
+
     def secret_fields(self) -> dict[str, SecretStr | None]:
         return {
             name: value
@@ -87,7 +192,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
-        if self.is_development:
+        if self.accepts_dev_secrets:
             return self
         bad = [
             name
@@ -98,7 +203,9 @@ class ServiceSettings(BaseSettings):
         ]
         if bad:
             raise ValueError(
-                "production start-up refused: set real values for " + ", ".join(sorted(bad))
+                f"{self.env} start-up refused: set real values for "
+                + ", ".join(sorted(bad))
+                + ("" if self.env == "production" else " (or SANALPOS_ALLOW_DEV_SECRETS=1)")
             )
         return self
 

@@ -46,7 +46,8 @@ class FraudSettings(ServiceSettings):
     """faust creates folders at start-up; must be writable (the image's /app is not)."""
     internal_topic_partitions: int = Field(default=3, ge=1)
     """Partitions of the by-card repartition topic and of the changelogs (they must match)."""
-    internal_topic_replication: int = Field(default=1, ge=1)
+    internal_topic_replication: int | None = Field(default=None, ge=1)
+    """Replicas of the internal topics; default SANALPOS_KAFKA_REPLICATION_FACTOR (or 1)."""
     commit_interval_s: float = Field(default=1.0, gt=0)
     session_timeout_s: float = Field(default=20.0, ge=6)
     """How long a crashed worker keeps its partitions before the group moves them."""
@@ -101,3 +102,7 @@ class FraudSettings(ServiceSettings):
         return ScoringRules(
             **{rule.name: getattr(self, rule.name) for rule in fields(ScoringRules)}
         )
+
+    @property
+    def internal_replication(self) -> int:
+        return self.internal_topic_replication or self.kafka_replication_factor or 1

@@ -325,6 +325,7 @@ async def fraud_service(
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
         "SANALPOS_ENV": "test",
+        "SANALPOS_ALLOW_DEV_SECRETS": "1",  # `test` refuses development secrets otherwise
         "FRAUD_DATABASE_URL": dsn,
         "FRAUD_HTTP_PORT": str(port),
         "FRAUD_FAUST_APP_ID": app_id,

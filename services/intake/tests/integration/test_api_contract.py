@@ -20,7 +20,9 @@ import uvicorn
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from intake.config import DEMO_API_KEY
+from intake.domain.commands import METADATA_MAX_BYTES
 from intake.entrypoints.http.app import build_app
+from sanalpos_common.crypto.card import holds_card_number
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from sanalpos_common.testing import free_port
 
@@ -83,16 +85,36 @@ class Credentials:
 
 # Values a schema cannot describe fully: a card number must pass the Luhn check and not be
 # expired, a card payload must be a JWE encrypted to our key, a cursor must be one we issued;
-# `occurred_at` is accepted only when the operator enables replays (fraud evaluation).
-# A generated request carrying one of them may be refused with 422 although it matches the
-# schema; every other check (and the negative-data checks) still applies to it.
+# `occurred_at` is accepted only when the operator enables replays (fraud evaluation); free
+# text must not hold a card number (a Luhn-valid run of 13-19 digits) and metadata has a total
+# size. A generated request carrying one of them may be refused with 422 although it matches
+# the schema; every other check (and the negative-data checks) still applies to it.
 SEMANTIC_FIELDS = frozenset({"card", "encrypted_card", "cursor", "occurred_at"})
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*_texts(k), *_texts(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
+def _over_metadata_size(body: dict[str, Any]) -> bool:
+    metadata = body.get("metadata")
+    return isinstance(metadata, dict) and sum(len(t.encode()) for t in _texts(metadata)) > (
+        METADATA_MAX_BYTES
+    )
 
 
 def _carries_semantic_value(case: Any) -> bool:
     supplied = set(case.query or {})
     if isinstance(case.body, dict):
         supplied |= {name for name, value in case.body.items() if value is not None}
+        if any(holds_card_number(t) for t in _texts(case.body)) or _over_metadata_size(case.body):
+            return True
     return bool(supplied & SEMANTIC_FIELDS)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -27,6 +28,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from fastapi import FastAPI
 from jwcrypto import jwe, jwk
 
@@ -61,6 +63,7 @@ from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.db import migrate
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.outbox import OutboxRelay
+from sanalpos_common.messaging.producer import MAX_MESSAGE_BYTES
 from sanalpos_common.observability import Metrics
 from sanalpos_common.settings import DEV_PAN_KEYRING, local_database_url
 from sanalpos_common.testing import wait_for
@@ -391,6 +394,41 @@ async def test_unattributable_messages_are_dead_lettered_with_the_reason(
     dead = await entry.dead_letter(request_id)
     assert reason in dict(dead.headers)["dlq.error"].decode()
     assert dead.value == value  # no card data in it: the original bytes are kept
+
+
+async def test_a_broker_sized_unsigned_message_is_dead_lettered_truncated_and_the_next_flows(
+    entry: EntryPoint,
+) -> None:
+    """Its dead-letter copy carries more headers than it did, so the whole value would no
+    longer fit: the copy keeps a prefix, with the original length and digest. Before, the
+    copy failed to send, the offset was never committed and the partition stalled."""
+    bad, good = f"req-{uuid.uuid4()}", f"req-{uuid.uuid4()}"
+    headers = [
+        (MERCHANT_HEADER, entry.merchant_id.encode()),
+        (REQUEST_ID_HEADER, bad.encode()),
+        (TIMESTAMP_HEADER, str(int(time.time())).encode()),
+    ]
+    room = (  # as large as the producer takes (less a few bytes for the length varints)
+        MAX_MESSAGE_BYTES
+        - DefaultRecordBatchBuilder.estimate_size_in_bytes(entry.key, b"", headers)
+        - 8
+    )
+    value = (bad.encode() + b" " + b"ab" * MAX_MESSAGE_BYTES)[:room]
+    await entry.producer.send_and_wait(
+        entry.requests_topic, value=value, key=entry.key, headers=headers
+    )
+    await entry.publish(create_value(**token_payment(entry)), good)
+
+    (reply,) = await entry.reply(good)
+    assert reply["status"] == 202
+    dead = await entry.dead_letter(bad)
+    found = dict(dead.headers)
+    assert "missing header sanalpos-signature" in found["dlq.error"].decode()
+    assert found["dlq.value-truncated"] == b"true"
+    assert found["dlq.original.value-length"] == str(len(value)).encode()
+    assert found["dlq.original.value-sha256"] == hashlib.sha256(value).hexdigest().encode()
+    assert dead.value is not None and 0 < len(dead.value) < len(value)
+    assert value.startswith(dead.value)
 
 
 async def test_a_missing_field_gets_a_problem_reply_naming_it(entry: EntryPoint) -> None:

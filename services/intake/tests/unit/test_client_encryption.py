@@ -93,6 +93,8 @@ def test_small_keys_are_refused() -> None:
 
 def test_production_requires_a_configured_client_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANALPOS_ENV", "production")
+    monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
     for name, value in {
         "INTAKE_DATABASE_URL": "postgresql://x@db/x",
         "INTAKE_PAN_KEYRING": '{"id": "pan", "active": 1, "keys": {"1": "' + "A" * 43 + '="}}',

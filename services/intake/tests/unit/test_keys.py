@@ -46,6 +46,8 @@ def test_development_default_is_the_shared_cvc_file(
 
 def test_production_requires_a_cvc_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANALPOS_ENV", "production")
+    monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
     monkeypatch.delenv("INTAKE_CVC_KEYRING", raising=False)
     for name in ("PAN_KEYRING", "FINGERPRINT_KEY", "ADMIN_TOKEN", "CLIENT_ENCRYPTION_KEY"):
         monkeypatch.setenv(f"INTAKE_{name}", "env:SOMETHING_REAL")

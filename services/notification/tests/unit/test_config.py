@@ -35,6 +35,8 @@ def test_static_endpoints_from_environment(monkeypatch: pytest.MonkeyPatch) -> N
 def test_http_endpoints_only_outside_production(monkeypatch: pytest.MonkeyPatch) -> None:
     assert NotificationSettings().http_endpoints_allowed is True
     monkeypatch.setenv("SANALPOS_ENV", "production")
+    monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
     assert NotificationSettings().http_endpoints_allowed is False
     monkeypatch.setenv("NOTIFICATION_ALLOW_HTTP_ENDPOINTS", "true")
     assert NotificationSettings().http_endpoints_allowed is True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 FINGERPRINT_PREFIX = "fp1_"
 """Prefix of fingerprints made with fingerprint key version 1 (all fingerprints before
@@ -96,10 +96,56 @@ def mask(number: str, *, first: int = 6) -> str:
     return number[:shown_first] + "*" * hidden + number[-last:]
 
 
-_CARD_SHAPED = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SEPARATORS = frozenset(" -.")
+_PAN_LENGTHS = range(13, 20)
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # Luhn: 2*d, minus 9 when over 9
+
+
+def _digit_runs(text: str) -> Iterator[list[int]]:
+    """Maximal runs of digits, a single space, dash or dot allowed between two of them."""
+    run: list[int] = []
+    last = len(text) - 1
+    for index, char in enumerate(text):
+        if char.isdecimal():
+            run.append(int(char))
+        elif char in _SEPARATORS and run and index < last and text[index + 1].isdecimal():
+            continue
+        elif run:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def _has_luhn_window(digits: list[int]) -> bool:
+    """Some 13-19 consecutive digits of the run, the first not 0, pass the Luhn check (no
+    card number starts with 0, the ISO/IEC 7812 industry digit reserved for ISO/TC 68; and a
+    run of zeros would otherwise pass). Linear: two prefix sums (every even-indexed digit
+    doubled; every odd-indexed one) give each window's checksum in constant time, since Luhn
+    doubles the digits whose parity differs from the last one's."""
+    if len(digits) < _PAN_LENGTHS.start:
+        return False
+    even_doubled, odd_doubled = [0], [0]
+    for index, digit in enumerate(digits):
+        even, odd = (_DOUBLED[digit], digit) if index % 2 == 0 else (digit, _DOUBLED[digit])
+        even_doubled.append(even_doubled[-1] + even)
+        odd_doubled.append(odd_doubled[-1] + odd)
+    for end in range(_PAN_LENGTHS.start - 1, len(digits)):
+        sums = odd_doubled if end % 2 == 0 else even_doubled
+        for length in _PAN_LENGTHS:
+            start = end - length + 1
+            if start < 0:
+                break
+            if digits[start] != 0 and (sums[end + 1] - sums[start]) % 10 == 0:
+                return True
+    return False
 
 
 def holds_card_number(text: str) -> bool:
-    """A Luhn-valid run of 13-19 digits (spaces or dashes allowed between them): free text
-    that is stored, emitted or shown must not carry one."""
-    return any(luhn_valid(re.sub(r"[ -]", "", m.group())) for m in _CARD_SHAPED.finditer(text))
+    """Free text that is stored, emitted or shown must not carry a card number: any 13-19
+    consecutive digits passing the Luhn check (not starting with 0), also inside a longer run of digits and with
+    single spaces, dashes or dots between them. UUIDs are not digit runs (their digit-only
+    groups would otherwise look like one). Linear in the text's length, no regex backtracking.
+    """
+    return any(_has_luhn_window(run) for run in _digit_runs(_UUID.sub("-uuid-", text)))

@@ -1,5 +1,10 @@
 """Outbox relay: publishes pending outbox rows in id order and marks them sent.
 
+A row Kafka can never take (over the record size limit, an invalid topic) is poisoned: marked
+with `poisoned_at` and `poison_reason`, logged at error level (without its payload) and
+counted in `sanalpos_outbox_poisoned_total`; the relay skips it and publishes the rows behind
+it. Any other failure (broker down, timeout) publishes nothing of the batch and is retried.
+
 One relay per database publishes at a time: with several replicas or worker processes, two
 relays taking different rows of one payment could publish them out of order. Each relay
 asks for a session advisory lock on its listening connection and stands by until it has it
@@ -16,12 +21,25 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
 from sanalpos_common.db import OUTBOX_CHANNEL
-from sanalpos_common.observability import Metrics
+from sanalpos_common.observability import Metrics, redact
 
 log = logging.getLogger(__name__)
 RELAY_LEADER_LOCK = 730_411_820  # any int4 of this project's own; see the module doc
+NEVER_PUBLISHABLE: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+)
+"""Failures that no retry can cure: the row as it is will never be published."""
 
 
 @dataclass
@@ -38,6 +56,8 @@ class OutboxRelay:
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
     last_success_monotonic: float | None = None
+    poisoned_rows: int = 0
+    """Poisoned rows in the table at the last `pending()` (they wait for an operator)."""
 
     def stop(self) -> None:
         self._stopping = True
@@ -79,33 +99,88 @@ class OutboxRelay:
         self._wakeup.clear()
 
     async def publish_pending(self) -> int:
-        """Publish one batch. Sent rows are marked only after Kafka acknowledged them all."""
+        """Publish one batch. Sent rows are marked only after Kafka acknowledged them all;
+        rows that can never be published are poisoned in the same transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, topic, message_key, payload, headers FROM outbox "
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "WHERE published_at IS NULL AND poisoned_at IS NULL "
+                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
             )
             if not rows:
                 self.last_success_monotonic = asyncio.get_running_loop().time()
                 return 0
-            futures = [
-                await self.producer.send(
-                    row["topic"],
-                    value=row["payload"],
-                    key=row["message_key"].encode(),
-                    headers=[(k, v.encode()) for k, v in _headers(row["headers"])],
+            published, poisoned = await self._send_all(rows)
+            if published:
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                    [row["id"] for row in published],
                 )
-                for row in rows
-            ]
-            await asyncio.gather(*futures)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
-            )
-        self.metrics.outbox_published.inc(len(rows))
+            if poisoned:
+                await conn.executemany(
+                    "UPDATE outbox SET poisoned_at = now(), poison_reason = $2 WHERE id = $1",
+                    [(row["id"], reason) for row, reason in poisoned],
+                )
+        self.metrics.outbox_published.inc(len(published))
+        for row, reason in poisoned:
+            self._alert_poisoned(row, reason)
         self.last_success_monotonic = asyncio.get_running_loop().time()
         return len(rows)
+
+    async def _send_all(
+        self, rows: list[asyncpg.Record]
+    ) -> tuple[list[asyncpg.Record], list[tuple[asyncpg.Record, str]]]:
+        """(acknowledged rows, [(never publishable row, why)]); raises the first other error
+        (then nothing is marked and the whole batch is tried again)."""
+        poisoned: list[tuple[asyncpg.Record, str]] = []
+        sent: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
+        for row in rows:
+            try:
+                sent.append((row, await self._send(row)))
+            except NEVER_PUBLISHABLE as exc:  # refused by the client, before sending
+                poisoned.append((row, _reason(exc)))
+        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        published: list[asyncpg.Record] = []
+        refused: list[asyncpg.Record] = []
+        for (row, _), result in zip(sent, results, strict=True):
+            if isinstance(result, NEVER_PUBLISHABLE):
+                refused.append(row)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                published.append(row)
+        # The broker refuses a whole batch of one partition for one record too large: send
+        # those rows again one at a time, so only the culprit is poisoned. (Its batch-mates
+        # may then come after later rows of their partition; this happens only here.)
+        for row in refused:
+            try:
+                await (await self._send(row))
+            except NEVER_PUBLISHABLE as exc:
+                poisoned.append((row, _reason(exc)))
+            else:
+                published.append(row)
+        return published, poisoned
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await self.producer.send(
+            row["topic"],
+            value=row["payload"],
+            key=row["message_key"].encode(),
+            headers=[(k, v.encode()) for k, v in _headers(row["headers"])],
+        )
+        return future
+
+    def _alert_poisoned(self, row: asyncpg.Record, reason: str) -> None:
+        self.metrics.outbox_poisoned.labels(row["topic"]).inc()
+        log.error(
+            "outbox row %d poisoned, skipped (topic %s, key %s, %d payload bytes): %s",
+            row["id"],
+            row["topic"],
+            row["message_key"],
+            len(row["payload"]),
+            reason,
+        )
 
     async def purge_published(self) -> int:
         result = await self.pool.execute(
@@ -119,17 +194,22 @@ class OutboxRelay:
         return count
 
     async def backlog(self) -> tuple[int, float]:
-        """Unpublished rows and the oldest one's age in seconds (both from the partial
-        index of pending rows); also sets the two gauges."""
+        """Unpublished rows and the oldest one's age in seconds (poisoned rows are counted
+        apart, in their own gauge); also sets the gauges."""
         row = await self.pool.fetchrow(
-            "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - ("
-            "  SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1"
+            "SELECT count(*) FILTER (WHERE poisoned_at IS NULL) AS pending, "
+            "count(*) FILTER (WHERE poisoned_at IS NOT NULL) AS poisoned, "
+            "coalesce(extract(epoch FROM now() - ("
+            "  SELECT created_at FROM outbox WHERE published_at IS NULL AND poisoned_at IS NULL "
+            "  ORDER BY id LIMIT 1"
             ")), 0)::float8 AS oldest FROM outbox WHERE published_at IS NULL"
         )
         assert row is not None  # an aggregate always answers one row
         count, oldest = int(row["pending"]), max(0.0, float(row["oldest"]))
         self.metrics.outbox_backlog.set(count)
         self.metrics.outbox_oldest_age.set(oldest)
+        self.metrics.outbox_poisoned_rows.set(row["poisoned"])
+        self.poisoned_rows = int(row["poisoned"])
         return count, oldest
 
     async def sample(self) -> None:
@@ -139,3 +219,7 @@ class OutboxRelay:
 def _headers(raw: str | list[list[str]] | None) -> list[tuple[str, str]]:
     items = json.loads(raw) if isinstance(raw, str) else raw
     return [(str(k), str(v)) for k, v in (items or [])]
+
+
+def _reason(error: BaseException) -> str:
+    return redact(f"{type(error).__name__}: {error}")[:1000]

@@ -87,7 +87,7 @@ def build_topology(settings: FraudSettings, log_start: LogStartOffsets) -> Strea
             app,
             by_card,
             partitions=settings.internal_topic_partitions,
-            replicas=settings.internal_topic_replication,
+            replicas=settings.internal_replication,
             internal=True,
         ),
         short=_velocity_window(
@@ -130,7 +130,7 @@ def _build_app(s: FraudSettings) -> faust.App:
         web_enabled=False,
         datadir=str(s.faust_datadir),
         topic_partitions=s.internal_topic_partitions,
-        topic_replication_factor=s.internal_topic_replication,
+        topic_replication_factor=s.internal_replication,
         broker_commit_interval=s.commit_interval_s,
         broker_session_timeout=s.session_timeout_s,
         broker_heartbeat_interval=s.heartbeat_interval_s,

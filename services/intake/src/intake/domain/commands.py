@@ -16,6 +16,7 @@ from pydantic import (
     SecretStr,
     StrictBool,
     StrictInt,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -34,9 +35,14 @@ def json_integer(value: Any) -> Any:
     return value
 
 
+MAX_AMOUNT = 999_999_999_999
+"""The largest amount in minor units any request may carry (9,999,999,999.99 TRY): far above
+any card payment, far below what a BIGINT column or a sum of many of them could overflow."""
+
 JsonInt = Annotated[StrictInt, BeforeValidator(json_integer)]
 # Constraints go inside the validator so the JSON Schema keeps them under an `anyOf` (optional).
 PositiveJsonInt = Annotated[StrictInt, Field(gt=0), BeforeValidator(json_integer)]
+AmountJsonInt = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT), BeforeValidator(json_integer)]
 
 
 def holds_nul(value: Any) -> bool:
@@ -87,6 +93,56 @@ def no_card_number(text: str | None) -> str | None:
 
 TextWithoutCardNumber = Annotated[str, AfterValidator(no_card_number)]
 """Free text a merchant sends (a reason, a note), refused when it holds a card number."""
+
+METADATA_MAX_KEYS = 50
+METADATA_KEY_MAX_CHARS = 40
+METADATA_VALUE_MAX_CHARS = 500
+METADATA_MAX_BYTES = 8 * 1024
+"""Keys and values together, in UTF-8. Metadata comes back in every view, webhook and Kafka
+reply of the payment (JSON-escaped there: up to six bytes per character), so it must stay
+small: unbounded, one request could make a reply too large for Kafka."""
+METADATA_DOC = (
+    f"Up to {METADATA_MAX_KEYS} string key/value pairs of your own, returned as given: keys "
+    f"up to {METADATA_KEY_MAX_CHARS} characters, values up to {METADATA_VALUE_MAX_CHARS}, "
+    f"{METADATA_MAX_BYTES} bytes (UTF-8) in all; no card numbers"
+)
+
+
+def checked_metadata(value: Any) -> Any:
+    """Bounds and card numbers, checked before the dict is typed: a typed dict would name a
+    bad key in the error's field path, and the key may be a card number. A message names a
+    key only once the key is known to be short and free of card numbers."""
+    if not isinstance(value, dict):
+        return value  # the dict[str, str] type refuses it
+    if len(value) > METADATA_MAX_KEYS:
+        raise ValueError(f"at most {METADATA_MAX_KEYS} keys")
+    total = 0
+    for key, text in value.items():
+        if not isinstance(key, str) or not isinstance(text, str):
+            raise ValueError("keys and values must be strings")
+        if not 1 <= len(key) <= METADATA_KEY_MAX_CHARS:
+            raise ValueError(f"a key is empty or longer than {METADATA_KEY_MAX_CHARS} characters")
+        if holds_card_number(key):
+            raise ValueError("a key holds a card number")
+        if len(text) > METADATA_VALUE_MAX_CHARS:
+            raise ValueError(
+                f"the value of {key!r} is longer than {METADATA_VALUE_MAX_CHARS} characters"
+            )
+        if holds_card_number(text):
+            raise ValueError(f"the value of {key!r} holds a card number")
+        total += len(key.encode("utf-8", "surrogatepass")) + len(
+            text.encode("utf-8", "surrogatepass")
+        )
+    if total > METADATA_MAX_BYTES:
+        raise ValueError(f"keys and values are {total} bytes in total, over {METADATA_MAX_BYTES}")
+    return value
+
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=METADATA_KEY_MAX_CHARS)]
+MetadataValue = Annotated[str, StringConstraints(max_length=METADATA_VALUE_MAX_CHARS)]
+# checked_metadata runs first, so the typed constraints (which document the bounds in the
+# JSON Schema) never fail with a key in their error path.
+Metadata = Annotated[dict[MetadataKey, MetadataValue], BeforeValidator(checked_metadata)]
 
 
 CVC_SCHEMA: dict[str, Any] = {"pattern": "^[0-9]{3,4}$", "example": "123"}
@@ -205,6 +261,7 @@ class CreatePaymentRequest(RequestBody):
 
     amount: JsonInt = Field(
         gt=0,
+        le=MAX_AMOUNT,
         description="Amount in minor units of the currency (10000 = 100.00 TRY)",
         examples=[10000],
     )
@@ -249,10 +306,10 @@ class CreatePaymentRequest(RequestBody):
         description="Number of installments, 1 = single payment (GET /v1/bins/{bin} lists them)",
         examples=[3],
     )
-    order_id: str | None = Field(
+    order_id: TextWithoutCardNumber | None = Field(
         default=None,
         max_length=128,
-        description="Your order reference",
+        description="Your order reference; must not contain a card number",
         examples=["ORD-2026-00042"],
     )
     description: TextWithoutCardNumber | None = Field(
@@ -261,10 +318,10 @@ class CreatePaymentRequest(RequestBody):
         description="Free text shown on the payment; must not contain a card number",
         examples=["2 books, order ORD-2026-00042"],
     )
-    metadata: dict[str, str] = Field(
+    metadata: Metadata = Field(
         default_factory=dict,
-        max_length=50,
-        description="Up to 50 string key/value pairs of your own, returned as given",
+        max_length=METADATA_MAX_KEYS,
+        description=METADATA_DOC,
         examples=[{"cart_id": "c_91f3", "channel": "web"}],
     )
     context: RiskContext | None = Field(
@@ -286,14 +343,6 @@ class CreatePaymentRequest(RequestBody):
         "the payment's original time, used as its event time for fraud scoring",
         examples=["2026-11-01T14:30:00+03:00"],
     )
-
-    @field_validator("metadata")
-    @classmethod
-    def _no_card_in_metadata(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, text in value.items():
-            no_card_number(key)
-            no_card_number(text)
-        return value
 
     # Cross-field rules run as field validators (fields validate in order) so that each error
     # names its field; a field that failed its own validation is absent from info.data.
@@ -380,7 +429,7 @@ class RegisterWebhookEndpoint(RequestBody):
 
 
 class CapturePaymentRequest(RequestBody):
-    amount: PositiveJsonInt | None = Field(
+    amount: AmountJsonInt | None = Field(
         default=None,
         description="Minor units, at most the authorized amount; default the whole authorization. "
         "A partial capture releases the rest of the hold.",
@@ -391,6 +440,7 @@ class CapturePaymentRequest(RequestBody):
 class RefundPaymentRequest(RequestBody):
     amount: JsonInt = Field(
         gt=0,
+        le=MAX_AMOUNT,
         description="Minor units; refunds in total at most the captured amount",
         examples=[2500],
     )

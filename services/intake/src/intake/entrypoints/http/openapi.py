@@ -104,6 +104,7 @@ _ERRORS: dict[str, str] = {
     "401": "Missing or invalid credential",
     "404": "No such resource for this merchant (another merchant's ids are not found either)",
     "409": "Conflict: the resource is in the wrong state, or the Idempotency-Key is in use",
+    "413": "The request body is over the size limit (64 KiB); nothing of it was processed",
     "422": "The request is invalid; `errors` names each field",
     "429": "Rate limit exceeded for this API key; retry after `Retry-After` seconds",
 }
@@ -127,7 +128,7 @@ REQUEST_ID_HEADER: dict[str, Any] = {
 
 
 def _error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
-    statuses = []
+    statuses = ["413"]  # the body size limit applies to every request, before routing
     if path not in PUBLIC_PATHS:
         statuses.append("401")
     if "{" in path:

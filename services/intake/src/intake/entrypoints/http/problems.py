@@ -10,8 +10,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from intake.service_layer.errors import PROBLEMS, problem_of
+from sanalpos_common.http import BodyTooLarge, problem_json, problem_response
 from sanalpos_common.http import install_problem_handlers as install_common_handlers
-from sanalpos_common.http import problem_json, problem_response
 
 
 async def _refusal(request: Request, exc: Exception) -> JSONResponse:
@@ -29,6 +29,10 @@ async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, BodyTooLarge):
+        return problem_response(
+            request, 413, "payload-too-large", "Request body too large", str(exc.detail)
+        )
     slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
         exc.status_code, "http-error"
     )

@@ -47,7 +47,7 @@ from sanalpos_common.crypto.card import holds_card_number
 from sanalpos_common.crypto.keyring import Keyring, KeyringError
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
 from sanalpos_common.crypto.wrapping import KeyWrapper
-from sanalpos_common.messaging.admin import ensure_topics
+from sanalpos_common.messaging.admin import TopicSpec, ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, NonRetryable
 from sanalpos_common.messaging.security import kafka_client_kwargs
 from sanalpos_common.observability import redact, request_id_var
@@ -269,13 +269,17 @@ def signing_keyring(settings: KafkaEntrySettings) -> KeyWrapper:
 
 
 async def configure_request_topic(
-    bootstrap_servers: str, topic: str, retention_h: int | None = None
+    bootstrap_servers: str,
+    topic: str,
+    retention_h: int | None = None,
+    spec: TopicSpec | None = None,
 ) -> None:
     """Have the broker stamp each request with its arrival time (LogAppendTime), so freshness
     is judged against arrival, not against when intake got round to it; and keep requests
     only `retention_h` hours: a card number a merchant sent by mistake does not stay for the
-    broker's default week."""
-    configs = {"message.timestamp.type": "LogAppendTime"}
+    broker's default week. AlterConfigs replaces the topic's whole configuration, so the
+    settings it was created with (`spec`: min.insync.replicas, size limit) are set again."""
+    configs = {**(spec or TopicSpec()).configs(), "message.timestamp.type": "LogAppendTime"}
     if retention_h is not None:
         configs["retention.ms"] = str(retention_h * 3_600_000)
     admin = AIOKafkaAdminClient(
@@ -313,11 +317,14 @@ async def start_kafka_requests(
     store = SigningSecretStore(platform.pool, signing_keyring(settings))
     app.state.signing_secrets = store
     bootstrap_servers = platform.settings.kafka_bootstrap_servers
+    spec = platform.settings.topic_spec
     await ensure_topics(
-        bootstrap_servers, [topics.MERCHANT_REQUESTS, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC]
+        bootstrap_servers,
+        [topics.MERCHANT_REQUESTS, topics.MERCHANT_REPLIES, DEAD_LETTER_TOPIC],
+        spec=spec,
     )
     await configure_request_topic(
-        bootstrap_servers, topics.MERCHANT_REQUESTS, settings.request_topic_retention_h
+        bootstrap_servers, topics.MERCHANT_REQUESTS, settings.request_topic_retention_h, spec
     )
     deps = KafkaRequestDeps(platform.pool, protection, client_encryption, CONSUMER)
     loop = RequestConsumerLoop(

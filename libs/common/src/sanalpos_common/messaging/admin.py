@@ -13,7 +13,6 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.errors import for_code as error_for_code
 
 from sanalpos_common.messaging.producer import TOPIC_MAX_MESSAGE_BYTES
-
 from sanalpos_common.messaging.security import kafka_client_kwargs
 
 log = logging.getLogger(__name__)

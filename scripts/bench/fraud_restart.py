@@ -11,9 +11,11 @@ merchant and category state) must be recovered from the changelog.
    fraud.adapters.feature_table, batches of --batch) and produces every table write the
    service would have made to `<app id>-features-changelog` (same keys, JSON values and
    partitions), as fast as the producer goes: the pipeline is not run;
-3. starts the service again and times start -> /readyz 200 (faust's recovery reads the
-   changelog into memory); then lets the broker compact the changelog (closed segments
-   only) and times a second restart;
+3. lets the broker compact the changelog (closed segments only), starts the service (its
+   faust data dir empty: the whole changelog is read, as on a fresh machine) and times
+   start -> /readyz 200; stops it and times a restart on the same data dir (with
+   `--store rocksdb://` faust keeps the table on disk with its changelog offsets and reads
+   only what is newer; with memory:// it reads everything again);
 4. checks the history was recovered: one more payment of the busiest card must be scored
    with the velocity the history implies.
 
@@ -30,6 +32,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -46,7 +49,8 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import murmur2
 
 from fraud.adapters.feature_table import BatchFeatures, FeatureTable
@@ -67,7 +71,8 @@ KAFKA = os.environ.get(
     "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('SANALPOS_KAFKA_PORT', '29092')}"
 )
 BASE_DSN = os.environ.get(
-    "FRAUD_DATABASE_URL", local_database_url("fraud", int(os.environ.get("SANALPOS_PG_PORT", "25432")))
+    "FRAUD_DATABASE_URL",
+    local_database_url("fraud", int(os.environ.get("SANALPOS_PG_PORT", "25432"))),
 )
 PARTITIONS = FraudSettings().internal_topic_partitions
 MERCHANT = "mer_restart_bench"
@@ -217,11 +222,12 @@ async def changelog_config(changelog: str) -> dict[str, str]:
     finally:
         await admin.close()
     wanted = {"cleanup.policy", "segment.bytes", "segment.ms", "min.cleanable.dirty.ratio"}
+    # DescribeConfigsResponse: resources = [(error, message, type, name, [(name, value, ...)])]
     return {
-        name: value
-        for _, _, entries in response.resources
-        for name, value, *_ in entries
-        if name in wanted
+        entry[0]: entry[1]
+        for resource in response.resources
+        for entry in resource[4]
+        if entry[0] in wanted
     }
 
 
@@ -239,22 +245,30 @@ async def start_group_at_end(group: str) -> None:
 
 
 class Service:
-    def __init__(self, app_id: str, dsn: str) -> None:
+    def __init__(self, app_id: str, dsn: str, store: str) -> None:
         self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="fraud-restart-"))
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-            "SANALPOS_LOG_LEVEL": "WARNING",
+            "SANALPOS_LOG_LEVEL": os.environ.get("FRAUD_RESTART_LOG_LEVEL", "INFO"),
             "FRAUD_DATABASE_URL": dsn,
             "FRAUD_HTTP_PORT": str(self.port),
             "FRAUD_FAUST_APP_ID": app_id,
             "FRAUD_FAUST_DATADIR": str(self.workdir),
+            "FRAUD_FAUST_STORE": store,
         }
         self.process: asyncio.subprocess.Process | None = None
 
-    async def start(self, timeout_s: float = 600) -> float:
-        """Seconds from process start to /readyz 200."""
+    def recovered_s(self) -> str:
+        """What the service logged for its last faust start (app start + table recovery)."""
+        found = re.findall(
+            rb"tables recovered in ([0-9.]+)s", (self.workdir / "service.log").read_bytes()
+        )
+        return f"faust start + recovery {found[-1].decode()}s" if found else "faust: no log line"
+
+    async def start(self, timeout_s: float = 1800) -> tuple[float, str]:
+        """Seconds from process start to /readyz 200, and faust's own share."""
         log = (self.workdir / "service.log").open("ab")
         started = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
@@ -269,8 +283,10 @@ class Service:
                 if self.process.returncode is not None:
                     raise SystemExit(f"service exited; see {self.workdir / 'service.log'}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"http://127.0.0.1:{self.port}/readyz")).status_code == 200:
-                        return time.perf_counter() - started
+                    if (
+                        await client.get(f"http://127.0.0.1:{self.port}/readyz")
+                    ).status_code == 200:
+                        return time.perf_counter() - started, self.recovered_s()
                 await asyncio.sleep(0.05)
         raise SystemExit(f"not ready after {timeout_s}s; see {self.workdir / 'service.log'}")
 
@@ -310,7 +326,9 @@ async def check_recovered(history: History, db: asyncpg.Connection, schema: str)
         ),
         created_at=datetime.fromtimestamp(at, UTC),
     )
-    envelope = new_envelope(topics.PAYMENT_INITIATED, payment, correlation_id=payment_id)
+    envelope = new_envelope(
+        topics.PAYMENT_INITIATED, payment, correlation_id=payment_id, producer="bench"
+    )
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")
     await producer.start()
     try:
@@ -345,33 +363,43 @@ async def main(args: argparse.Namespace) -> None:
     changelog = f"{app_id}-features-changelog"
     db = await asyncpg.connect(BASE_DSN)
     await db.execute(f'CREATE SCHEMA "{schema}"')
-    service = Service(app_id, f"{BASE_DSN}?search_path={schema}")
+    service = Service(app_id, f"{BASE_DSN}?search_path={schema}", args.store)
+    print(f"store {args.store}, faust data dir {service.workdir}")
     try:
         await ensure_topics(KAFKA, [topics.PAYMENT_INITIATED, topics.PAYMENT_SCORED])
         await start_group_at_end(app_id)
-        print(f"1. empty start (creates {changelog}): {await service.start():.2f}s to /readyz")
+        ready, faust = await service.start()
+        print(f"1. empty start (creates {changelog}): {ready:.2f}s to /readyz ({faust})")
         await service.stop()
         print(f"   changelog topic config: {await changelog_config(changelog)}")
 
-        print(f"2. history: {args.payments:,} payments on {args.cards:,} cards, batches of "
-              f"{args.batch}, over {args.days:g} days of event time")
+        print(
+            f"2. history: {args.payments:,} payments on {args.cards:,} cards, batches of "
+            f"{args.batch}, over {args.days:g} days of event time"
+        )
         history = History(args.payments, args.cards, args.batch, args.days, args.seed)
         records, size, seconds = await load(history, changelog)
-        print(f"   produced {records:,} changelog records ({size / 1e6:,.0f} MB) in {seconds:.0f}s "
-              f"({records / args.payments:.2f} per payment); {len(history.table):,} keys")
+        print(
+            f"   produced {records:,} changelog records ({size / 1e6:,.0f} MB) in {seconds:.0f}s "
+            f"({records / args.payments:.2f} per payment); {len(history.table):,} keys"
+        )
         print(f"   changelog on disk: {_mb(changelog_bytes(changelog))}")
 
-        ready = await service.start()
-        print(f"3. restart right after the load: {ready:.2f}s to /readyz")
-        await service.stop()
         if not args.no_compaction_wait:
-            print("   waiting for the broker's log cleaner ...")
+            print("   waiting for the broker's log cleaner (closed segments only) ...")
             await wait_compacted(changelog, args.compaction_timeout)
-            ready = await service.start()
-            print(f"   restart after compaction: {ready:.2f}s to /readyz")
-        else:
-            ready = await service.start()
-            print(f"   second restart: {ready:.2f}s to /readyz")
+        print(f"   changelog on disk: {_mb(changelog_bytes(changelog))}")
+        ready, faust = await service.start()
+        print(
+            f"3. first start on this history (empty faust data dir: the whole changelog is "
+            f"read): {ready:.2f}s to /readyz ({faust})"
+        )
+        await service.stop()
+        ready, faust = await service.start()
+        print(
+            f"   restart (same data dir; rocksdb:// keeps the table on disk, memory:// "
+            f"reads the changelog again): {ready:.2f}s to /readyz ({faust})"
+        )
         print(f"4. {await check_recovered(history, db, schema)}")
     finally:
         await service.stop()
@@ -392,6 +420,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=1, help="payments per agent batch")
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--store", default=FraudSettings().faust_store, help="FRAUD_FAUST_STORE")
     parser.add_argument("--no-compaction-wait", action="store_true")
     parser.add_argument("--compaction-timeout", type=float, default=300.0)
     asyncio.run(main(parser.parse_args()))

@@ -72,8 +72,6 @@ def service_env() -> dict[str, str]:
     for service in SERVICES:
         env.setdefault(f"{service.upper()}_HTTP_PORT", str(port_of(service)))
     env.setdefault("SANALPOS_ENV", "development")
-    # fraud's RocksDB feature table mirrors this stack's Kafka: keep it with the stack's state
-    env.setdefault("FRAUD_FAUST_DATADIR", str(state_dir() / "fraud-faust"))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -13,9 +13,8 @@ merchant and category state) must be recovered from the changelog.
    partitions), as fast as the producer goes: the pipeline is not run;
 3. lets the broker compact the changelog (closed segments only), starts the service (its
    faust data dir empty: the whole changelog is read, as on a fresh machine) and times
-   start -> /readyz 200; stops it and times a restart on the same data dir (with
-   `--store rocksdb://` faust keeps the table on disk with its changelog offsets and reads
-   only what is newer; with memory:// it reads everything again);
+   start -> /readyz 200; stops it and times a restart on the same data dir (with the
+   memory:// store, the only one fraud supports, it reads everything again);
 4. checks the history was recovered: one more payment of the busiest card must be scored
    with the velocity the history implies.
 
@@ -397,8 +396,8 @@ async def main(args: argparse.Namespace) -> None:
         await service.stop()
         ready, faust = await service.start()
         print(
-            f"   restart (same data dir; rocksdb:// keeps the table on disk, memory:// "
-            f"reads the changelog again): {ready:.2f}s to /readyz ({faust})"
+            f"   restart (same data dir; with memory:// the changelog is read again): "
+            f"{ready:.2f}s to /readyz ({faust})"
         )
         print(f"4. {await check_recovered(history, db, schema)}")
     finally:

@@ -40,16 +40,15 @@ class FraudSettings(ServiceSettings):
     faust_app_id: str = "sanalpos-fraud"
     """faust app id: it is also the Kafka consumer group and the prefix of the internal
     topics (repartition and table changelogs). Two deployments must not share it."""
-    faust_store: str = "rocksdb://"
-    """Where faust keeps the feature table: `rocksdb://` (rocksdict, under `faust_datadir`)
-    keeps it on disk with the changelog offsets it reflects, so a restart reads only the
-    changelog written since; `memory://` rebuilds it from the whole changelog every start."""
+    faust_store: str = "memory://"
+    """faust's table store. Only `memory://` is supported: faust's RocksDB store files each
+    write under the partition of faust's *current event*, but the feature table is written
+    after the batch's commit to the partition of each payment (PartitionedTable), so with
+    RocksDB a value lands in (and is read from) the wrong partition's database."""
     faust_datadir: Path = Field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "sanalpos-fraud"
     )
-    """faust creates folders at start-up; must be writable (the image's /app is not). Holds
-    the RocksDB table: keep it across restarts (a volume), one per worker, and delete it when
-    the Kafka cluster it mirrors is wiped."""
+    """faust creates folders at start-up; must be writable (the image's /app is not)."""
     internal_topic_partitions: int = Field(default=3, ge=1)
     """Partitions of the by-card repartition topic and of the changelogs (they must match)."""
     internal_topic_replication: int = Field(default=1, ge=1)

@@ -6,6 +6,7 @@ from typing import Final, Self
 from pydantic import Field, SecretStr, model_validator
 
 from fraud.domain.scoring import ScoringRules
+from fraud.domain.velocity import VelocitySpec
 from sanalpos_common.settings import (
     DEV_ADMIN_TOKEN,
     ServiceSettings,
@@ -40,6 +41,10 @@ class FraudSettings(ServiceSettings):
     """faust app id: it is also the Kafka consumer group and the prefix of the internal
     topics (repartition and table changelogs). Two deployments must not share it."""
     faust_store: str = "memory://"
+    """faust's table store. Only `memory://` is supported: faust's RocksDB store files each
+    write under the partition of faust's *current event*, but the feature table is written
+    after the batch's commit to the partition of each payment (PartitionedTable), so with
+    RocksDB a value lands in (and is read from) the wrong partition's database."""
     faust_datadir: Path = Field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "sanalpos-fraud"
     )
@@ -64,8 +69,13 @@ class FraudSettings(ServiceSettings):
     stall_after_s: float = Field(default=30.0, gt=0)
     """/readyz fails when there is lag and no offset progress for this long."""
     lag_probe_cache_s: float = Field(default=2.0, ge=0)
+    changelog_segment_ms: int = Field(default=3_600_000, ge=60_000)
+    """The features changelog rolls a segment this often (only closed segments compact)."""
+    changelog_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    changelog_min_cleanable_dirty_ratio: float = Field(default=0.1, gt=0, le=1)
 
-    # --- velocity windows (event time = payment created_at) ----------------------------
+    # --- velocity windows (event time = payment created_at; buckets of `step` inside the
+    # card's feature value, fraud.domain.velocity) --------------------------------------
     short_window_s: int = Field(default=600, gt=0)
     short_window_step_s: int = Field(default=120, gt=0)
     long_window_s: int = Field(default=3600, gt=0)
@@ -96,6 +106,14 @@ class FraudSettings(ServiceSettings):
                 raise ValueError("a window step must divide its window size")
         self.scoring_rules()  # validates the thresholds at start-up
         return self
+
+    def velocity_spec(self) -> VelocitySpec:
+        return VelocitySpec.of(
+            self.short_window_s,
+            self.short_window_step_s,
+            self.long_window_s,
+            self.long_window_step_s,
+        )
 
     def scoring_rules(self) -> ScoringRules:
         """The rules from the settings of the same names (FRAUD_REVIEW_THRESHOLD, ...)."""

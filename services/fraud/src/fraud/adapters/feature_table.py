@@ -4,7 +4,8 @@ One faust table (`<app id>-features`, not windowed: the windows are buckets insi
 value, in event time, see `fraud.domain.features`) holds every key's state as JSON. A batch
 reads through an overlay (`BatchFeatures`), so a later payment of the batch sees the
 earlier ones, and the overlay is written to the table only after the batch's database
-commit (`apply`), exactly like the velocity counts: a redelivered message never counts
+commit (`apply`); the card's velocity buckets live in the same value
+(fraud.adapters.velocity), so a payment costs one write for its card. A redelivered message never counts
 twice. Each write's changelog partition is the stream partition of the payment that caused
 it (`PartitionedTable.writing_to`), so table partition p is recovered with stream
 partition p after a restart or a rebalance.
@@ -12,10 +13,36 @@ partition p after a restart or a rebalance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol
 
+import faust
+
 from fraud.domain.features import FeatureEngine, Observation
+
+
+class PartitionedTable(faust.Table):
+    """A faust Table whose changelog partition can be pinned for a block of writes.
+
+    Table writes happen after the batch's commit, when faust's "current event" is no longer
+    the one that caused them; each write goes to the stream partition of its payment.
+    """
+
+    _explicit_partition: int | None = None
+
+    @contextmanager
+    def writing_to(self, partition: int) -> Iterator[None]:
+        previous, self._explicit_partition = self._explicit_partition, partition
+        try:
+            yield
+        finally:
+            self._explicit_partition = previous
+
+    def partition_for_key(self, key: Any) -> int | None:
+        if self._explicit_partition is not None:
+            return self._explicit_partition
+        return super().partition_for_key(key)
 
 
 class TableLike(Protocol):

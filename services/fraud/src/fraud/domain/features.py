@@ -292,6 +292,7 @@ class FeatureEngine:
         self.store.put(
             key,
             {
+                **card,  # fields kept by others in the same value (the velocity buckets)
                 "p": _add_to_profile(card.get("p"), amount),
                 "t": t if last is None else max(float(last), t),
                 "c": cats,

@@ -5,7 +5,7 @@ values are dead-lettered there, with their original bytes, key, headers and coor
 and skipped. Grouped side, iterated in order with manual acks (noack): events already
 buffered are taken together (up to batch_max) -> one DB transaction for the batch (inbox +
 decision + outbox rows; velocity read from the tables plus the batch's own earlier
-payments) -> velocity windows updated -> every event of the batch acked.
+payments) -> feature table (velocity buckets included) updated -> every event acked.
 
 Offsets. faust commits, every `commit_interval_s`, the highest offset below which every
 message has been acked, after flushing its producer (so repartitioned copies and changelog
@@ -179,7 +179,7 @@ class ScoringAgent:
     async def _score(self, batch: list[_Pending]) -> tuple[BatchVelocity, list[ScoreResult]]:
         """One attempt: a fresh ledger each time, so a failed attempt counts nothing."""
         t = self.topology
-        ledger = BatchVelocity(t.short, t.long, BatchFeatures(t.features))
+        ledger = BatchVelocity(BatchFeatures(t.features), t.velocity)
         return ledger, await self.scoring.score([p.incoming for p in batch], ledger)
 
     def _count_retry(self, messages: int, transient: bool) -> None:

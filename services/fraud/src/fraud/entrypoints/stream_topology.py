@@ -6,8 +6,8 @@ payment.initiated.v1 (key = payment id)
 <app id>-payment.initiated.v1-by-card-repartition (key = fingerprint)
     | same agent, iterating the grouped stream in order (scoring_agent.py)
     v
-tables <app id>-velocity-card-10m / -1h (hopping windows) and -features, changelog
-topics co-partitioned with the repartition topic
+table <app id>-features (per-key JSON values; a card's value also holds its velocity
+buckets), changelog <app id>-features-changelog co-partitioned with the repartition topic
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from faust.types.auth import CredentialsT
 
 from fraud.adapters.ack_guard import AckGuard, LogStartOffsets
 from fraud.adapters.faust_recovery import SeekFirstTableManager
-from fraud.adapters.feature_table import FeatureTable
-from fraud.adapters.velocity import PartitionedTable, VelocityWindow
+from fraud.adapters.feature_table import FeatureTable, PartitionedTable
 from fraud.config import SERVICE, FraudSettings
+from fraud.domain.velocity import VelocitySpec
 from sanalpos_common import topics
 from sanalpos_common.messaging.security import KafkaSecurity
 
@@ -67,8 +67,7 @@ class StreamTopology:
     repartition_topic: str
     source: faust.TopicT
     by_card: faust.TopicT
-    short: VelocityWindow
-    long: VelocityWindow
+    velocity: VelocitySpec
     features: FeatureTable
 
 
@@ -90,33 +89,36 @@ def build_topology(settings: FraudSettings, log_start: LogStartOffsets) -> Strea
             replicas=settings.internal_replication,
             internal=True,
         ),
-        short=_velocity_window(
-            app,
-            settings,
-            "velocity-card-10m",
-            "payments per card fingerprint, trailing short window",
-            settings.short_window_s,
-            settings.short_window_step_s,
-        ),
-        long=_velocity_window(
-            app,
-            settings,
-            "velocity-card-1h",
-            "payments per card fingerprint, trailing long window",
-            settings.long_window_s,
-            settings.long_window_step_s,
-        ),
-        # Streaming model features (fraud.domain.features): one JSON value per key, the
-        # windows are event-time buckets inside the values (not faust windows).
+        velocity=settings.velocity_spec(),
+        # Streaming model features (fraud.domain.features) and the card velocity counts
+        # (fraud.domain.velocity): one JSON value per key, the windows are event-time
+        # buckets inside the values (not faust windows, which cost a write per window).
         features=FeatureTable(
             app.Table(
                 "features",
                 partitions=settings.internal_topic_partitions,
-                help="streaming fraud features per card / IP / email / device / merchant / MCC",
+                help="streaming fraud features and velocity per card / IP / email / device / "
+                "merchant / MCC",
+                extra_topic_configs=changelog_topic_config(settings),
             ),
             settings.internal_topic_partitions,
         ),
     )
+
+
+def changelog_topic_config(s: FraudSettings) -> dict[str, str]:
+    """Topic configs of the features changelog, on top of faust's cleanup.policy=compact.
+
+    A compacted topic keeps the latest value per key, but the broker only compacts closed
+    segments, and the default segment is 1 GiB: the changelog would be read in full (every
+    write ever made) on recovery. Rolling segments hourly or at 64 MiB and cleaning at 10%
+    dirty keeps what a restart reads close to one record per key.
+    """
+    return {
+        "segment.ms": str(s.changelog_segment_ms),
+        "segment.bytes": str(s.changelog_segment_bytes),
+        "min.cleanable.dirty.ratio": str(s.changelog_min_cleanable_dirty_ratio),
+    }
 
 
 def _build_app(s: FraudSettings) -> faust.App:
@@ -154,10 +156,3 @@ def _raw_topic(app: faust.App, name: str, **options: object) -> faust.TopicT:
         value_serializer="raw",
         **options,  # type: ignore[arg-type]
     )
-
-
-def _velocity_window(
-    app: faust.App, s: FraudSettings, name: str, help_text: str, size_s: int, step_s: int
-) -> VelocityWindow:
-    table = app.Table(name, default=int, partitions=s.internal_topic_partitions, help=help_text)
-    return VelocityWindow(table.hopping(size_s, step_s, expires=2 * size_s))

@@ -5,39 +5,15 @@ of their messages is still recognised."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
-from sanalpos_common.db import COMMON_MIGRATIONS, load_migrations, unit_of_work
+from sanalpos_common.db import unit_of_work
 from sanalpos_common.messaging.inbox import InboxPurge
-from sanalpos_common.settings import local_database_url
 from sanalpos_common.testing import wait_for
 
 RETENTION_H = 192
-
-
-@pytest.fixture()
-async def pool() -> AsyncIterator[asyncpg.Pool]:
-    url = os.environ.get("SETTLEMENT_DATABASE_URL", local_database_url("settlement"))
-    schema = f"test_inbox_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=4, server_settings={"search_path": schema}
-    )
-    assert pool is not None
-    for migration in load_migrations("common", COMMON_MIGRATIONS):
-        await pool.execute(migration.sql)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
 
 
 async def add_rows(pool: asyncpg.Pool, count: int, age_hours: float) -> list[uuid.UUID]:

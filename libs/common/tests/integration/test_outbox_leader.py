@@ -7,41 +7,17 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 from aiokafka import AIOKafkaConsumer
 
-from sanalpos_common.db import COMMON_MIGRATIONS, load_migrations
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.outbox import OutboxRelay
 from sanalpos_common.messaging.producer import build_producer
 from sanalpos_common.observability import Metrics
-from sanalpos_common.settings import local_database_url
 from sanalpos_common.testing import wait_for
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
-
-
-@pytest.fixture()
-async def pool() -> AsyncIterator[asyncpg.Pool]:
-    url = os.environ.get("SETTLEMENT_DATABASE_URL", local_database_url("settlement"))
-    schema = f"test_relay_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=6, server_settings={"search_path": schema}
-    )
-    assert pool is not None
-    for migration in load_migrations("common", COMMON_MIGRATIONS):
-        await pool.execute(migration.sql)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
 
 
 async def add_rows(pool: asyncpg.Pool, topic: str, ids: list[uuid.UUID]) -> None:

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from intake.domain.merchant import InvalidMerchantField, check_field, check_fields
+from intake.domain.merchant import (
+    InvalidMerchantField,
+    check_field,
+    check_fields,
+    check_merchant_id,
+    new_merchant_id,
+)
 from intake.entrypoints.http.merchant_schemas import CreateMerchant, UpdateMerchant
 
 
@@ -100,3 +106,14 @@ def test_update_body_changes_only_what_is_given() -> None:
     assert UpdateMerchant().changes() == {}
     with pytest.raises(ValidationError):
         UpdateMerchant.model_validate({"id": "mer_other"})
+
+
+def test_a_new_merchant_id_is_never_all_digits() -> None:
+    draws = iter(["4111111111111111", "0123456789abcdef"])
+    assert new_merchant_id(lambda _n: next(draws)) == "mer_0123456789abcdef"
+
+
+def test_new_merchant_ids_are_valid_and_distinct() -> None:
+    ids = {new_merchant_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(check_merchant_id(i) == i for i in ids)

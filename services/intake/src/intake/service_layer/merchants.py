@@ -5,7 +5,6 @@ same transaction, so settlement learns the time zone, cut-off and fee plan."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ import asyncpg
 
 from intake import PRODUCER
 from intake.adapters.merchants import MerchantStore, new_api_key
-from intake.domain.merchant import check_fields, check_merchant_id
+from intake.domain.merchant import check_fields, check_merchant_id, new_merchant_id
 from intake.domain.rate_limit import Limit
 from sanalpos_common.business_day import DEFAULT_CUTOFF, DEFAULT_TIME_ZONE
 from sanalpos_common.db import UnitOfWork, unit_of_work
@@ -60,7 +59,7 @@ class NewMerchant:
                 "payout_delay_days": self.payout_delay_days,
             }
         )
-        merchant_id = check_merchant_id(self.id) if self.id else f"mer_{secrets.token_hex(8)}"
+        merchant_id = check_merchant_id(self.id) if self.id else new_merchant_id()
         return {"id": merchant_id, **values}
 
 

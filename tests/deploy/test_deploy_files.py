@@ -46,6 +46,7 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "INTAKE_ADMIN_TOKEN",
         "INTAKE_CLIENT_ENCRYPTION_KEY",
         "INTAKE_SIGNING_KEYRING",
+        "INTAKE_WEBHOOK_SECRET_KEYRING",
     },
     "fraud": {"FRAUD_ADMIN_TOKEN"},
     "authorization": {
@@ -54,7 +55,7 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "AUTHORIZATION_ISSUER_KEY",
     },
     "settlement": {"SETTLEMENT_ADMIN_TOKEN"},
-    "notification": set(),
+    "notification": {"NOTIFICATION_WEBHOOK_SECRET_KEYRING"},
 }
 SETTINGS_CLASSES = {
     "intake": "intake.config:IntakeSettings",

@@ -13,7 +13,11 @@ from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.http.app import build_app
 from intake.entrypoints.http.deps import Container
 from intake.entrypoints.http.rate_limit import ApiGuardSettings, KeyRateLimits
-from intake.entrypoints.kafka.consumer import start_kafka_requests
+from intake.entrypoints.kafka.consumer import (
+    KafkaEntrySettings,
+    signing_keyring,
+    start_kafka_requests,
+)
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,
@@ -23,7 +27,10 @@ from intake.service_layer.client_encryption import (
 from intake.service_layer.idempotency import purge_forever
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from intake.service_layer.merchants import ensure_merchant
+from intake.service_layer.webhooks import WebhookRegistration
+from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
 from sanalpos_common.crypto.service_keys import card_keys_from_settings, secret_value
+from sanalpos_common.crypto.webhook_secrets import KEYRING_ID as WEBHOOK_KEYRING_ID
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -79,6 +86,17 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         ),
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
+        webhooks=WebhookRegistration(
+            announce_keyring=LiveKeyring(
+                provider_from_spec(
+                    WEBHOOK_KEYRING_ID, settings.webhook_secret_keyring.get_secret_value()
+                ),
+                WEBHOOK_KEYRING_ID,
+            ),
+            replay_keyring=signing_keyring(KafkaEntrySettings()),
+            allow_loopback=settings.webhook_allow_loopback,
+            max_endpoints=settings.webhook_max_endpoints,
+        ),
         rate_limits=KeyRateLimits.from_settings(guard),
         waiters=start_outcome_listener(platform, settings.database_url.get_secret_value()).waiters,
         max_wait_s=settings.prefer_wait_max_s,

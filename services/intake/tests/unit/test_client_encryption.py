@@ -17,6 +17,7 @@ from intake.service_layer.client_encryption import (
     UnreadableCardPayload,
     load_or_create_dev_key,
 )
+from sanalpos_common.crypto.sealed import SealedKeyring
 
 PAYLOAD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
 
@@ -99,6 +100,7 @@ def test_production_requires_a_configured_client_key(monkeypatch: pytest.MonkeyP
         "INTAKE_CVC_KEYRING": '{"id": "cvc", "active": 1, "keys": {"1": "' + "B" * 43 + '="}}',
         "INTAKE_FINGERPRINT_KEY": "a-real-fingerprint-key",
         "INTAKE_ADMIN_TOKEN": "a-real-admin-token",
+        "INTAKE_WEBHOOK_SECRET_KEYRING": SealedKeyring.generate("webhook").public_only().to_json(),
     }.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match="client_encryption_key"):

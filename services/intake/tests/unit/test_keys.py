@@ -47,7 +47,8 @@ def test_development_default_is_the_shared_cvc_file(
 def test_production_requires_a_cvc_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANALPOS_ENV", "production")
     monkeypatch.delenv("INTAKE_CVC_KEYRING", raising=False)
-    for name in ("PAN_KEYRING", "FINGERPRINT_KEY", "ADMIN_TOKEN", "CLIENT_ENCRYPTION_KEY"):
+    names = ("PAN_KEYRING", "FINGERPRINT_KEY", "ADMIN_TOKEN", "CLIENT_ENCRYPTION_KEY")
+    for name in (*names, "WEBHOOK_SECRET_KEYRING"):
         monkeypatch.setenv(f"INTAKE_{name}", "env:SOMETHING_REAL")
     with pytest.raises(ValueError, match="cvc_keyring"):
         IntakeSettings()

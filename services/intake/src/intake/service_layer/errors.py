@@ -20,6 +20,7 @@ from intake.service_layer.lifecycle import PaymentNotFound
 from intake.service_layer.merchants import KeyNotFound, MerchantExists, MerchantNotFound
 from intake.service_layer.operations import CaptureTooLarge, RefundTooLarge
 from intake.service_layer.payments import CardTokenNotFound, StoredCardExpired
+from intake.service_layer.webhooks import ReplayUnavailable, TooManyEndpoints, UnsafeWebhookUrl
 from intake.service_layer.problems import (
     FieldError,
     ProblemDetails,
@@ -98,6 +99,21 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetails]] = {
     ),
     MerchantNotFound: lambda exc: not_found("merchant", str(exc.args[0])),
     KeyNotFound: lambda exc: not_found("API key", str(exc.args[0])),
+    UnsafeWebhookUrl: lambda exc: invalid(FieldError("url", str(exc), "url_not_public")),
+    TooManyEndpoints: lambda exc: ProblemDetails(
+        409,
+        "webhook-endpoint-limit",
+        "Too many webhook endpoints",
+        str(exc),
+        extra={"limit": exc.limit},
+    ),
+    ReplayUnavailable: lambda _: ProblemDetails(
+        409,
+        "idempotent-replay-unavailable",
+        "The stored answer can no longer be replayed",
+        "the endpoint was registered, but its stored answer no longer opens (intake's keyring "
+        "changed); list your endpoints with GET /v1/merchant and register a new one",
+    ),
 }
 """Exception type -> its problem. A subclass without an entry takes its base's."""
 

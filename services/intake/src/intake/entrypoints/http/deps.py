@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 
 from intake.adapters.merchants import MerchantRepository
 from intake.adapters.signing_secrets import SigningSecretStore
+from intake.service_layer.webhooks import WebhookRegistration
 from intake.entrypoints.http.rate_limit import KeyRateLimits, default_rate_limits
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
@@ -26,6 +27,7 @@ class Container:
     protection: CardProtection
     admin_token: str
     client_encryption: ClientEncryption
+    webhooks: WebhookRegistration
     rate_limits: KeyRateLimits = field(default_factory=default_rate_limits)
     waiters: OutcomeWaiters | None = None  # None: `Prefer: wait` is not honoured
     max_wait_s: float = 10.0

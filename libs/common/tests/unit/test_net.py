@@ -60,9 +60,22 @@ def test_loopback_only_with_the_development_switch() -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost", "LOCALHOST.", "api.localhost", "metadata", "db.internal", "nas.local",
-     "router.home.arpa", "2130706433", "0x7f.1", "127.1", "017700000001", "10.0.0.1.",
-     "[::1]", "example.123"],
+    [
+        "localhost",
+        "LOCALHOST.",
+        "api.localhost",
+        "metadata",
+        "db.internal",
+        "nas.local",
+        "router.home.arpa",
+        "2130706433",
+        "0x7f.1",
+        "127.1",
+        "017700000001",
+        "10.0.0.1.",
+        "[::1]",
+        "example.123",
+    ],
 )
 def test_hosts_that_cannot_be_public_are_refused_without_resolving(host: str) -> None:
     assert host_refusal(host) is not None

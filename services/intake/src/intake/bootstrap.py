@@ -6,9 +6,12 @@ import asyncio
 import logging
 from pathlib import Path
 
+import asyncpg
+
 from intake.adapters.bins import BinRepository
 from intake.adapters.merchants import MerchantRepository, MerchantStore
 from intake.adapters.outcome_listener import start_outcome_listener
+from intake.adapters.used_jwe import UsedJweRepository
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.http.app import build_app
 from intake.entrypoints.http.deps import Container
@@ -56,9 +59,23 @@ def client_key_pem(settings: IntakeSettings) -> bytes:
         return generate_private_key_pem()
 
 
+async def purge_used_jwe(pool: asyncpg.Pool, every_s: float = 600.0) -> None:
+    """Forgets used JWE ids once their tokens would be refused as stale anyway."""
+    while True:
+        try:
+            purged = await UsedJweRepository(pool).purge()
+            if purged:
+                log.info("purged %d used JWE ids past their expiry", purged)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("used JWE purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(every_s)
+
+
 async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     settings = settings or IntakeSettings()
-    client_encryption = ClientEncryption.from_pem(client_key_pem(settings))  # fail fast
+    client_encryption = ClientEncryption.from_pem(  # fail fast
+        client_key_pem(settings), settings.jwe_max_age_s, settings.jwe_clock_skew_s
+    )
     keys = card_keys_from_settings(  # fail fast: a keyring that cannot be loaded stops start-up
         settings.pan_keyring.get_secret_value(),
         settings.cvc_keyring.get_secret_value() if settings.cvc_keyring else None,
@@ -109,5 +126,6 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     platform.runtime.add_loop(
         "idempotency-purge", lambda: purge_forever(platform.pool, purge_stop), purge_stop.set
     )
+    platform.runtime.add_forever("used-jwe-purge", lambda: purge_used_jwe(platform.pool))
     await start_kafka_requests(platform, app, container.protection, client_encryption)
     return platform

@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from intake.config import DEMO_API_KEY
 from intake.entrypoints.http.app import build_app
+from sanalpos_common.net import webhook_url_refusal
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from sanalpos_common.testing import free_port
 
@@ -93,7 +94,15 @@ def _carries_semantic_value(case: Any) -> bool:
     supplied = set(case.query or {})
     if isinstance(case.body, dict):
         supplied |= {name for name, value in case.body.items() if value is not None}
-    return bool(supplied & SEMANTIC_FIELDS)
+    return bool(supplied & SEMANTIC_FIELDS) or _refused_webhook_url(case)
+
+
+def _refused_webhook_url(case: Any) -> bool:
+    """A webhook `url` must be a public address (documented on the field): one the policy
+    refuses (an IP literal of a private range, `localhost`, a single-label name, which
+    a pattern cannot rule out) is rightly a 422 naming `url`."""
+    url = case.body.get("url") if isinstance(case.body, dict) else None
+    return isinstance(url, str) and webhook_url_refusal(url) is not None
 
 
 @schema.parametrize()

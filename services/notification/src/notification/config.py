@@ -58,7 +58,9 @@ class NotificationSettings(ServiceSettings):
     @model_validator(mode="after")
     def _loopback_only_in_development(self) -> Self:
         if self.webhook_allow_loopback and not self.is_development:
-            raise ValueError("production start-up refused: webhook_allow_loopback is for development")
+            raise ValueError(
+                "production start-up refused: webhook_allow_loopback is for development"
+            )
         return self
 
     @property

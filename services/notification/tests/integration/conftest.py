@@ -33,14 +33,14 @@ from notification.domain.signing import generate_secret
 from notification.service_layer.delivery_worker import DeliveryWorker
 from notification.service_layer.handlers import NotificationHandlers
 from sanalpos_common import topics
+from sanalpos_common.crypto.sealed import SealedKeyring
+from sanalpos_common.crypto.webhook_secrets import open_webhook_secret, seal_webhook_secret
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.runtime import serve
 from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import WebhookEndpointRegistered
 from sanalpos_common.service import Platform
-from sanalpos_common.crypto.sealed import SealedKeyring
-from sanalpos_common.crypto.webhook_secrets import open_webhook_secret, seal_webhook_secret
 from sanalpos_common.settings import (
     DEV_WEBHOOK_SEALED_KEYRING,
     DEV_WEBHOOK_SEALED_PUBLIC,
@@ -219,9 +219,7 @@ class Service:
         )
         await self.publish(topics.WEBHOOK_ENDPOINT_REGISTERED, envelope)
         if wait:  # endpoints and payments travel on different topics: no ordering between them
-            await wait_for(
-                lambda: self.endpoint_has(endpoint_id, secret, enabled)
-            )
+            await wait_for(lambda: self.endpoint_has(endpoint_id, secret, enabled))
         return endpoint_id, secret
 
 

@@ -74,7 +74,9 @@ async def _deliveries(pool: asyncpg.Pool, endpoint: Endpoint, n: int) -> list[Ne
     ]
     async with unit_of_work(pool) as uow:
         assert await WebhookRepository(uow.conn, SECRETS).add_deliveries(deliveries) == n
-        assert await WebhookRepository(uow.conn, SECRETS).add_deliveries(deliveries) == 0  # idempotent
+        assert (
+            await WebhookRepository(uow.conn, SECRETS).add_deliveries(deliveries) == 0
+        )  # idempotent
     return deliveries
 
 

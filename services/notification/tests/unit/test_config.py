@@ -37,7 +37,9 @@ def test_static_endpoints_from_environment(monkeypatch: pytest.MonkeyPatch) -> N
 def test_http_endpoints_only_outside_production(monkeypatch: pytest.MonkeyPatch) -> None:
     assert NotificationSettings().http_endpoints_allowed is True
     monkeypatch.setenv("SANALPOS_ENV", "production")
-    monkeypatch.setenv("NOTIFICATION_WEBHOOK_SECRET_KEYRING", SealedKeyring.generate("webhook").to_json())
+    monkeypatch.setenv(
+        "NOTIFICATION_WEBHOOK_SECRET_KEYRING", SealedKeyring.generate("webhook").to_json()
+    )
     assert NotificationSettings().http_endpoints_allowed is False
     monkeypatch.setenv("NOTIFICATION_ALLOW_HTTP_ENDPOINTS", "true")
     assert NotificationSettings().http_endpoints_allowed is True

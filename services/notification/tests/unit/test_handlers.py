@@ -69,9 +69,7 @@ def registered(
         endpoint_id=endpoint_id,
         merchant_id=merchant,
         url=f"https://{merchant.replace('_', '-')}.example.com/hooks",
-        secret_ciphertext=seal_webhook_secret(
-            KEYRING.public_only(), secret, merchant, endpoint_id
-        ),
+        secret_ciphertext=seal_webhook_secret(KEYRING.public_only(), secret, merchant, endpoint_id),
         enabled=enabled,
     )
 

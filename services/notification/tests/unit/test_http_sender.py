@@ -19,7 +19,7 @@ from notification.adapters.http_sender import HttpSender, build_client
 class _Recorder(BaseHTTPRequestHandler):
     hosts: list[str] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", "0")))
         type(self).hosts.append(self.headers.get("host", ""))
         self.send_response(204)
@@ -31,11 +31,12 @@ class _Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def internal_service() -> Iterator[tuple[int, list[str]]]:
-    handler = type("Recorder", (_Recorder,), {"hosts": []})
+    hosts: list[str] = []
+    handler = type("Recorder", (_Recorder,), {"hosts": hosts})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server.server_address[1], handler.hosts
+    yield int(server.server_address[1]), hosts
     server.shutdown()
 
 
@@ -52,7 +53,7 @@ def resolver_of(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
 
 
 async def send(url: str, **client_options: object) -> tuple[int | None, str | None]:
-    client = build_client(2.0, 4, **client_options)  # type: ignore[arg-type]
+    client = build_client(2.0, 4, **client_options)  # type: ignore[arg-type,unused-ignore]
     try:
         result = await HttpSender(client).send(url, {"content-type": "application/json"}, "{}")
     finally:

@@ -20,7 +20,6 @@ from intake.service_layer.lifecycle import PaymentNotFound
 from intake.service_layer.merchants import KeyNotFound, MerchantExists, MerchantNotFound
 from intake.service_layer.operations import CaptureTooLarge, RefundTooLarge
 from intake.service_layer.payments import CardTokenNotFound, StoredCardExpired
-from intake.service_layer.webhooks import ReplayUnavailable, TooManyEndpoints, UnsafeWebhookUrl
 from intake.service_layer.problems import (
     FieldError,
     ProblemDetails,
@@ -28,6 +27,7 @@ from intake.service_layer.problems import (
     invalid,
     not_found,
 )
+from intake.service_layer.webhooks import ReplayUnavailable, TooManyEndpoints, UnsafeWebhookUrl
 
 
 def _state_conflict(exc: OperationNotAllowed) -> ProblemDetails:
@@ -86,9 +86,7 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetails]] = {
     InstallmentsNotAllowed: lambda exc: invalid(
         FieldError("installments", exc.reason, "not_allowed"), allowed_installments=exc.allowed
     ),
-    UnreadableCardPayload: lambda exc: invalid(
-        FieldError("encrypted_card", str(exc), "jwe_invalid")
-    ),
+    UnreadableCardPayload: lambda exc: invalid(FieldError("encrypted_card", str(exc), exc.code)),
     BadCursor: lambda _: BAD_CURSOR,
     CardNotFound: lambda exc: not_found("card", str(exc.args[0])),
     IdempotencyConflict: lambda _: IDEMPOTENCY_KEY_REUSED,

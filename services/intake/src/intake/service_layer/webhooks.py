@@ -27,7 +27,7 @@ from sanalpos_common.net import webhook_url_refusal
 from sanalpos_common.schemas.events import WebhookEndpointRegistered
 
 MAX_ENDPOINTS = 16
-SEALED_SECRET = "secret_sealed"
+SEALED_SECRET = "secret_sealed"  # noqa: S105 - a member name, not a secret
 """The stored replay body's member that replaces `secret`."""
 
 

@@ -70,6 +70,7 @@ class WebhookRepository:
             "previous_secret_expires_at FROM webhook_endpoints WHERE endpoint_id = $1 FOR UPDATE",
             endpoint.endpoint_id,
         )
+        assert row is not None  # inserted or present: rows are never deleted
         current = self.secrets.open_or_empty(
             row["secret_ciphertext"], row["merchant_id"], endpoint.endpoint_id
         )

@@ -11,11 +11,11 @@ from fastapi import Depends, Header, Request
 
 from intake.adapters.merchants import MerchantRepository
 from intake.adapters.signing_secrets import SigningSecretStore
-from intake.service_layer.webhooks import WebhookRegistration
 from intake.entrypoints.http.rate_limit import KeyRateLimits, default_rate_limits
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
 from intake.service_layer.outcome_waiters import OutcomeWaiters
+from intake.service_layer.webhooks import WebhookRegistration
 from sanalpos_common.http import Problem, bearer_token
 from sanalpos_common.http import require_admin as admin_guard
 

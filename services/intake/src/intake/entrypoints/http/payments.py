@@ -44,12 +44,20 @@ async def create(
     """Takes a payment with exactly one of card, encrypted_card or card_token. Answers 202 with the payment `pending` (poll it, or receive webhooks); with `Prefer: wait=N`, 201 once it has an outcome. Retry safely with the same Idempotency-Key."""
     if body.occurred_at is not None and not c.allow_replay_time:
         raise Refused(REPLAY_TIME_REFUSED)
-    card = (
-        open_encrypted_card(c.client_encryption, body.encrypted_card, CardIn)
+    opened = (
+        open_encrypted_card(c.client_encryption, body.encrypted_card, CardIn, merchant_id)
         if body.encrypted_card is not None
         else None
     )
-    result = await create_payment(c.pool, c.protection, merchant_id, body, idempotency_key, card)
+    result = await create_payment(
+        c.pool,
+        c.protection,
+        merchant_id,
+        body,
+        idempotency_key,
+        opened.card if opened else None,
+        opened.use if opened else None,
+    )
     headers = {"Location": f"/v1/payments/{result.body['id']}"}
     status, answer = result.status, result.body
     if result.replayed:

@@ -1,4 +1,5 @@
-"""The canary scanner: looks for card data in everything the system wrote down.
+"""The canary scanner: looks for card data (and webhook signing secrets, `scan_secrets`) in
+everything the system wrote down.
 
 Sources are turned into `Record`s (a database row, a Kafka message, a log line); `scan` looks
 in each for

@@ -1,7 +1,9 @@
 """The canary scan: a realistic mix of card traffic through the real running system, then a
 search of every database dump, every Kafka topic (internal and dead-letter ones included) and
 every log line for the card numbers (in clear and encoded), the security codes next to their
-payments, anything card-shaped and Luhn-valid, and unkeyed hashes. Zero hits allowed.
+payments, anything card-shaped and Luhn-valid, and unkeyed hashes; and for the webhook
+signing secrets of an endpoint registered and replayed with an Idempotency-Key and of the
+session merchant. Zero hits allowed.
 
 The scanner itself is tested first, on planted data, so that "zero hits" means something.
 """

@@ -117,6 +117,8 @@ def _carries_semantic_value(case: Any) -> bool:
         if any(holds_card_number(t) for t in _texts(case.body)) or _over_metadata_size(case.body):
             return True
     return bool(supplied & SEMANTIC_FIELDS) or _refused_webhook_url(case)
+
+
 def _refused_webhook_url(case: Any) -> bool:
     """A webhook `url` must be a public address (documented on the field): one the policy
     refuses (an IP literal of a private range, `localhost`, a single-label name, which

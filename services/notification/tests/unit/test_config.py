@@ -51,6 +51,8 @@ def test_production_refuses_the_development_webhook_keyring_and_loopback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SANALPOS_ENV", "production")
+    monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
     monkeypatch.setenv("NOTIFICATION_WEBHOOK_SECRET_KEYRING", DEV_WEBHOOK_SEALED_KEYRING)
     with pytest.raises(ValueError, match="webhook_secret_keyring"):
         NotificationSettings()

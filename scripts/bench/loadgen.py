@@ -238,9 +238,17 @@ class KafkaEntry:
         from jwcrypto import jwe, jwk
 
         key = jwk.JWK(**self._jwk)
-        protected = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": self._jwk.get("kid")}
         self.values = []
         for _ in range(count):
+            # Bound as a checkout binds it: this merchant, made now, used once.
+            protected = {
+                "alg": "RSA-OAEP-256",
+                "enc": "A256GCM",
+                "kid": self._jwk.get("kid"),
+                "aud": self._merchant,
+                "iat": int(time.time()),
+                "jti": uuid.uuid4().hex,
+            }
             body = payment_body(rng)
             card = json.dumps(body.pop("card")).encode()
             body["encrypted_card"] = jwe.JWE(card, recipient=key, protected=protected).serialize(

@@ -41,6 +41,7 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "INTAKE_ADMIN_TOKEN",
         "INTAKE_CLIENT_ENCRYPTION_KEY",
         "INTAKE_SIGNING_KEYRING",
+        "INTAKE_WEBHOOK_SECRET_KEYRING",
     },
     "fraud": {"FRAUD_ADMIN_TOKEN"},
     "authorization": {
@@ -49,7 +50,7 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "AUTHORIZATION_ISSUER_KEY",
     },
     "settlement": {"SETTLEMENT_ADMIN_TOKEN"},
-    "notification": set(),
+    "notification": {"NOTIFICATION_WEBHOOK_SECRET_KEYRING"},
 }
 SETTINGS_CLASSES = {
     "intake": "intake.config:IntakeSettings",

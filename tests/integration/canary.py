@@ -1,4 +1,5 @@
-"""The canary scanner: looks for card data in everything the system wrote down.
+"""The canary scanner: looks for card data (and webhook signing secrets, `scan_secrets`) in
+everything the system wrote down.
 
 Sources are turned into `Record`s (a database row, a Kafka message, a log line); `scan` looks
 in each for
@@ -218,6 +219,40 @@ def scan(records: Iterable[Record], canaries: Sequence[Canary]) -> list[Hit]:
                 break
         for position, masked in luhn_runs(text):
             hits.append(Hit(record.source, "Luhn-valid card-shaped number", masked, f"@{position}"))
+    return hits
+
+
+def secret_forms(secret: str) -> dict[str, str]:
+    """A webhook signing secret (`whsec_<base64 key>`) as it could be written down: whole,
+    its base64 part alone (with or without padding, either alphabet), the key's hex, and
+    base64 fragments of the key inside a longer encoding."""
+    encoded = secret.removeprefix("whsec_")
+    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+    forms = {
+        "secret": secret,
+        "secret-base64": encoded.rstrip("="),
+        "secret-base64url": encoded.rstrip("=").translate(str.maketrans("+/", "-_")),
+        "secret-hex": key.hex(),
+    }
+    for i, fragment in enumerate(sorted(base64_fragments(key))):
+        forms[f"secret-key-base64#{i}"] = fragment
+    return forms
+
+
+def scan_secrets(records: Iterable[Record], secrets_: dict[str, str]) -> list[Hit]:
+    """Hits for each webhook secret (by label) in any of its forms; hex compares case-blind."""
+    hits: list[Hit] = []
+    needles = [
+        (label, name, form.lower() if name == "secret-hex" else form)
+        for label, secret in secrets_.items()
+        for name, form in secret_forms(secret).items()
+    ]
+    for record in records:
+        lowered = record.text.lower()
+        for label, name, needle in needles:
+            position = (lowered if name == "secret-hex" else record.text).find(needle)
+            if position >= 0:
+                hits.append(Hit(record.source, f"webhook secret ({name})", label, f"@{position}"))
     return hits
 
 

@@ -1,7 +1,9 @@
 """The canary scan: a realistic mix of card traffic through the real running system, then a
 search of every database dump, every Kafka topic (internal and dead-letter ones included) and
 every log line for the card numbers (in clear and encoded), the security codes next to their
-payments, anything card-shaped and Luhn-valid, and unkeyed hashes. Zero hits allowed.
+payments, anything card-shaped and Luhn-valid, and unkeyed hashes; and for the webhook
+signing secrets of an endpoint registered and replayed with an Idempotency-Key and of the
+session merchant. Zero hits allowed.
 
 The scanner itself is tested first, on planted data, so that "zero hits" means something.
 """
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,10 @@ from tests.integration.canary import (
     log_records,
     read_all_topics,
     scan,
+    scan_secrets,
+    secret_forms,
 )
+from tests.integration.conftest import new_merchant
 from tests.integration.support import (
     ROOT,
     SERVICES,
@@ -141,6 +147,18 @@ def test_scanner_finds_any_card_inside_encoded_surroundings(
     assert scan([Record("property", f"card: {number}.")], []), "unknown-number rule"
 
 
+def test_scanner_finds_webhook_secrets_in_every_form() -> None:
+    secret = "whsec_" + base64.b64encode(bytes(range(7, 39))).decode()
+    for name, form in secret_forms(secret).items():
+        hits = scan_secrets([Record("planted", f"x {form} y")], {"planted": secret})
+        assert any(h.kind == f"webhook secret ({name})" for h in hits), name
+    inside = base64.b64encode(b'{"k":"' + bytes(range(7, 39)) + b'"}').decode()
+    assert scan_secrets([Record("blob", inside)], {"planted": secret})
+    assert scan_secrets([Record("hex", bytes(range(7, 39)).hex().upper())], {"p": secret})
+    other = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
+    assert scan_secrets([Record("other", other)], {"planted": secret}) == []
+
+
 def test_scanner_finds_security_codes_next_to_their_payment_only() -> None:
     canary = Canary("4929173952864713", "8317", "planted", ["7b0c1e52-0000-4000-8000-000000000001"])
     near = Record(
@@ -193,8 +211,9 @@ def card(canary: Canary, *, cvc: bool = True, exp: tuple[int, int] = (9, 2031)) 
     return body
 
 
-def seal(key: dict[str, Any], payload: dict[str, Any]) -> str:
-    protected = {"alg": key["alg"], "enc": key["enc"], "kid": key["kid"]}
+def seal(key: dict[str, Any], payload: dict[str, Any], aud: str) -> str:
+    binding = {"aud": aud, "iat": int(time.time()), "jti": uuid.uuid4().hex}
+    protected = {"alg": key["alg"], "enc": key["enc"], "kid": key["kid"], **binding}
     token = jwe.JWE(json.dumps(payload).encode(), recipient=jwk.JWK(**key), protected=protected)
     return str(token.serialize(compact=True))
 
@@ -218,6 +237,9 @@ class Traffic:
         self.expected: dict[str, set[str]] = {}
         self.refused = 0
         self.responses: list[Record] = []  # what merchants were told is scanned too
+        self.webhook_secrets: dict[str, str] = {}
+        self.merchant_id = ""
+        self.webhook_endpoints: list[str] = []
 
     def saw(self, response: httpx.Response) -> httpx.Response:
         request = response.request
@@ -249,6 +271,22 @@ class Traffic:
         assert response.status_code == status, response.text
         self.refused += 1
 
+    async def register_webhook_endpoint(self) -> None:
+        """A merchant of its own (so no other test's webhooks change) registers an endpoint
+        with an Idempotency-Key and replays it: the secret is then in intake's stored
+        answer, on the topic and in notification's table, and must be in clear in none.
+        Its answers are the one place it may be in clear, so they are not scanned."""
+        created = await new_merchant(self.intake, "Canary hooks")
+        headers = {**auth(created["api_key"]), "Idempotency-Key": f"canary-{uuid.uuid4()}"}
+        body = {"url": "https://canary-hooks.shop.example/hooks"}
+        first = await self.intake.post("/v1/webhook-endpoints", json=body, headers=headers)
+        assert first.status_code == 201, first.text
+        replay = await self.intake.post("/v1/webhook-endpoints", json=body, headers=headers)
+        assert replay.headers.get("Idempotent-Replayed") == "true"
+        assert replay.json()["secret"] == first.json()["secret"]
+        self.webhook_secrets["registered and replayed"] = first.json()["secret"]
+        self.webhook_endpoints.append(first.json()["id"])
+
     async def store(self, canary: Canary, body: dict[str, Any]) -> str:
         response = self.saw(
             await self.intake.post("/v1/cards", json=body, headers=auth(self.api_key))
@@ -259,8 +297,9 @@ class Traffic:
         return token
 
 
-async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
+async def send_the_mix(intake: httpx.AsyncClient, api_key: str, merchant_id: str) -> Traffic:
     traffic = Traffic(intake, api_key)
+    traffic.merchant_id = merchant_id
     key = (await intake.get("/v1/encryption-keys/current")).json()
     done = {"settled"}
 
@@ -294,9 +333,13 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
     await traffic.pay(STORED, payment(1_900, card_token=stored, initiated_by="merchant"), done)
 
     # Client-side encrypted: a payment, and a stored card then paid with.
-    await traffic.pay(ENCRYPTED, payment(8_800, encrypted_card=seal(key, card(ENCRYPTED))), done)
+    await traffic.pay(
+        ENCRYPTED,
+        payment(8_800, encrypted_card=seal(key, card(ENCRYPTED), traffic.merchant_id)),
+        done,
+    )
     enc_token = await traffic.store(
-        ENCRYPTED_STORED, {"encrypted_card": seal(key, card(ENCRYPTED_STORED))}
+        ENCRYPTED_STORED, {"encrypted_card": seal(key, card(ENCRYPTED_STORED), traffic.merchant_id)}
     )
     await traffic.pay(
         ENCRYPTED_STORED,
@@ -312,7 +355,7 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
     # Invalid requests: refused at the door, nothing emitted.
     await traffic.refused_payment(payment(1_000, card=card(BAD_LUHN)))
     await traffic.refused_payment(payment(1_000, card=card(EXPIRED, exp=(1, 2021))))
-    sealed = seal(key, card(TAMPERED)).split(".")
+    sealed = seal(key, card(TAMPERED), traffic.merchant_id).split(".")
     sealed[3] = sealed[3][:10] + ("A" if sealed[3][10] != "A" else "B") + sealed[3][11:]
     await traffic.refused_payment(payment(1_000, encrypted_card=".".join(sealed)))
     await traffic.refused_payment(payment(1_000, card=card(CONFLICT), card_token=token))
@@ -326,6 +369,7 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str) -> Traffic:
     await traffic.refused_payment(
         payment(1_000, card=card(SALE), metadata={"customer_card": IN_TEXT.number})
     )
+    await traffic.register_webhook_endpoint()
     truncated = json.dumps(payment(1_000, card=card(IN_TEXT)))[:-20].encode()
     malformed = traffic.saw(
         await intake.post(
@@ -360,7 +404,7 @@ async def test_no_card_data_in_databases_topics_or_logs(
     )
     infra_offsets = {p: p.stat().st_size for p in infra_logs}
 
-    traffic = await send_the_mix(intake, merchant["api_key"])
+    traffic = await send_the_mix(intake, merchant["api_key"], merchant["id"])
     # The sales settle when the merchant's end-of-day batch closes: closed here, by hand.
     reached = await statuses_with_batches_closing(
         intake, services["settlement"].url, merchant, traffic.expected
@@ -416,6 +460,25 @@ async def test_no_card_data_in_databases_topics_or_logs(
 
     hits = scan(records, CANARIES)
     assert not hits, f"{len(hits)} card data hits:\n" + "\n".join(map(str, hits[:50]))
+
+    # Webhook signing secrets: the session merchant's (signs every delivery) and one
+    # registered with an Idempotency-Key and replayed. Their traces must have been scanned.
+    secrets = {"session merchant": merchant["webhook_secret"], **traffic.webhook_secrets}
+    [endpoint_id] = traffic.webhook_endpoints
+    for service in ("intake", "notification"):
+        assert endpoint_id in dumps[service], f"the {service} dump does not hold the endpoint"
+    assert "idempotency_keys" in dumps["intake"] and endpoint_id in "\n".join(
+        line for line in dumps["intake"].splitlines() if "idempotency_keys" in line
+    )
+    assert any(
+        endpoint_id in r.text
+        for r in kafka
+        if r.source.startswith("kafka:webhook-endpoint.registered")
+    )
+    secret_hits = scan_secrets(records, secrets)
+    assert not secret_hits, f"{len(secret_hits)} webhook secret hits:\n" + "\n".join(
+        map(str, secret_hits[:50])
+    )
 
     # And the ciphertexts that did travel open for none of the services without keys.
     row = await databases["intake"].fetchval(

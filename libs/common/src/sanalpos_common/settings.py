@@ -25,6 +25,10 @@ DEV_PAN_KEYRING = (
 # card numbers but never decrypt them; authorization gets the private half.
 DEV_PAN_SEALED_KEYRING = '{"id": "pan", "kind": "x25519-sealed", "active": 1, "public": {"1": "F4hKei3zP/bRdufgDzCk3u5KNNEUyuecPaNQHDIOzkQ="}, "private": {"1": "aGU4q2bzkb/2GBvcdV9tpTD73vXLkohWgBW7rVX9jn4="}}'
 DEV_PAN_SEALED_PUBLIC = '{"id": "pan", "kind": "x25519-sealed", "active": 1, "public": {"1": "F4hKei3zP/bRdufgDzCk3u5KNNEUyuecPaNQHDIOzkQ="}}'
+# Webhook signing secrets are sealed to notification (the only service that signs with them):
+# intake, which makes them, gets the public half; notification the whole keyring.
+DEV_WEBHOOK_SEALED_KEYRING = '{"id": "webhook", "kind": "x25519-sealed", "active": 1, "public": {"1": "FFMmMLUVGvEuHreiexWVL7GbdDpuVJSkQJ38fI2QLnc="}, "private": {"1": "QNRYF8oRIsDcdd6kb9/SpPP70NKr0BX9xjOF2tyYvGY="}}'
+DEV_WEBHOOK_SEALED_PUBLIC = '{"id": "webhook", "kind": "x25519-sealed", "active": 1, "public": {"1": "FFMmMLUVGvEuHreiexWVL7GbdDpuVJSkQJ38fI2QLnc="}}'
 DEV_CVC_KEYRING = (
     '{"id": "cvc", "active": 1, "keys": {"1": "ZGV2LWN2Yy1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDA="}}'
 )
@@ -37,6 +41,8 @@ DEV_SECRETS = frozenset(
         DEV_PAN_SEALED_KEYRING,
         DEV_PAN_SEALED_PUBLIC,
         DEV_CVC_KEYRING,
+        DEV_WEBHOOK_SEALED_KEYRING,
+        DEV_WEBHOOK_SEALED_PUBLIC,
         DEV_FINGERPRINT_KEY,
         DEV_ISSUER_KEY,
         DEV_ADMIN_TOKEN,

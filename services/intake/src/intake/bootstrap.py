@@ -6,14 +6,21 @@ import asyncio
 import logging
 from pathlib import Path
 
+import asyncpg
+
 from intake.adapters.bins import BinRepository
 from intake.adapters.merchants import MerchantRepository, MerchantStore
 from intake.adapters.outcome_listener import start_outcome_listener
+from intake.adapters.used_jwe import UsedJweRepository
 from intake.config import DEMO_API_KEY, DEMO_MERCHANT_ID, IntakeSettings
 from intake.entrypoints.http.app import build_app
 from intake.entrypoints.http.deps import Container
 from intake.entrypoints.http.rate_limit import ApiGuardSettings, KeyRateLimits
-from intake.entrypoints.kafka.consumer import start_kafka_requests
+from intake.entrypoints.kafka.consumer import (
+    KafkaEntrySettings,
+    signing_keyring,
+    start_kafka_requests,
+)
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import (
     ClientEncryption,
@@ -24,7 +31,10 @@ from intake.service_layer.export import Exports, ExportSlots
 from intake.service_layer.idempotency import purge_forever
 from intake.service_layer.lifecycle import outcome_handlers
 from intake.service_layer.merchants import ensure_merchant
+from intake.service_layer.webhooks import WebhookRegistration
+from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
 from sanalpos_common.crypto.service_keys import card_keys_from_settings, secret_value
+from sanalpos_common.crypto.webhook_secrets import KEYRING_ID as WEBHOOK_KEYRING_ID
 from sanalpos_common.db import create_pool
 from sanalpos_common.metrics import AuthorizationLatency
 from sanalpos_common.service import Platform, start_platform
@@ -52,9 +62,23 @@ def client_key_pem(settings: IntakeSettings) -> bytes:
         return generate_private_key_pem()
 
 
+async def purge_used_jwe(pool: asyncpg.Pool, every_s: float = 600.0) -> None:
+    """Forgets used JWE ids once their tokens would be refused as stale anyway."""
+    while True:
+        try:
+            purged = await UsedJweRepository(pool).purge()
+            if purged:
+                log.info("purged %d used JWE ids past their expiry", purged)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("used JWE purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(every_s)
+
+
 async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     settings = settings or IntakeSettings()
-    client_encryption = ClientEncryption.from_pem(client_key_pem(settings))  # fail fast
+    client_encryption = ClientEncryption.from_pem(  # fail fast
+        client_key_pem(settings), settings.jwe_max_age_s, settings.jwe_clock_skew_s
+    )
     keys = card_keys_from_settings(  # fail fast: a keyring that cannot be loaded stops start-up
         settings.pan_keyring.get_secret_value(),
         settings.cvc_keyring.get_secret_value() if settings.cvc_keyring else None,
@@ -86,6 +110,17 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         ),
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
+        webhooks=WebhookRegistration(
+            announce_keyring=LiveKeyring(
+                provider_from_spec(
+                    WEBHOOK_KEYRING_ID, settings.webhook_secret_keyring.get_secret_value()
+                ),
+                WEBHOOK_KEYRING_ID,
+            ),
+            replay_keyring=signing_keyring(KafkaEntrySettings()),
+            allow_loopback=settings.webhook_allow_loopback,
+            max_endpoints=settings.webhook_max_endpoints,
+        ),
         exports=Exports(
             export_pool, ExportSlots(settings.export_max_concurrent), settings.export_retry_after_s
         ),
@@ -105,5 +140,6 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     platform.runtime.add_loop(
         "idempotency-purge", lambda: purge_forever(platform.pool, purge_stop), purge_stop.set
     )
+    platform.runtime.add_forever("used-jwe-purge", lambda: purge_used_jwe(platform.pool))
     await start_kafka_requests(platform, app, container.protection, client_encryption)
     return platform

@@ -7,6 +7,7 @@ from sanalpos_common.settings import (
     DEV_ADMIN_TOKEN,
     DEV_FINGERPRINT_KEY,
     DEV_PAN_SEALED_PUBLIC,
+    DEV_WEBHOOK_SEALED_PUBLIC,
     ServiceSettings,
     local_database_url,
     service_config,
@@ -44,6 +45,18 @@ class IntakeSettings(ServiceSettings):
     """RSA private key (PEM, >= 2048 bits) browsers encrypt card data to (JWE RSA-OAEP-256).
     Required in production. In development, when unset, one is generated once and kept in
     `<SANALPOS_STATE_DIR>/secrets/` so the published public key survives restarts."""
+    webhook_secret_keyring: SecretStr = SecretStr(DEV_WEBHOOK_SEALED_PUBLIC)
+    """Key provider spec of notification's sealed `webhook` keyring, public half only: new
+    endpoints' signing secrets are announced sealed to it."""
+    webhook_allow_loopback: bool = False
+    """Development only: accept loopback webhook URLs (127.0.0.1, localhost) for local
+    receivers. Other non-public hosts are refused whatever this says."""
+    webhook_max_endpoints: int = Field(default=16, ge=1, le=1000)
+    """Most webhook endpoints one merchant may register."""
+    jwe_max_age_s: float = Field(default=900.0, gt=0)
+    """Client-side encrypted cards (JWE) older than this (by their `iat`) are refused."""
+    jwe_clock_skew_s: float = Field(default=60.0, ge=0)
+    """How far in the future a JWE's `iat` may lie (the browser's clock runs ahead)."""
     state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
     consumer_group: str | None = None
     """Consumer group of the outcome consumer (default `intake`); a second deployment on the
@@ -80,6 +93,10 @@ class IntakeSettings(ServiceSettings):
     def _development_cvc_key_file(self) -> Self:
         if self.allow_replay_time and not self.is_development:
             raise ValueError("production start-up refused: allow_replay_time is for replays")
+        if self.webhook_allow_loopback and not self.is_development:
+            raise ValueError(
+                "production start-up refused: webhook_allow_loopback is for development"
+            )
         if self.cvc_keyring is None and not self.is_development:
             raise ValueError("production start-up refused: set real values for cvc_keyring")
         if self.cvc_keyring is None:

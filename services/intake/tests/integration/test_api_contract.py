@@ -23,6 +23,7 @@ from intake.config import DEMO_API_KEY
 from intake.domain.commands import METADATA_MAX_BYTES
 from intake.entrypoints.http.app import build_app
 from sanalpos_common.crypto.card import holds_card_number
+from sanalpos_common.net import webhook_url_refusal
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from sanalpos_common.testing import free_port
 
@@ -115,7 +116,15 @@ def _carries_semantic_value(case: Any) -> bool:
         supplied |= {name for name, value in case.body.items() if value is not None}
         if any(holds_card_number(t) for t in _texts(case.body)) or _over_metadata_size(case.body):
             return True
-    return bool(supplied & SEMANTIC_FIELDS)
+    return bool(supplied & SEMANTIC_FIELDS) or _refused_webhook_url(case)
+
+
+def _refused_webhook_url(case: Any) -> bool:
+    """A webhook `url` must be a public address (documented on the field): one the policy
+    refuses (an IP literal of a private range, `localhost`, a single-label name, which
+    a pattern cannot rule out) is rightly a 422 naming `url`."""
+    url = case.body.get("url") if isinstance(case.body, dict) else None
+    return isinstance(url, str) and webhook_url_refusal(url) is not None
 
 
 @schema.parametrize()

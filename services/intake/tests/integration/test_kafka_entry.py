@@ -494,7 +494,14 @@ async def test_encrypted_card_data_is_accepted(entry: EntryPoint) -> None:
     token = jwe.JWE(
         json.dumps(payload).encode(),
         recipient=public,
-        protected={"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": entry.client_encryption.kid},
+        protected={
+            "alg": "RSA-OAEP-256",
+            "enc": "A256GCM",
+            "kid": entry.client_encryption.kid,
+            "aud": entry.merchant_id,
+            "iat": int(time.time()),
+            "jti": uuid.uuid4().hex,
+        },
     )
     request_id = f"req-{uuid.uuid4()}"
     body = {"amount": 700, "currency": "TRY", "encrypted_card": token.serialize(compact=True)}

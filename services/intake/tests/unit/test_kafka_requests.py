@@ -132,6 +132,19 @@ def test_dead_letters_drop_card_values_and_redact_card_headers() -> None:
     assert headers["sanalpos-request-id"] == b"r"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.dumps({"operation": "create", "body": {"encrypted_card": "eyJh.b.c.d.e"}}).encode(),
+        b'{"operation": "create", "body": {"encrypted_card": "eyJh.b.c.d',  # truncated JSON
+    ],
+)
+def test_dead_letters_drop_encrypted_card_values(value: bytes) -> None:
+    kept = without_card_data(record(value, [("sanalpos-request-id", b"r")]))
+    assert kept.value is None
+    assert dict(kept.headers)["dlq.value-dropped"] == b"encrypted card data (JWE)"
+
+
 def test_dead_letters_keep_values_without_card_data() -> None:
     value = b'{"operation": "create", "body": {"card_token": "tok_abcdefgh"}}'
     kept = without_card_data(record(value, [("sanalpos-request-id", b"r")]))

@@ -49,7 +49,8 @@ def test_production_requires_a_cvc_keyring(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
     monkeypatch.delenv("INTAKE_CVC_KEYRING", raising=False)
-    for name in ("PAN_KEYRING", "FINGERPRINT_KEY", "ADMIN_TOKEN", "CLIENT_ENCRYPTION_KEY"):
+    names = ("PAN_KEYRING", "FINGERPRINT_KEY", "ADMIN_TOKEN", "CLIENT_ENCRYPTION_KEY")
+    for name in (*names, "WEBHOOK_SECRET_KEYRING"):
         monkeypatch.setenv(f"INTAKE_{name}", "env:SOMETHING_REAL")
     with pytest.raises(ValueError, match="cvc_keyring"):
         IntakeSettings()

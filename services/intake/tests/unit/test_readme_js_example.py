@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from intake.service_layer.client_encryption import ClientEncryption, load_or_create_dev_key
+from intake.service_layer.client_encryption import (
+    ClientEncryption,
+    JweWrongAudience,
+    load_or_create_dev_key,
+)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+MERCHANT = "mer_demo"
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 
 
@@ -25,7 +30,8 @@ def test_readme_web_crypto_example_round_trips(tmp_path: Path) -> None:
         f"const KEY = {json.dumps(key.public_jwk())};\n"
         "globalThis.fetch = async () => ({ json: async () => KEY });\n"
         + block.group(1)
-        + f"\nencryptCard('http://unused', {json.dumps(CARD)}).then((jwe) => console.log(jwe));\n"
+        + f"\nencryptCard('http://unused', '{MERCHANT}', {json.dumps(CARD)})"
+        + ".then((jwe) => console.log(jwe));\n"
     )
     (tmp_path / "example.mjs").write_text(script)
     result = subprocess.run(
@@ -35,4 +41,8 @@ def test_readme_web_crypto_example_round_trips(tmp_path: Path) -> None:
         timeout=60,
         check=True,
     )
-    assert key.decrypt(result.stdout.strip()) == CARD
+    card, use = key.open_bound(result.stdout.strip(), MERCHANT)
+    assert card == CARD
+    use.check_fresh()  # made just now
+    with pytest.raises(JweWrongAudience):
+        key.open_bound(result.stdout.strip(), "mer_someone_else")

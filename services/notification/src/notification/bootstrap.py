@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from notification.adapters.endpoint_secrets import EndpointSecrets
 from notification.adapters.http_sender import HttpSender, build_client
-from notification.adapters.repository import DeliveryStore, WebhookRepository
+from notification.adapters.repository import (
+    DeliveryStore,
+    WebhookRepository,
+    seal_waiting_secrets,
+)
 from notification.config import NotificationSettings
 from notification.domain.retry import RetryPolicy
 from notification.service_layer.delivery_worker import DeliveryWorker
 from notification.service_layer.handlers import NotificationHandlers, load_static_endpoints
+from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
+from sanalpos_common.crypto.webhook_secrets import KEYRING_ID
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.metrics import WebhookMetrics
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "notification"
+log = logging.getLogger(__name__)
 
 
-def webhook_repository(uow: UnitOfWork) -> WebhookRepository:
-    return WebhookRepository(uow.conn)
+def endpoint_secrets(settings: NotificationSettings) -> EndpointSecrets:
+    spec = settings.webhook_secret_keyring.get_secret_value()
+    return EndpointSecrets(LiveKeyring(provider_from_spec(KEYRING_ID, spec), KEYRING_ID))
 
 
 async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
     settings = settings or NotificationSettings()
     platform = await start_platform(CONSUMER, settings, MIGRATIONS)
     allow_http = settings.http_endpoints_allowed
+    secrets = endpoint_secrets(settings)
+    sealed = await seal_waiting_secrets(platform.pool, secrets)
+    if sealed:
+        log.info("sealed %d webhook secrets kept in clear before migration 0002", sealed)
+
+    def webhook_repository(uow: UnitOfWork) -> WebhookRepository:
+        return WebhookRepository(uow.conn, secrets)
 
     if settings.static_endpoints:
         async with unit_of_work(platform.pool) as uow:
@@ -34,18 +51,25 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
                 settings.static_endpoints,
                 allow_http_endpoints=allow_http,
                 rotation_grace_s=settings.secret_rotation_grace_s,
+                allow_loopback=settings.webhook_allow_loopback,
             )
 
     handlers = NotificationHandlers(
         webhook_repository,
         allow_http_endpoints=allow_http,
         rotation_grace_s=settings.secret_rotation_grace_s,
+        secrets=secrets,
+        allow_loopback=settings.webhook_allow_loopback,
     )
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
 
-    client = build_client(settings.delivery_timeout_s, settings.delivery_concurrency)
+    client = build_client(
+        settings.delivery_timeout_s,
+        settings.delivery_concurrency,
+        allow_loopback=settings.webhook_allow_loopback,
+    )
     worker = DeliveryWorker(
-        store=DeliveryStore(platform.pool),
+        store=DeliveryStore(platform.pool, secrets),
         sender=HttpSender(client),
         policy=RetryPolicy(
             base_s=settings.retry_base_s,

@@ -1,6 +1,13 @@
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Self
 
-from sanalpos_common.settings import ServiceSettings, local_database_url, service_config
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from sanalpos_common.settings import (
+    DEV_WEBHOOK_SEALED_KEYRING,
+    ServiceSettings,
+    local_database_url,
+    service_config,
+)
 
 
 class StaticEndpoint(BaseModel):
@@ -24,6 +31,12 @@ class NotificationSettings(ServiceSettings):
     """JSON list of {merchant_id, url, secret[, enabled]}, upserted at start-up."""
     allow_http_endpoints: bool | None = None
     """Accept plain-http endpoint URLs. Default: only outside production."""
+    webhook_allow_loopback: bool = False
+    """Development only: deliver to loopback addresses (local receivers on 127.0.0.1). Every
+    other non-public address is refused at connect time whatever this says."""
+    webhook_secret_keyring: SecretStr = SecretStr(DEV_WEBHOOK_SEALED_KEYRING)
+    """Key provider spec of the sealed (x25519) `webhook` keyring, private half included:
+    endpoint secrets arrive and are stored sealed to it (intake holds the public half)."""
     secret_rotation_grace_s: float = 24 * 3600
     """After a secret changes, the old one keeps signing (alongside the new) this long."""
 
@@ -41,6 +54,14 @@ class NotificationSettings(ServiceSettings):
 
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name. Tests use a private one."""
+
+    @model_validator(mode="after")
+    def _loopback_only_in_development(self) -> Self:
+        if self.webhook_allow_loopback and not self.is_development:
+            raise ValueError(
+                "production start-up refused: webhook_allow_loopback is for development"
+            )
+        return self
 
     @property
     def http_endpoints_allowed(self) -> bool:

@@ -27,19 +27,25 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
-from notification.bootstrap import bootstrap, webhook_repository
+from notification.bootstrap import bootstrap
 from notification.config import NotificationSettings, StaticEndpoint
 from notification.domain.signing import generate_secret
 from notification.service_layer.delivery_worker import DeliveryWorker
 from notification.service_layer.handlers import NotificationHandlers
 from sanalpos_common import topics
+from sanalpos_common.crypto.sealed import SealedKeyring
+from sanalpos_common.crypto.webhook_secrets import open_webhook_secret, seal_webhook_secret
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.runtime import serve
 from sanalpos_common.schemas.codec import encode, new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import WebhookEndpointRegistered
 from sanalpos_common.service import Platform
-from sanalpos_common.settings import local_database_url
+from sanalpos_common.settings import (
+    DEV_WEBHOOK_SEALED_KEYRING,
+    DEV_WEBHOOK_SEALED_PUBLIC,
+    local_database_url,
+)
 from sanalpos_common.testing import free_port, start_group_at_end
 from sanalpos_common.testing import wait_for as shared_wait_for
 
@@ -48,8 +54,10 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 BASE_DSN = os.environ.get("NOTIFICATION_DATABASE_URL", local_database_url("notification"))
 DLQ = topics.dead_letter_topic("notification")
 # The topics the service's handler table routes; listing them calls none of its dependencies.
-CONSUMED_TOPICS = NotificationHandlers(webhook_repository, False, 0.0).table().topics
+CONSUMED_TOPICS = NotificationHandlers(lambda uow: None, False, 0.0, None).table().topics  # type: ignore[arg-type,return-value]
 T = TypeVar("T")
+INTAKE_KEYRING = SealedKeyring.from_json(DEV_WEBHOOK_SEALED_PUBLIC)
+"""What intake seals announced secrets with (the development keyring's public half)."""
 
 
 async def wait_for(
@@ -169,6 +177,21 @@ class Service:
     async def publish_raw(self, topic: str, value: bytes, key: bytes) -> None:
         await self.producer.send_and_wait(topic, value=value, key=key)
 
+    async def endpoint_has(self, endpoint_id: uuid.UUID, secret: str, enabled: bool) -> bool:
+        row = await self.pool.fetchrow(
+            "SELECT merchant_id, secret_ciphertext FROM webhook_endpoints "
+            "WHERE endpoint_id = $1 AND enabled = $2",
+            endpoint_id,
+            enabled,
+        )
+        if row is None:
+            return False
+        keyring = SealedKeyring.from_json(DEV_WEBHOOK_SEALED_KEYRING)
+        opened = open_webhook_secret(
+            keyring, row["secret_ciphertext"], row["merchant_id"], endpoint_id
+        )
+        return opened == secret
+
     async def register_endpoint(
         self,
         merchant_id: str,
@@ -185,7 +208,7 @@ class Service:
             endpoint_id=endpoint_id,
             merchant_id=merchant_id,
             url=url,
-            secret=secret,
+            secret_ciphertext=seal_webhook_secret(INTAKE_KEYRING, secret, merchant_id, endpoint_id),
             enabled=enabled,
         )
         envelope = new_envelope(
@@ -196,15 +219,7 @@ class Service:
         )
         await self.publish(topics.WEBHOOK_ENDPOINT_REGISTERED, envelope)
         if wait:  # endpoints and payments travel on different topics: no ordering between them
-            await wait_for(
-                lambda: self.pool.fetchval(
-                    "SELECT 1 FROM webhook_endpoints WHERE endpoint_id = $1 AND secret = $2 "
-                    "AND enabled = $3",
-                    endpoint_id,
-                    secret,
-                    enabled,
-                )
-            )
+            await wait_for(lambda: self.endpoint_has(endpoint_id, secret, enabled))
         return endpoint_id, secret
 
 
@@ -234,6 +249,7 @@ async def service(receiver: Receiver) -> AsyncIterator[Service]:
                 secret=SecretStr(static_secret),
             )
         ],
+        webhook_allow_loopback=True,  # the receiver listens on 127.0.0.1
         retry_base_s=0.05,
         retry_cap_s=0.2,
         retry_max_attempts=4,

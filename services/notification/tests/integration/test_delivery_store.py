@@ -10,14 +10,23 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from notification.adapters.repository import AttemptRecord, DeliveryStore, WebhookRepository
+from notification.adapters.endpoint_secrets import EndpointSecrets
+from notification.adapters.repository import (
+    AttemptRecord,
+    DeliveryStore,
+    WebhookRepository,
+    seal_waiting_secrets,
+)
 from notification.bootstrap import MIGRATIONS
 from notification.domain.retry import DeliveryStatus
 from notification.domain.signing import generate_secret
 from notification.domain.webhooks import Endpoint, NewDelivery
+from sanalpos_common.crypto.sealed import SealedKeyring
 from sanalpos_common.db import create_pool, migrate, unit_of_work
 
 from .conftest import BASE_DSN
+
+SECRETS = EndpointSecrets(SealedKeyring.generate("webhook"))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +53,7 @@ async def _endpoint(pool: asyncpg.Pool, merchant: str, **changes: object) -> End
     )
     endpoint = Endpoint(**{**endpoint.__dict__, **changes})  # type: ignore[arg-type]
     async with unit_of_work(pool) as uow:
-        await WebhookRepository(uow.conn).upsert_endpoint(
+        await WebhookRepository(uow.conn, SECRETS).upsert_endpoint(
             endpoint, source="event", rotation_grace_s=60
         )
     return endpoint
@@ -64,8 +73,10 @@ async def _deliveries(pool: asyncpg.Pool, endpoint: Endpoint, n: int) -> list[Ne
         for _ in range(n)
     ]
     async with unit_of_work(pool) as uow:
-        assert await WebhookRepository(uow.conn).add_deliveries(deliveries) == n
-        assert await WebhookRepository(uow.conn).add_deliveries(deliveries) == 0  # idempotent
+        assert await WebhookRepository(uow.conn, SECRETS).add_deliveries(deliveries) == n
+        assert (
+            await WebhookRepository(uow.conn, SECRETS).add_deliveries(deliveries) == 0
+        )  # idempotent
     return deliveries
 
 
@@ -92,7 +103,7 @@ async def _drain(store: DeliveryStore) -> None:
 
 
 async def test_lease_expiry_and_fencing(pool: asyncpg.Pool) -> None:
-    store = DeliveryStore(pool)
+    store = DeliveryStore(pool, SECRETS)
     await _drain(store)
     endpoint = await _endpoint(pool, "m-lease")
     [delivery] = await _deliveries(pool, endpoint, 1)
@@ -124,7 +135,7 @@ async def test_lease_expiry_and_fencing(pool: asyncpg.Pool) -> None:
 
 
 async def test_concurrent_claims_never_share_a_delivery(pool: asyncpg.Pool) -> None:
-    store = DeliveryStore(pool)
+    store = DeliveryStore(pool, SECRETS)
     await _drain(store)
     endpoint = await _endpoint(pool, "m-concurrent")
     deliveries = await _deliveries(pool, endpoint, 60)
@@ -136,7 +147,7 @@ async def test_concurrent_claims_never_share_a_delivery(pool: asyncpg.Pool) -> N
 
 
 async def test_retry_schedule_is_respected(pool: asyncpg.Pool) -> None:
-    store = DeliveryStore(pool)
+    store = DeliveryStore(pool, SECRETS)
     await _drain(store)
     endpoint = await _endpoint(pool, "m-retry")
     [delivery] = await _deliveries(pool, endpoint, 1)
@@ -161,7 +172,7 @@ async def test_retry_schedule_is_respected(pool: asyncpg.Pool) -> None:
 
 
 async def test_disabled_endpoint_and_cancel(pool: asyncpg.Pool) -> None:
-    store = DeliveryStore(pool)
+    store = DeliveryStore(pool, SECRETS)
     await _drain(store)
     endpoint = await _endpoint(pool, "m-cancel", enabled=False)
     [delivery] = await _deliveries(pool, endpoint, 1)
@@ -179,11 +190,11 @@ async def test_endpoint_upsert_rotation_and_enabled_filter(pool: asyncpg.Pool) -
     rotated = Endpoint(**{**endpoint.__dict__, "secret": generate_secret()})
     for _ in range(2):  # the second identical upsert must not lose the previous secret
         async with unit_of_work(pool) as uow:
-            await WebhookRepository(uow.conn).upsert_endpoint(
+            await WebhookRepository(uow.conn, SECRETS).upsert_endpoint(
                 rotated, source="event", rotation_grace_s=60
             )
     async with pool.acquire() as conn:
-        [current] = await WebhookRepository(conn).enabled_endpoints(merchant)
+        [current] = await WebhookRepository(conn, SECRETS).enabled_endpoints(merchant)
     assert current.endpoint_id == endpoint.endpoint_id != off.endpoint_id
     assert current.secret == rotated.secret
     assert current.previous_secret == endpoint.secret
@@ -192,3 +203,44 @@ async def test_endpoint_upsert_rotation_and_enabled_filter(pool: asyncpg.Pool) -
     assert now + timedelta(seconds=50) < current.previous_secret_expires_at
     assert current.previous_secret_expires_at < now + timedelta(seconds=70)
     assert len(current.signing_keys(now)) == 2
+
+
+async def test_secrets_are_stored_only_sealed(pool: asyncpg.Pool) -> None:
+    merchant = f"m-{uuid.uuid4().hex[:8]}"
+    endpoint = await _endpoint(pool, merchant)
+    rotated = Endpoint(**{**endpoint.__dict__, "secret": generate_secret()})
+    async with unit_of_work(pool) as uow:
+        await WebhookRepository(uow.conn, SECRETS).upsert_endpoint(
+            rotated, source="event", rotation_grace_s=60
+        )
+    row = await pool.fetchrow(
+        "SELECT to_jsonb(e)::text AS r FROM webhook_endpoints e WHERE endpoint_id = $1",
+        endpoint.endpoint_id,
+    )
+    for secret in (endpoint.secret, rotated.secret):
+        assert secret.removeprefix("whsec_") not in row["r"]
+    assert '"secret_ciphertext": "sp3.webhook.' in row["r"]
+    assert '"previous_secret_ciphertext": "sp3.webhook.' in row["r"]
+
+
+async def test_secrets_left_in_clear_by_migration_0002_are_sealed_at_start_up(
+    pool: asyncpg.Pool,
+) -> None:
+    """A row from before 0002: its clear secrets wait in webhook_secrets_to_seal."""
+    merchant, endpoint_id = f"m-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    secret, previous = generate_secret(), generate_secret()
+    await pool.execute(
+        "INSERT INTO webhook_endpoints (endpoint_id, merchant_id, url, source, "
+        "previous_secret_expires_at) VALUES ($1, $2, 'https://m.example/h', 'event', "
+        "now() + interval '1 hour')",
+        endpoint_id,
+        merchant,
+    )
+    await pool.execute(
+        "INSERT INTO webhook_secrets_to_seal VALUES ($1, $2, $3)", endpoint_id, secret, previous
+    )
+    assert await seal_waiting_secrets(pool, SECRETS) >= 1
+    assert await pool.fetchval("SELECT count(*) FROM webhook_secrets_to_seal") == 0
+    async with pool.acquire() as conn:
+        [current] = await WebhookRepository(conn, SECRETS).enabled_endpoints(merchant)
+    assert (current.secret, current.previous_secret) == (secret, previous)

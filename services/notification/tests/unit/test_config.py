@@ -6,6 +6,8 @@ import pytest
 
 from notification.config import NotificationSettings
 from notification.domain.signing import generate_secret
+from sanalpos_common.crypto.sealed import SealedKeyring
+from sanalpos_common.settings import DEV_WEBHOOK_SEALED_KEYRING
 
 
 def test_defaults() -> None:
@@ -37,6 +39,27 @@ def test_http_endpoints_only_outside_production(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SANALPOS_ENV", "production")
     monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
+    monkeypatch.setenv(
+        "NOTIFICATION_WEBHOOK_SECRET_KEYRING", SealedKeyring.generate("webhook").to_json()
+    )
     assert NotificationSettings().http_endpoints_allowed is False
     monkeypatch.setenv("NOTIFICATION_ALLOW_HTTP_ENDPOINTS", "true")
     assert NotificationSettings().http_endpoints_allowed is True
+
+
+def test_production_refuses_the_development_webhook_keyring_and_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SANALPOS_ENV", "production")
+    monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
+    monkeypatch.setenv("NOTIFICATION_WEBHOOK_SECRET_KEYRING", DEV_WEBHOOK_SEALED_KEYRING)
+    with pytest.raises(ValueError, match="webhook_secret_keyring"):
+        NotificationSettings()
+    monkeypatch.setenv(
+        "NOTIFICATION_WEBHOOK_SECRET_KEYRING", SealedKeyring.generate("webhook").to_json()
+    )
+    assert NotificationSettings().webhook_allow_loopback is False
+    monkeypatch.setenv("NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK", "true")
+    with pytest.raises(ValueError, match="webhook_allow_loopback"):
+        NotificationSettings()

@@ -9,10 +9,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from notification.adapters.endpoint_secrets import EndpointSecrets
 from notification.domain.signing import generate_secret
 from notification.domain.webhooks import Endpoint, NewDelivery
 from notification.service_layer.handlers import NotificationHandlers
 from sanalpos_common import topics
+from sanalpos_common.crypto import DecryptionError
+from sanalpos_common.crypto.sealed import SealedKeyring
+from sanalpos_common.crypto.webhook_secrets import seal_webhook_secret
 from sanalpos_common.schemas.events import PaymentCaptured, WebhookEndpointRegistered
 from sanalpos_common.testing import deliver
 
@@ -43,16 +47,29 @@ def store() -> FakeWebhooks:
     return FakeWebhooks()
 
 
+KEYRING = SealedKeyring.generate("webhook")
+"""Notification's keyring; intake seals with its public half."""
+
+
 def table(store: FakeWebhooks) -> NotificationHandlers:
-    return NotificationHandlers(lambda uow: store, allow_http_endpoints=False, rotation_grace_s=60)
+    return NotificationHandlers(
+        lambda uow: store,
+        allow_http_endpoints=False,
+        rotation_grace_s=60,
+        secrets=EndpointSecrets(KEYRING),
+    )
 
 
-def registered(merchant: str = MERCHANT, enabled: bool = True) -> WebhookEndpointRegistered:
+def registered(
+    merchant: str = MERCHANT, enabled: bool = True, secret: str | None = None
+) -> WebhookEndpointRegistered:
+    endpoint_id = uuid.uuid4()
+    secret = secret or generate_secret()
     return WebhookEndpointRegistered(
-        endpoint_id=uuid.uuid4(),
+        endpoint_id=endpoint_id,
         merchant_id=merchant,
-        url=f"https://{merchant}.example.com/hooks",
-        secret=generate_secret(),
+        url=f"https://{merchant.replace('_', '-')}.example.com/hooks",
+        secret_ciphertext=seal_webhook_secret(KEYRING.public_only(), secret, merchant, endpoint_id),
         enabled=enabled,
     )
 
@@ -99,7 +116,38 @@ async def test_an_outcome_is_queued_once_for_each_enabled_endpoint_of_its_mercha
 
 
 async def test_an_endpoint_with_a_plain_http_url_is_refused(store: FakeWebhooks) -> None:
-    insecure = registered().model_copy(update={"url": "http://mer_unit.example.com/hooks"})
+    insecure = registered().model_copy(update={"url": "http://mer-unit.example.com/hooks"})
     with pytest.raises(ValueError):
         await deliver(table(store).table(), insecure, producer="notification")
+    assert store.endpoints == {}
+
+
+async def test_the_sealed_secret_is_opened_to_sign(store: FakeWebhooks) -> None:
+    secret = generate_secret()
+    await deliver(table(store).table(), registered(secret=secret), producer="notification")
+    [(endpoint, _)] = store.endpoints.values()
+    assert endpoint.secret == secret
+
+
+async def test_a_secret_sealed_for_another_endpoint_does_not_open(store: FakeWebhooks) -> None:
+    first, second = registered(), registered()
+    swapped = second.model_copy(update={"secret_ciphertext": first.secret_ciphertext})
+    with pytest.raises(DecryptionError):
+        await deliver(table(store).table(), swapped, producer="notification")
+    assert store.endpoints == {}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1/hooks",
+        "https://localhost/hooks",
+        "https://vault.internal/hooks",
+    ],
+)
+async def test_an_endpoint_on_an_internal_host_is_refused(store: FakeWebhooks, url: str) -> None:
+    internal = registered().model_copy(update={"url": url})
+    with pytest.raises(ValueError):
+        await deliver(table(store).table(), internal, producer="notification")
     assert store.endpoints == {}

@@ -223,7 +223,13 @@ def test_signing_keys_include_previous_secret_only_during_grace() -> None:
 def test_validate_endpoint() -> None:
     secret = generate_secret()
     validate_endpoint("m", "https://merchant.example/hook", secret, allow_http=False)
-    validate_endpoint("m", "http://127.0.0.1:8080/hook", secret, allow_http=True)
+    validate_endpoint(
+        "m", "http://127.0.0.1:8080/hook", secret, allow_http=True, allow_loopback=True
+    )
+    with pytest.raises(InvalidEndpoint):
+        validate_endpoint("m", "http://127.0.0.1:8080/hook", secret, allow_http=True)
+    with pytest.raises(InvalidEndpoint):
+        validate_endpoint("m", "http://169.254.169.254/", secret, allow_http=True)
     with pytest.raises(InvalidEndpoint):
         validate_endpoint("m", "http://merchant.example/hook", secret, allow_http=False)
     with pytest.raises(InvalidEndpoint):

@@ -394,7 +394,12 @@ class WebhookEndpointRegistered(_Frozen):
     endpoint_id: uuid.UUID
     merchant_id: str
     url: str
-    secret: str = Field(description="Standard Webhooks signing secret, whsec_<base64>")
+    secret_ciphertext: str = Field(
+        description="The Standard Webhooks signing secret (whsec_<base64>) sealed to "
+        "notification's `webhook` keyring (sp3, associated data "
+        "webhook-secret|<merchant_id>|<endpoint_id>): never in clear on the topic",
+        max_length=4096,
+    )
     enabled: bool = True
 
 

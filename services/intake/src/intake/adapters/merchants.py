@@ -87,6 +87,15 @@ class MerchantStore:
             url,
         )
 
+    async def lock_webhook_endpoints(self, merchant_id: str) -> int:
+        """Locks the merchant's row (so concurrent registrations count one after the
+        other, in this transaction) and counts its endpoints."""
+        await self.db.execute("SELECT 1 FROM merchants WHERE id = $1 FOR UPDATE", merchant_id)
+        count = await self.db.fetchval(
+            "SELECT count(*) FROM webhook_endpoints WHERE merchant_id = $1", merchant_id
+        )
+        return int(count or 0)
+
     async def webhook_endpoints(self, merchant_id: str) -> list[asyncpg.Record]:
         return list(
             await self.db.fetch(

@@ -423,7 +423,12 @@ class RegisterWebhookEndpoint(RequestBody):
         # such endpoints, so intake must not accept them and announce them.
         pattern=WEBHOOK_URL_PATTERN,
         max_length=2048,
-        description="Where events are POSTed: an http(s) URL with a host, no credentials",
+        description="Where events are POSTed: an http(s) URL with a host name (or IP) that "
+        "must be a public address, without credentials. Loopback, private (10/8, 172.16/12, "
+        "192.168/16, fc00::/7), link-local and cloud-metadata (169.254/16), CGNAT "
+        "(100.64/10), multicast, reserved and unspecified addresses, and internal names "
+        "(localhost, *.local, *.internal, single-label names) are refused with a 422 naming "
+        "`url`; what the name resolves to is checked again on every delivery",
         examples=["https://shop.example/hooks/sanalpos"],
     )
 

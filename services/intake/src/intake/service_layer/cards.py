@@ -6,32 +6,44 @@ import base64
 import binascii
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from intake.adapters.card_tokens import CardTokenRepository
+from intake.adapters.used_jwe import UsedJweRepository
 from intake.domain.commands import CardIn
 from intake.domain.queries import BadCursor
 from intake.domain.read_models import StoredCardList, StoredCardOut
 from intake.service_layer.card_protection import CardProtection
-from intake.service_layer.client_encryption import ClientEncryption
+from intake.service_layer.client_encryption import ClientEncryption, JweUse
 from intake.service_layer.problems import Refused, field_errors, invalid
 
 log = logging.getLogger(__name__)
 C = TypeVar("C", bound=BaseModel)
 
 
-def open_encrypted_card(client_encryption: ClientEncryption, jwe: SecretStr, model: type[C]) -> C:
-    """Decrypts a client-side-encrypted card and validates it exactly like a clear `card`.
+@dataclass(frozen=True)
+class OpenedCard(Generic[C]):
+    card: C
+    use: JweUse
+    """To record (UsedJweRepository) in the transaction of what the card pays for."""
 
-    Raises UnreadableCardPayload, or `Refused` naming `encrypted_card.<field>` (never the
-    input)."""
-    payload = client_encryption.decrypt(jwe.get_secret_value())
+
+def open_encrypted_card(
+    client_encryption: ClientEncryption, jwe: SecretStr, model: type[C], merchant_id: str
+) -> OpenedCard[C]:
+    """Decrypts a client-side-encrypted card bound to `merchant_id` and validates it
+    exactly like a clear `card`.
+
+    Raises UnreadableCardPayload (a binding subclass for a token of another merchant, stale,
+    or unbound), or `Refused` naming `encrypted_card.<field>` (never the input)."""
+    payload, use = client_encryption.open_bound(jwe.get_secret_value(), merchant_id)
     try:
-        return model.model_validate(payload)
+        return OpenedCard(model.model_validate(payload), use)
     except ValidationError as exc:
         raise Refused(invalid(*field_errors(exc, ("encrypted_card",)))) from None
 
@@ -51,8 +63,15 @@ def card_view(row: Mapping[str, Any] | Any) -> dict[str, Any]:
 
 
 async def save_card(
-    pool: asyncpg.Pool, protection: CardProtection, merchant_id: str, card: CardIn
+    pool: asyncpg.Pool,
+    protection: CardProtection,
+    merchant_id: str,
+    card: CardIn,
+    jwe_use: JweUse | None = None,
 ) -> dict[str, Any]:
+    """`pool` may be a transaction's connection: the token's use then commits with the card."""
+    if jwe_use is not None:
+        await UsedJweRepository(pool).record(jwe_use)
     row = await protection.run(
         protection.tokenize,
         merchant_id,

@@ -27,6 +27,7 @@ from intake.service_layer.problems import (
     invalid,
     not_found,
 )
+from intake.service_layer.webhooks import ReplayUnavailable, TooManyEndpoints, UnsafeWebhookUrl
 
 
 def _state_conflict(exc: OperationNotAllowed) -> ProblemDetails:
@@ -85,9 +86,7 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetails]] = {
     InstallmentsNotAllowed: lambda exc: invalid(
         FieldError("installments", exc.reason, "not_allowed"), allowed_installments=exc.allowed
     ),
-    UnreadableCardPayload: lambda exc: invalid(
-        FieldError("encrypted_card", str(exc), "jwe_invalid")
-    ),
+    UnreadableCardPayload: lambda exc: invalid(FieldError("encrypted_card", str(exc), exc.code)),
     BadCursor: lambda _: BAD_CURSOR,
     CardNotFound: lambda exc: not_found("card", str(exc.args[0])),
     IdempotencyConflict: lambda _: IDEMPOTENCY_KEY_REUSED,
@@ -98,6 +97,21 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetails]] = {
     ),
     MerchantNotFound: lambda exc: not_found("merchant", str(exc.args[0])),
     KeyNotFound: lambda exc: not_found("API key", str(exc.args[0])),
+    UnsafeWebhookUrl: lambda exc: invalid(FieldError("url", str(exc), "url_not_public")),
+    TooManyEndpoints: lambda exc: ProblemDetails(
+        409,
+        "webhook-endpoint-limit",
+        "Too many webhook endpoints",
+        str(exc),
+        extra={"limit": exc.limit},
+    ),
+    ReplayUnavailable: lambda _: ProblemDetails(
+        409,
+        "idempotent-replay-unavailable",
+        "The stored answer can no longer be replayed",
+        "the endpoint was registered, but its stored answer no longer opens (intake's keyring "
+        "changed); list your endpoints with GET /v1/merchant and register a new one",
+    ),
 }
 """Exception type -> its problem. A subclass without an entry takes its base's."""
 

@@ -43,6 +43,9 @@ class Response:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    stored: dict[str, Any] | None = None
+    """What is kept for replays when it differs from `body` (a secret in it sealed); the
+    endpoint's `reopen` turns it back into the body."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def idempotency_scope(
 
 Execute = Callable[[uuid.UUID], Awaitable[Response]]
 Work = Callable[[UnitOfWork], Awaitable[Response]]
+Reopen = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 async def run_idempotent(
@@ -106,10 +110,10 @@ async def run_idempotent(
 
 
 async def run_in_transaction(
-    pool: asyncpg.Pool, scope: IdempotencyScope | None, work: Work
+    pool: asyncpg.Pool, scope: IdempotencyScope | None, work: Work, reopen: Reopen | None = None
 ) -> Response:
     """`work` in one unit of work; with a key, exactly once, its response completing the key
-    in the same transaction."""
+    in the same transaction. A replayed answer goes through `reopen` (see Response.stored)."""
     if scope is None:
         async with unit_of_work(pool, PRODUCER) as uow:
             return await work(uow)
@@ -120,7 +124,10 @@ async def run_in_transaction(
             await complete(uow.conn, scope, claim_id, response)
         return response
 
-    return await run_idempotent(pool, scope, execute)
+    response = await run_idempotent(pool, scope, execute)
+    if response.replayed and reopen is not None:
+        return Response(response.status, reopen(response.body), replayed=True)
+    return response
 
 
 async def claim(
@@ -160,7 +167,11 @@ async def complete(
     """In the work's transaction: store the response; refuses (rolling the work back) when
     the claim was lost to another request after it expired."""
     if not await IdempotencyRepository(conn).complete(
-        scope.merchant_id, scope.key, claim_id, response.status, response.body
+        scope.merchant_id,
+        scope.key,
+        claim_id,
+        response.status,
+        response.body if response.stored is None else response.stored,
     ):
         raise _ClaimLost(scope.key)
 

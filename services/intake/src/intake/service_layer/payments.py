@@ -12,9 +12,11 @@ import asyncpg
 from intake import PRODUCER
 from intake.adapters.card_tokens import CardTokenRepository
 from intake.adapters.payments import IdempotencyRepository, PaymentRepository
+from intake.adapters.used_jwe import UsedJweRepository
 from intake.domain.commands import CardIn, CreatePaymentRequest
 from intake.domain.payment import PaymentStatus, rank
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.client_encryption import JweUse
 from intake.service_layer.idempotency import (
     IdempotencyConflict,
     IdempotencyScope,
@@ -54,8 +56,11 @@ async def create_payment(
     request: CreatePaymentRequest,
     idempotency_key: str | None,
     card: CardIn | None = None,
+    jwe_use: JweUse | None = None,
 ) -> Response:
-    """`card`: the clear card when it came encrypted (`encrypted_card`), already validated."""
+    """`card`: the clear card when it came encrypted (`encrypted_card`), already validated;
+    `jwe_use`: that token's use, recorded with the payment (a reused token is refused, a
+    retry with the same Idempotency-Key replays before it is looked at)."""
     card = card or request.card
     compared = request.fingerprint_for_idempotency()
     if card is not None and request.card is None:
@@ -70,7 +75,7 @@ async def create_payment(
         for _ in range(2):
             try:
                 return await _create_once(
-                    pool, protection, merchant_id, request, card, idempotency_key, digest
+                    pool, protection, merchant_id, request, card, idempotency_key, digest, jwe_use
                 )
             except _ConcurrentDuplicate:
                 continue  # the other request committed: the next pass replays its response
@@ -92,6 +97,7 @@ async def _create_once(
     card_in: CardIn | None,
     idempotency_key: str | None,
     digest: str,
+    jwe_use: JweUse | None = None,
 ) -> Response:
     async with unit_of_work(pool, PRODUCER) as uow:
         keys = IdempotencyRepository(uow.conn)
@@ -102,6 +108,8 @@ async def _create_once(
                     raise IdempotencyConflict(idempotency_key)
                 body = json.loads(previous["response_body"])
                 return Response(previous["response_status"], body, replayed=True)
+        if jwe_use is not None:
+            await UsedJweRepository(uow.conn).record(jwe_use)
         payment_id = uuid.uuid4()
         now = datetime.now(UTC)
         card_token: str | None = None

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
+from notification.adapters.endpoint_secrets import EndpointSecrets
 from notification.domain.retry import DeliveryStatus
 from notification.domain.webhooks import Endpoint, NewDelivery
 from sanalpos_common.db import Connection
@@ -16,18 +17,23 @@ from sanalpos_common.db import Connection
 DELIVERY_CHANNEL = "sanalpos_webhook_deliveries"
 
 _ENDPOINT_COLUMNS = (
-    "endpoint_id, merchant_id, url, secret, enabled, previous_secret, previous_secret_expires_at"
+    "endpoint_id, merchant_id, url, secret_ciphertext, enabled, previous_secret_ciphertext, "
+    "previous_secret_expires_at"
 )
 
 
-def _endpoint(row: asyncpg.Record) -> Endpoint:
+def _endpoint(row: asyncpg.Record, secrets: EndpointSecrets) -> Endpoint:
+    merchant_id, endpoint_id = row["merchant_id"], row["endpoint_id"]
+    previous = row["previous_secret_ciphertext"]
     return Endpoint(
-        endpoint_id=row["endpoint_id"],
-        merchant_id=row["merchant_id"],
+        endpoint_id=endpoint_id,
+        merchant_id=merchant_id,
         url=row["url"],
-        secret=row["secret"],
+        secret=secrets.open_or_empty(row["secret_ciphertext"], merchant_id, endpoint_id),
         enabled=row["enabled"],
-        previous_secret=row["previous_secret"],
+        previous_secret=None
+        if previous is None
+        else secrets.open_or_empty(previous, merchant_id, endpoint_id),
         previous_secret_expires_at=row["previous_secret_expires_at"],
     )
 
@@ -35,37 +41,67 @@ def _endpoint(row: asyncpg.Record) -> Endpoint:
 class WebhookRepository:
     """Used inside a handler's unit of work (the same transaction as the inbox row)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, secrets: EndpointSecrets) -> None:
         self.conn = conn
+        self.secrets = secrets
 
     async def upsert_endpoint(
         self, endpoint: Endpoint, *, source: str, rotation_grace_s: float
     ) -> None:
-        """Insert or replace by endpoint_id. A changed secret keeps the old one for the grace."""
+        """Insert or replace by endpoint_id, the secret sealed. A changed secret keeps the
+        old one for the grace. Ciphertexts differ on every sealing, so "changed" is decided
+        on the opened secret."""
+        sealed = self.secrets.seal(endpoint.secret, endpoint.merchant_id, endpoint.endpoint_id)
+        inserted = await self.conn.fetchval(
+            "INSERT INTO webhook_endpoints "
+            "(endpoint_id, merchant_id, url, secret_ciphertext, enabled, source) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (endpoint_id) DO NOTHING RETURNING 1",
+            endpoint.endpoint_id,
+            endpoint.merchant_id,
+            endpoint.url,
+            sealed,
+            endpoint.enabled,
+            source,
+        )
+        if inserted:
+            return
+        row = await self.conn.fetchrow(
+            "SELECT merchant_id, secret_ciphertext, previous_secret_ciphertext, "
+            "previous_secret_expires_at FROM webhook_endpoints WHERE endpoint_id = $1 FOR UPDATE",
+            endpoint.endpoint_id,
+        )
+        assert row is not None  # inserted or present: rows are never deleted
+        current = self.secrets.open_or_empty(
+            row["secret_ciphertext"], row["merchant_id"], endpoint.endpoint_id
+        )
+        same_secret = current == endpoint.secret and row["merchant_id"] == endpoint.merchant_id
+        if same_secret:
+            secret, previous = row["secret_ciphertext"], row["previous_secret_ciphertext"]
+            previous_expires = row["previous_secret_expires_at"]
+        else:
+            secret, previous = sealed, None
+            previous_expires = None
+            if current and row["merchant_id"] == endpoint.merchant_id:
+                previous = row["secret_ciphertext"]
+                previous_expires = await self.conn.fetchval(
+                    "SELECT now() + make_interval(secs => $1)", rotation_grace_s
+                )
         await self.conn.execute(
             """
-            INSERT INTO webhook_endpoints (endpoint_id, merchant_id, url, secret, enabled, source)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (endpoint_id) DO UPDATE SET
-                merchant_id = EXCLUDED.merchant_id,
-                url = EXCLUDED.url,
-                enabled = EXCLUDED.enabled,
-                source = EXCLUDED.source,
-                previous_secret = CASE WHEN webhook_endpoints.secret = EXCLUDED.secret
-                    THEN webhook_endpoints.previous_secret ELSE webhook_endpoints.secret END,
-                previous_secret_expires_at = CASE WHEN webhook_endpoints.secret = EXCLUDED.secret
-                    THEN webhook_endpoints.previous_secret_expires_at
-                    ELSE now() + make_interval(secs => $7) END,
-                secret = EXCLUDED.secret,
-                updated_at = now()
+            UPDATE webhook_endpoints SET
+                merchant_id = $2, url = $3, enabled = $4, source = $5,
+                secret_ciphertext = $6, previous_secret_ciphertext = $7,
+                previous_secret_expires_at = $8, updated_at = now()
+            WHERE endpoint_id = $1
             """,
             endpoint.endpoint_id,
             endpoint.merchant_id,
             endpoint.url,
-            endpoint.secret,
             endpoint.enabled,
             source,
-            rotation_grace_s,
+            secret,
+            previous,
+            previous_expires,
         )
 
     async def enabled_endpoints(self, merchant_id: str) -> list[Endpoint]:
@@ -74,7 +110,7 @@ class WebhookRepository:
             "WHERE merchant_id = $1 AND enabled ORDER BY endpoint_id",
             merchant_id,
         )
-        return [_endpoint(r) for r in rows]
+        return [_endpoint(r, self.secrets) for r in rows]
 
     async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> int:
         """Insert pending deliveries, due now; an existing one (same id) is left alone."""
@@ -131,8 +167,9 @@ class AttemptRecord:
 class DeliveryStore:
     """The delivery worker's queries. Each is one short transaction; none spans an HTTP call."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, secrets: EndpointSecrets) -> None:
         self.pool = pool
+        self.secrets = secrets
 
     async def claim(self, limit: int, lease_s: float) -> list[ClaimedDelivery]:
         """Take up to `limit` due deliveries. The claim is a lease: their due time moves
@@ -170,7 +207,7 @@ class DeliveryStore:
                 event_type=r["event_type"],
                 body=r["body"],
                 attempt=r["attempts"],
-                endpoint=_endpoint(r),
+                endpoint=_endpoint(r, self.secrets),
                 created_at=r["created_at"],
             )
             for r in rows
@@ -237,3 +274,28 @@ class DeliveryStore:
             "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
         )
         return int(value)
+
+
+async def seal_waiting_secrets(pool: asyncpg.Pool, secrets: EndpointSecrets) -> int:
+    """Seals the secrets migration 0002 took out of webhook_endpoints in clear, and deletes
+    them: run at start-up, before anything consumes or delivers."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT w.endpoint_id, w.secret, w.previous_secret, e.merchant_id "
+            "FROM webhook_secrets_to_seal w JOIN webhook_endpoints e USING (endpoint_id) "
+            "FOR UPDATE OF w"
+        )
+        for row in rows:
+            merchant_id, endpoint_id = row["merchant_id"], row["endpoint_id"]
+            previous = row["previous_secret"]
+            await conn.execute(
+                "UPDATE webhook_endpoints SET secret_ciphertext = $2, "
+                "previous_secret_ciphertext = $3 WHERE endpoint_id = $1",
+                endpoint_id,
+                secrets.seal(row["secret"], merchant_id, endpoint_id),
+                None if previous is None else secrets.seal(previous, merchant_id, endpoint_id),
+            )
+            await conn.execute(
+                "DELETE FROM webhook_secrets_to_seal WHERE endpoint_id = $1", endpoint_id
+            )
+    return len(rows)

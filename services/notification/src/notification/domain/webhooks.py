@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from notification.domain.public_events import header_of, public_event, webhook_body
 from notification.domain.signing import secret_bytes
+from sanalpos_common.net import webhook_url_refusal
 from sanalpos_common.schemas.envelope import Envelope
 
 # Namespace for ids that must be the same on every start (static endpoints).
@@ -43,18 +43,17 @@ class Endpoint:
         return keys
 
 
-def validate_endpoint(merchant_id: str, url: str, secret: str, *, allow_http: bool) -> None:
-    """Raises InvalidEndpoint or InvalidSecret."""
+def validate_endpoint(
+    merchant_id: str, url: str, secret: str, *, allow_http: bool, allow_loopback: bool = False
+) -> None:
+    """Raises InvalidEndpoint or InvalidSecret. The URL's host must be able to be public
+    (no IP literal or name of a private range); what a name resolves to is checked again
+    on every connection (adapters.http_sender)."""
     if not merchant_id:
         raise InvalidEndpoint("merchant_id is required")
-    parts = urlsplit(url)
-    allowed = {"https", "http"} if allow_http else {"https"}
-    if parts.scheme not in allowed:
-        raise InvalidEndpoint(f"endpoint URL scheme must be one of {sorted(allowed)}")
-    if not parts.hostname:
-        raise InvalidEndpoint("endpoint URL has no host")
-    if parts.username or parts.password:
-        raise InvalidEndpoint("endpoint URL must not carry credentials")
+    refusal = webhook_url_refusal(url, allow_http=allow_http, allow_loopback=allow_loopback)
+    if refusal is not None:
+        raise InvalidEndpoint(f"endpoint URL refused: {refusal}")
     secret_bytes(secret)
 
 

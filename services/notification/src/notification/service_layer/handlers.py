@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -40,11 +41,17 @@ WebhookStores = Callable[[UnitOfWork], WebhookStore]
 """Opens the webhook store on a unit of work's transaction."""
 
 
+class SecretOpener(Protocol):
+    def open(self, ciphertext: str, merchant_id: str, endpoint_id: uuid.UUID) -> str: ...
+
+
 @dataclass(frozen=True)
 class NotificationHandlers:
     webhooks: WebhookStores
     allow_http_endpoints: bool
     rotation_grace_s: float
+    secrets: SecretOpener
+    allow_loopback: bool = False
 
     def table(self) -> HandlerTable:
         """This service's routes by message type; built once, at start-up. Every outcome
@@ -54,18 +61,23 @@ class NotificationHandlers:
 
     async def on_endpoint_registered(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         registered: WebhookEndpointRegistered = envelope.payload
-        # An invalid URL or secret raises: the consumer retries, then dead-letters it.
+        # An invalid URL, or a secret that does not open or is invalid, raises: the consumer
+        # retries, then dead-letters it (the dead letter holds only the ciphertext).
+        secret = self.secrets.open(
+            registered.secret_ciphertext, registered.merchant_id, registered.endpoint_id
+        )
         validate_endpoint(
             registered.merchant_id,
             registered.url,
-            registered.secret,
+            secret,
             allow_http=self.allow_http_endpoints,
+            allow_loopback=self.allow_loopback,
         )
         endpoint = Endpoint(
             endpoint_id=registered.endpoint_id,
             merchant_id=registered.merchant_id,
             url=registered.url,
-            secret=registered.secret,
+            secret=secret,
             enabled=registered.enabled,
         )
         await self.webhooks(uow).upsert_endpoint(
@@ -94,12 +106,17 @@ async def load_static_endpoints(
     *,
     allow_http_endpoints: bool,
     rotation_grace_s: float,
+    allow_loopback: bool = False,
 ) -> int:
     """Upsert the operator-configured endpoints; a bad one stops start-up."""
     for configured in endpoints:
         secret = configured.secret.get_secret_value()
         validate_endpoint(
-            configured.merchant_id, configured.url, secret, allow_http=allow_http_endpoints
+            configured.merchant_id,
+            configured.url,
+            secret,
+            allow_http=allow_http_endpoints,
+            allow_loopback=allow_loopback,
         )
         await repository.upsert_endpoint(
             Endpoint(

@@ -41,11 +41,12 @@ async def create_card(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Stores a card for later payments (card_token) and returns its token with the masked number; the security code is never stored. Idempotent with an Idempotency-Key."""
-    card = (
-        cards.open_encrypted_card(c.client_encryption, body.encrypted_card, SaveCardIn)
+    opened = (
+        cards.open_encrypted_card(c.client_encryption, body.encrypted_card, SaveCardIn, merchant_id)
         if body.encrypted_card is not None
-        else body.card
+        else None
     )
+    card = opened.card if opened is not None else body.card
     assert card is not None
     # Retries are compared on the keyed fingerprint, never on the card number itself.
     compared = {
@@ -56,7 +57,13 @@ async def create_card(
 
     async def work(uow: UnitOfWork) -> idempotency.Response:
         # save_card takes anything that runs queries: here, the key's own transaction.
-        view = await cards.save_card(cast(asyncpg.Pool, uow.conn), c.protection, merchant_id, card)
+        view = await cards.save_card(
+            cast(asyncpg.Pool, uow.conn),
+            c.protection,
+            merchant_id,
+            card,
+            opened.use if opened is not None else None,
+        )
         return idempotency.Response(201, view)
 
     scope = idempotency.idempotency_scope(

@@ -16,6 +16,7 @@ from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
 from intake.service_layer.export import Exports
 from intake.service_layer.outcome_waiters import OutcomeWaiters
+from intake.service_layer.webhooks import WebhookRegistration
 from sanalpos_common.http import Problem, bearer_token
 from sanalpos_common.http import require_admin as admin_guard
 
@@ -27,6 +28,7 @@ class Container:
     protection: CardProtection
     admin_token: str
     client_encryption: ClientEncryption
+    webhooks: WebhookRegistration
     exports: Exports
     rate_limits: KeyRateLimits = field(default_factory=default_rate_limits)
     waiters: OutcomeWaiters | None = None  # None: `Prefer: wait` is not honoured

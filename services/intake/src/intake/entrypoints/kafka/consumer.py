@@ -121,6 +121,12 @@ def card_data_in(value: bytes | None) -> bool:
         return False
 
 
+def encrypted_card_in(value: bytes | None) -> bool:
+    """The value names an encrypted card (a JWE): no use for a dead letter, and a token its
+    reader could try to pay with. Matched on the text, so malformed JSON counts too."""
+    return bool(value) and b"encrypted_card" in (value or b"")
+
+
 def _redacted_header(value: bytes) -> bytes:
     text = value.decode("utf-8", "replace")
     return redact(text).encode() if holds_card_number(text) else value
@@ -128,10 +134,14 @@ def _redacted_header(value: bytes) -> bytes:
 
 def without_card_data(message: Any) -> Any:
     """The record as it may be dead-lettered: its value is dropped when it holds card data,
-    and header values shaped like card numbers are redacted. Everything else is kept."""
+    in clear or client-side encrypted, and header values shaped like card numbers are
+    redacted. Everything else is kept."""
     headers = [(name, _redacted_header(v)) for name, v in (message.headers or [])]
     if card_data_in(message.value):
         headers.append(("dlq.value-dropped", b"card data in clear"))
+        return dataclasses.replace(message, value=None, headers=headers)
+    if encrypted_card_in(message.value):
+        headers.append(("dlq.value-dropped", b"encrypted card data (JWE)"))
         return dataclasses.replace(message, value=None, headers=headers)
     return dataclasses.replace(message, headers=headers)
 

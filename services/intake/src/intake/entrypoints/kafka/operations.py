@@ -18,7 +18,7 @@ from intake.domain.commands import (
 )
 from intake.entrypoints.kafka.messages import KafkaPaymentRequest
 from intake.service_layer import lifecycle, operations
-from intake.service_layer.cards import open_encrypted_card
+from intake.service_layer.cards import OpenedCard, open_encrypted_card
 from intake.service_layer.errors import refused_under
 from intake.service_layer.idempotency import request_hash
 from intake.service_layer.payments import create_payment
@@ -59,16 +59,24 @@ def prepare_create(
     deps: KafkaRequestDeps, merchant_id: str, request_id: str, request: KafkaPaymentRequest
 ) -> Prepared:
     body = _body(CreatePaymentRequest, request)
-    card: CardIn | None = None
+    opened: OpenedCard[CardIn] | None = None
     if body.encrypted_card is not None:
         with refused_under(FIELDS_UNDER):
-            card = open_encrypted_card(deps.client_encryption, body.encrypted_card, CardIn)
+            opened = open_encrypted_card(
+                deps.client_encryption, body.encrypted_card, CardIn, merchant_id
+            )
 
     async def execute() -> Result:
         # Its own transactions (card protection, idempotency claim): the payment completes
         # the key `kafka:<request id>`, so a redelivery after a crash finds the same payment.
         response = await create_payment(
-            deps.pool, deps.protection, merchant_id, body, f"kafka:{request_id}", card
+            deps.pool,
+            deps.protection,
+            merchant_id,
+            body,
+            f"kafka:{request_id}",
+            opened.card if opened else None,
+            opened.use if opened else None,
         )
         return response.status, response.body
 

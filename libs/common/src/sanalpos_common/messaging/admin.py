@@ -16,8 +16,8 @@ async def ensure_topics(
     bootstrap_servers: str, names: Iterable[str], partitions: int = 3, replication: int = 1
 ) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sanalpos-admin")
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if not missing:

@@ -33,6 +33,10 @@ class OutboxRelay:
     idle_poll_s: float = 1.0
     retention_hours: int = 24
     standby_poll_s: float = 2.0
+    send_timeout_s: float = 30.0
+    """A batch not acknowledged within this is rolled back and sent again (an aiokafka send can
+    hang for good after a broker restart)."""
+    error_backoff_s: float = 1.0
     standing_by: bool = False
     """True while another relay of this database holds the leader lock."""
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,7 +65,7 @@ class OutboxRelay:
                     published = await self.publish_pending()
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("outbox relay error: %s", type(exc).__name__)
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(self.error_backoff_s)
                     continue
                 if published < self.batch_size:
                     await self._sleep_until_notified()
@@ -89,16 +93,14 @@ class OutboxRelay:
             if not rows:
                 self.last_success_monotonic = asyncio.get_running_loop().time()
                 return 0
-            futures = [
-                await self.producer.send(
-                    row["topic"],
-                    value=row["payload"],
-                    key=row["message_key"].encode(),
-                    headers=[(k, v.encode()) for k, v in _headers(row["headers"])],
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*futures)
+            try:
+                async with asyncio.timeout(self.send_timeout_s):
+                    await self._send_all(rows)
+            except TimeoutError:
+                # Rolls the batch back (nothing marked sent): the next round sends it again.
+                # Rows Kafka did get arrive twice; every consumer's inbox drops the copy.
+                log.warning("outbox batch of %d not acknowledged in %.0fs", len(rows), self.send_timeout_s)
+                raise
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
@@ -106,6 +108,18 @@ class OutboxRelay:
         self.metrics.outbox_published.inc(len(rows))
         self.last_success_monotonic = asyncio.get_running_loop().time()
         return len(rows)
+
+    async def _send_all(self, rows: list[asyncpg.Record]) -> None:
+        futures = [
+            await self.producer.send(
+                row["topic"],
+                value=row["payload"],
+                key=row["message_key"].encode(),
+                headers=[(k, v.encode()) for k, v in _headers(row["headers"])],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*futures)
 
     async def purge_published(self) -> int:
         result = await self.pool.execute(

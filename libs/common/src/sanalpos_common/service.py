@@ -128,9 +128,7 @@ async def start_platform(
     return Platform(name, settings, pool, producer, metrics, health, relay, runtime)
 
 
-async def _connect_database(
-    settings: ServiceSettings, name: str, migrations: Path
-) -> asyncpg.Pool:
+async def _connect_database(settings: ServiceSettings, name: str, migrations: Path) -> asyncpg.Pool:
     async def connect() -> asyncpg.Pool:
         pool = await create_pool(
             settings.database_url.get_secret_value(), max_size=settings.db_pool_size

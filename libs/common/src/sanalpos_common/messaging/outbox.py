@@ -99,7 +99,9 @@ class OutboxRelay:
             except TimeoutError:
                 # Rolls the batch back (nothing marked sent): the next round sends it again.
                 # Rows Kafka did get arrive twice; every consumer's inbox drops the copy.
-                log.warning("outbox batch of %d not acknowledged in %.0fs", len(rows), self.send_timeout_s)
+                log.warning(
+                    "outbox batch of %d not acknowledged in %.0fs", len(rows), self.send_timeout_s
+                )
                 raise
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,7 +25,7 @@ from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
 from sanalpos_common.messaging.idempotent import idempotent
 from sanalpos_common.messaging.outbox import OutboxRelay
-from sanalpos_common.messaging.producer import build_producer
+from sanalpos_common.messaging.producer import ReconnectingProducer, build_producer
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.observability import (
     Health,
@@ -152,13 +153,16 @@ async def _connect_kafka(
             [*topics.ALL_TOPICS, topics.dead_letter_topic(name), *consumed_topics],
             partitions=settings.topic_partitions,
         )
-        producer = build_producer(settings.kafka_bootstrap_servers, client_id=name)
+        producer = ReconnectingProducer(
+            lambda: build_producer(settings.kafka_bootstrap_servers, client_id=name)
+        )
         try:
             await producer.start()
         except BaseException:
             await producer.stop()
             raise
-        return producer
+        # A drop-in: every AIOKafkaProducer attribute is passed through to the current one.
+        return cast(AIOKafkaProducer, producer)
 
     return await with_startup_retry("kafka", connect, timeout_s=settings.startup_timeout_s)
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from sanalpos_common.db import OUTBOX_CHANNEL
+from sanalpos_common.messaging.producer import FATAL_PRODUCER_ERRORS
 from sanalpos_common.observability import Metrics
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,12 @@ class OutboxRelay:
             while not self._stopping:
                 try:
                     published = await self.publish_pending()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except (
+                    OSError,
+                    KafkaError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                ) as exc:
                     log.warning("outbox relay error: %s", type(exc).__name__)
                     await asyncio.sleep(self.error_backoff_s)
                     continue
@@ -93,15 +100,20 @@ class OutboxRelay:
             if not rows:
                 self.last_success_monotonic = asyncio.get_running_loop().time()
                 return 0
+            generation = getattr(self.producer, "generation", 0)
             try:
                 async with asyncio.timeout(self.send_timeout_s):
                     await self._send_all(rows)
-            except TimeoutError:
-                # Rolls the batch back (nothing marked sent): the next round sends it again.
-                # Rows Kafka did get arrive twice; every consumer's inbox drops the copy.
+            except FATAL_PRODUCER_ERRORS as exc:
+                # Rolls the batch back (nothing marked sent): the next round sends it again,
+                # with a fresh producer. Rows Kafka did get arrive twice; every consumer's
+                # inbox drops the copy.
                 log.warning(
-                    "outbox batch of %d not acknowledged in %.0fs", len(rows), self.send_timeout_s
+                    "outbox batch of %d not acknowledged (%s)", len(rows), type(exc).__name__
                 )
+                replace = getattr(self.producer, "replace", None)
+                if replace is not None:
+                    await replace(generation, exc)
                 raise
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",

@@ -16,7 +16,7 @@ TEST_PG_PORT ?= 25532
 TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=$(TEST_KAFKA_PORT) \
 	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT)
 
-.PHONY: help install run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval
+.PHONY: help install run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval chaos
 
 help:
 	@echo "make run      start everything locally with demo traffic (Ctrl-C stops all)"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-intake   intake req/s with and without Prefer: wait, vs /healthz"
 	@echo "make profile SERVICE=intake [DURATION=20 RATE=50]   py-spy flamegraph under load"
 	@echo "make fraud-eval [FRAUD_EVAL_DATA=file]   replay labeled payments, print fraud metrics"
+	@echo "make chaos [CHAOS_ARGS=...]   load + kills/restarts on its own stack, then the invariants"
 
 install: .state/.installed
 
@@ -100,6 +101,12 @@ profile: install
 FRAUD_EVAL_DATA ?= ../shared/data/fraud/sparkov_dev.csv
 fraud-eval: install
 	$(UV) run --no-sync python scripts/fraud_eval.py --data "$(abspath $(FRAUD_EVAL_DATA))"
+
+# Load and faults (SIGKILLs, broker/PostgreSQL restarts, SIGSTOP) on a stack of its own
+# (.state/chaos, Kafka 29392/29393, PostgreSQL 25732, services 29402-29406), then the
+# invariants, replay and poison checks; exits 1 when one breaks. docs/reliability.md.
+chaos: install
+	$(UV) run --no-sync python scripts/chaos.py $(CHAOS_ARGS)
 
 clean: down
 	rm -rf .state

@@ -138,13 +138,12 @@ async def settle_everything(
     drained = False
     for _ in range(6):
         drained, *_ = await checks.wait_for_zero_lag(stack.bootstrap, pools, left())
-        while load.follow_ups_started_pending() and time.monotonic() - started < timeout_s:
+        while load.follow_ups_started_pending() and time.monotonic() - started < timeout_s:  # noqa: ASYNC110
             await asyncio.sleep(2)
         await load.close_batches()
         drained, *_ = await checks.wait_for_zero_lag(stack.bootstrap, pools, left())
         unsettled = await pools["intake"].fetchval(
-            "SELECT count(*) FROM payments WHERE captured_amount > 0 AND NOT settled "
-            "AND NOT voided"
+            "SELECT count(*) FROM payments WHERE captured_amount > 0 AND NOT settled AND NOT voided"
         )
         if drained and unsettled == 0 and not load.follow_ups_started_pending():
             break
@@ -168,10 +167,36 @@ async def replay_check(
     )
 
 
+async def run_checks(
+    stack: ChaosStack,
+    pools: dict[str, asyncpg.Pool],
+    acknowledged: list[str],
+    died: list[str],
+    planted: dict[str, int],
+    results: list[checks.Result],
+) -> None:
+    results.append(await checks.payments_final_and_agree(pools, acknowledged))
+    results.extend(await checks.no_duplicates(pools))
+    results.append(await checks.ledger_balances(pools["settlement"]))
+    results.append(await checks.card_balances(pools["authorization"]))
+    results.append(await checks.captures_in_one_batch(pools))
+    results.append(await checks.outboxes_empty(pools))
+    results.append(
+        checks.Result(
+            "no service exited by itself", not died, f"{len(died)} ({', '.join(died) or 'none'})"
+        )
+    )
+    results.extend(await checks.poison_timing(stack.bootstrap, GROUP_OF))
+    planted["count"] += len(checks.POISONED)
+    for service in ("authorization", "settlement"):
+        results.append(await replay_check(stack, pools, service))
+    results.append(await checks.dead_letters_only_poison(stack.bootstrap, planted["count"]))
+
+
 async def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     stack = ChaosStack(
-        Path(args.state_dir).resolve(),
+        args.state_dir,
         args.kafka_port,
         args.controller_port,
         args.pg_port,
@@ -249,24 +274,10 @@ async def run(args: argparse.Namespace) -> int:
 
         acknowledged = [p.payment_id for p in plans if p.acknowledged and p.payment_id]
         results.append(checks.Result("consumer lag reached 0", drained, f"after {drain_s:.0f} s"))
-        results.append(await checks.payments_final_and_agree(pools, acknowledged))
-        results += await checks.no_duplicates(pools)
-        results.append(await checks.ledger_balances(pools["settlement"]))
-        results.append(await checks.card_balances(pools["authorization"]))
-        results.append(await checks.captures_in_one_batch(pools))
-        results.append(await checks.outboxes_empty(pools))
-        results.append(
-            checks.Result(
-                "no service exited by itself",
-                not died,
-                f"{len(died)} ({', '.join(died) or 'none'})",
-            )
-        )
-        results += await checks.poison_timing(stack.bootstrap, GROUP_OF)
-        planted["count"] += len(checks.POISONED)
-        for service in ("authorization", "settlement"):
-            results.append(await replay_check(stack, pools, service))
-        results.append(await checks.dead_letters_only_poison(stack.bootstrap, planted["count"]))
+        try:
+            await run_checks(stack, pools, acknowledged, died, planted, results)
+        except Exception as exc:
+            results.append(checks.Result("the checks ran to the end", False, repr(exc)[:500]))
         await load.stop()
 
         print_report(args, load, injector, sink, results, time.monotonic() - began)
@@ -327,6 +338,7 @@ def print_report(
 
 def main() -> None:
     args = parse_args()
+    args.state_dir = Path(args.state_dir).resolve()
     # The harness's own clients log every refused connection while the broker is down.
     logging.basicConfig(level=logging.ERROR)
     for noisy in ("aiokafka", "kafka"):

@@ -119,7 +119,8 @@ async def read_all(bootstrap: str, names: Iterable[str]) -> list[Any]:
         found: list[Any] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if all(await consumer.position(tp) >= ends[tp] for tp in partitions):
+            positions = [await consumer.position(tp) for tp in partitions]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
                 break
             for messages in (await consumer.getmany(timeout_ms=500)).values():
                 found.extend(messages)

@@ -82,7 +82,7 @@ class Injector:
         """Injects each fault once the load has passed its point; whatever is left when the
         load is over is injected then, so every planned fault happens."""
         for fault in self.faults:
-            while self.progress < fault.at_progress and not load_done.is_set():
+            while self.progress < fault.at_progress and not load_done.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
             await self._inject(fault)
         await asyncio.gather(*self._freezes)

@@ -405,7 +405,7 @@ class Load:
                 plan.follow_up_done = True
             elif status == 409:  # not in the state for it yet: ask again, with a new key
                 self.stats.conflicts_retried += 1
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(min(4.0, 0.5 * 2 ** min(plan.follow_up_attempts, 3)))
             else:
                 return  # refused for good (reported in the statuses)
 

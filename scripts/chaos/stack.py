@@ -67,7 +67,7 @@ class ChaosStack:
         )
         return env
 
-    async def _script(self, script: str, *args: str) -> None:
+    async def _script(self, script: str, *args: str) -> str:
         process = await asyncio.create_subprocess_exec(
             "bash",
             str(INFRA / script),
@@ -79,6 +79,7 @@ class ChaosStack:
         out, _ = await process.communicate()
         if process.returncode != 0:
             raise RuntimeError(f"{script} {' '.join(args)} failed:\n{out.decode()[-3000:]}")
+        return out.decode()
 
     async def infra_up(self, fresh: bool) -> None:
         """Starts Kafka and PostgreSQL; `fresh` wipes their data first (the jars stay)."""
@@ -91,13 +92,7 @@ class ChaosStack:
                 else:
                     target.unlink(missing_ok=True)
         await self._script("infra.sh", "up")
-        out = subprocess.run(
-            ["bash", str(INFRA / "infra.sh"), "env"],
-            env=self.infra_env(),
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        out = await self._script("infra.sh", "env")
         for line in out.splitlines():
             if line.startswith("export "):
                 key, _, value = line[len("export ") :].partition("=")

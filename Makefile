@@ -62,7 +62,7 @@ infra-up:
 infra-down:
 	bash scripts/infra/infra.sh down
 
-test: install
+test: install install-kustomize
 	@$(TEST_ENV) bash scripts/infra/infra.sh up
 	@set +e; eval "$$($(TEST_ENV) bash scripts/infra/infra.sh env)"; \
 	$(TEST_ENV) $(UV) run --no-sync pytest; status=$$?; \
@@ -107,6 +107,17 @@ fraud-eval: install
 # invariants, replay and poison checks; exits 1 when one breaks. docs/reliability.md.
 chaos: install
 	$(UV) run --no-sync python scripts/chaos.py $(CHAOS_ARGS)
+
+# tests/deploy renders the Kubernetes overlays with `kubectl kustomize`; on a machine without
+# kubectl this builds the standalone kustomize (Go module proxy) into .state/bin instead.
+KUSTOMIZE_VERSION ?= v5.5.0
+install-kustomize:
+	@command -v kubectl >/dev/null || command -v kustomize >/dev/null || test -x .state/bin/kustomize || \
+	  GOBIN=$(CURDIR)/.state/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# Regenerate deploy/k8s/overlays/production/kafka-{topics,users}.yaml from sanalpos_common.topics.
+kafka-resources: install
+	$(UV) run --no-sync python scripts/deploy/kafka_resources.py
 
 clean: down
 	rm -rf .state

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from sanalpos_common.messaging.admin import ensure_topics
+from sanalpos_common.messaging.security import kafka_client_kwargs
 from sanalpos_common.topics import dead_letter_topic
 
 AUDIT_TOPIC = "ops.dlq-audit.v1"
@@ -292,6 +293,7 @@ class DeadLetterOps:
         topic = dead_letter_topic(consumer)
         consumer_client = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **kafka_client_kwargs(),
             group_id=handled_group(consumer),
             enable_auto_commit=False,
         )
@@ -309,7 +311,10 @@ class DeadLetterOps:
 
     async def _commit(self, group: str, topic: str, marks: dict[int, int]) -> None:
         client = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap,
+            **kafka_client_kwargs(),
+            group_id=group,
+            enable_auto_commit=False,
         )
         await client.start()
         try:
@@ -330,7 +335,10 @@ class DeadLetterOps:
         """Every record of `topic` from `start` (per partition; default the beginning) to its
         current end, and those ends; nothing when the topic does not exist (yet)."""
         client = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap,
+            **kafka_client_kwargs(),
+            group_id=None,
+            enable_auto_commit=False,
         )
         await client.start()
         try:
@@ -366,6 +374,7 @@ class _ProducerContext:
     def __init__(self, bootstrap: str) -> None:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
+            **kafka_client_kwargs(),
             acks="all",
             enable_idempotence=True,
             client_id="sanalpos-dlq",

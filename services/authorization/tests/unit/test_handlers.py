@@ -116,6 +116,7 @@ class FakeAuthorizations:
 class FakeReviews:
     held: dict[object, PaymentScored] = field(default_factory=dict)
     status: dict[object, str] = field(default_factory=dict)
+    early: dict[object, ReviewResolved] = field(default_factory=dict)
 
     async def exists(self, payment_id: object) -> bool:
         return payment_id in self.held
@@ -136,6 +137,15 @@ class FakeReviews:
 
     async def resolve(self, payment_id: object, status: str, resolved_by: str) -> None:
         self.status[payment_id] = status
+
+    async def lock_payment(self, payment_id: object) -> None:
+        return None  # one task at a time here
+
+    async def remember_early_resolution(self, resolved: ReviewResolved, message_id: object) -> None:
+        self.early.setdefault(resolved.payment_id, resolved)
+
+    async def take_early_resolution(self, payment_id: object) -> ReviewResolved | None:
+        return self.early.pop(payment_id, None)
 
 
 @dataclass
@@ -402,6 +412,30 @@ async def test_a_review_of_another_merchant_is_not_resolved() -> None:
 
     assert uow.outbox == []
     assert service.repositories.reviews_store.status[doubtful.payment_id] == "pending"
+
+
+async def test_a_resolution_before_its_score_is_kept_and_applied_with_the_score() -> None:
+    service = Service()
+    doubtful = scored(7_000, decision=FraudDecision.REVIEW)
+    resolution = ReviewResolved(
+        payment_id=doubtful.payment_id,
+        merchant_id=MERCHANT,
+        decision=ReviewDecision.APPROVE,
+        resolved_by="analyst@example.com",
+    )
+
+    assert (await service.deliver(resolution)).outbox == []  # kept, nothing to act on yet
+    uow = await service.deliver(doubtful)
+
+    assert uow.topics == [
+        topics.PAYMENT_ACTION_REQUIRED,
+        topics.PAYMENT_AUTHORIZED,
+        topics.PAYMENT_CAPTURED,
+    ]
+    assert service.repositories.reviews_store.status[doubtful.payment_id] == "approved"
+    assert service.repositories.reviews_store.early == {}
+    assert (await service.deliver(resolution)).outbox == []
+    assert (await service.deliver(doubtful)).outbox == []
 
 
 def capture(payment_id: uuid.UUID, amount: int, merchant: str = MERCHANT) -> CapturePayment:

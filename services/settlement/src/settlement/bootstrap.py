@@ -27,6 +27,7 @@ async def bootstrap(
         platform.pool,
         platform.name,
         value_date_delay_days=settings.value_date_delay_days,
+        calendar=settings.calendar(),
         interval_s=settings.batch_close_interval_s,
         clock=clock,
     )

@@ -24,6 +24,7 @@ from sanalpos_common.messaging.retry import (
     RetryPolicy,
     run_with_retries,
 )
+from sanalpos_common.messaging.security import kafka_client_kwargs
 from sanalpos_common.observability import Metrics, payment_id_var
 from sanalpos_common.schemas.codec import UndecodableMessage, decode
 from sanalpos_common.schemas.envelope import Envelope
@@ -74,6 +75,7 @@ class ConsumerLoop:
             auto_offset_reset="earliest",
             max_poll_records=self.max_records,
             metadata_max_age_ms=5000,
+            **kafka_client_kwargs(),
         )
         self._consumer = consumer
         await consumer.start()

@@ -38,6 +38,8 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+from sanalpos_common.messaging.security import kafka_client_kwargs
+
 
 def build_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> AIOKafkaProducer:
     return AIOKafkaProducer(
@@ -48,6 +50,7 @@ def build_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 5) -
         linger_ms=linger_ms,
         max_batch_size=256 * 1024,
         compression_type=None,
+        **kafka_client_kwargs(),
     )
 
 

@@ -25,6 +25,8 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from sanalpos_common.messaging.security import kafka_client_kwargs
+
 log = logging.getLogger(__name__)
 
 # Failures after which this producer instance is not to be trusted with another send.
@@ -37,8 +39,6 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
     KafkaTimeoutError,
     TimeoutError,
 )
-
-from sanalpos_common.messaging.security import kafka_client_kwargs
 
 
 def build_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> AIOKafkaProducer:

@@ -22,7 +22,7 @@ from sanalpos_common.dlq import SERVICE_CONSUMERS
 from sanalpos_common.money import currency_exponent
 
 POISON_PREFIX = "chaos-poison-"
-HARNESS_GROUPS = ("chaos-", "ops.dlq-handled.")
+HARNESS_GROUPS = ("chaos-", "sanalpos-dlq-handled.")
 FINAL_AUTHORIZATION = {
     "declined",
     "voided",

@@ -8,7 +8,7 @@
   that failed processes it now, the others drop it as a duplicate.
 - Kafka cannot delete a single record, so "handled" is bookkeeping: each replay or purge is a
   record on the audit topic `ops.dlq-audit.v1` (who, when, what, where to), and the consumer
-  group `ops.dlq-handled.<consumer>` is committed at the first not-yet-handled offset of each
+  group `sanalpos-dlq-handled.<consumer>` is committed at the first not-yet-handled offset of each
   partition, so listing starts there. `list` shows only records neither replayed nor purged.
 """
 
@@ -29,9 +29,11 @@ from aiokafka.structs import OffsetAndMetadata
 
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.security import kafka_client_kwargs
+from sanalpos_common import topics
 from sanalpos_common.topics import dead_letter_topic
 
-AUDIT_TOPIC = "ops.dlq-audit.v1"
+AUDIT_TOPIC = topics.DLQ_AUDIT
+HANDLED_GROUP_PREFIX = "sanalpos-dlq-handled."  # the ops Kafka user may use sanalpos-dlq*
 
 # The consumers (hence dead-letter topics) of each service.
 SERVICE_CONSUMERS: dict[str, tuple[str, ...]] = {
@@ -44,7 +46,7 @@ SERVICE_CONSUMERS: dict[str, tuple[str, ...]] = {
 
 
 def handled_group(consumer: str) -> str:
-    return f"ops.dlq-handled.{consumer}"
+    return f"{HANDLED_GROUP_PREFIX}{consumer}"
 
 
 def default_operator() -> str:

@@ -27,9 +27,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from sanalpos_common import topics
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.security import kafka_client_kwargs
-from sanalpos_common import topics
 from sanalpos_common.topics import dead_letter_topic
 
 AUDIT_TOPIC = topics.DLQ_AUDIT

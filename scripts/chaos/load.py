@@ -31,6 +31,7 @@ from bench.cards import approving_card, luhn_check_digit
 
 from authorization.domain.issuer import TEST_RANGES
 from sanalpos_common import topics
+from sanalpos_common.messaging.producer import ReconnectingProducer
 
 REQUEST_IN_PROGRESS = "idempotency-key-in-progress"
 
@@ -171,7 +172,7 @@ class Load:
         self.replies: dict[str, dict[str, Any]] = {}
         self.reply_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.follow_ups: asyncio.Queue[Plan] = asyncio.Queue()
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: ReconnectingProducer | None = None
         self.http: httpx.AsyncClient | None = None
         self.watcher: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -190,11 +191,15 @@ class Load:
             limits=httpx.Limits(max_connections=self.concurrency * 2),
             headers={"Authorization": f"Bearer {self.merchant['api_key']}"},
         )
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            request_timeout_ms=15000,
+        # The harness's own producer breaks after a broker restart just like the services'
+        # (OutOfOrderSequenceNumber for good; seen in the first full run): same remedy.
+        self.producer = ReconnectingProducer(
+            lambda: AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                request_timeout_ms=15000,
+            )
         )
         await self.producer.start()
         self.watcher = AIOKafkaConsumer(
@@ -282,8 +287,13 @@ class Load:
         delay = 0.2
         while True:
             try:
-                response = await self.http.post(path, json=body, headers={"Idempotency-Key": key})
-            except httpx.HTTPError:
+                # httpx's own timeouts did not fire in one full run after services restarted
+                # (connections left in CLOSE-WAIT): an outer bound on every request too.
+                async with asyncio.timeout(30):
+                    response = await self.http.post(
+                        path, json=body, headers={"Idempotency-Key": key}
+                    )
+            except (httpx.HTTPError, TimeoutError):
                 response = None
             if response is not None:
                 answer = _json(response)

@@ -19,7 +19,7 @@ TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=$(TEST_
 	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT) \
 	SANALPOS_PROMETHEUS=off SANALPOS_ALLOW_DEV_SECRETS=1
 
-.PHONY: help install monitoring-tools run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval
+.PHONY: help install monitoring-tools run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval chaos
 
 help:
 	@echo "make run      start everything locally with demo traffic (Ctrl-C stops all)"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-intake   intake req/s with and without Prefer: wait, vs /healthz"
 	@echo "make profile SERVICE=intake [DURATION=20 RATE=50]   py-spy flamegraph under load"
 	@echo "make fraud-eval [FRAUD_EVAL_DATA=file]   replay labeled payments, print fraud metrics"
+	@echo "make chaos [CHAOS_ARGS=...]   load + kills/restarts on its own stack, then the invariants"
 
 install: .state/.installed
 
@@ -108,6 +109,12 @@ profile: install
 FRAUD_EVAL_DATA ?= ../shared/data/fraud/sparkov_dev.csv
 fraud-eval: install
 	$(UV) run --no-sync python scripts/fraud_eval.py --data "$(abspath $(FRAUD_EVAL_DATA))"
+
+# Load and faults (SIGKILLs, broker/PostgreSQL restarts, SIGSTOP) on a stack of its own
+# (.state/chaos, Kafka 29392/29393, PostgreSQL 25732, services 29402-29406), then the
+# invariants, replay and poison checks; exits 1 when one breaks. docs/reliability.md.
+chaos: install
+	$(UV) run --no-sync python scripts/chaos.py $(CHAOS_ARGS)
 
 # tests/deploy renders the Kubernetes overlays with `kubectl kustomize`; on a machine without
 # kubectl this builds the standalone kustomize (Go module proxy) into .state/bin instead.

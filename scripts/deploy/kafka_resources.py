@@ -35,6 +35,7 @@ ALL_SERVICE_TOPICS = (
     *(topics.dead_letter_topic(c) for c in ("intake", "intake-requests", "fraud")),
     *(topics.dead_letter_topic(c) for c in ("fraud-feedback", "authorization")),
     *(topics.dead_letter_topic(c) for c in ("settlement", "notification")),
+    topics.DLQ_AUDIT,
 )
 
 
@@ -102,8 +103,9 @@ ACCESS: dict[str, Access] = {
         groups=("notification",),
     ),
 }
-# The operators' `sanalpos dlq list|show|replay|purge` runs as this user: it reads every
-# dead-letter topic and writes a replayed message back to the topic it came from.
+# The operators' `sanalpos dlq list|show|replay|purge|history` runs as this user: it reads
+# every dead-letter topic, writes a replayed message back to the topic it came from, records
+# each action on the audit topic and commits its "handled up to" groups (sanalpos-dlq-handled.*).
 OPS_USER = "sanalpos-ops"
 OPS_GROUP_PREFIX = "sanalpos-dlq"
 
@@ -151,6 +153,7 @@ def ops_acls() -> list[dict[str, Any]]:
     return [
         _prefix("topic", "dlq.", ["Describe", "Read", "Write", "Delete"]),
         *(_literal("topic", t, ["Describe", "Write"]) for t in topics.ALL_TOPICS),
+        _literal("topic", topics.DLQ_AUDIT, ["Describe", "Read", "Write"]),
         _prefix("group", OPS_GROUP_PREFIX, ["Read", "Describe"]),
     ]
 

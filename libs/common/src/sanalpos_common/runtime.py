@@ -6,16 +6,65 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+import asyncpg
 import uvicorn
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
 Loop = Callable[[], Awaitable[None]]
 Closer = Callable[[], Awaitable[None]]
+T = TypeVar("T")
+
+# What an unreachable (or still starting) database or broker raises at start-up.
+STARTUP_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, timed out (TimeoutError is one)
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,  # "the database system is starting up"
+    asyncpg.exceptions.InterfaceError,
+    KafkaError,  # unable to bootstrap, no controller yet, ...
+)
+
+
+async def with_startup_retry(
+    what: str,
+    step: Callable[[], Awaitable[T]],
+    *,
+    timeout_s: float,
+    first_delay_s: float = 0.5,
+    max_delay_s: float = 5.0,
+) -> T:
+    """Runs a start-up step until the infrastructure it needs answers, with a growing delay,
+    for at most `timeout_s`; then the last error propagates and the process exits. Services
+    started together with (or restarted during an outage of) PostgreSQL or Kafka wait instead
+    of dying. `step` builds its own clients on every attempt."""
+    deadline = time.monotonic() + timeout_s
+    delay = first_delay_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await step()
+        except STARTUP_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                log.error("%s still not reachable after %d attempts; giving up", what, attempt)
+                raise
+            log.warning(
+                "%s not reachable (%s: %s); attempt %d, retrying in %.1fs",
+                what,
+                type(exc).__name__,
+                str(exc)[:200],
+                attempt,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(max_delay_s, delay * 2)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -26,7 +27,7 @@ from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
 from sanalpos_common.messaging.idempotent import idempotent
 from sanalpos_common.messaging.inbox import InboxPurge
 from sanalpos_common.messaging.outbox import OutboxRelay
-from sanalpos_common.messaging.producer import build_producer
+from sanalpos_common.messaging.producer import ReconnectingProducer, build_producer
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.observability import (
     Health,
@@ -35,7 +36,7 @@ from sanalpos_common.observability import (
     instrument_http,
     ops_router,
 )
-from sanalpos_common.runtime import Runtime
+from sanalpos_common.runtime import Runtime, with_startup_retry
 from sanalpos_common.settings import ServiceSettings
 from sanalpos_common.workers import run_workers, worker_count
 
@@ -98,17 +99,8 @@ async def start_platform(
     disable_created_metrics()  # a `_created` series per counter doubles what is scraped
     metrics = Metrics(name)
     health = Health()
-    pool = await create_pool(
-        settings.database_url.get_secret_value(), max_size=settings.db_pool_size
-    )
-    await migrate(pool, name, migrations)
-    await ensure_topics(
-        settings.kafka_bootstrap_servers,
-        [*topics.ALL_TOPICS, topics.dead_letter_topic(name), *consumed_topics],
-        spec=settings.topic_spec,
-    )
-    producer = build_producer(settings.kafka_bootstrap_servers, client_id=name)
-    await producer.start()
+    pool = await _connect_database(settings, name, migrations)
+    producer = await _connect_kafka(settings, name, consumed_topics)
     relay = OutboxRelay(pool=pool, producer=producer, metrics=metrics)
     metrics.watch_pool(pool)
     metrics.add_sampler(relay.sample)
@@ -146,6 +138,44 @@ async def start_platform(
     health.add("kafka", kafka_ready)
     health.add("outbox", outbox_ready)
     return Platform(name, settings, pool, producer, metrics, health, relay, runtime)
+
+
+async def _connect_database(settings: ServiceSettings, name: str, migrations: Path) -> asyncpg.Pool:
+    async def connect() -> asyncpg.Pool:
+        pool = await create_pool(
+            settings.database_url.get_secret_value(), max_size=settings.db_pool_size
+        )
+        try:
+            await migrate(pool, name, migrations)
+        except BaseException:
+            await pool.close()
+            raise
+        return pool
+
+    return await with_startup_retry("database", connect, timeout_s=settings.startup_timeout_s)
+
+
+async def _connect_kafka(
+    settings: ServiceSettings, name: str, consumed_topics: Sequence[str]
+) -> AIOKafkaProducer:
+    async def connect() -> AIOKafkaProducer:
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [*topics.ALL_TOPICS, topics.dead_letter_topic(name), *consumed_topics],
+            spec=settings.topic_spec,
+        )
+        producer = ReconnectingProducer(
+            lambda: build_producer(settings.kafka_bootstrap_servers, client_id=name)
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        # A drop-in: every AIOKafkaProducer attribute is passed through to the current one.
+        return cast(AIOKafkaProducer, producer)
+
+    return await with_startup_retry("kafka", connect, timeout_s=settings.startup_timeout_s)
 
 
 async def _purge_forever(relay: OutboxRelay, stop: asyncio.Event, every_s: float = 600.0) -> None:

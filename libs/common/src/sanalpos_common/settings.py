@@ -72,6 +72,12 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     db_pool_size: int = 10
+    startup_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias="SANALPOS_STARTUP_TIMEOUT_S",
+        description="How long start-up waits for PostgreSQL and Kafka before giving up.",
+    )
     kafka_partitions: int | None = Field(
         default=None,
         ge=1,

@@ -60,6 +60,10 @@ ALL_TOPICS: Final = (
 )
 
 
+# Operations: who replayed or purged which dead letter (`sanalpos dlq`, docs/reliability.md).
+DLQ_AUDIT: Final = "ops.dlq-audit.v1"  # key = consumer
+
+
 def dead_letter_topic(consumer: str) -> str:
     """Each consuming service owns one dead-letter topic."""
     return f"dlq.{consumer}.v1"

@@ -23,12 +23,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidTopicError,
+    KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
 )
 
 from sanalpos_common.db import OUTBOX_CHANNEL
+from sanalpos_common.messaging.producer import FATAL_PRODUCER_ERRORS
 from sanalpos_common.observability import Metrics, redact
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,10 @@ class OutboxRelay:
     idle_poll_s: float = 1.0
     retention_hours: int = 24
     standby_poll_s: float = 2.0
+    send_timeout_s: float = 30.0
+    """A batch not acknowledged within this is rolled back and sent again (an aiokafka send can
+    hang for good after a broker restart)."""
+    error_backoff_s: float = 1.0
     standing_by: bool = False
     """True while another relay of this database holds the leader lock."""
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -79,9 +85,14 @@ class OutboxRelay:
             while not self._stopping:
                 try:
                     published = await self.publish_pending()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except (
+                    OSError,
+                    KafkaError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                ) as exc:
                     log.warning("outbox relay error: %s", type(exc).__name__)
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(self.error_backoff_s)
                     continue
                 if published < self.batch_size:
                     await self._sleep_until_notified()
@@ -111,7 +122,21 @@ class OutboxRelay:
             if not rows:
                 self.last_success_monotonic = asyncio.get_running_loop().time()
                 return 0
-            published, poisoned = await self._send_all(rows)
+            generation = getattr(self.producer, "generation", 0)
+            try:
+                async with asyncio.timeout(self.send_timeout_s):
+                    published, poisoned = await self._send_all(rows)
+            except FATAL_PRODUCER_ERRORS as exc:
+                # Rolls the batch back (nothing marked sent): the next round sends it again,
+                # with a fresh producer. Rows Kafka did get arrive twice; every consumer's
+                # inbox drops the copy.
+                log.warning(
+                    "outbox batch of %d not acknowledged (%s)", len(rows), type(exc).__name__
+                )
+                replace = getattr(self.producer, "replace", None)
+                if replace is not None:
+                    await replace(generation, exc)
+                raise
             if published:
                 await conn.execute(
                     "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",

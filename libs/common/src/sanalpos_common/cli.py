@@ -2,6 +2,8 @@
 
     sanalpos keys {generate,rotate,status,disable,enable,destroy,cvc-rotate} ...
     sanalpos keys rewrap --service NAME [--batch-size N]
+    sanalpos trace PAYMENT_ID [--trace-file FILE]   one payment across every service
+    sanalpos status [--watch [SECONDS]]             readiness, lag, outbox, dead letters
     sanalpos <command> ...        commands that services register (e.g. `merchants`)
 
 Services plug in through entry points, so this package never imports a service:
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from sanalpos_common import keys_cli
+from sanalpos_common import keys_cli, ops_cli
 from sanalpos_common.crypto.rewrap import RewrapProgress
 
 
@@ -49,13 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {ep.name: ep for ep in entry_points(group="sanalpos.commands")}
     if not args or args[0] in {"-h", "--help"}:
         print(__doc__)
-        print("registered commands:", ", ".join(["keys", *sorted(commands)]))
+        print("registered commands:", ", ".join(["keys", "status", "trace", *sorted(commands)]))
         return 0
     command, rest = args[0], args[1:]
     if command == "keys":
         if rest[:1] == ["rewrap"]:
             return _rewrap(rest[1:])
         return keys_cli.main(rest)
+    if command == "trace":
+        return ops_cli.trace_main(rest)
+    if command == "status":
+        return ops_cli.status_main(rest)
     if command in commands:
         result: int = commands[command].load()(rest)
         return result

@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from sanalpos_common import topics
+from sanalpos_common import topics, tracing
 from sanalpos_common.db import create_pool, migrate
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
@@ -93,6 +93,7 @@ async def start_platform(
     consumed_topics: Sequence[str] = (),
 ) -> Platform:
     configure_logging(name, settings.log_level)
+    tracing.configure(name)
     metrics = Metrics(name)
     health = Health()
     pool = await create_pool(
@@ -111,7 +112,10 @@ async def start_platform(
     app = app or FastAPI(title=f"sanalpos {name}")
     app.include_router(ops_router(name, health, metrics))
     instrument_http(app, metrics)
+    if tracing.enabled():
+        app.add_middleware(tracing.TracingMiddleware)
     runtime = Runtime(name=name, app=app, host=settings.http_host, port=settings.http_port)
+    runtime.on_close(_flush_traces)  # closers run in reverse: this one last
     runtime.add_loop("outbox-relay", relay.run, relay.stop)
     purge_stop = asyncio.Event()
     runtime.add_loop("outbox-purge", lambda: _purge_forever(relay, purge_stop), purge_stop.set)
@@ -135,6 +139,10 @@ async def start_platform(
     health.add("kafka", kafka_ready)
     health.add("outbox", outbox_ready)
     return Platform(name, settings, pool, producer, metrics, health, relay, runtime)
+
+
+async def _flush_traces() -> None:
+    await asyncio.to_thread(tracing.shutdown)
 
 
 async def _purge_forever(relay: OutboxRelay, stop: asyncio.Event, every_s: float = 600.0) -> None:

@@ -82,9 +82,12 @@ class RecordingUnitOfWork(UnitOfWork):
         super().__init__(cast(Connection, NoDatabase()), producer)
         self.cause = cause
         self.outbox: list[tuple[str, Envelope[Any]]] = []
+        self.traceparents: list[str | None] = []
+        """The `traceparent` each outbox row would carry (None while tracing is off)."""
 
-    async def emit_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
-        self.outbox.extend(items)
+    async def _write(self, items: Sequence[tuple[str, Envelope[Any], str | None]]) -> None:
+        self.outbox.extend((topic, envelope) for topic, envelope, _ in items)
+        self.traceparents.extend(traceparent for _, _, traceparent in items)
         self._emitted += len(items)
 
     @property

@@ -11,6 +11,7 @@ import asyncpg
 
 from notification.domain.retry import DeliveryStatus
 from notification.domain.webhooks import Endpoint, NewDelivery
+from sanalpos_common import tracing
 from sanalpos_common.db import Connection
 
 DELIVERY_CHANNEL = "sanalpos_webhook_deliveries"
@@ -83,9 +84,10 @@ class WebhookRepository:
         inserted = await self.conn.fetch(
             """
             INSERT INTO webhook_deliveries
-                (id, endpoint_id, merchant_id, payment_id, message_id, event_type, body)
-            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[],
-                                 $6::text[], $7::text[])
+                (id, endpoint_id, merchant_id, payment_id, message_id, event_type, body,
+                 traceparent)
+            SELECT *, $8::text FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[],
+                                           $5::uuid[], $6::text[], $7::text[])
             ON CONFLICT DO NOTHING
             RETURNING id
             """,
@@ -96,6 +98,7 @@ class WebhookRepository:
             [d.message_id for d in deliveries],
             [d.event_type for d in deliveries],
             [d.body for d in deliveries],
+            tracing.current_traceparent(),  # the handler's span: the POSTs are its children
         )
         if inserted:
             # Delivered by Postgres only when the transaction commits: wakes the worker.
@@ -112,6 +115,7 @@ class ClaimedDelivery:
     attempt: int
     """The number of this attempt (1-based); also the fencing token for recording it."""
     endpoint: Endpoint
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,9 +155,10 @@ class DeliveryStore:
                     next_attempt_at = now() + make_interval(secs => $2),
                     updated_at = now()
                 FROM due WHERE d.id = due.id
-                RETURNING d.id, d.payment_id, d.event_type, d.body, d.attempts, d.endpoint_id
+                RETURNING d.id, d.payment_id, d.event_type, d.body, d.attempts, d.endpoint_id,
+                          d.traceparent
             )
-            SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts,
+            SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts, c.traceparent,
                    {", ".join(f"e.{c.strip()}" for c in _ENDPOINT_COLUMNS.split(","))}
             FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
             """,  # noqa: S608 - only constant column names are interpolated
@@ -168,6 +173,7 @@ class DeliveryStore:
                 body=r["body"],
                 attempt=r["attempts"],
                 endpoint=_endpoint(r),
+                traceparent=r["traceparent"],
             )
             for r in rows
         ]

@@ -144,9 +144,18 @@ def wait_ready(services: tuple[str, ...], timeout_s: float = 180.0) -> None:
         sys.exit(f"not ready after {timeout_s:.0f}s: {', '.join(pending)} (see {state_dir()}/logs)")
 
 
-def up() -> None:
+def trace_file() -> Path:
+    return state_dir() / "traces.jsonl"
+
+
+def up(*, traces: bool = False) -> None:
+    """With `traces` (make run) the services write their spans to the state folder's trace
+    file unless SANALPOS_TRACE_FILE says elsewhere; `make up` (and so `make bench`) traces
+    only when SANALPOS_TRACE_FILE or OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     subprocess.run(["bash", str(INFRA), "up"], check=True)
     env = service_env()
+    if traces:
+        env.setdefault("SANALPOS_TRACE_FILE", str(trace_file()))
     print("services:")
     for service in SERVICES:
         start_service(service, env)
@@ -154,6 +163,8 @@ def up() -> None:
     print(
         f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {demo_key()}"
     )
+    if env.get("SANALPOS_TRACE_FILE"):
+        print(f"traces: {env['SANALPOS_TRACE_FILE']}  (uv run sanalpos trace PAYMENT_ID)")
 
 
 def stop_services() -> None:
@@ -306,7 +317,7 @@ def run(rate: float) -> None:
     # must still stop everything cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    up()
+    up(traces=True)
     try:
         demo(rate, None)
     except KeyboardInterrupt:

@@ -181,6 +181,10 @@ async def start_groups_at_end(bootstrap: str) -> None:
             await consumer.stop()
 
 
+def trace_file_of(log_dir: Path) -> Path:
+    return log_dir / "traces.jsonl"
+
+
 def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProcess]:
     log_dir.mkdir(parents=True, exist_ok=True)
     started: dict[str, ServiceProcess] = {}
@@ -194,6 +198,8 @@ def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProce
             # outcome here would depend on when the suite runs. The model is exercised by
             # test_fraud_eval.py (its own stack) and by services/fraud's tests.
             "FRAUD_MODEL_ENABLED": "false",
+            # Every service writes its spans here (test_tracing.py follows one payment).
+            "SANALPOS_TRACE_FILE": str(trace_file_of(log_dir)),
             **os.environ,
             **env,
             f"{name.upper()}_HTTP_PORT": str(port),

@@ -303,11 +303,12 @@ async def dead_letters(bootstrap: str) -> dict[str, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await consumer.start()
     try:
-        names = sorted(t for t in await consumer.topics() if t.startswith("dlq."))
+        cluster = await consumer._client.fetch_all_metadata()
+        names = sorted(t for t in cluster.topics() if t.startswith("dlq."))
         partitions = [
             TopicPartition(name, p)
             for name in names
-            for p in sorted(consumer.partitions_for_topic(name) or ())
+            for p in sorted(cluster.partitions_for_topic(name) or ())
         ]
         if not partitions:
             return {}

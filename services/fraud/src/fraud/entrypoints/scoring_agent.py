@@ -180,7 +180,7 @@ class ScoringAgent:
             envelope = item.incoming.envelope
             spans[envelope.message_id] = tracing.message_span(
                 METRICS_CONSUMER,
-                item.event.message.topic,
+                topics.PAYMENT_INITIATED,  # as produced (it was read from its by-card copy)
                 envelope.message_id,
                 envelope.correlation_id,
                 item.event.message.headers,

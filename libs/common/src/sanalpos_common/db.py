@@ -102,7 +102,7 @@ class UnitOfWork:
             for payload in payloads
         ]
         # Taken now, while the handler's span is current: the write may be deferred.
-        traceparent = tracing.current_traceparent()
+        traceparent = tracing.current_traceparent() if tracing.active else None
         if traceparent is not None and envelopes:
             tracing.tag_payment(envelopes[0].correlation_id)
         items = [
@@ -131,7 +131,7 @@ class UnitOfWork:
         await self.emit_many([(topic, envelope)])
 
     async def emit_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
-        traceparent = tracing.current_traceparent()
+        traceparent = tracing.current_traceparent() if tracing.active else None
         await self._write([(topic, env, traceparent) for topic, env in items])
 
     async def _write(self, items: Sequence[_Pending]) -> None:

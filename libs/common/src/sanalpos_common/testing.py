@@ -86,8 +86,9 @@ class RecordingUnitOfWork(UnitOfWork):
         """The `traceparent` each outbox row would carry (None while tracing is off)."""
 
     async def _write(self, items: Sequence[tuple[str, Envelope[Any], str | None]]) -> None:
-        self.outbox.extend((topic, envelope) for topic, envelope, _ in items)
-        self.traceparents.extend(traceparent for _, _, traceparent in items)
+        for topic, envelope, traceparent in items:
+            self.outbox.append((topic, envelope))
+            self.traceparents.append(traceparent)
         self._emitted += len(items)
 
     @property

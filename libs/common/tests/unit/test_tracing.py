@@ -168,6 +168,32 @@ async def test_tracing_off_leaves_no_traceparent_anywhere() -> None:
     assert handler.seen == {envelope.message_id: None}
 
 
+def test_malformed_or_missing_traceparent_starts_a_new_trace(
+    exported: InMemorySpanExporter,
+) -> None:
+    good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    for bad in (
+        None,
+        "",
+        "garbage",
+        good.replace("00-", "ff-", 1),
+        good[:-1] + "x",
+        "00-" + "0" * 32 + "-b7ad6b7169203331-01",
+    ):
+        span = tracing.message_span(
+            topics.PAYMENT_CAPTURED, uuid.uuid4(), "p", [("traceparent", bad)] if bad else []
+        )
+        tracing.end_span(span)
+    child = tracing.message_span(
+        topics.PAYMENT_CAPTURED, uuid.uuid4(), "p", [("traceparent", good)]
+    )
+    tracing.end_span(child)
+    *fresh, linked = exported.get_finished_spans()
+    assert all(s.parent is None for s in fresh) and len(fresh) == 6
+    assert linked.parent is not None and linked.parent.span_id == 0xB7AD6B7169203331
+    assert linked.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+
+
 def test_traceparent_is_found_in_aiokafka_pairs_and_faust_dicts() -> None:
     value = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     assert tracing.traceparent_of([("type", b"x"), ("traceparent", value.encode())]) == value

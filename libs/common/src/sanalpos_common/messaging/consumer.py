@@ -119,7 +119,7 @@ class ConsumerLoop:
             except UndecodableMessage as exc:
                 await self._dead_letter(message, f"undecodable: {exc}", attempts=1)
         started = time.perf_counter()
-        spans = self._spans(decoded) if tracing.enabled() else {}
+        spans = self._spans(decoded) if tracing.active else {}
         try:
             with tracing.message_spans(spans):
                 await batch([(m.topic, e) for m, e in decoded])
@@ -141,7 +141,6 @@ class ConsumerLoop:
         spans = {}
         for message, envelope in decoded:
             span = tracing.message_span(
-                self.name,
                 message.topic,
                 envelope.message_id,
                 envelope.correlation_id,
@@ -160,9 +159,12 @@ class ConsumerLoop:
 
     async def _handle_with_retries(self, message: Any, envelope: Envelope[Any]) -> None:
         token = payment_id_var.set(str(envelope.correlation_id))  # every log line names it
-        spans = self._spans([(message, envelope)]) if tracing.enabled() else {}
-        span = spans.get(envelope.message_id)
         try:
+            if not tracing.active:
+                await self._retry_until_handled(message, envelope)
+                return
+            spans = self._spans([(message, envelope)])
+            span = spans[envelope.message_id]
             with tracing.activate(span), tracing.message_spans(spans):
                 error = await self._retry_until_handled(message, envelope)
             tracing.end_span(span, error)

@@ -47,6 +47,9 @@ class IdempotentHandler:
                     continue
                 new.discard(envelope.message_id)  # a second copy in the same batch is one too
                 uow.cause = envelope
+                if not tracing.active:
+                    await self.handler(uow, topic, envelope)
+                    continue
                 with tracing.activate(tracing.span_for(envelope.message_id)):
                     await self.handler(uow, topic, envelope)
             uow.cause = None

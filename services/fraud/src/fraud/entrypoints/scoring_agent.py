@@ -138,7 +138,7 @@ class ScoringAgent:
         started = time.perf_counter()
         single = batch[0].incoming.envelope if len(batch) == 1 else None
         token = payment_id_var.set(str(single.correlation_id) if single else None)
-        spans = self._spans(batch) if tracing.enabled() else {}
+        spans = self._spans(batch) if tracing.active else {}
         try:
             with tracing.message_spans(spans):
                 outcome = await run_with_retries(
@@ -179,7 +179,6 @@ class ScoringAgent:
         for item in batch:
             envelope = item.incoming.envelope
             spans[envelope.message_id] = tracing.message_span(
-                METRICS_CONSUMER,
                 topics.PAYMENT_INITIATED,  # as produced (it was read from its by-card copy)
                 envelope.message_id,
                 envelope.correlation_id,

@@ -239,7 +239,10 @@ async def _emit_scored(uow: UnitOfWork, item: Incoming, verdict: Verdict) -> Non
     if verdict.action is RuleAction.THREE_DS:
         reasons = (*reasons, "action:3ds")
     uow.cause = item.envelope
-    with tracing.activate(tracing.span_for(item.envelope.message_id)):
+    if tracing.active:  # under this payment's scoring span: payment.scored is its child
+        with tracing.activate(tracing.span_for(item.envelope.message_id)):
+            await uow.emit(_scored(payment, verdict, reasons))
+    else:
         await uow.emit(_scored(payment, verdict, reasons))
     uow.cause = None
 

@@ -269,7 +269,7 @@ class DeliveryWorker:
 
 def webhook_span(delivery: ClaimedDelivery) -> Any:
     """The CLIENT span of one webhook POST, a child of the handler span that queued it."""
-    if not tracing.enabled():
+    if not tracing.active:
         return None
     return tracing.start_span(
         "webhook POST",

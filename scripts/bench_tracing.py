@@ -143,7 +143,10 @@ def install(mode: str, trace_path: Path) -> None:
     tracing.shutdown()
     if mode == "off":
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "bench"}),
+        id_generator=tracing.CardSafeIdGenerator(),  # as tracing.configure builds it
+    )
     exporter: SpanExporter = (
         tracing.JsonLinesExporter(trace_path, max_bytes=1 << 40) if mode == "file" else Dropped()
     )

@@ -187,6 +187,8 @@ def trace_file_of(log_dir: Path) -> Path:
 
 def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProcess]:
     log_dir.mkdir(parents=True, exist_ok=True)
+    for old in (trace_file_of(log_dir), log_dir / (trace_file_of(log_dir).name + ".1")):
+        old.unlink(missing_ok=True)  # this run's spans only, like the log files ("wb")
     started: dict[str, ServiceProcess] = {}
     for name in SERVICES:
         port = free_port()

@@ -4,6 +4,7 @@ Kafka headers, to the consumer's handler span (and on to what that handler emits
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind
 
 from sanalpos_common import topics, tracing
@@ -205,7 +207,10 @@ def test_traceparent_is_found_in_aiokafka_pairs_and_faust_dicts() -> None:
 def test_trace_file_holds_one_json_span_a_line_and_rotates(tmp_path: Any) -> None:
     path = tmp_path / "traces.jsonl"
     exporter = tracing.JsonLinesExporter(path, max_bytes=1000)
-    provider = TracerProvider(resource=Resource.create({"service.name": "fraud"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "fraud"}),
+        id_generator=tracing.CardSafeIdGenerator(),
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.install(provider)
     try:
@@ -225,7 +230,21 @@ def test_trace_file_holds_one_json_span_a_line_and_rotates(tmp_path: Any) -> Non
     assert spans["child"]["trace_id"] == spans["parent"]["trace_id"]
     assert spans["parent"]["status"] == "ERROR"
     assert spans["child"]["service"] == "fraud"
-    assert spans["child"]["end_ns"] >= spans["child"]["start_ns"]
+    assert spans["child"]["end_ns"] >= spans["child"]["start_ns"] > 0
+    # No card-shaped digit runs in the file: times are ISO 8601, ids are hex.
+    assert not re.search(r"\d{13,}", path.read_text() + (tmp_path / "traces.jsonl.1").read_text())
+
+
+def test_ids_never_hold_a_card_shaped_run_of_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = [0xBA69175703208559, 0x53E4FDAA89B08049]  # 14 digits in a row, then clean
+    monkeypatch.setattr(RandomIdGenerator, "generate_span_id", lambda self: draws.pop(0))
+    assert tracing.CardSafeIdGenerator().generate_span_id() == 0x53E4FDAA89B08049
+    monkeypatch.undo()
+
+    generator = tracing.CardSafeIdGenerator()
+    ids = [f"{generator.generate_span_id():016x}" for _ in range(3000)]
+    ids += [f"{generator.generate_trace_id():032x}" for _ in range(3000)]
+    assert not any(re.search(r"\d{13}", i) for i in ids)
 
 
 def test_configure_is_off_without_an_exporter_and_on_with_a_trace_file(tmp_path: Any) -> None:

@@ -13,10 +13,13 @@ export UV_PYTHON := $(shell $(PYTHON) -c "import sys; print(sys.executable)" 2>/
 TEST_KAFKA_PORT ?= 29192
 TEST_KAFKA_CONTROLLER_PORT ?= 29193
 TEST_PG_PORT ?= 25532
+# Stacks that tests start with scripts/stack.py run without Prometheus (SANALPOS_PROMETHEUS=off):
+# the monitoring test starts its own, on a free port with its own data folder.
 TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=$(TEST_KAFKA_PORT) \
-	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT)
+	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT) \
+	SANALPOS_PROMETHEUS=off
 
-.PHONY: help install run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval
+.PHONY: help install monitoring-tools run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval
 
 help:
 	@echo "make run      start everything locally with demo traffic (Ctrl-C stops all)"
@@ -61,13 +64,18 @@ infra-up:
 infra-down:
 	bash scripts/infra/infra.sh down
 
-test: install
+# prometheus/promtool (rules, metrics checks) and chromium (ops-page screenshot), when missing.
+monitoring-tools:
+	@bash scripts/infra/prometheus.sh install
+	@bash scripts/infra/chromium.sh install
+
+test: install install-kustomize monitoring-tools
 	@$(TEST_ENV) bash scripts/infra/infra.sh up
 	@set +e; eval "$$($(TEST_ENV) bash scripts/infra/infra.sh env)"; \
 	$(TEST_ENV) $(UV) run --no-sync pytest; status=$$?; \
 	$(TEST_ENV) bash scripts/infra/infra.sh down >/dev/null 2>&1; exit $$status
 
-test-unit: install
+test-unit: install monitoring-tools
 	$(UV) run --no-sync pytest -m "not integration"
 
 lint: install
@@ -100,6 +108,17 @@ profile: install
 FRAUD_EVAL_DATA ?= ../shared/data/fraud/sparkov_dev.csv
 fraud-eval: install
 	$(UV) run --no-sync python scripts/fraud_eval.py --data "$(abspath $(FRAUD_EVAL_DATA))"
+
+# tests/deploy renders the Kubernetes overlays with `kubectl kustomize`; on a machine without
+# kubectl this builds the standalone kustomize (Go module proxy) into .state/bin instead.
+KUSTOMIZE_VERSION ?= v5.5.0
+install-kustomize:
+	@command -v kubectl >/dev/null || command -v kustomize >/dev/null || test -x .state/bin/kustomize || \
+	  GOBIN=$(CURDIR)/.state/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# Regenerate deploy/k8s/overlays/production/kafka-{topics,users}.yaml from sanalpos_common.topics.
+kafka-resources: install
+	$(UV) run --no-sync python scripts/deploy/kafka_resources.py
 
 clean: down
 	rm -rf .state

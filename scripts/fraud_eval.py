@@ -125,6 +125,9 @@ def prepare_environment() -> Path | None:
     for key, value in OWN_PORTS.items():
         os.environ.setdefault(key, value)
     os.environ["INTAKE_ALLOW_REPLAY_TIME"] = "true"
+    # No Prometheus for a replay: it would outlive the stack this script stops (and take
+    # the port of a running `make run`'s).
+    os.environ.setdefault("SANALPOS_PROMETHEUS", "off")
     os.environ.setdefault("SANALPOS_ENV", "development")
     # Own consumer groups (and faust app id), so a replay against a broker that another
     # deployment uses (e.g. the whole-system tests') never takes over that deployment's

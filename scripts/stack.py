@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "scripts" / "infra" / "infra.sh"
+PROMETHEUS = ROOT / "scripts" / "infra" / "prometheus.sh"
 SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
 DEFAULT_PORTS = {
     "intake": 18000,
@@ -144,6 +145,22 @@ def wait_ready(services: tuple[str, ...], timeout_s: float = 180.0) -> None:
         sys.exit(f"not ready after {timeout_s:.0f}s: {', '.join(pending)} (see {state_dir()}/logs)")
 
 
+def prometheus_enabled() -> bool:
+    """`SANALPOS_PROMETHEUS=off` (set by `make test`) runs the stack without Prometheus."""
+    return os.environ.get("SANALPOS_PROMETHEUS", "on").lower() not in {"off", "0", "false", "no"}
+
+
+def prometheus(command: str, env: dict[str, str] | None = None, check: bool = True) -> str:
+    out = subprocess.run(
+        ["bash", str(PROMETHEUS), command],
+        check=check,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
 def trace_file() -> Path:
     return state_dir() / "traces.jsonl"
 
@@ -156,6 +173,8 @@ def up(*, traces: bool = False) -> None:
     env = service_env()
     if traces:
         env.setdefault("SANALPOS_TRACE_FILE", str(trace_file()))
+    if prometheus_enabled():
+        prometheus("start", env)  # scrapes the services' ports from `env`; returns at once
     print("services:")
     for service in SERVICES:
         start_service(service, env)
@@ -163,6 +182,11 @@ def up(*, traces: bool = False) -> None:
     print(
         f"\nall services ready. intake: http://127.0.0.1:{port_of('intake')}  demo key: {demo_key()}"
     )
+    if prometheus_enabled():
+        prometheus("wait", env)
+        url = prometheus("url", env)
+        print(f"prometheus: {url}   alerts: {url}/alerts")
+        print(f"ops page:   {url}/consoles/sanalpos.html")
     if env.get("SANALPOS_TRACE_FILE"):
         print(f"traces: {env['SANALPOS_TRACE_FILE']}  (uv run sanalpos trace PAYMENT_ID)")
 
@@ -186,11 +210,13 @@ def stop_services() -> None:
 
 def down() -> None:
     stop_services()
+    prometheus("stop", check=False)
     subprocess.run(["bash", str(INFRA), "down"], check=False)
 
 
 def status() -> None:
     subprocess.run(["bash", str(INFRA), "status"], check=False)
+    print(prometheus("status", check=False))
     for service in SERVICES:
         pid = running_pid(service)
         ready = "-"

@@ -227,16 +227,21 @@ async def main(n: int, cards: int, rate: float) -> None:
             ready = (await client.get(f"http://127.0.0.1:{port}/readyz")).json()
         print("readyz faust:", ready["checks"]["faust"]["detail"])
         values = {
-            line.split("{")[0].split(" ")[0]: float(line.rsplit(" ", 1)[1])
+            line.split("{")[0]: float(line.rsplit(" ", 1)[1])
             for line in metrics.splitlines()
-            if line.startswith(("sanalpos_handler_seconds_sum", "sanalpos_handler_seconds_count"))
+            if line.startswith(
+                (
+                    'sanalpos_handler_duration_seconds_sum{consumer="fraud"}',
+                    'sanalpos_handler_duration_seconds_count{consumer="fraud"}',
+                )
+            )
         }
-        count = values.get("sanalpos_handler_seconds_count", 0.0)
+        count = values.get("sanalpos_handler_duration_seconds_count", 0.0)
         if count:
-            mean_ms = 1000 * values["sanalpos_handler_seconds_sum"] / count
+            mean_ms = 1000 * values["sanalpos_handler_duration_seconds_sum"] / count
             print(
-                f"agent batch step (score + DB transaction + tables + acks): {count:.0f} "
-                f"batches, mean {mean_ms:.2f} ms, {n / count:.1f} payments per batch"
+                f"agent step per payment (its share of score + DB transaction + tables + "
+                f"acks of its batch): {count:.0f} payments, mean {mean_ms:.2f} ms"
             )
     finally:
         decisions = await admin_db.fetch(

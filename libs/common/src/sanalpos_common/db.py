@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,12 @@ class UnitOfWork:
         self.cause: Envelope[Any] | None = None
         self._emitted = 0
         self._deferred: list[_Pending] | None = None
+        self.committed_hooks: list[Callable[[], None]] = []
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once this transaction has committed (never when it rolls back): for
+        counting outcomes, so a batch retried message by message is not counted twice."""
+        self.committed_hooks.append(hook)
 
     async def mark_processed(self, consumer: str, message_id: Any, topic: str) -> bool:
         """Record the message as processed; False when it already was (a duplicate)."""
@@ -168,14 +174,17 @@ def outbox_headers(envelope: Envelope[Any], traceparent: str | None) -> str:
 
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool, producer: str = "") -> AsyncIterator[UnitOfWork]:
-    async with pool.acquire() as conn, conn.transaction():
-        uow = UnitOfWork(conn, producer)
-        uow.defer_emits()  # all of the transaction's events in one statement, at its end
-        yield uow
-        await uow.flush()
-        if uow.emitted:
-            # Delivered only on commit: wakes the outbox relay without polling delay.
-            await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            uow = UnitOfWork(conn, producer)
+            uow.defer_emits()  # all of the transaction's events in one statement, at its end
+            yield uow
+            await uow.flush()
+            if uow.emitted:
+                # Delivered only on commit: wakes the outbox relay without polling delay.
+                await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+        for hook in uow.committed_hooks:
+            hook()
 
 
 @dataclass(frozen=True)

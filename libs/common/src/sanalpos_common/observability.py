@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from sanalpos_common.metrics import Metrics
 
 payment_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "payment_id", default=None
@@ -77,47 +79,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     if root.level > logging.DEBUG:  # at DEBUG, client libraries' own diagnostics show too
         for noisy in ("aiokafka", "kafka", "faust", "mode", "uvicorn.access"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
-@dataclass
-class Metrics:
-    """One registry per service process, built in bootstrap (nothing at import time)."""
-
-    service: str
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.messages = Counter(
-            "sanalpos_messages_total",
-            "Kafka messages handled, by outcome",
-            ["consumer", "topic", "outcome"],
-            registry=r,
-        )
-        self.handler_seconds = Histogram(
-            "sanalpos_handler_seconds", "Time to handle one message", ["consumer"], registry=r
-        )
-        self.consumer_lag = Gauge(
-            "sanalpos_consumer_lag",
-            "Messages behind the log end",
-            ["consumer", "topic"],
-            registry=r,
-        )
-        self.outbox_published = Counter(
-            "sanalpos_outbox_published_total", "Outbox rows published to Kafka", registry=r
-        )
-        self.outbox_pending = Gauge(
-            "sanalpos_outbox_pending", "Outbox rows not yet published", registry=r
-        )
-        self.http_requests = Counter(
-            "sanalpos_http_requests_total",
-            "HTTP requests",
-            ["method", "route", "status"],
-            registry=r,
-        )
-        self.events = Counter(
-            "sanalpos_domain_events_total", "Domain outcomes", ["kind"], registry=r
-        )
 
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
@@ -210,6 +171,7 @@ def ops_router(service: str, health: Health, metrics: Metrics) -> APIRouter:
 
     @router.get("/metrics")
     async def prometheus() -> Response:
+        await metrics.sample()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -270,6 +270,11 @@ def _get(url: str, timeout_s: float = 3.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+_LAG_METRICS = {"sanalpos_consumer_lag_messages", "sanalpos_consumer_lag"}
+_OUTBOX_METRICS = {"sanalpos_outbox_backlog_messages", "sanalpos_outbox_pending"}
+"""Current names first, then those of releases before docs/metrics.md renamed them."""
+
+
 def service_status(service: str, env: Mapping[str, str]) -> ServiceStatus:
     status = ServiceStatus(service)
     base = service_url(service, env)
@@ -287,9 +292,9 @@ def service_status(service: str, env: Mapping[str, str]) -> ServiceStatus:
     seen_lag = seen_outbox = False
     for family in text_string_to_metric_families(metrics.decode()):
         for sample in family.samples:
-            if sample.name == "sanalpos_consumer_lag":
+            if sample.name in _LAG_METRICS:
                 lag, seen_lag = lag + sample.value, True
-            elif sample.name == "sanalpos_outbox_pending":
+            elif sample.name in _OUTBOX_METRICS:
                 outbox, seen_outbox = outbox + sample.value, True
     status.consumer_lag = int(lag) if seen_lag else None
     status.outbox_pending = int(outbox) if seen_outbox else None

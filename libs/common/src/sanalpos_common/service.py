@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from prometheus_client import disable_created_metrics
 
 from sanalpos_common import topics, tracing
 from sanalpos_common.db import create_pool, migrate
@@ -94,6 +95,7 @@ async def start_platform(
 ) -> Platform:
     configure_logging(name, settings.log_level)
     tracing.configure(name)
+    disable_created_metrics()  # a `_created` series per counter doubles what is scraped
     metrics = Metrics(name)
     health = Health()
     pool = await create_pool(
@@ -108,6 +110,8 @@ async def start_platform(
     producer = build_producer(settings.kafka_bootstrap_servers, client_id=name)
     await producer.start()
     relay = OutboxRelay(pool=pool, producer=producer, metrics=metrics)
+    metrics.watch_pool(pool)
+    metrics.add_sampler(relay.sample)
 
     app = app or FastAPI(title=f"sanalpos {name}")
     app.include_router(ops_router(name, health, metrics))

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sanalpos_common.messaging.security import KafkaSecurity
+
 Environment = Literal["development", "test", "production"]
 
 # Development-only key material: public, in the repository, refused outside development.
@@ -49,6 +51,9 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:29092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
+    # SANALPOS_KAFKA_SECURITY_PROTOCOL etc. (messaging/security.py): read here so that an
+    # incomplete SASL/TLS setup stops start-up instead of the first Kafka connection.
+    kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
     log_level: str = Field(default="INFO", validation_alias="SANALPOS_LOG_LEVEL")
     database_url: SecretStr
     http_host: str = "127.0.0.1"

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from sanalpos_common.db import Connection, UnitOfWork
 from sanalpos_common.messaging.routing import HandlerTable
+from sanalpos_common.messaging.security import kafka_client_kwargs
 from sanalpos_common.schemas.codec import envelope_for
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import topic_of
@@ -56,7 +57,10 @@ async def start_group_at_end(
         for p in sorted(await producer.partitions_for(name))
     ]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False
+        bootstrap_servers=bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        **kafka_client_kwargs(),
     )
     await consumer.start()
     try:

@@ -112,3 +112,26 @@ async def test_non_retryable_is_dead_lettered_without_retries() -> None:
     assert handler.committed == [e.message_id for e in envelopes[1:]]
     assert len(producer.sent) == 1
     assert producer.sent[0][2]["dlq.attempts"] == b"1"
+
+
+async def test_outcomes_are_counted_per_topic() -> None:
+    envelopes = [captured() for _ in range(4)]
+    bad = envelopes[1]
+    handler, producer = RecordingHandler({bad.message_id}), FakeProducer()
+    consumer = loop(handler, producer)
+    messages = [message(i, encode(e)) for i, e in enumerate(envelopes)] + [message(9, b"{x")]
+    await consumer._process_partition_batch(messages)
+
+    def count(name: str, **extra: str) -> float | None:
+        labels = {"consumer": "test", "topic": topics.PAYMENT_CAPTURED, **extra}
+        return consumer.metrics.registry.get_sample_value(name, labels)
+
+    assert count("sanalpos_messages_processed_total") == 3
+    assert count("sanalpos_messages_dead_lettered_total") == 2  # the failing one, the garbage
+    assert count("sanalpos_messages_retried_total", kind="handler") == 2  # 3 attempts, 2 retries
+    assert (
+        consumer.metrics.registry.get_sample_value(
+            "sanalpos_handler_duration_seconds_count", {"consumer": "test"}
+        )
+        == 3
+    )

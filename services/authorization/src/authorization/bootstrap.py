@@ -12,6 +12,7 @@ from authorization.domain.seed_cards import SIMULATOR_CARDS
 from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common.crypto.service_keys import card_keys_from_settings
+from sanalpos_common.metrics import PaymentMetrics
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -41,6 +42,7 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         cvc_keyring=keys.cvc,
         offload=keys.offload,
         preauth_expiry=timedelta(seconds=settings.preauth_expiry_s),
+        metrics=PaymentMetrics(platform.metrics.registry),
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 from sanalpos_common import topics
-from sanalpos_common.schemas.events import FraudDecision, ReviewDecision
+from sanalpos_common.schemas.events import FraudDecision, ReviewDecision, ReviewResolved
 
 from .conftest import PREAUTH_EXPIRY, Lifecycle
 
@@ -194,3 +194,85 @@ async def test_the_scan_works_in_batches(lifecycle: Lifecycle) -> None:
     assert sum(counts) >= 5 and counts[-1] < 2 and set(counts[:-1]) == {2}
     assert {(await lifecycle.state(p))["status"] for p in payments} == {"expired"}
     await lifecycle.assert_balanced(pan)
+
+
+# --- a resolution read before its score (two topics: no order between them) ----------------
+
+
+async def early_resolutions(lifecycle: Lifecycle, payment_id: uuid.UUID) -> int:
+    return int(
+        await lifecycle.pool.fetchval(
+            "SELECT count(*) FROM review_resolutions_before_score WHERE payment_id = $1",
+            payment_id,
+        )
+    )
+
+
+async def test_an_approval_read_before_its_score_authorizes_once_the_score_arrives(
+    lifecycle: Lifecycle,
+) -> None:
+    pan = await lifecycle.card()
+    scored = lifecycle.scored(pan, 20_000, capture=True, decision=FraudDecision.REVIEW)
+    await lifecycle.resolve(scored.payment_id, ReviewDecision.APPROVE)
+    await lifecycle.resolve(scored.payment_id, ReviewDecision.APPROVE)  # redelivered
+    assert await lifecycle.events(scored.payment_id) == []  # nothing to authorize yet
+
+    await lifecycle.deliver(topics.PAYMENT_SCORED, scored)
+
+    assert await lifecycle.topics_of(scored.payment_id) == [
+        topics.PAYMENT_ACTION_REQUIRED,
+        topics.PAYMENT_AUTHORIZED,
+        topics.PAYMENT_CAPTURED,
+    ]
+    state = await lifecycle.state(scored.payment_id)
+    assert (state["status"], state["hold_status"]) == ("captured", "captured")
+    resolved = await review_row(lifecycle, scored.payment_id)
+    assert resolved == {"status": "approved", "resolved_by": "analyst@example.com", "payload": None}
+    assert await early_resolutions(lifecycle, scored.payment_id) == 0
+
+    await lifecycle.deliver(topics.PAYMENT_SCORED, scored)  # redelivered: changes nothing
+    await lifecycle.resolve(scored.payment_id, ReviewDecision.APPROVE)  # nor does this
+    assert len(await lifecycle.events(scored.payment_id)) == 3
+    assert await early_resolutions(lifecycle, scored.payment_id) == 0
+    assert await lifecycle.available(pan) == 100_000 - 20_000
+    await lifecycle.assert_balanced(pan)
+
+
+async def test_a_decline_read_before_its_score_declines_once_the_score_arrives(
+    lifecycle: Lifecycle,
+) -> None:
+    pan = await lifecycle.card()
+    scored = lifecycle.scored(pan, 20_000, decision=FraudDecision.REVIEW)
+    await lifecycle.resolve(scored.payment_id, ReviewDecision.DECLINE)
+    await lifecycle.deliver(topics.PAYMENT_SCORED, scored)
+
+    assert await lifecycle.topics_of(scored.payment_id) == [
+        topics.PAYMENT_ACTION_REQUIRED,
+        topics.PAYMENT_DECLINED,
+    ]
+    _, declined = await lifecycle.last(scored.payment_id)
+    assert (declined["response_code"], declined["reason"]) == ("59", "declined in fraud review")
+    assert (await lifecycle.state(scored.payment_id))["status"] == "declined"
+    assert (await review_row(lifecycle, scored.payment_id))["status"] == "declined"
+    assert await lifecycle.available(pan) is None  # the issuer was never asked
+
+
+async def test_an_early_resolution_of_another_merchant_is_not_applied(
+    lifecycle: Lifecycle,
+) -> None:
+    pan = await lifecycle.card()
+    scored = lifecycle.scored(pan, 20_000, decision=FraudDecision.REVIEW)
+    await lifecycle.deliver(
+        topics.REVIEW_RESOLVED,
+        ReviewResolved(
+            payment_id=scored.payment_id,
+            merchant_id="mer_someone_else",
+            decision=ReviewDecision.APPROVE,
+            resolved_by="x",
+        ),
+    )
+    await lifecycle.deliver(topics.PAYMENT_SCORED, scored)
+
+    assert await lifecycle.topics_of(scored.payment_id) == [topics.PAYMENT_ACTION_REQUIRED]
+    assert (await review_row(lifecycle, scored.payment_id))["status"] == "pending"
+    assert await early_resolutions(lifecycle, scored.payment_id) == 0

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from authorization.adapters.authorization_repository import AuthorizationRecord
@@ -23,6 +24,7 @@ from sanalpos_common.crypto.aad import cvc_aad, pan_aad
 from sanalpos_common.crypto.cvc import rotate_cvc_keys
 from sanalpos_common.crypto.envelope import encrypt
 from sanalpos_common.crypto.keyring import Keyring
+from sanalpos_common.metrics import PaymentMetrics
 from sanalpos_common.schemas.events import (
     ActionRequired,
     CapturePayment,
@@ -116,6 +118,7 @@ class FakeAuthorizations:
 class FakeReviews:
     held: dict[object, PaymentScored] = field(default_factory=dict)
     status: dict[object, str] = field(default_factory=dict)
+    early: dict[object, ReviewResolved] = field(default_factory=dict)
 
     async def exists(self, payment_id: object) -> bool:
         return payment_id in self.held
@@ -136,6 +139,15 @@ class FakeReviews:
 
     async def resolve(self, payment_id: object, status: str, resolved_by: str) -> None:
         self.status[payment_id] = status
+
+    async def lock_payment(self, payment_id: object) -> None:
+        return None  # one task at a time here
+
+    async def remember_early_resolution(self, resolved: ReviewResolved, message_id: object) -> None:
+        self.early.setdefault(resolved.payment_id, resolved)
+
+    async def take_early_resolution(self, payment_id: object) -> ReviewResolved | None:
+        return self.early.pop(payment_id, None)
 
 
 @dataclass
@@ -188,6 +200,7 @@ class Service:
     repositories: FakeRepositories = field(default_factory=FakeRepositories)
     issuer: FakeIssuer = field(default_factory=FakeIssuer)
     now: datetime = NOW
+    metrics: PaymentMetrics | None = None
 
     def __post_init__(self) -> None:
         self.table = AuthorizationHandlers(
@@ -197,6 +210,7 @@ class Service:
             CVC_RING,
             clock=lambda: self.now,
             preauth_expiry=PREAUTH_EXPIRY,
+            metrics=self.metrics,
         ).table()
 
     async def deliver(self, payload: BaseModel) -> RecordingUnitOfWork:
@@ -404,6 +418,30 @@ async def test_a_review_of_another_merchant_is_not_resolved() -> None:
     assert service.repositories.reviews_store.status[doubtful.payment_id] == "pending"
 
 
+async def test_a_resolution_before_its_score_is_kept_and_applied_with_the_score() -> None:
+    service = Service()
+    doubtful = scored(7_000, decision=FraudDecision.REVIEW)
+    resolution = ReviewResolved(
+        payment_id=doubtful.payment_id,
+        merchant_id=MERCHANT,
+        decision=ReviewDecision.APPROVE,
+        resolved_by="analyst@example.com",
+    )
+
+    assert (await service.deliver(resolution)).outbox == []  # kept, nothing to act on yet
+    uow = await service.deliver(doubtful)
+
+    assert uow.topics == [
+        topics.PAYMENT_ACTION_REQUIRED,
+        topics.PAYMENT_AUTHORIZED,
+        topics.PAYMENT_CAPTURED,
+    ]
+    assert service.repositories.reviews_store.status[doubtful.payment_id] == "approved"
+    assert service.repositories.reviews_store.early == {}
+    assert (await service.deliver(resolution)).outbox == []
+    assert (await service.deliver(doubtful)).outbox == []
+
+
 def capture(payment_id: uuid.UUID, amount: int, merchant: str = MERCHANT) -> CapturePayment:
     return CapturePayment(
         payment_id=payment_id,
@@ -549,3 +587,30 @@ async def test_refunds_are_partial_then_full_and_a_repeat_changes_nothing() -> N
         ("refund", sale.payment_id, 4_000),
         ("refund", sale.payment_id, 6_000),
     ]
+
+
+async def test_decisions_are_counted_by_outcome_and_decline_code_only_once_committed() -> None:
+    registry = CollectorRegistry()
+    service = Service(metrics=PaymentMetrics(registry))
+
+    def count(outcome: str, code: str = "") -> float | None:
+        return registry.get_sample_value(
+            "sanalpos_payments_total", {"outcome": outcome, "decline_code": code}
+        )
+
+    approved = await service.deliver(scored())
+    assert count("authorized") == 0  # not before the transaction commits
+    for hook in approved.committed_hooks:
+        hook()
+    service.issuer.answer = ResponseCode.INSUFFICIENT_FUNDS
+    declined = await service.deliver(scored())
+    held = await service.deliver(scored(decision=FraudDecision.REVIEW))
+    by_fraud = await service.deliver(scored(decision=FraudDecision.DECLINE))
+    for uow in (declined, held, by_fraud):
+        for hook in uow.committed_hooks:
+            hook()
+
+    assert count("authorized") == 1
+    assert count("declined", ResponseCode.INSUFFICIENT_FUNDS.value) == 1
+    assert count("declined", ResponseCode.SUSPECTED_FRAUD.value) == 1
+    assert count("review") == 1

@@ -190,7 +190,8 @@ class ServiceProcess:
                     return (await client.get(f"{self.base_url}/readyz")).status_code == 200
             return False
 
-        await wait_for(ready, timeout=45, interval=0.1)
+        # generous: a second faust worker on a loaded 2-core box can take most of a minute
+        await wait_for(ready, timeout=90, interval=0.1)
         return time.monotonic() - started
 
     async def kill(self) -> None:

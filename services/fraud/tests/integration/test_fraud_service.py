@@ -167,7 +167,7 @@ async def test_redelivered_message_is_scored_once_and_counted_once(fraud: FraudS
     sentinel_row = await fraud.decision(sentinel.payload.payment_id)
     assert sentinel_row is not None
     assert sentinel_row["velocity_card_10m"] == 2  # the redelivery did not count
-    duplicates = await _metric(fraud, 'outcome="duplicate"')
+    duplicates = await _metric(fraud, "sanalpos_messages_duplicates_total", 'consumer="fraud"')
     assert duplicates >= 1
 
 
@@ -197,17 +197,18 @@ async def test_readiness_reports_faust_progress(fraud: FraudService) -> None:
     assert faust_check["ok"] is True
     assert re.search(r"processed [1-9]\d*", faust_check["detail"]), faust_check
     assert "event time 20" in faust_check["detail"]
-    assert await _metric(fraud, 'outcome="scored"') >= 1
+    assert await _metric(fraud, "sanalpos_messages_processed_total", 'consumer="fraud"') >= 1
+    assert await _metric(fraud, "sanalpos_fraud_decisions_total", 'band="approve"') >= 1
     assert fraud.ready_after_s < 45
 
 
-async def _metric(fraud: FraudService, label: str) -> float:
+async def _metric(fraud: FraudService, name: str, label: str) -> float:
     async with httpx.AsyncClient(base_url=fraud.base_url) as client:
         text = (await client.get("/metrics")).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("sanalpos_messages_total{") and label in line
+        if line.startswith(name + "{") and label in line
     )
 
 

@@ -119,13 +119,22 @@ async def test_only_this_members_partitions_decide() -> None:
     assert "payment.initiated.v1[0] lag 5" in detail
 
 
-async def test_lag_is_exported_per_topic() -> None:
+async def test_lag_is_exported_per_partition_this_member_owns() -> None:
     fraud, probe, app = stream()
     fraud.app = app
     fraud.progress.started_monotonic = fraud.progress.ready_monotonic = time.monotonic()
     probe.lag = 7
     await fraud.readiness()
-    value = fraud.metrics.registry.get_sample_value(
-        "sanalpos_consumer_lag", {"consumer": "fraud", "topic": "payment.initiated.v1"}
-    )
+    labels = {"consumer": "fraud", "topic": SOURCE.topic, "partition": str(SOURCE.partition)}
+    value = fraud.metrics.registry.get_sample_value("sanalpos_consumer_lag_messages", labels)
     assert value == 7
+
+
+async def test_lag_is_sampled_when_prometheus_scrapes() -> None:
+    fraud, probe, app = stream()
+    fraud.app = app
+    fraud.progress.started_monotonic = fraud.progress.ready_monotonic = time.monotonic()
+    probe.lag = 3
+    await fraud.metrics.sample()
+    labels = {"consumer": "fraud", "topic": SOURCE.topic, "partition": str(SOURCE.partition)}
+    assert fraud.metrics.registry.get_sample_value("sanalpos_consumer_lag_messages", labels) == 3

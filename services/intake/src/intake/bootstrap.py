@@ -20,10 +20,13 @@ from intake.service_layer.client_encryption import (
     generate_private_key_pem,
     load_or_create_dev_key,
 )
+from intake.service_layer.export import Exports, ExportSlots
 from intake.service_layer.idempotency import purge_forever
-from intake.service_layer.lifecycle import OUTCOME_HANDLERS
+from intake.service_layer.lifecycle import outcome_handlers
 from intake.service_layer.merchants import ensure_merchant
 from sanalpos_common.crypto.service_keys import card_keys_from_settings, secret_value
+from sanalpos_common.db import create_pool
+from sanalpos_common.metrics import AuthorizationLatency
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -68,6 +71,10 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         await ensure_merchant(platform.pool, DEMO_MERCHANT_ID, "Demo Merchant", DEMO_API_KEY)
     elif not settings.is_development:
         await MerchantStore(platform.pool).revoke_by_key(DEMO_API_KEY)
+    export_pool = await create_pool(
+        settings.database_url.get_secret_value(), min_size=0, max_size=settings.export_pool_size
+    )
+    platform.runtime.on_close(export_pool.close)
     app.state.container = container = Container(
         pool=platform.pool,
         merchants=merchants,
@@ -79,6 +86,9 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         ),
         admin_token=settings.admin_token.get_secret_value(),
         client_encryption=client_encryption,
+        exports=Exports(
+            export_pool, ExportSlots(settings.export_max_concurrent), settings.export_retry_after_s
+        ),
         rate_limits=KeyRateLimits.from_settings(guard),
         waiters=start_outcome_listener(platform, settings.database_url.get_secret_value()).waiters,
         max_wait_s=settings.prefer_wait_max_s,
@@ -86,7 +96,11 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)
-    platform.consume_table(OUTCOME_HANDLERS, consumer=CONSUMER, group_id=settings.consumer_group)
+    platform.consume_table(
+        outcome_handlers(AuthorizationLatency(platform.metrics.registry)),
+        consumer=CONSUMER,
+        group_id=settings.consumer_group,
+    )
     purge_stop = asyncio.Event()  # idempotency keys are kept 24 hours, then deleted
     platform.runtime.add_loop(
         "idempotency-purge", lambda: purge_forever(platform.pool, purge_stop), purge_stop.set

@@ -4,10 +4,12 @@ API, so merchant changes are announced through the outbox just the same.
 
     sanalpos merchants create --name NAME [--id mer_x] [--currency TRY] [--time-zone Z]
                               [--cutoff HH:MM] [--fee-plan P] [--max-installments N]
+                              [--payout-delay-days N]
                               [--mode test|live] [--rate R --burst B]
     sanalpos merchants show ID
     sanalpos merchants update ID [--name …] [--currency …] [--time-zone …] [--cutoff …]
                                  [--fee-plan …] [--max-installments …]
+                                 [--payout-delay-days …]
     sanalpos merchants list [--limit N] [--after ID]
     sanalpos merchants keys create ID [--mode test|live] [--rate R --burst B]
     sanalpos merchants keys rotate ID KEY_ID [--grace SECONDS]
@@ -65,6 +67,7 @@ def _profile_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
     option("--cutoff", "cutoff_time", DEFAULT_CUTOFF.strftime("%H:%M"))
     option("--fee-plan", "fee_plan", DEFAULT_FEE_PLAN)
     option("--max-installments", "max_installments", 12, int)
+    option("--payout-delay-days", "payout_delay_days", 1, int)
 
 
 def _rate_options(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +84,7 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
         cutoff_time=args.cutoff_time,
         fee_plan=args.fee_plan,
         max_installments=args.max_installments,
+        payout_delay_days=args.payout_delay_days,
         mode=args.mode,
         key_limit=_limit(args),
     )
@@ -90,7 +94,7 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
 
 async def _update(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
     fields = ("name", "settlement_currency", "time_zone", "cutoff_time", "fee_plan")
-    changes = {f: getattr(args, f) for f in (*fields, "max_installments")}
+    changes = {f: getattr(args, f) for f in (*fields, "max_installments", "payout_delay_days")}
     return await service.update_merchant(
         pool, args.merchant_id, {k: v for k, v in changes.items() if v is not None}
     )

@@ -52,6 +52,15 @@ class IntakeSettings(ServiceSettings):
     """Development only: creates the demo merchant with the documented demo key."""
     prefer_wait_max_s: float = Field(default=10.0, gt=0, le=60)
     """Longest `Prefer: wait=N` honoured on POST /v1/payments; larger N are capped to it."""
+    export_max_concurrent: int = Field(default=4, ge=1)
+    """CSV exports streaming at once (per process); one more is answered 503 with
+    Retry-After. Exports follow the merchant's link speed, so they are bounded apart from
+    everything else."""
+    export_pool_size: int = Field(default=2, ge=1)
+    """Connections of the exports' own pool: exports never take the main pool's, whatever
+    their number (pages are short queries, so a few serve all running exports)."""
+    export_retry_after_s: int = Field(default=5, ge=1)
+    """Retry-After of the 503 answered to an export over `export_max_concurrent`."""
     allow_replay_time: bool = False
     """Development only (the fraud replay harness): POST /v1/payments may carry `occurred_at`,
     the payment's original time, used as its event time (`created_at` of payment.initiated)."""

@@ -49,6 +49,9 @@ from intake.entrypoints.kafka.consumer import (
     RequestHandler,
     configure_request_topic,
 )
+from intake.entrypoints.kafka.messages import parse_request
+from intake.entrypoints.kafka.operations import REGISTRY
+from intake.service_layer import request_answers
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption, generate_private_key_pem
 from intake.service_layer.request_answers import KafkaRequestDeps
@@ -134,6 +137,7 @@ class EntryPoint:
     client_encryption: ClientEncryption
     key: bytes
     requests_topic: str
+    deps: KafkaRequestDeps
 
     async def publish(
         self,
@@ -227,15 +231,14 @@ async def entry() -> AsyncIterator[EntryPoint]:
     await reader.start(producer)
     group = f"{CONSUMER}-it-{run}"
     metrics = Metrics("intake-it")
+    deps = KafkaRequestDeps(pool, protection, client_encryption, CONSUMER)
     relay = OutboxRelay(pool=pool, producer=producer, metrics=metrics, idle_poll_s=0.2)
     loop = RequestConsumerLoop(
         name=CONSUMER,
         group_id=group,
         topics=(requests_topic,),
         bootstrap_servers=KAFKA,
-        handler=RequestHandler(
-            KafkaRequestDeps(pool, protection, client_encryption, CONSUMER), store, 300.0
-        ),
+        handler=RequestHandler(deps, store, 300.0),
         dead_letter_producer=producer,
         metrics=metrics,
     )
@@ -252,6 +255,7 @@ async def entry() -> AsyncIterator[EntryPoint]:
             client_encryption,
             f"it-{run}".encode(),
             requests_topic,
+            deps,
         )
     finally:
         loop.stop()
@@ -749,3 +753,122 @@ async def test_another_merchants_payment_is_not_found(entry: EntryPoint) -> None
     assert reply["status"] == 404
     assert (MERCHANT_HEADER, other.encode()) in list(entry.reader.replies(request_id)[0].headers)
     assert await commands(entry, topics.VOID_PAYMENT, payment_id) == 0
+
+
+# --- one request id, one effect: capture, void and refund claim it in their transaction -----
+
+
+async def captured_sale(entry: EntryPoint, amount: int = 10_000) -> str:
+    payment_id = await authorized_preauth(entry, amount)
+    event = captured(payment_id, entry.merchant_id, amount, authorized_amount=amount)
+    await feed(entry.pool, topics.PAYMENT_CAPTURED, event)
+    return payment_id
+
+
+async def refunds_of(entry: EntryPoint, payment_id: str) -> int:
+    return int(
+        await entry.pool.fetchval(
+            "SELECT count(*) FROM refunds WHERE payment_id = $1", uuid.UUID(payment_id)
+        )
+    )
+
+
+async def answer_twice_at_once(
+    entry: EntryPoint, request_id: str, value: bytes
+) -> list[request_answers.Reply | None]:
+    """Two deliveries of one request id (a merchant's resend: another delivery id) handled
+    concurrently, as two consumer tasks would."""
+    request = parse_request(value)
+    prepared = REGISTRY[request.operation](entry.deps, entry.merchant_id, request_id, request)
+    return list(
+        await asyncio.gather(
+            *(
+                request_answers.answer(
+                    entry.deps, entry.merchant_id, request_id, uuid.uuid4(), prepared
+                )
+                for _ in range(2)
+            )
+        )
+    )
+
+
+async def test_two_deliveries_of_one_refund_request_id_at_once_refund_once(
+    entry: EntryPoint,
+) -> None:
+    payment_id = await captured_sale(entry)
+    request_id = f"req-{uuid.uuid4()}"
+    value = lifecycle_value("refund", payment_id, amount=2_000, reason="returned")
+
+    first, second = await answer_twice_at_once(entry, request_id, value)
+
+    assert first is not None and second is not None
+    assert first.status == second.status == 202
+    assert first.result == second.result  # the same refund, answered twice
+    assert await refunds_of(entry, payment_id) == 1
+    assert await commands(entry, topics.REFUND_PAYMENT, payment_id) == 1
+    replies = await entry.reply(request_id, count=2)
+    assert replies[0] == replies[1]
+
+
+async def test_two_deliveries_of_one_capture_request_id_at_once_capture_once(
+    entry: EntryPoint,
+) -> None:
+    payment_id = await authorized_preauth(entry)
+    request_id = f"req-{uuid.uuid4()}"
+    value = lifecycle_value("capture", payment_id, amount=4_000)
+
+    first, second = await answer_twice_at_once(entry, request_id, value)
+
+    assert first is not None and second is not None
+    assert first.status == second.status == 202 and first.result == second.result
+    assert await commands(entry, topics.CAPTURE_PAYMENT, payment_id) == 1
+
+
+async def test_two_deliveries_of_one_void_request_id_at_once_void_once(
+    entry: EntryPoint,
+) -> None:
+    payment_id = await authorized_preauth(entry)
+    request_id = f"req-{uuid.uuid4()}"
+
+    first, second = await answer_twice_at_once(
+        entry, request_id, lifecycle_value("void", payment_id)
+    )
+
+    assert first is not None and second is not None
+    assert first.status == second.status == 202 and first.result == second.result
+    assert await commands(entry, topics.VOID_PAYMENT, payment_id) == 1
+
+
+async def test_one_refund_request_id_under_many_keys_at_once_refunds_once(
+    entry: EntryPoint,
+) -> None:
+    """Over the broker: resends under different keys run concurrently in the consumer."""
+    payment_id = await captured_sale(entry)
+    request_id, ts = f"req-{uuid.uuid4()}", int(time.time())
+    value = lifecycle_value("refund", payment_id, amount=1_000, reason="returned")
+    await asyncio.gather(
+        *(
+            entry.publish(value, request_id, timestamp=ts + n, key=f"r{n}".encode())
+            for n in range(6)
+        )
+    )
+    replies = await entry.reply(request_id, count=6)
+
+    assert {r["status"] for r in replies} == {202}
+    assert len({json.dumps(r["result"], sort_keys=True) for r in replies}) == 1
+    assert await refunds_of(entry, payment_id) == 1
+    assert await commands(entry, topics.REFUND_PAYMENT, payment_id) == 1
+
+
+async def test_a_refund_request_id_first_used_by_a_create_is_reused(entry: EntryPoint) -> None:
+    payment_id = await captured_sale(entry)
+    request_id = f"req-{uuid.uuid4()}"
+    await entry.publish(create_value(**token_payment(entry)), request_id)
+    await entry.reply(request_id)
+    value = lifecycle_value("refund", payment_id, amount=1_000, reason="returned")
+    await entry.publish(value, request_id)
+
+    _, refused = await entry.reply(request_id, count=2)
+    assert refused["status"] == 422
+    assert refused["problem"]["type"].endswith("/request-id-reused")
+    assert await refunds_of(entry, payment_id) == 0

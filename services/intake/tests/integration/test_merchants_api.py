@@ -108,6 +108,19 @@ async def test_update_makes_a_new_version_and_announces_it(intake: Intake) -> No
     assert [(e.version, e.cutoff_time) for e in events] == [(1, time(23, 59)), (2, time(17, 0))]
 
 
+async def test_payout_plan_is_kept_and_announced_to_settlement(intake: Intake) -> None:
+    created = await intake.merchant(payout_delay_days=0)
+    assert created["payout_delay_days"] == 0
+    path = f"/admin/merchants/{created['id']}"
+    updated = await intake.admin("PATCH", path, {"payout_delay_days": 3})
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["payout_delay_days"], updated.json()["version"]) == (3, 2)
+    events = await intake.announcements(created["id"])
+    assert [e.payout_delay_days for e in events] == [0, 3]
+    default = await intake.merchant()
+    assert default["payout_delay_days"] == 1
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -115,6 +128,8 @@ async def test_update_makes_a_new_version_and_announces_it(intake: Intake) -> No
         ({"fee_plan": "platinum"}, "fee_plan"),
         ({"cutoff_time": "24:00"}, "cutoff_time"),
         ({"max_installments": 13}, "max_installments"),
+        ({"payout_delay_days": 31}, "payout_delay_days"),
+        ({"payout_delay_days": -1}, "payout_delay_days"),
         ({"version": 99}, "version"),
         ({"id": "mer_other"}, "id"),
     ],

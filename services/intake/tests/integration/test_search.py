@@ -190,7 +190,7 @@ async def test_export_streams_csv_of_the_same_filter_with_masked_cards(
     assert only["description"] == "'=cmd()"
 
 
-async def test_export_is_read_in_chunks_from_a_cursor(
+async def test_export_is_read_in_pages_one_chunk_each(
     platform: Platform, shop: dict[str, Any]
 ) -> None:
     chunks = [

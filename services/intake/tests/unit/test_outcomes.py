@@ -6,14 +6,25 @@ import uuid
 
 import pytest
 
-from intake.domain.outcomes import OUTCOMES, RefundFailed, WaitEnd, event_details, rule_of
+from intake.domain.outcomes import (
+    OUTCOMES,
+    RefundFailed,
+    WaitEnd,
+    decision_of,
+    event_details,
+    rule_of,
+)
 from intake.domain.payment import Operation, PaymentFacts
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from sanalpos_common import topics
 from sanalpos_common.schemas.events import (
+    PaymentActionRequired,
     PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
     PaymentOperation,
     PaymentOperationFailed,
+    PaymentSettled,
     topic_of,
 )
 
@@ -69,3 +80,20 @@ def test_a_failed_refund_frees_its_refund_answers_its_operation_and_keeps_the_fa
         "amount": 100,
         "reason": "refund exceeds captured",
     }
+
+
+@pytest.mark.parametrize(
+    ("model", "decision"),
+    [
+        (PaymentAuthorized, "authorized"),
+        (PaymentCaptured, "authorized"),  # a sale's capture may overtake its authorization
+        (PaymentDeclined, "declined"),
+        (PaymentActionRequired, "review"),
+        (PaymentSettled, None),
+    ],
+)
+def test_the_events_that_decide_a_payment_end_its_authorization_latency(
+    model: type, decision: str | None
+) -> None:
+    payload = model.model_construct()
+    assert decision_of(payload) == decision

@@ -8,9 +8,10 @@ from notification.adapters.http_sender import HttpSender, build_client
 from notification.adapters.repository import DeliveryStore, WebhookRepository
 from notification.config import NotificationSettings
 from notification.domain.retry import RetryPolicy
-from notification.service_layer.delivery_worker import DeliveryWorker, WorkerMetrics
+from notification.service_layer.delivery_worker import DeliveryWorker
 from notification.service_layer.handlers import NotificationHandlers, load_static_endpoints
 from sanalpos_common.db import UnitOfWork, unit_of_work
+from sanalpos_common.metrics import WebhookMetrics
 from sanalpos_common.service import Platform, start_platform
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -51,13 +52,14 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
             cap_s=settings.retry_cap_s,
             max_attempts=settings.retry_max_attempts,
         ),
-        metrics=WorkerMetrics(platform.metrics),
+        metrics=WebhookMetrics(platform.metrics.registry),
         concurrency=settings.delivery_concurrency,
         lease_s=max(settings.delivery_lease_s, 2 * settings.delivery_timeout_s),
         idle_poll_s=settings.worker_idle_poll_s,
         stall_after_s=settings.worker_stall_after_s,
     )
     platform.runtime.add_loop("webhook-delivery", worker.run, worker.stop)
+    platform.metrics.add_sampler(worker.sample)
     # Closers run in reverse: the client closes before the pool and the producer.
     platform.runtime.on_close(client.aclose)
     platform.health.add("delivery-worker", worker.readiness)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from standardwebhooks.webhooks import Webhook
 
 from notification.adapters.http_sender import SendResult
@@ -15,8 +17,8 @@ from notification.adapters.repository import AttemptRecord, ClaimedDelivery
 from notification.domain.retry import DeliveryStatus, RetryPolicy
 from notification.domain.signing import generate_secret
 from notification.domain.webhooks import Endpoint
-from notification.service_layer.delivery_worker import DeliveryWorker, WorkerMetrics
-from sanalpos_common.observability import Metrics
+from notification.service_layer.delivery_worker import DeliveryWorker
+from sanalpos_common.metrics import WebhookMetrics
 
 BODY = (
     '{"id":"evt_5f0c6a6b2d1e4b55b3e0c6a9f1d2e3f4","api_version":"v1",'
@@ -60,12 +62,17 @@ class FakeSender:
         return self.results.pop(0)
 
 
-def _worker(store: FakeStore, sender: FakeSender, max_attempts: int = 3) -> DeliveryWorker:
+def _worker(
+    store: FakeStore,
+    sender: FakeSender,
+    max_attempts: int = 3,
+    registry: CollectorRegistry | None = None,
+) -> DeliveryWorker:
     return DeliveryWorker(
         store=store,  # type: ignore[arg-type]
         sender=sender,  # type: ignore[arg-type]
         policy=RetryPolicy(base_s=10.0, cap_s=100.0, max_attempts=max_attempts),
-        metrics=WorkerMetrics(Metrics("test")),
+        metrics=WebhookMetrics(registry or CollectorRegistry()),
         concurrency=4,
         idle_poll_s=2.0,
         rng=random.Random(0),
@@ -126,6 +133,23 @@ async def test_successful_attempt_is_signed_and_recorded_delivered() -> None:
     assert record.status is DeliveryStatus.DELIVERED
     assert (record.attempt, record.status_code, record.duration_ms) == (1, 204, 12)
     assert record.next_attempt_at is None
+
+
+async def test_a_final_delivery_is_counted_by_result_with_its_age() -> None:
+    delivery, _ = _claimed()
+    delivery = replace(delivery, created_at=datetime.now(UTC) - timedelta(seconds=42))
+    registry = CollectorRegistry()
+    worker = _worker(FakeStore(), FakeSender([SendResult(204, None, 12)]), registry=registry)
+    await worker._deliver(delivery)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("sanalpos_webhook_deliveries_total", result="delivered") == 1
+    assert sample("sanalpos_webhook_delivery_age_seconds_count", result="delivered") == 1
+    age = sample("sanalpos_webhook_delivery_age_seconds_sum", result="delivered")
+    assert age is not None and 42 <= age < 60
+    assert sample("sanalpos_webhook_attempts_total", result="204") == 1
 
 
 async def test_failed_attempt_is_rescheduled_with_backoff() -> None:

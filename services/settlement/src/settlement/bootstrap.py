@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sanalpos_common.metrics import SettlementMetrics
 from sanalpos_common.service import Platform, start_platform
 from settlement.adapters.repositories import PostgresRepositories
 from settlement.config import SettlementSettings
@@ -27,8 +28,10 @@ async def bootstrap(
         platform.pool,
         platform.name,
         value_date_delay_days=settings.value_date_delay_days,
+        calendar=settings.calendar(),
         interval_s=settings.batch_close_interval_s,
         clock=clock,
+        metrics=SettlementMetrics(platform.metrics.registry),
     )
     platform.runtime.add_loop("batch-closer", closer.run, closer.stop)
     platform.health.add("batch-closer", closer.readiness)

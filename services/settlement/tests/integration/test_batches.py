@@ -420,3 +420,23 @@ async def test_concurrent_booking_and_close_lose_no_entry(
         "SELECT status FROM settlement_payments WHERE merchant_id = $1", merchant_id
     )
     assert {r["status"] for r in statuses} == {"settled"} and len(statuses) == len(payments)
+
+
+async def test_value_date_follows_the_merchants_payout_plan_and_skips_holidays(
+    pool: asyncpg.Pool, handle: IdempotentHandler
+) -> None:
+    on_plan, on_default = merchant(), merchant()
+    await update_merchant(handle, on_plan, 1, time_zone="Europe/Istanbul", payout_delay_days=2)
+    await update_merchant(handle, on_default, 1, time_zone="Europe/Istanbul")
+    await capture(handle, on_plan, utc(2026, 10, 28, 9, 0))  # Wednesday; Thursday is a holiday
+    await capture(handle, on_default, utc(2026, 10, 28, 9, 0))
+    closer = BatchCloser(pool, CONSUMER, value_date_delay_days=1)
+    [planned] = await closer.close_open(on_plan)
+    [defaulted] = await closer.close_open(on_default)
+    assert planned.batch_date == defaulted.batch_date == date(2026, 10, 28)
+    assert planned.value_date == date(2026, 11, 2), "29 Oct and the weekend skipped"
+    assert defaulted.value_date == date(2026, 10, 30)
+    stored = await pool.fetchval(
+        "SELECT value_date FROM settlement_batches WHERE id = $1", planned.id
+    )
+    assert stored == date(2026, 11, 2)

@@ -1,10 +1,7 @@
 import uuid
-from datetime import date
-
-import pytest
 
 from sanalpos_common.fees import FeePlan
-from settlement.domain.batches import BatchLine, BatchTotals, batch_totals, value_date
+from settlement.domain.batches import BatchLine, BatchTotals, batch_totals
 from settlement.domain.ledger import (
     LedgerTransaction,
     capture_transaction,
@@ -42,10 +39,3 @@ def test_refunds_larger_than_the_days_sales_leave_a_negative_net() -> None:
 
 def test_empty_batch_totals_are_zero() -> None:
     assert batch_totals(merchant_payable("m"), []) == BatchTotals()
-
-
-def test_value_date_is_calendar_days_after_the_batch_date() -> None:
-    assert value_date(date(2026, 3, 31), 1) == date(2026, 4, 1)
-    assert value_date(date(2026, 3, 31), 0) == date(2026, 3, 31)
-    with pytest.raises(ValueError, match="negative"):
-        value_date(date(2026, 3, 31), -1)

@@ -9,13 +9,17 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from sanalpos_common.messaging.security import kafka_client_kwargs
+
 log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
     bootstrap_servers: str, names: Iterable[str], partitions: int = 3, replication: int = 1
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sanalpos-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="sanalpos-admin", **kafka_client_kwargs()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -25,6 +25,7 @@ from sanalpos_common.messaging.retry import (
     RetryPolicy,
     run_with_retries,
 )
+from sanalpos_common.messaging.security import kafka_client_kwargs
 from sanalpos_common.observability import Metrics, payment_id_var
 from sanalpos_common.schemas.codec import UndecodableMessage, decode
 from sanalpos_common.schemas.envelope import Envelope
@@ -75,6 +76,7 @@ class ConsumerLoop:
             auto_offset_reset="earliest",
             max_poll_records=self.max_records,
             metadata_max_age_ms=5000,
+            **kafka_client_kwargs(),
         )
         self._consumer = consumer
         await consumer.start()
@@ -85,6 +87,7 @@ class ConsumerLoop:
                 self.progress.assigned = len(consumer.assignment())
                 offsets: dict[TopicPartition, int] = {}
                 for tp, messages in batches.items():
+                    self.metrics.topic(self.name, tp.topic).consumed.inc(len(messages))
                     await self._process_partition_batch(messages)
                     offsets[tp] = messages[-1].offset + 1
                 if offsets:
@@ -96,13 +99,15 @@ class ConsumerLoop:
             await consumer.stop()
 
     async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lags: dict[tuple[str, int], int] = {}
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
             lag = max(0, highwater - await consumer.position(tp))
             self.progress.lag[f"{tp.topic}[{tp.partition}]"] = lag
-            self.metrics.consumer_lag.labels(self.name, tp.topic).set(lag)
+            lags[(tp.topic, tp.partition)] = lag
+        self.metrics.set_lag(self.name, lags)
 
     async def _process_partition_batch(self, messages: list[Any]) -> None:
         """One transaction for the whole batch when the handler supports it; otherwise, or
@@ -130,10 +135,11 @@ class ConsumerLoop:
                 await self._handle_with_retries(message, envelope)
             return
         tracing.end_all(spans.values())
-        elapsed = time.perf_counter() - started
+        share = (time.perf_counter() - started) / max(1, len(decoded))
         for message, _ in decoded:
-            self.metrics.handler_seconds.labels(self.name).observe(elapsed / len(decoded))
-            self.metrics.messages.labels(self.name, message.topic, "processed").inc()
+            counters = self.metrics.topic(self.name, message.topic)
+            counters.handler_seconds.observe(share)
+            counters.processed.inc()
         self.progress.processed += len(decoded)
 
     def _spans(self, decoded: Sequence[tuple[Any, Envelope[Any]]]) -> dict[Any, Any]:
@@ -180,9 +186,10 @@ class ConsumerLoop:
             started = time.perf_counter()
             await self.handler(message.topic, envelope)
 
+        counters = self.metrics.topic(self.name, message.topic)
+
         def on_retry(error: BaseException, transient: bool) -> None:
-            if transient:
-                self.metrics.messages.labels(self.name, message.topic, "transient_retry").inc()
+            (counters.retried_transient if transient else counters.retried_handler).inc()
 
         outcome = await run_with_retries(handle, policy=self._retry_policy(), on_retry=on_retry)
         if isinstance(outcome, GaveUp):
@@ -194,8 +201,8 @@ class ConsumerLoop:
                 )
             await self._dead_letter(message, outcome.reason, outcome.attempts)
             return "dead-lettered"
-        self.metrics.handler_seconds.labels(self.name).observe(time.perf_counter() - started)
-        self.metrics.messages.labels(self.name, message.topic, "processed").inc()
+        counters.handler_seconds.observe(time.perf_counter() - started)
+        counters.processed.inc()
         self.progress.processed += 1
         return None
 
@@ -204,7 +211,7 @@ class ConsumerLoop:
 
     async def _dead_letter(self, message: Any, error: str, attempts: int) -> None:
         await send_to_dead_letter(self.dead_letter_producer, message, self.name, error, attempts)
-        self.metrics.messages.labels(self.name, message.topic, "dead_lettered").inc()
+        self.metrics.topic(self.name, message.topic).dead_lettered.inc()
         self.progress.dead_lettered += 1
         log.error(
             "dead-lettered %s[%d]@%d: %s",

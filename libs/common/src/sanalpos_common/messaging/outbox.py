@@ -115,9 +115,25 @@ class OutboxRelay:
         return int(result.split()[-1])
 
     async def pending(self) -> int:
-        count = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        self.metrics.outbox_pending.set(count)
-        return int(count)
+        count, _ = await self.backlog()
+        return count
+
+    async def backlog(self) -> tuple[int, float]:
+        """Unpublished rows and the oldest one's age in seconds (both from the partial
+        index of pending rows); also sets the two gauges."""
+        row = await self.pool.fetchrow(
+            "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - ("
+            "  SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1"
+            ")), 0)::float8 AS oldest FROM outbox WHERE published_at IS NULL"
+        )
+        assert row is not None  # an aggregate always answers one row
+        count, oldest = int(row["pending"]), max(0.0, float(row["oldest"]))
+        self.metrics.outbox_backlog.set(count)
+        self.metrics.outbox_oldest_age.set(oldest)
+        return count, oldest
+
+    async def sample(self) -> None:
+        await self.backlog()
 
 
 def _headers(raw: str | list[list[str]] | None) -> list[tuple[str, str]]:

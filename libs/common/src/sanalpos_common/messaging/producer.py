@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
+from sanalpos_common.messaging.security import kafka_client_kwargs
+
 
 def build_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> AIOKafkaProducer:
     return AIOKafkaProducer(
@@ -14,4 +16,5 @@ def build_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 5) -
         linger_ms=linger_ms,
         max_batch_size=256 * 1024,
         compression_type=None,
+        **kafka_client_kwargs(),
     )

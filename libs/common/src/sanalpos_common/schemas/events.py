@@ -381,6 +381,13 @@ class MerchantUpdated(_Frozen):
     fee_plan: str
     active: bool = True
     version: int = Field(ge=1, description="Increases with every change; older ones are ignored")
+    payout_delay_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=30,
+        description="Value date (valör) = batch date + this many business days; "
+        "null: the settlement service's default",
+    )
 
 
 class WebhookEndpointRegistered(_Frozen):

@@ -1,4 +1,5 @@
-"""Payments fraud held for review, with what authorizing them later takes.
+"""Payments fraud held for review, with what authorizing them later takes, and resolutions
+read before their payment's score.
 
 The stored `payment.scored` payload carries the card ciphertexts; it is kept only while the
 review is pending and set to NULL when it is resolved either way.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sanalpos_common.db import Connection
-from sanalpos_common.schemas.events import PaymentScored
+from sanalpos_common.schemas.events import PaymentScored, ReviewResolved
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,33 @@ class ReviewRepository:
             status,
             resolved_by,
         )
+
+    async def lock_payment(self, payment_id: object) -> None:
+        """Serializes this payment's score and resolution until the transaction ends: each
+        then sees what the other committed (an early resolution and the score that takes it
+        cannot pass each other unseen)."""
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7301))", str(payment_id)
+        )
+
+    async def remember_early_resolution(self, resolved: ReviewResolved, message_id: object) -> None:
+        """Keep a resolution whose score has not arrived; the first one wins."""
+        await self.conn.execute(
+            "INSERT INTO review_resolutions_before_score "
+            "(payment_id, merchant_id, decision, resolved_by, message_id) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            resolved.payment_id,
+            resolved.merchant_id,
+            resolved.decision.value,
+            resolved.resolved_by,
+            message_id,
+        )
+
+    async def take_early_resolution(self, payment_id: object) -> ReviewResolved | None:
+        """The resolution kept for this payment, deleted (taken once)."""
+        row = await self.conn.fetchrow(
+            "DELETE FROM review_resolutions_before_score WHERE payment_id = $1 "
+            "RETURNING payment_id, merchant_id, decision, resolved_by",
+            payment_id,
+        )
+        return None if row is None else ReviewResolved.model_validate(dict(row))

@@ -34,6 +34,7 @@ from sanalpos_common.crypto.wrapping import DecryptionError, KeyWrapper
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.messaging.routing import HandlerTable
+from sanalpos_common.metrics import PaymentMetrics
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     ActionRequired,
@@ -71,6 +72,8 @@ class AuthorizationHandlers:
     clock: Callable[[], datetime] = field(default=_utc_now)
     preauth_expiry: timedelta = DEFAULT_PREAUTH_EXPIRY
     """How long an uncaptured pre-authorization holds the card's funds."""
+    metrics: PaymentMetrics | None = None
+    """Decisions by outcome and decline code, counted once their transaction commits."""
 
     def table(self) -> HandlerTable:
         """This service's routes by message type; built once, at start-up."""
@@ -88,11 +91,11 @@ class AuthorizationHandlers:
     async def on_scored(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         scored: PaymentScored = envelope.payload
         reviews = self.repositories.reviews(uow)
-        if await self.repositories.authorizations(uow).exists(
-            scored.payment_id
-        ) or await reviews.exists(scored.payment_id):
+        await reviews.lock_payment(scored.payment_id)
+        if await self._already_scored(uow, scored.payment_id):
             log.info("payment already authorized, declined or in review; ignoring a second score")
             return
+        early = await reviews.take_early_resolution(scored.payment_id)
         if scored.decision is FraudDecision.REVIEW:
             await reviews.hold(scored)
             await uow.emit(
@@ -102,8 +105,16 @@ class AuthorizationHandlers:
                     score=scored.score,
                 ),
             )
+            if self.metrics is not None:
+                uow.after_commit(self.metrics.held_for_review)
+            if early is not None and early.merchant_id == scored.merchant_id:
+                log.info("applying the review resolution that was read before this score")
+                await self._resolve(uow, scored, early)
+                return
             log.info("held for fraud review (score %d); no issuer call yet", scored.score)
             return
+        if early is not None:
+            log.info("dropping a review resolution of a payment fraud did not send to review")
         if scored.decision is FraudDecision.DECLINE:
             response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
             await self._decline(uow, scored, response, "fraud", response.response_code.description)
@@ -113,20 +124,38 @@ class AuthorizationHandlers:
     async def on_review_resolved(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         resolved: ReviewResolved = envelope.payload
         reviews = self.repositories.reviews(uow)
+        await reviews.lock_payment(resolved.payment_id)
         pending = await reviews.lock_pending(resolved.payment_id, resolved.merchant_id)
-        if pending is None:
-            # Unknown, another merchant's, or resolved already: a repeat changes nothing.
+        if pending is not None:
+            await self._resolve(uow, pending.scored, resolved)
+            return
+        if await self._already_scored(uow, resolved.payment_id):
+            # Another merchant's, resolved already, or never in review: changes nothing.
             log.info("no pending review for this payment; ignoring the resolution")
             return
-        await reviews.resolve(
-            resolved.payment_id, resolved.decision.value + "d", resolved.resolved_by
+        # Read before the payment's score (the topics carry no order between them): kept
+        # until the score arrives, which applies it.
+        log.info("review resolution read before its score; kept until the score arrives")
+        await reviews.remember_early_resolution(resolved, envelope.message_id)
+
+    async def _already_scored(self, uow: UnitOfWork, payment_id: object) -> bool:
+        return await self.repositories.authorizations(uow).exists(
+            payment_id
+        ) or await self.repositories.reviews(uow).exists(payment_id)
+
+    async def _resolve(
+        self, uow: UnitOfWork, scored: PaymentScored, resolved: ReviewResolved
+    ) -> None:
+        """A pending review's outcome: the issuer asked (approved) or a fraud decline."""
+        await self.repositories.reviews(uow).resolve(
+            scored.payment_id, resolved.decision.value + "d", resolved.resolved_by
         )
         if resolved.decision is ReviewDecision.APPROVE:
             log.info("review approved by %s; authorizing", resolved.resolved_by)
-            await self._authorize(uow, pending.scored)
+            await self._authorize(uow, scored)
             return
         response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
-        await self._decline(uow, pending.scored, response, "fraud", REVIEW_DECLINE_REASON)
+        await self._decline(uow, scored, response, "fraud", REVIEW_DECLINE_REASON)
 
     async def _authorize(self, uow: UnitOfWork, scored: PaymentScored) -> None:
         """Ask the issuer for a hold; capture at once when it is a sale."""
@@ -157,6 +186,8 @@ class AuthorizationHandlers:
                 capture=scored.capture,
             ),
         )
+        if self.metrics is not None:
+            uow.after_commit(self.metrics.authorized)
         if scored.capture:
             await self.issuer.capture(uow.conn, scored.payment_id, scored.amount)
             await repo.mark_captured(scored.payment_id, scored.amount)
@@ -187,6 +218,9 @@ class AuthorizationHandlers:
                 declined_by=declined_by,
             ),
         )
+        if self.metrics is not None:
+            code, metrics = response.response_code.value, self.metrics
+            uow.after_commit(lambda: metrics.declined(code))
         log.info("declined %s (%s)", response.response_code.value, declined_by)
 
     async def _decrypted_request(self, scored: PaymentScored) -> AuthorizationRequest:

@@ -11,7 +11,7 @@ from authorization.adapters.issuer_simulator import AuthorizationRequest, Issuer
 from authorization.adapters.review_repository import PendingReview
 from authorization.domain.lifecycle import Authorization, AuthorizationStatus
 from sanalpos_common.db import Connection, UnitOfWork
-from sanalpos_common.schemas.events import PaymentScored
+from sanalpos_common.schemas.events import PaymentScored, ReviewResolved
 
 
 class AuthorizationStore(Protocol):
@@ -37,6 +37,11 @@ class ReviewStore(Protocol):
     async def hold(self, scored: PaymentScored) -> None: ...
     async def lock_pending(self, payment_id: object, merchant_id: str) -> PendingReview | None: ...
     async def resolve(self, payment_id: object, status: str, resolved_by: str) -> None: ...
+    async def lock_payment(self, payment_id: object) -> None: ...
+    async def remember_early_resolution(
+        self, resolved: ReviewResolved, message_id: object
+    ) -> None: ...
+    async def take_early_resolution(self, payment_id: object) -> ReviewResolved | None: ...
 
 
 class Repositories(Protocol):

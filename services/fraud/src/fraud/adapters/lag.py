@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from sanalpos_common.messaging.security import kafka_client_kwargs
+
 
 @dataclass(frozen=True)
 class LagSnapshot:
@@ -47,13 +49,16 @@ class GroupLagProbe:
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._offsets is None:
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.bootstrap_servers, client_id=self.client_id
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=self.client_id,
+                **kafka_client_kwargs(),
             )
             offsets = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap_servers,
                 client_id=self.client_id,
                 group_id=None,
                 enable_auto_commit=False,
+                **kafka_client_kwargs(),
             )
             try:
                 await admin.start()

@@ -29,6 +29,7 @@ from fraud.entrypoints.stream_topology import (
 from fraud.entrypoints.stream_watch import StreamWatch
 from fraud.service_layer.scoring import PaymentScoring
 from sanalpos_common.messaging.retry import RetryPolicy
+from sanalpos_common.metrics import FraudMetrics
 from sanalpos_common.observability import Metrics
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ class FraudStream:
             client_id=f"{settings.faust_app_id}-lag-probe",
         )
         self.watch = StreamWatch(settings, metrics, self.progress, probe)
+        self.decisions = FraudMetrics(metrics.registry)
         self.app: faust.App | None = None
+        metrics.add_sampler(lambda: self.watch.sample_lag(self.app))
         self._stop = asyncio.Event()
 
     def build_app(self) -> faust.App:
@@ -80,6 +83,7 @@ class FraudStream:
             progress=self.progress,
             retry=self.retry,
             batch_max=self.settings.batch_max,
+            decisions=self.decisions,
         )
         topology.app.agent(topology.source, name=AGENT_NAME)(agent.score_payments)
         topology.app.on_startup_finished = self._on_startup_finished

@@ -42,6 +42,7 @@ from fraud.entrypoints.stream_topology import METRICS_CONSUMER, StreamTopology
 from fraud.service_layer.scoring import Incoming, Outcome, PaymentScoring, ScoreResult
 from sanalpos_common import topics, tracing
 from sanalpos_common.messaging.retry import GaveUp, RetryPolicy, run_with_retries
+from sanalpos_common.metrics import FraudMetrics
 from sanalpos_common.observability import Metrics, payment_id_var
 from sanalpos_common.schemas.codec import UndecodableMessage, decode
 
@@ -58,6 +59,7 @@ class ScoringAgent:
     progress: StreamProgress
     retry: RetryPolicy
     batch_max: int
+    decisions: FraudMetrics | None = None
 
     async def score_payments(self, stream: faust.StreamT) -> None:
         async def card_key(raw: bytes | None) -> bytes:
@@ -79,6 +81,7 @@ class ScoringAgent:
         buffered = _buffer_probe(grouped)
         batch: list[_Pending] = []
         async for event in grouped.events():
+            self.metrics.topic(METRICS_CONSUMER, event.message.topic).consumed.inc()
             try:
                 envelope = decode(topics.PAYMENT_INITIATED, event.value)
             except UndecodableMessage as exc:
@@ -168,7 +171,11 @@ class ScoringAgent:
         for item, result in zip(batch, results, strict=True):
             self._ack(item.event)
             self._record(item, result)
-        self.metrics.handler_seconds.labels(METRICS_CONSUMER).observe(time.perf_counter() - started)
+        share = (time.perf_counter() - started) / len(batch)
+        for item in batch:
+            self.metrics.topic(METRICS_CONSUMER, item.event.message.topic).handler_seconds.observe(
+                share
+            )
         self.progress.batches += 1
         return True
 
@@ -194,10 +201,8 @@ class ScoringAgent:
 
     def _count_retry(self, messages: int, transient: bool) -> None:
         self.progress.retries += 1
-        if transient:
-            self.metrics.messages.labels(
-                METRICS_CONSUMER, self.topology.repartition_topic, "transient_retry"
-            ).inc(messages)
+        counters = self.metrics.topic(METRICS_CONSUMER, self.topology.repartition_topic)
+        (counters.retried_transient if transient else counters.retried_handler).inc(messages)
 
     async def _flush_changelog(self) -> None:
         try:  # bounded: a wedged producer must not wedge the agent (commits flush again)
@@ -216,18 +221,19 @@ class ScoringAgent:
         p.processed += 1
         p.last_processed_monotonic = time.monotonic()
         p.last_event_time = item.incoming.payment.created_at
+        counters = self.metrics.topic(METRICS_CONSUMER, item.event.message.topic)
+        counters.processed.inc()
         if result.outcome is Outcome.DUPLICATE:
             p.duplicates += 1
-        self.metrics.messages.labels(
-            METRICS_CONSUMER, item.event.message.topic, result.outcome.value
-        ).inc()
-        if result.outcome is Outcome.SCORED and result.assessment is not None:
-            self.metrics.events.labels(f"fraud_{result.assessment.decision.value}").inc()
+            counters.duplicates.inc()
+        assessment = result.assessment if result.outcome is Outcome.SCORED else None
+        if assessment is not None and self.decisions is not None:
+            self.decisions.decisions.labels(assessment.decision.value).inc()
 
     async def _dead_letter(self, message: Any, error: str, attempts: int) -> None:
         source = await self.dead_letters.publish(message, error, attempts)
         self.progress.dead_lettered += 1
-        self.metrics.messages.labels(METRICS_CONSUMER, source.topic, "dead_lettered").inc()
+        self.metrics.topic(METRICS_CONSUMER, source.topic).dead_lettered.inc()
         log.error(
             "dead-lettered %s[%d]@%d: %s",
             source.topic,

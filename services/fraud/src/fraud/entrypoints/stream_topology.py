@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from faust.types.auth import CredentialsT
 
 from fraud.adapters.ack_guard import AckGuard, LogStartOffsets
 from fraud.adapters.faust_recovery import SeekFirstTableManager
@@ -22,6 +23,7 @@ from fraud.adapters.feature_table import FeatureTable
 from fraud.adapters.velocity import PartitionedTable, VelocityWindow
 from fraud.config import SERVICE, FraudSettings
 from sanalpos_common import topics
+from sanalpos_common.messaging.security import KafkaSecurity
 
 DEAD_LETTER_CONSUMER = SERVICE  # -> dlq.fraud.v1
 METRICS_CONSUMER = SERVICE
@@ -35,6 +37,23 @@ def repartition_topic_name(app_id: str) -> str:
 def stream_topics(app_id: str) -> tuple[str, str]:
     """The topics the stream's consumer group reads: the source and its by-card copy."""
     return (topics.PAYMENT_INITIATED, repartition_topic_name(app_id))
+
+
+def faust_credentials(security: KafkaSecurity) -> CredentialsT | None:
+    """The same SANALPOS_KAFKA_* security as every other client (kafka_client_kwargs), in
+    faust's terms: None for PLAINTEXT (faust's default)."""
+    context = security.ssl_context()
+    if security.uses_sasl:
+        assert security.sasl_password is not None  # checked by KafkaSecurity
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password.get_secret_value(),
+            mechanism=security.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 def faust_brokers(bootstrap_servers: str) -> list[str]:
@@ -105,6 +124,7 @@ def _build_app(s: FraudSettings) -> faust.App:
     return faust.App(
         s.faust_app_id,
         broker=faust_brokers(s.kafka_bootstrap_servers),
+        broker_credentials=faust_credentials(s.kafka_security),
         store=s.faust_store,
         autodiscover=False,
         web_enabled=False,

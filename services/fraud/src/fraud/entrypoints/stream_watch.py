@@ -51,12 +51,11 @@ class StreamWatch:
             age = time.monotonic() - p.started_monotonic
             return False, f"faust starting / recovering tables for {age:.1f}s"
         snapshot = await self.lag_snapshot()
-        for topic, lag in snapshot.by_topic().items():
-            self.metrics.consumer_lag.labels(METRICS_CONSUMER, topic).set(lag)
         # Judge only the partitions this member owns: with several replicas, another
         # member's progress must not hide this one being wedged.
         assigned = _assigned(app)
         mine = [tp for tp in snapshot.lag if tuple(tp) in assigned] or list(snapshot.lag)
+        self._export_lag(snapshot, mine)
         stalled = self._stalled(snapshot, mine, p.ready_monotonic)
         detail = self._detail(app, snapshot, sum(snapshot.lag[tp] for tp in mine), len(assigned))
         if stalled:
@@ -135,6 +134,20 @@ class StreamWatch:
             )
             await app.consumer.seek(FaustTP(tp.topic, tp.partition), committed)
             self._heal_seen[tp] = (committed, now)
+
+    async def sample_lag(self, app: faust.App | None) -> None:
+        """Scrape-time lag gauges: the partitions this member owns (every member exporting
+        the whole group's lag would count it once per replica)."""
+        if app is None or self.progress.ready_monotonic is None:
+            return
+        snapshot = await self.lag_snapshot()
+        assigned = _assigned(app)
+        self._export_lag(snapshot, [tp for tp in snapshot.lag if tuple(tp) in assigned])
+
+    def _export_lag(self, snapshot: LagSnapshot, mine: list[TopicPartition]) -> None:
+        self.metrics.set_lag(
+            METRICS_CONSUMER, {(tp.topic, tp.partition): snapshot.lag[tp] for tp in mine}
+        )
 
     async def lag_snapshot(self) -> LagSnapshot:
         cached = self._lag

@@ -28,6 +28,39 @@ async def find_answer(
     )
 
 
+async def claim(
+    conn: Connection, merchant_id: str, request_id: str, operation: str, request_hash: str
+) -> bool:
+    """In the operation's transaction, before it acts: take the request id. False when it is
+    taken already; a concurrent transaction that took it first makes this wait until that one
+    commits (then False: its answer is readable) or rolls back (then True). The claim row
+    gets its answer (`complete`) in the same transaction, so no other reads it unanswered."""
+    claimed = await conn.fetchval(
+        "INSERT INTO kafka_requests (merchant_id, request_id, operation, request_hash, "
+        "reply_status, reply) VALUES ($1, $2, $3, $4, 0, 'null'::jsonb) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        merchant_id,
+        request_id,
+        operation,
+        request_hash,
+    )
+    return claimed is not None
+
+
+async def complete(
+    conn: Connection, merchant_id: str, request_id: str, status: int, reply: dict[str, Any]
+) -> None:
+    """The answer of a request id this transaction claimed."""
+    await conn.execute(
+        "UPDATE kafka_requests SET reply_status = $3, reply = $4::jsonb "
+        "WHERE merchant_id = $1 AND request_id = $2",
+        merchant_id,
+        request_id,
+        status,
+        json.dumps(reply),
+    )
+
+
 async def save_answer(
     conn: Connection,
     merchant_id: str,

@@ -1,10 +1,10 @@
-"""Reading many payments of one merchant: filtered pages (keyset), a server-side cursor for
-exports, and the aggregates behind the summary report."""
+"""Reading many payments of one merchant: filtered pages (keyset) for search and for exports,
+and the aggregates behind the summary report."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,15 +90,17 @@ class PaymentSearch:
             *args,
         )
 
-    async def stream(
-        self, merchant_id: str, filters: PaymentFilters, prefetch: int
-    ) -> AsyncIterator[asyncpg.Record]:
-        """Rows through a server-side cursor; the connection must be in a transaction."""
-        where, args = where_clause(merchant_id, filters)
-        query = f"SELECT {EXPORT_COLUMNS} FROM payments p WHERE {where} {NEWEST_FIRST}"  # noqa: S608
-        assert isinstance(self.conn, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy)
-        async for row in self.conn.cursor(query, *args, prefetch=prefetch):
-            yield row
+    async def export_page(
+        self, merchant_id: str, filters: PaymentFilters, limit: int, after: PageKey | None
+    ) -> list[asyncpg.Record]:
+        """The next `limit` rows of an export (its columns only), newest first, after `after`."""
+        where, args = where_clause(merchant_id, filters, after)
+        args.append(limit)
+        return await self.conn.fetch(
+            f"SELECT {EXPORT_COLUMNS} FROM payments p WHERE {where} {NEWEST_FIRST} "  # noqa: S608 - built from fixed fragments
+            f"LIMIT ${len(args)}",
+            *args,
+        )
 
 
 # The report's group keys: the SQL for each is fixed here; the request only picks a name.

@@ -13,8 +13,17 @@ from sanalpos_common.money import payable_currencies
 
 MERCHANT_ID_PATTERN: Final = r"^mer_[A-Za-z0-9_]{3,40}$"
 CUTOFF_PATTERN: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+MAX_PAYOUT_DELAY_DAYS: Final = 30
 EDITABLE: Final = frozenset(
-    {"name", "settlement_currency", "time_zone", "cutoff_time", "fee_plan", "max_installments"}
+    {
+        "name",
+        "settlement_currency",
+        "time_zone",
+        "cutoff_time",
+        "fee_plan",
+        "max_installments",
+        "payout_delay_days",
+    }
 )
 
 
@@ -64,8 +73,14 @@ def check_field(field: str, value: Any) -> Any:
         if value not in FEE_PLANS:
             raise InvalidMerchantField(field, f"one of {', '.join(sorted(FEE_PLANS))}")
         return value
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 12:
-        raise InvalidMerchantField(field, "1 to 12")
+    if field == "payout_delay_days":
+        return _integer(field, value, 0, MAX_PAYOUT_DELAY_DAYS)
+    return _integer(field, value, 1, 12)
+
+
+def _integer(field: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidMerchantField(field, f"{low} to {high}")
     return value
 
 

@@ -191,3 +191,18 @@ def status_answers_wait(status: PaymentStatus, *, is_sale: bool) -> bool:
     if status is PaymentStatus.PENDING:
         return False
     return not (status is PaymentStatus.AUTHORIZED and is_sale)
+
+
+# The authorization decision an outcome event carries (a sale's capture may arrive before its
+# authorization: either one is the decision). Labels of the authorization latency metric.
+_DECISIONS: Mapping[type[BaseModel], str] = {
+    PaymentAuthorized: "authorized",
+    PaymentCaptured: "authorized",
+    PaymentDeclined: "declined",
+    PaymentActionRequired: "review",
+}
+
+
+def decision_of(payload: BaseModel) -> str | None:
+    """ "authorized", "declined" or "review" for an event that decides a payment, else None."""
+    return _DECISIONS.get(type(payload))

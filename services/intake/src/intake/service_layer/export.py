@@ -1,17 +1,23 @@
-"""CSV export of a merchant's payments, streamed in chunks from a server-side cursor: memory
-stays flat whatever the number of rows. Card data: brand and masked number only."""
+"""CSV export of a merchant's payments, streamed page by page: memory stays flat whatever the
+number of rows. Card data: brand and masked number only.
+
+An export is as slow as the merchant's link, so it must not hold what payments need while it
+streams: each page is read by keyset (created_at, id) in its own short query on the exports'
+own small pool, and no connection is held while a page is written to the network; and at
+most `ExportSlots.limit` exports run at once (over it: 503 with Retry-After)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from intake.adapters.payment_search import PaymentFilters, PaymentSearch
+from intake.adapters.payment_search import PageKey, PaymentFilters, PaymentSearch
 from sanalpos_common.money import UnknownCurrencyError, currency_exponent
 
 HEADER = (
@@ -88,18 +94,47 @@ def csv_text(rows: Iterable[Iterable[Any]]) -> str:
     return buffer.getvalue()
 
 
+class ExportSlots:
+    """How many exports may stream at once. Taken without waiting: a merchant over the limit
+    is told to come back (Retry-After), not queued behind slow readers."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def take(self) -> bool:
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
+
+    def give_back(self) -> None:
+        self.in_use = max(0, self.in_use - 1)
+
+
+@dataclass(frozen=True)
+class Exports:
+    """What exports run on: their own pool (apart from the one payments use) and slots."""
+
+    pool: asyncpg.Pool
+    slots: ExportSlots
+    retry_after_s: int = 5
+
+
 async def export_csv(
     pool: asyncpg.Pool, merchant_id: str, filters: PaymentFilters, chunk_rows: int = CHUNK_ROWS
 ) -> AsyncIterator[str]:
-    """The header, then chunks of `chunk_rows` rows, newest first. One read-only snapshot, so
-    payments created during a long export do not shift it."""
+    """The header, then one chunk per page of `chunk_rows` rows, newest first. Each page is
+    its own query (a connection is borrowed only while it runs); the next page starts after
+    the last row's (created_at, id), so payments created during the export (newer than its
+    first page) do not shift it, while a status may be read as it is when its page is read."""
     yield csv_text([HEADER])
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        chunk: list[list[Any]] = []
-        async for row in PaymentSearch(conn).stream(merchant_id, filters, prefetch=chunk_rows):
-            chunk.append(csv_row(row))
-            if len(chunk) >= chunk_rows:
-                yield csv_text(chunk)
-                chunk.clear()
-        if chunk:
-            yield csv_text(chunk)
+    search = PaymentSearch(pool)
+    after: PageKey | None = None
+    while True:
+        rows = await search.export_page(merchant_id, filters, chunk_rows, after)
+        if rows:
+            yield csv_text(csv_row(row) for row in rows)
+        if len(rows) < chunk_rows:
+            return
+        after = (rows[-1]["created_at"], rows[-1]["id"])

@@ -19,6 +19,7 @@ from intake.domain.outcomes import (
     RefundChange,
     RefundFailed,
     RefundSucceeded,
+    decision_of,
     record,
     rule_of,
 )
@@ -39,6 +40,7 @@ from sanalpos_common.business_day import closes_at
 from sanalpos_common.db import Connection, UnitOfWork
 from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.messaging.routing import HandlerTable
+from sanalpos_common.metrics import AuthorizationLatency
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     CapturePayment,
@@ -79,12 +81,15 @@ def facts_of(row: Any, refunds: dict[uuid.UUID, int]) -> PaymentFacts:
     )
 
 
-async def on_outcome(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+async def on_outcome(
+    uow: UnitOfWork, envelope: Envelope[Any], latency: AuthorizationLatency | None = None
+) -> None:
     """Read model: record the event in the timeline, merge its facts, derive the status, then
     wake the requests waiting for this outcome (on every replica, once this transaction
     commits). What each event type means is its rule in intake.domain.outcomes.
 
-    Facts only grow, so a duplicate or late event cannot move the status backwards."""
+    Facts only grow, so a duplicate or late event cannot move the status backwards.
+    The first decision on a pending payment is the end of its authorization latency."""
     payload = envelope.payload
     rule = rule_of(payload)
     lifecycle = LifecycleRepository(uow.conn)
@@ -106,6 +111,11 @@ async def on_outcome(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
     await lifecycle.save_facts(payload.payment_id, facts, status, captured_at, answered)
     if rule.ends_wait_for(is_sale=row["capture"]):
         await notify_outcome(uow.conn, payload.payment_id)
+    decision = decision_of(payload)
+    if latency is not None and decision is not None and row["status"] == PaymentStatus.PENDING:
+        observed = latency.seconds.labels(decision)
+        seconds = max(0.0, (envelope.occurred_at - row["created_at"]).total_seconds())
+        uow.after_commit(lambda: observed.observe(seconds))
     log.info("status %s after %s (was %s)", status.value, envelope.type, row["status"])
 
 
@@ -120,7 +130,16 @@ async def _apply_to_refund(
         await lifecycle.refund_failed(change.refund_id, change.reason)
 
 
-OUTCOME_HANDLERS = HandlerTable(dict.fromkeys(OUTCOMES, on_outcome))
+def outcome_handlers(latency: AuthorizationLatency | None = None) -> HandlerTable:
+    """The read model's table; with `latency`, it also observes authorization latency."""
+
+    async def handle(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        await on_outcome(uow, envelope, latency)
+
+    return HandlerTable(dict.fromkeys(OUTCOMES, handle))
+
+
+OUTCOME_HANDLERS = outcome_handlers()
 """Intake's outcome consumer: one handler for every type in the outcome registry."""
 
 

@@ -44,6 +44,7 @@ class NewMerchant:
     cutoff_time: Any = DEFAULT_CUTOFF
     fee_plan: str = DEFAULT_FEE_PLAN
     max_installments: int = 12
+    payout_delay_days: int = 1
     mode: str = "test"
     key_limit: Limit | None = None
 
@@ -56,6 +57,7 @@ class NewMerchant:
                 "cutoff_time": self.cutoff_time,
                 "fee_plan": self.fee_plan,
                 "max_installments": self.max_installments,
+                "payout_delay_days": self.payout_delay_days,
             }
         )
         merchant_id = check_merchant_id(self.id) if self.id else f"mer_{secrets.token_hex(8)}"
@@ -93,6 +95,7 @@ def merchant_view(row: asyncpg.Record) -> dict[str, Any]:
         "cutoff_time": row["cutoff_time"].strftime("%H:%M"),
         "fee_plan": row["fee_plan"],
         "max_installments": row["max_installments"],
+        "payout_delay_days": row["payout_delay_days"],
         "version": row["version"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
@@ -128,6 +131,7 @@ async def _announce(uow: UnitOfWork, row: asyncpg.Record) -> None:
         cutoff_time=row["cutoff_time"],
         fee_plan=row["fee_plan"],
         version=row["version"],
+        payout_delay_days=row["payout_delay_days"],
     )
     await uow.emit(event)
 

@@ -139,18 +139,14 @@ async def answer(
     """
     if await answers.already_processed(deps.pool, deps.consumer, delivery_id):
         return None
-    previous = await answers.find_answer(deps.pool, merchant_id, request_id)
-    if previous is not None:
-        if previous["request_hash"] != prepared.digest:
-            return await refuse(
-                deps, merchant_id, request_id, delivery_id, prepared.operation, REQUEST_ID_REUSED
-            )
-        stored = Reply.from_value(json.loads(previous["reply"]))
-        return await _send(deps, merchant_id, delivery_id, stored, replayed=True)
     try:
         with _kafka_refusals():
             if prepared.in_transaction is not None:
                 return await _run_with_reply(deps, merchant_id, request_id, delivery_id, prepared)
+            previous = await answers.find_answer(deps.pool, merchant_id, request_id)
+            if previous is not None:
+                reply, replayed = _earlier_answer(previous, request_id, prepared)
+                return await _send(deps, merchant_id, delivery_id, reply, replayed=replayed)
             assert prepared.execute is not None
             status, result = await prepared.execute()
     except Refused as exc:
@@ -159,6 +155,16 @@ async def answer(
         )
     reply = Reply(request_id, prepared.operation, status, result=result)
     return await _send(deps, merchant_id, delivery_id, reply, digest=prepared.digest)
+
+
+def _earlier_answer(
+    previous: asyncpg.Record, request_id: str, prepared: Prepared
+) -> tuple[Reply, bool]:
+    """(the reply, replayed?) for a request id answered before: its stored answer for the
+    same request, `request-id-reused` for another."""
+    if previous["request_hash"] != prepared.digest:
+        return Reply.refusal(request_id, prepared.operation, REQUEST_ID_REUSED), False
+    return Reply.from_value(json.loads(previous["reply"])), True
 
 
 @contextmanager
@@ -181,16 +187,28 @@ async def _run_with_reply(
     delivery_id: uuid.UUID,
     prepared: Prepared,
 ) -> Reply | None:
-    """The operation, its stored answer, its reply and the inbox row: one transaction. A
-    refusal raised by the operation rolls all of it back (the caller answers it)."""
+    """The request id's claim, the operation, its stored answer, its reply and the inbox row:
+    one transaction. Another delivery of the request id (a resend, or a copy under another
+    key running at the same moment) finds the claim, waits for it to commit and replays its
+    answer without acting. A refusal raised by the operation rolls all of it back, claim
+    included (the caller answers it; the request id stays unused)."""
     assert prepared.in_transaction is not None
     async with unit_of_work(deps.pool, PRODUCER) as uow:
         if not await uow.mark_processed(deps.consumer, delivery_id, topics.MERCHANT_REQUESTS):
             return None  # answered by a concurrent delivery of the same message
-        status, result = await prepared.in_transaction(uow)
-        reply = Reply(request_id, prepared.operation, status, result=result)
-        await _store_and_emit(uow, merchant_id, reply, prepared.digest, replayed=False)
-    _log(reply, replayed=False)
+        if await answers.claim(
+            uow.conn, merchant_id, request_id, prepared.operation, prepared.digest
+        ):
+            status, result = await prepared.in_transaction(uow)
+            reply, replayed = Reply(request_id, prepared.operation, status, result=result), False
+            await answers.complete(uow.conn, merchant_id, request_id, status, reply.value())
+        else:
+            previous = await answers.find_answer(uow.conn, merchant_id, request_id)
+            if previous is None:  # purged between the two statements: take it again
+                raise RequestInProgress(request_id)
+            reply, replayed = _earlier_answer(previous, request_id, prepared)
+        await _store_and_emit(uow, merchant_id, reply, None, replayed=replayed)
+    _log(reply, replayed=replayed)
     return reply
 
 

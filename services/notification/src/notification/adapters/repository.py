@@ -115,6 +115,8 @@ class ClaimedDelivery:
     attempt: int
     """The number of this attempt (1-based); also the fencing token for recording it."""
     endpoint: Endpoint
+    created_at: datetime | None = None
+    """When the delivery was queued (its age is exported when it reaches a final state)."""
     traceparent: str | None = None
 
 
@@ -156,9 +158,10 @@ class DeliveryStore:
                     updated_at = now()
                 FROM due WHERE d.id = due.id
                 RETURNING d.id, d.payment_id, d.event_type, d.body, d.attempts, d.endpoint_id,
-                          d.traceparent
+                          d.created_at, d.traceparent
             )
-            SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts, c.traceparent,
+            SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts, c.created_at,
+                   c.traceparent,
                    {", ".join(f"e.{c.strip()}" for c in _ENDPOINT_COLUMNS.split(","))}
             FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
             """,  # noqa: S608 - only constant column names are interpolated
@@ -173,6 +176,7 @@ class DeliveryStore:
                 body=r["body"],
                 attempt=r["attempts"],
                 endpoint=_endpoint(r),
+                created_at=r["created_at"],
                 traceparent=r["traceparent"],
             )
             for r in rows

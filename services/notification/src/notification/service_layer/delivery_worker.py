@@ -18,7 +18,6 @@ from typing import Any
 
 import asyncpg
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Gauge, Histogram
 
 from notification.adapters.http_sender import HttpSender, SendResult
 from notification.adapters.repository import (
@@ -30,40 +29,10 @@ from notification.adapters.repository import (
 from notification.domain.retry import DeliveryStatus, RetryPolicy, decide
 from notification.domain.signing import InvalidSecret, webhook_headers
 from sanalpos_common import tracing
-from sanalpos_common.observability import Metrics, payment_id_var, redact
+from sanalpos_common.metrics import WebhookMetrics
+from sanalpos_common.observability import payment_id_var, redact
 
 log = logging.getLogger(__name__)
-
-
-class WorkerMetrics:
-    def __init__(self, metrics: Metrics) -> None:
-        registry = metrics.registry
-        self.attempts = Counter(
-            "sanalpos_webhook_attempts_total",
-            "Webhook POST attempts by result",
-            ["result"],
-            registry=registry,
-        )
-        self.outcomes = Counter(
-            "sanalpos_webhook_deliveries_total",
-            "Webhook deliveries that reached a final state",
-            ["status"],
-            registry=registry,
-        )
-        self.attempt_seconds = Histogram(
-            "sanalpos_webhook_attempt_seconds", "Duration of one webhook POST", registry=registry
-        )
-        self.in_flight = Gauge(
-            "sanalpos_webhook_in_flight", "Webhook POSTs in flight", registry=registry
-        )
-        self.cycles = Counter(
-            "sanalpos_webhook_worker_cycles_total",
-            "Delivery worker wake-ups (claim rounds)",
-            registry=registry,
-        )
-        self.pending = Gauge(
-            "sanalpos_webhook_pending", "Deliveries not yet delivered or dead", registry=registry
-        )
 
 
 @dataclass
@@ -71,7 +40,7 @@ class DeliveryWorker:
     store: DeliveryStore
     sender: HttpSender
     policy: RetryPolicy
-    metrics: WorkerMetrics
+    metrics: WebhookMetrics
     concurrency: int = 64
     lease_s: float = 60.0
     idle_poll_s: float = 1.0
@@ -172,7 +141,7 @@ class DeliveryWorker:
             attempted_at = datetime.now(UTC)
             if not delivery.endpoint.enabled:
                 await self.store.cancel(delivery.id, delivery.attempt, "endpoint disabled")
-                self.metrics.outcomes.labels(DeliveryStatus.CANCELLED.value).inc()
+                self._count_final(delivery, DeliveryStatus.CANCELLED)
                 return
             try:
                 keys = delivery.endpoint.signing_keys(attempted_at)
@@ -229,7 +198,7 @@ class DeliveryWorker:
             return
         if decision.status is DeliveryStatus.DELIVERED:
             self.delivered += 1
-            self.metrics.outcomes.labels(decision.status.value).inc()
+            self._count_final(delivery, decision.status)
             log.info(
                 "webhook %s %s delivered on attempt %d",
                 delivery.id,
@@ -237,7 +206,7 @@ class DeliveryWorker:
                 delivery.attempt,
             )
         elif decision.status is DeliveryStatus.FAILED:
-            self.metrics.outcomes.labels(decision.status.value).inc()
+            self._count_final(delivery, decision.status)
             log.error(
                 "webhook %s %s dead after %d attempts (last: %s)",
                 delivery.id,
@@ -253,6 +222,16 @@ class DeliveryWorker:
                 result.error or result.status_code,
                 decision.next_attempt_at.isoformat() if decision.next_attempt_at else "-",
             )
+
+    def _count_final(self, delivery: ClaimedDelivery, status: DeliveryStatus) -> None:
+        self.metrics.deliveries.labels(status.value).inc()
+        if delivery.created_at is not None:
+            age = (datetime.now(UTC) - delivery.created_at).total_seconds()
+            self.metrics.delivery_age.labels(status.value).observe(max(0.0, age))
+
+    async def sample(self) -> None:
+        """Scrape-time gauge of the deliveries still to go."""
+        self.metrics.pending.set(await self.store.pending())
 
     async def readiness(self) -> tuple[bool, str]:
         last = self.last_cycle_monotonic

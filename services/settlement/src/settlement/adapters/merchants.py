@@ -14,11 +14,13 @@ class MerchantRepository:
         """False when what we hold is the same or a newer version."""
         applied = await self.conn.fetchval(
             "INSERT INTO merchants (merchant_id, name, settlement_currency, time_zone, "
-            "cutoff_time, fee_plan, active, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "cutoff_time, fee_plan, active, version, payout_delay_days) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
             "ON CONFLICT (merchant_id) DO UPDATE SET name = EXCLUDED.name, "
             "settlement_currency = EXCLUDED.settlement_currency, "
             "time_zone = EXCLUDED.time_zone, cutoff_time = EXCLUDED.cutoff_time, "
             "fee_plan = EXCLUDED.fee_plan, active = EXCLUDED.active, "
+            "payout_delay_days = EXCLUDED.payout_delay_days, "
             "version = EXCLUDED.version, updated_at = now() "
             "WHERE merchants.version < EXCLUDED.version RETURNING 1",
             profile.merchant_id,
@@ -29,13 +31,15 @@ class MerchantRepository:
             profile.fee_plan,
             active,
             profile.version,
+            profile.payout_delay_days,
         )
         return applied is not None
 
     async def profile(self, merchant_id: str) -> MerchantProfile:
         """The merchant's profile, or the defaults for a merchant not heard of yet."""
         row = await self.conn.fetchrow(
-            "SELECT time_zone, cutoff_time, fee_plan, settlement_currency, version "
+            "SELECT time_zone, cutoff_time, fee_plan, settlement_currency, payout_delay_days, "
+            "version "
             "FROM merchants WHERE merchant_id = $1",
             merchant_id,
         )
@@ -47,5 +51,6 @@ class MerchantRepository:
             cutoff=row["cutoff_time"],
             fee_plan=row["fee_plan"],
             settlement_currency=row["settlement_currency"].strip(),
+            payout_delay_days=row["payout_delay_days"],
             version=row["version"],
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 from settlement.domain.ledger import CLEARING, FEE_REVENUE, Direction, Kind
 
@@ -47,11 +46,3 @@ def batch_totals(merchant_payable: str, lines: Iterable[BatchLine]) -> BatchTota
         elif line.account == CLEARING and line.kind is Kind.REVERSAL:
             reversals += line.amount
     return BatchTotals(gross=gross, fees=fees, refunds=refunds, reversals=reversals, net=net)
-
-
-def value_date(batch_date: date, delay_days: int) -> date:
-    """Payout ("valör") date: calendar days after the batch date. Weekends and bank holidays
-    are not skipped yet (that needs a holiday calendar)."""
-    if delay_days < 0:
-        raise ValueError("value-date delay cannot be negative")
-    return batch_date + timedelta(days=delay_days)

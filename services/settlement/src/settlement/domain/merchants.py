@@ -24,6 +24,8 @@ class MerchantProfile:
     cutoff: time = business_day.DEFAULT_CUTOFF
     fee_plan: str = DEFAULT_FEE_PLAN
     settlement_currency: str = DEFAULT_SETTLEMENT_CURRENCY
+    payout_delay_days: int | None = None
+    """Business days from batch date to value date; None: the service's default."""
     version: int = 0
     """0: never heard of; the defaults stand in until the first merchant.updated."""
 
@@ -55,5 +57,6 @@ def profile_from_event(event: MerchantUpdated) -> MerchantProfile:
         cutoff=event.cutoff_time,
         fee_plan=event.fee_plan,
         settlement_currency=event.settlement_currency,
+        payout_delay_days=event.payout_delay_days,
         version=event.version,
     )

@@ -20,10 +20,13 @@ from enum import StrEnum
 import asyncpg
 
 from sanalpos_common.db import UnitOfWork, unit_of_work
+from sanalpos_common.metrics import SettlementMetrics
 from sanalpos_common.schemas.events import PaymentSettled
 from settlement.adapters.batches import BatchCounts, BatchRepository, PaymentRepository
-from settlement.domain.batches import BatchTotals, batch_totals, value_date
+from settlement.adapters.merchants import MerchantRepository
+from settlement.domain.batches import BatchTotals, batch_totals
 from settlement.domain.ledger import Kind, merchant_payable
+from settlement.domain.value_dates import BusinessCalendar, value_date
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +59,11 @@ async def close_batch(
     *,
     reason: CloseReason,
     value_date_delay_days: int,
+    calendar: BusinessCalendar,
     now: datetime,
 ) -> ClosedBatch | None:
-    """None when the batch was already closed."""
+    """None when the batch was already closed. The value date follows the merchant's payout
+    plan (T+N business days), or `value_date_delay_days` for a merchant without one."""
     batches = BatchRepository(uow.conn)
     batch = await batches.lock_for_close(batch_id)
     if batch is None:
@@ -72,7 +77,9 @@ async def close_batch(
     settled = await PaymentRepository(uow.conn).settle_batch(batch_id)
     kinds = await batches.transaction_counts(batch_id)
     counts = BatchCounts(len(settled), kinds.get(Kind.REFUND, 0), kinds.get(Kind.REVERSAL, 0))
-    payout = value_date(day, value_date_delay_days)
+    profile = await MerchantRepository(uow.conn).profile(merchant_id)
+    delay = profile.payout_delay_days
+    payout = value_date(day, value_date_delay_days if delay is None else delay, calendar)
     await batches.mark_closed(
         batch_id, totals=totals, counts=counts, value_date=payout, reason=reason, closed_at=now
     )
@@ -111,8 +118,11 @@ class BatchCloser:
     producer: str
     """The service name its events carry."""
     value_date_delay_days: int = 1
+    """Business days from batch date to value date for merchants without a payout plan."""
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     interval_s: float = 30.0
     clock: Clock = utc_now
+    metrics: SettlementMetrics | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _started: float = field(default_factory=time.monotonic)
     _last_pass: float | None = None
@@ -138,11 +148,18 @@ class BatchCloser:
                     batch_id,
                     reason=reason,
                     value_date_delay_days=self.value_date_delay_days,
+                    calendar=self.calendar,
                     now=self.clock(),
                 )
             if result is not None:
                 closed.append(result)
+                self._count(result, reason)
         return closed
+
+    def _count(self, batch: ClosedBatch, reason: CloseReason) -> None:
+        if self.metrics is not None:
+            self.metrics.batches_closed.labels(reason.value).inc()
+            self.metrics.payments_settled.inc(batch.counts.payments)
 
     async def run(self) -> None:
         """The cut-off loop: supervised by the runtime, which restarts it after a failure."""

@@ -14,6 +14,7 @@ from intake.adapters.signing_secrets import SigningSecretStore
 from intake.entrypoints.http.rate_limit import KeyRateLimits, default_rate_limits
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
+from intake.service_layer.export import Exports
 from intake.service_layer.outcome_waiters import OutcomeWaiters
 from sanalpos_common.http import Problem, bearer_token
 from sanalpos_common.http import require_admin as admin_guard
@@ -26,6 +27,7 @@ class Container:
     protection: CardProtection
     admin_token: str
     client_encryption: ClientEncryption
+    exports: Exports
     rate_limits: KeyRateLimits = field(default_factory=default_rate_limits)
     waiters: OutcomeWaiters | None = None  # None: `Prefer: wait` is not honoured
     max_wait_s: float = 10.0

@@ -17,7 +17,12 @@ from pydantic import (
 )
 
 from intake.domain.commands import JsonInt, RequestBody, json_integer
-from intake.domain.merchant import CUTOFF_PATTERN, MERCHANT_ID_PATTERN, check_field
+from intake.domain.merchant import (
+    CUTOFF_PATTERN,
+    MAX_PAYOUT_DELAY_DAYS,
+    MERCHANT_ID_PATTERN,
+    check_field,
+)
 from sanalpos_common.business_day import DEFAULT_CUTOFF, DEFAULT_TIME_ZONE
 from sanalpos_common.fees import DEFAULT_FEE_PLAN, FEE_PLANS
 from sanalpos_common.money import CurrencyCode
@@ -27,6 +32,13 @@ InstallmentCount = Annotated[StrictInt, Field(ge=1, le=12), BeforeValidator(json
 TimeZoneName = Annotated[
     str, WithJsonSchema({"type": "string", "enum": sorted(available_timezones())})
 ]
+PayoutDelay = Annotated[
+    StrictInt, Field(ge=0, le=MAX_PAYOUT_DELAY_DAYS), BeforeValidator(json_integer)
+]
+PAYOUT_DELAY_DOC = (
+    "Payout plan: the value date (valör) is the batch date plus this many business days "
+    "(weekends and Turkish public holidays skipped); 1 = next business day"
+)
 FeePlanName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(FEE_PLANS)})]
 
 
@@ -69,6 +81,7 @@ MERCHANT_EXAMPLE: dict[str, Any] = {
     "cutoff_time": "23:59",
     "fee_plan": "standard",
     "max_installments": 12,
+    "payout_delay_days": 1,
     "version": 1,
     "created_at": CREATED_EXAMPLE,
     "updated_at": CREATED_EXAMPLE,
@@ -135,6 +148,9 @@ class CreateMerchant(_Request):
     max_installments: JsonInt = Field(
         default=12, ge=1, le=12, description=MAX_INSTALLMENTS_DOC, examples=[12]
     )
+    payout_delay_days: JsonInt = Field(
+        default=1, ge=0, le=MAX_PAYOUT_DELAY_DAYS, description=PAYOUT_DELAY_DOC, examples=[1]
+    )
     mode: Literal["test", "live"] = Field(
         default="test",
         description="Mode of the first API key: sk_test_ or sk_live_",
@@ -178,6 +194,9 @@ class UpdateMerchant(_Request):
     max_installments: InstallmentCount | None = Field(
         default=None, description=MAX_INSTALLMENTS_DOC, examples=[6]
     )
+    payout_delay_days: PayoutDelay | None = Field(
+        default=None, description=PAYOUT_DELAY_DOC, examples=[2]
+    )
 
     @field_validator("time_zone", "fee_plan")
     @classmethod
@@ -197,6 +216,7 @@ class MerchantOut(BaseModel):
     cutoff_time: str = Field(description=CUTOFF_DOC, examples=["23:59"])
     fee_plan: str = Field(description=FEE_PLAN_DOC, examples=["standard"])
     max_installments: int = Field(description=MAX_INSTALLMENTS_DOC, examples=[12])
+    payout_delay_days: int = Field(description=PAYOUT_DELAY_DOC, examples=[1])
     version: int = Field(description="Increases with every change", examples=[1])
     created_at: datetime = Field(
         description="When the merchant was created", examples=[CREATED_EXAMPLE]

@@ -150,7 +150,7 @@ def _problem_response(status: str, description: str | None = None) -> dict[str, 
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         "headers": {"X-Request-Id": REQUEST_ID_HEADER},
     }
-    if status == "429":
+    if status in ("429", "503"):
         response["headers"]["Retry-After"] = {
             "description": "Seconds to wait before retrying",
             "schema": {"type": "integer", "example": 1},
@@ -180,7 +180,7 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
     if not any(p.get("name", "").lower() == "x-request-id" for p in parameters):
         parameters.append(REQUEST_ID_PARAMETER)
     responses = operation.setdefault("responses", {})
-    declared = [s for s in responses if s.startswith("4")]  # by the route's `responses=`
+    declared = [s for s in responses if s[0] in "45"]  # by the route's `responses=`
     for status in {*_error_statuses(path, method, operation), *declared}:
         existing = responses.get(status)
         if existing is None or "content" not in existing or "HTTPValidationError" in str(existing):

@@ -49,6 +49,7 @@ from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
 from sanalpos_common.crypto.wrapping import KeyWrapper
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, NonRetryable
+from sanalpos_common.messaging.security import kafka_client_kwargs
 from sanalpos_common.observability import redact, request_id_var
 from sanalpos_common.service import Platform
 from sanalpos_common.settings import Environment, service_config
@@ -288,7 +289,9 @@ async def configure_request_topic(
     configs = {"message.timestamp.type": "LogAppendTime"}
     if retention_h is not None:
         configs["retention.ms"] = str(retention_h * 3_600_000)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sanalpos-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="sanalpos-admin", **kafka_client_kwargs()
+    )
     await admin.start()
     try:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])

@@ -161,9 +161,18 @@ def prometheus(command: str, env: dict[str, str] | None = None, check: bool = Tr
     return out.stdout.strip()
 
 
-def up() -> None:
+def trace_file() -> Path:
+    return state_dir() / "traces.jsonl"
+
+
+def up(*, traces: bool = False) -> None:
+    """With `traces` (make run) the services write their spans to the state folder's trace
+    file unless SANALPOS_TRACE_FILE says elsewhere; `make up` (and so `make bench`) traces
+    only when SANALPOS_TRACE_FILE or OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     subprocess.run(["bash", str(INFRA), "up"], check=True)
     env = service_env()
+    if traces:
+        env.setdefault("SANALPOS_TRACE_FILE", str(trace_file()))
     if prometheus_enabled():
         prometheus("start", env)  # scrapes the services' ports from `env`; returns at once
     print("services:")
@@ -178,6 +187,8 @@ def up() -> None:
         url = prometheus("url", env)
         print(f"prometheus: {url}   alerts: {url}/alerts")
         print(f"ops page:   {url}/consoles/sanalpos.html")
+    if env.get("SANALPOS_TRACE_FILE"):
+        print(f"traces: {env['SANALPOS_TRACE_FILE']}  (uv run sanalpos trace PAYMENT_ID)")
 
 
 def stop_services() -> None:
@@ -332,7 +343,7 @@ def run(rate: float) -> None:
     # must still stop everything cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    up()
+    up(traces=True)
     try:
         demo(rate, None)
     except KeyboardInterrupt:

@@ -181,8 +181,14 @@ async def start_groups_at_end(bootstrap: str) -> None:
             await consumer.stop()
 
 
+def trace_file_of(log_dir: Path) -> Path:
+    return log_dir / "traces.jsonl"
+
+
 def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProcess]:
     log_dir.mkdir(parents=True, exist_ok=True)
+    for old in (trace_file_of(log_dir), log_dir / (trace_file_of(log_dir).name + ".1")):
+        old.unlink(missing_ok=True)  # this run's spans only, like the log files ("wb")
     started: dict[str, ServiceProcess] = {}
     for name in SERVICES:
         port = free_port()
@@ -198,6 +204,8 @@ def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProce
             # development switch (every other non-public address stays refused).
             "INTAKE_WEBHOOK_ALLOW_LOOPBACK": "true",
             "NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK": "true",
+            # Every service writes its spans here (test_tracing.py follows one payment).
+            "SANALPOS_TRACE_FILE": str(trace_file_of(log_dir)),
             **os.environ,
             **env,
             f"{name.upper()}_HTTP_PORT": str(port),

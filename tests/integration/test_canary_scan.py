@@ -433,7 +433,8 @@ async def test_no_card_data_in_databases_topics_or_logs(
     records += kafka
     for service in services.values():
         records += log_records(service.name, service.log_text())
-    for path in sorted(test_log_dir().glob("*.log")):
+    # *.jsonl: the spans every service exported (trace context and attributes too).
+    for path in sorted([*test_log_dir().glob("*.log"), *test_log_dir().glob("*.jsonl*")]):
         if path not in {s.log_path for s in services.values()}:
             records += log_records(f"test-logs/{path.name}", path.read_text(errors="replace"))
     records += traffic.responses

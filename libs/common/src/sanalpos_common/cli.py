@@ -3,6 +3,8 @@
     sanalpos keys {generate,rotate,status,disable,enable,destroy,cvc-rotate} ...
     sanalpos keys rewrap --service NAME [--batch-size N]
     sanalpos dlq {list,show,replay,purge,history} --service NAME ...   dead letters
+    sanalpos trace PAYMENT_ID [--trace-file FILE]   one payment across every service
+    sanalpos status [--watch [SECONDS]]             readiness, lag, outbox, dead letters
     sanalpos <command> ...        commands that services register (e.g. `merchants`)
 
 Services plug in through entry points, so this package never imports a service:
@@ -18,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from sanalpos_common import dlq_cli, keys_cli
+from sanalpos_common import dlq_cli, keys_cli, ops_cli
 from sanalpos_common.crypto.rewrap import RewrapProgress
 
 
@@ -50,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {ep.name: ep for ep in entry_points(group="sanalpos.commands")}
     if not args or args[0] in {"-h", "--help"}:
         print(__doc__)
-        print("registered commands:", ", ".join(["keys", "dlq", *sorted(commands)]))
+        print(
+            "registered commands:", ", ".join(["keys", "dlq", "status", "trace", *sorted(commands)])
+        )
         return 0
     command, rest = args[0], args[1:]
     if command == "keys":
@@ -59,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return keys_cli.main(rest)
     if command == "dlq":
         return dlq_cli.main(rest)
+    if command == "trace":
+        return ops_cli.trace_main(rest)
+    if command == "status":
+        return ops_cli.status_main(rest)
     if command in commands:
         result: int = commands[command].load()(rest)
         return result

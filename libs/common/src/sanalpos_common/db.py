@@ -15,6 +15,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel
 
+from sanalpos_common import tracing
 from sanalpos_common.schemas.codec import encode, envelope_for
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import topic_of as envelope_topic
@@ -35,6 +36,10 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
+_Pending = tuple[str, Envelope[Any], str | None]
+"""An event waiting for its outbox row: topic, envelope, the emitting span's traceparent."""
+
+
 class UnitOfWork:
     """One database transaction for a state change, the events it emits and its inbox row.
 
@@ -48,7 +53,7 @@ class UnitOfWork:
         self.producer = producer
         self.cause: Envelope[Any] | None = None
         self._emitted = 0
-        self._deferred: list[tuple[str, Envelope[Any]]] | None = None
+        self._deferred: list[_Pending] | None = None
         self.committed_hooks: list[Callable[[], None]] = []
 
     def after_commit(self, hook: Callable[[], None]) -> None:
@@ -102,11 +107,17 @@ class UnitOfWork:
             )
             for payload in payloads
         ]
-        items = [(envelope_topic(p), e) for p, e in zip(payloads, envelopes, strict=True)]
+        # Taken now, while the handler's span is current: the write may be deferred.
+        traceparent = tracing.current_traceparent() if tracing.active else None
+        if traceparent is not None and envelopes:
+            tracing.tag_payment(envelopes[0].correlation_id)
+        items = [
+            (envelope_topic(p), e, traceparent) for p, e in zip(payloads, envelopes, strict=True)
+        ]
         if self._deferred is not None:
             self._deferred.extend(items)
         else:
-            await self.emit_many(items)
+            await self._write(items)
         return envelopes
 
     def defer_emits(self) -> None:
@@ -119,13 +130,17 @@ class UnitOfWork:
     async def flush(self) -> None:
         items, self._deferred = self._deferred, None
         if items:
-            await self.emit_many(items)
+            await self._write(items)
 
     async def emit_envelope(self, topic: str, envelope: Envelope[Any]) -> None:
         """Write a ready-made envelope (tests, replays); handlers use `emit(payload)`."""
         await self.emit_many([(topic, envelope)])
 
     async def emit_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        traceparent = tracing.current_traceparent() if tracing.active else None
+        await self._write([(topic, env, traceparent) for topic, env in items])
+
+    async def _write(self, items: Sequence[_Pending]) -> None:
         if not items:
             return
         await self.conn.executemany(
@@ -137,9 +152,9 @@ class UnitOfWork:
                     str(env.correlation_id),
                     env.message_id,
                     encode(env),
-                    json.dumps([["type", env.type], ["producer", env.producer]]),
+                    outbox_headers(env, traceparent),
                 )
-                for topic, env in items
+                for topic, env, traceparent in items
             ],
         )
         self._emitted += len(items)
@@ -147,6 +162,14 @@ class UnitOfWork:
     @property
     def emitted(self) -> int:
         return self._emitted
+
+
+def outbox_headers(envelope: Envelope[Any], traceparent: str | None) -> str:
+    """The outbox row's headers (JSON pairs), sent as Kafka headers by the relay."""
+    headers = [["type", envelope.type], ["producer", envelope.producer]]
+    if traceparent is not None:
+        headers.append([tracing.TRACEPARENT, traceparent])
+    return json.dumps(headers)
 
 
 @asynccontextmanager

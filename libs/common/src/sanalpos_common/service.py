@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from prometheus_client import disable_created_metrics
 
-from sanalpos_common import topics
+from sanalpos_common import topics, tracing
 from sanalpos_common.db import create_pool, migrate
 from sanalpos_common.messaging.admin import ensure_topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, Handler
@@ -96,6 +96,7 @@ async def start_platform(
     consumed_topics: Sequence[str] = (),
 ) -> Platform:
     configure_logging(name, settings.log_level)
+    tracing.configure(name)
     disable_created_metrics()  # a `_created` series per counter doubles what is scraped
     metrics = Metrics(name)
     health = Health()
@@ -108,7 +109,10 @@ async def start_platform(
     app = app or FastAPI(title=f"sanalpos {name}")
     app.include_router(ops_router(name, health, metrics))
     instrument_http(app, metrics)
+    if tracing.enabled():
+        app.add_middleware(tracing.TracingMiddleware)
     runtime = Runtime(name=name, app=app, host=settings.http_host, port=settings.http_port)
+    runtime.on_close(_flush_traces)  # closers run in reverse: this one last
     runtime.add_loop("outbox-relay", relay.run, relay.stop)
     purge_stop = asyncio.Event()
     runtime.add_loop("outbox-purge", lambda: _purge_forever(relay, purge_stop), purge_stop.set)
@@ -176,6 +180,10 @@ async def _connect_kafka(
         return cast(AIOKafkaProducer, producer)
 
     return await with_startup_retry("kafka", connect, timeout_s=settings.startup_timeout_s)
+
+
+async def _flush_traces() -> None:
+    await asyncio.to_thread(tracing.shutdown)
 
 
 async def _purge_forever(relay: OutboxRelay, stop: asyncio.Event, every_s: float = 600.0) -> None:

@@ -86,9 +86,13 @@ class RecordingUnitOfWork(UnitOfWork):
         super().__init__(cast(Connection, NoDatabase()), producer)
         self.cause = cause
         self.outbox: list[tuple[str, Envelope[Any]]] = []
+        self.traceparents: list[str | None] = []
+        """The `traceparent` each outbox row would carry (None while tracing is off)."""
 
-    async def emit_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
-        self.outbox.extend(items)
+    async def _write(self, items: Sequence[tuple[str, Envelope[Any], str | None]]) -> None:
+        for topic, envelope, traceparent in items:
+            self.outbox.append((topic, envelope))
+            self.traceparents.append(traceparent)
         self._emitted += len(items)
 
     @property

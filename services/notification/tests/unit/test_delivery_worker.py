@@ -192,3 +192,47 @@ async def test_unexpected_sender_error_still_records_the_attempt() -> None:
     await _worker(store, Broken([]))._deliver(delivery)
     [record] = store.records
     assert record.status is DeliveryStatus.PENDING and "RuntimeError" in (record.error or "")
+
+
+async def test_webhook_post_is_a_span_under_the_queuing_handler_and_sends_its_traceparent() -> None:
+    from dataclasses import replace
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import StatusCode
+
+    from sanalpos_common import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        handler = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        delivery, _ = _claimed()
+        store, sender = FakeStore(), FakeSender([SendResult(503, None, 5)])
+        await _worker(store, sender)._deliver(replace(delivery, traceparent=handler))
+    finally:
+        tracing.shutdown()
+
+    [span] = exporter.get_finished_spans()
+    assert span.name == "webhook POST" and span.parent is not None
+    assert span.parent.span_id == 0xB7AD6B7169203331
+    assert span.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    assert span.attributes[tracing.PAYMENT_ID] == str(delivery.payment_id)
+    assert span.attributes["http.response.status_code"] == 503
+    assert span.status.status_code is StatusCode.ERROR  # a 503 is a failed attempt
+    [(_, headers, _)] = sender.sent
+    assert headers["traceparent"].split("-")[1:3] == [
+        "0af7651916cd43dd8448eb211c80319c",
+        f"{span.context.span_id:016x}",
+    ]
+
+
+async def test_no_traceparent_is_sent_while_tracing_is_off() -> None:
+    delivery, _ = _claimed()
+    store, sender = FakeStore(), FakeSender([SendResult(204, None, 5)])
+    await _worker(store, sender)._deliver(delivery)
+    [(_, headers, _)] = sender.sent
+    assert "traceparent" not in headers

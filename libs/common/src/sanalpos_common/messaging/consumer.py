@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from sanalpos_common import tracing
 from sanalpos_common.messaging.deadletter import send_to_dead_letter
 from sanalpos_common.messaging.retry import (
     TRANSIENT_ERRORS,
@@ -123,19 +124,36 @@ class ConsumerLoop:
             except UndecodableMessage as exc:
                 await self._dead_letter(message, f"undecodable: {exc}", attempts=1)
         started = time.perf_counter()
+        spans = self._spans(decoded) if tracing.active else {}
         try:
-            await batch([(m.topic, e) for m, e in decoded])
+            with tracing.message_spans(spans):
+                await batch([(m.topic, e) for m, e in decoded])
         except Exception as exc:
+            tracing.end_all(spans.values(), exc)
             log.warning("batch of %d failed (%s); one at a time", len(decoded), type(exc).__name__)
             for message, envelope in decoded:
                 await self._handle_with_retries(message, envelope)
             return
+        tracing.end_all(spans.values())
         share = (time.perf_counter() - started) / max(1, len(decoded))
         for message, _ in decoded:
             counters = self.metrics.topic(self.name, message.topic)
             counters.handler_seconds.observe(share)
             counters.processed.inc()
         self.progress.processed += len(decoded)
+
+    def _spans(self, decoded: Sequence[tuple[Any, Envelope[Any]]]) -> dict[Any, Any]:
+        """One handler span per message, each a child of the span that emitted it."""
+        spans = {}
+        for message, envelope in decoded:
+            span = tracing.message_span(
+                message.topic,
+                envelope.message_id,
+                envelope.correlation_id,
+                message.headers,
+            )
+            spans[envelope.message_id] = span
+        return spans
 
     async def _process(self, message: Any) -> None:
         try:
@@ -148,11 +166,19 @@ class ConsumerLoop:
     async def _handle_with_retries(self, message: Any, envelope: Envelope[Any]) -> None:
         token = payment_id_var.set(str(envelope.correlation_id))  # every log line names it
         try:
-            await self._retry_until_handled(message, envelope)
+            if not tracing.active:
+                await self._retry_until_handled(message, envelope)
+                return
+            spans = self._spans([(message, envelope)])
+            span = spans[envelope.message_id]
+            with tracing.activate(span), tracing.message_spans(spans):
+                error = await self._retry_until_handled(message, envelope)
+            tracing.end_span(span, error)
         finally:
             payment_id_var.reset(token)
 
-    async def _retry_until_handled(self, message: Any, envelope: Envelope[Any]) -> None:
+    async def _retry_until_handled(self, message: Any, envelope: Envelope[Any]) -> str | None:
+        """Handles the message; returns why it was dead-lettered, or None."""
         started = time.perf_counter()
 
         async def handle() -> None:
@@ -174,10 +200,11 @@ class ConsumerLoop:
                     exc_info=outcome.error,
                 )
             await self._dead_letter(message, outcome.reason, outcome.attempts)
-            return
+            return "dead-lettered"
         counters.handler_seconds.observe(time.perf_counter() - started)
         counters.processed.inc()
         self.progress.processed += 1
+        return None
 
     def _retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, backoff_s=self.retry_backoff_s)

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from sanalpos_common import tracing
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.schemas.envelope import Envelope
 
@@ -46,7 +47,11 @@ class IdempotentHandler:
                     continue
                 new.discard(envelope.message_id)  # a second copy in the same batch is one too
                 uow.cause = envelope
-                await self.handler(uow, topic, envelope)
+                if not tracing.active:
+                    await self.handler(uow, topic, envelope)
+                    continue
+                with tracing.activate(tracing.span_for(envelope.message_id)):
+                    await self.handler(uow, topic, envelope)
             uow.cause = None
 
 

@@ -40,7 +40,7 @@ from fraud.adapters.velocity import BatchVelocity
 from fraud.entrypoints.stream_progress import StreamProgress
 from fraud.entrypoints.stream_topology import METRICS_CONSUMER, StreamTopology
 from fraud.service_layer.scoring import Incoming, Outcome, PaymentScoring, ScoreResult
-from sanalpos_common import topics
+from sanalpos_common import topics, tracing
 from sanalpos_common.messaging.retry import GaveUp, RetryPolicy, run_with_retries
 from sanalpos_common.metrics import FraudMetrics
 from sanalpos_common.observability import Metrics, payment_id_var
@@ -141,15 +141,18 @@ class ScoringAgent:
         started = time.perf_counter()
         single = batch[0].incoming.envelope if len(batch) == 1 else None
         token = payment_id_var.set(str(single.correlation_id) if single else None)
+        spans = self._spans(batch) if tracing.active else {}
         try:
-            outcome = await run_with_retries(
-                lambda: self._score(batch),
-                policy=replace(self.retry, max_attempts=max_attempts),
-                on_retry=lambda error, transient: self._count_retry(len(batch), transient),
-                what="scoring",
-            )
+            with tracing.message_spans(spans):
+                outcome = await run_with_retries(
+                    lambda: self._score(batch),
+                    policy=replace(self.retry, max_attempts=max_attempts),
+                    on_retry=lambda error, transient: self._count_retry(len(batch), transient),
+                    what="scoring",
+                )
         finally:
             payment_id_var.reset(token)
+        tracing.end_all(spans.values(), outcome.reason if isinstance(outcome, GaveUp) else None)
         if isinstance(outcome, GaveUp):
             log.warning("scoring failed for a batch of %d: %s", len(batch), outcome.reason[:300])
             for item in batch:
@@ -175,6 +178,20 @@ class ScoringAgent:
             )
         self.progress.batches += 1
         return True
+
+    def _spans(self, batch: list[_Pending]) -> dict[Any, Any]:
+        """A scoring span per payment, a child of intake's span that emitted it (the
+        traceparent header survives the by-card repartition: faust forwards headers)."""
+        spans = {}
+        for item in batch:
+            envelope = item.incoming.envelope
+            spans[envelope.message_id] = tracing.message_span(
+                topics.PAYMENT_INITIATED,  # as produced (it was read from its by-card copy)
+                envelope.message_id,
+                envelope.correlation_id,
+                item.event.message.headers,
+            )
+        return spans
 
     async def _score(self, batch: list[_Pending]) -> tuple[BatchVelocity, list[ScoreResult]]:
         """One attempt: a fresh ledger each time, so a failed attempt counts nothing."""

@@ -38,7 +38,7 @@ from fraud.domain.scoring import (
 )
 from fraud.model.combine import REASON_MIN_P
 from fraud.service_layer.policy_cache import PolicyCache
-from sanalpos_common import topics
+from sanalpos_common import topics, tracing
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import PaymentInitiated, PaymentScored, payment_ref
@@ -239,18 +239,24 @@ async def _emit_scored(uow: UnitOfWork, item: Incoming, verdict: Verdict) -> Non
     if verdict.action is RuleAction.THREE_DS:
         reasons = (*reasons, "action:3ds")
     uow.cause = item.envelope
-    await uow.emit(
-        PaymentScored(
-            **payment_ref(payment),
-            score=verdict.score,
-            decision=verdict.decision,
-            reasons=reasons,
-            capture=payment.capture,
-            installments=payment.installments,
-            card=payment.card,
-        )
-    )
+    if tracing.active:  # under this payment's scoring span: payment.scored is its child
+        with tracing.activate(tracing.span_for(item.envelope.message_id)):
+            await uow.emit(_scored(payment, verdict, reasons))
+    else:
+        await uow.emit(_scored(payment, verdict, reasons))
     uow.cause = None
+
+
+def _scored(payment: PaymentInitiated, verdict: Verdict, reasons: tuple[str, ...]) -> PaymentScored:
+    return PaymentScored(
+        **payment_ref(payment),
+        score=verdict.score,
+        decision=verdict.decision,
+        reasons=reasons,
+        capture=payment.capture,
+        installments=payment.installments,
+        card=payment.card,
+    )
 
 
 def _model_reasons(model: ModelOutput | None) -> tuple[str, ...]:

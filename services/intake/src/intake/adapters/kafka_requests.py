@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from sanalpos_common import tracing
 from sanalpos_common.db import OUTBOX_CHANNEL, Connection
 from sanalpos_common.topics import MERCHANT_REPLIES
 
@@ -93,6 +94,8 @@ async def emit_reply(
 ) -> uuid.UUID:
     """Outbox row for the reply topic, keyed by the merchant's request id."""
     reply_id = uuid.uuid4()
+    if (traceparent := tracing.current_traceparent()) is not None:
+        headers = [*headers, (tracing.TRACEPARENT, traceparent)]  # the merchant can follow it
     await conn.execute(
         "INSERT INTO outbox (topic, message_key, message_id, payload, headers) "
         "VALUES ($1, $2, $3, $4, $5::jsonb)",

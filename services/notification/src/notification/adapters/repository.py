@@ -12,6 +12,7 @@ import asyncpg
 from notification.adapters.endpoint_secrets import EndpointSecrets
 from notification.domain.retry import DeliveryStatus
 from notification.domain.webhooks import Endpoint, NewDelivery
+from sanalpos_common import tracing
 from sanalpos_common.db import Connection
 
 DELIVERY_CHANNEL = "sanalpos_webhook_deliveries"
@@ -119,9 +120,10 @@ class WebhookRepository:
         inserted = await self.conn.fetch(
             """
             INSERT INTO webhook_deliveries
-                (id, endpoint_id, merchant_id, payment_id, message_id, event_type, body)
-            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[],
-                                 $6::text[], $7::text[])
+                (id, endpoint_id, merchant_id, payment_id, message_id, event_type, body,
+                 traceparent)
+            SELECT *, $8::text FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[],
+                                           $5::uuid[], $6::text[], $7::text[])
             ON CONFLICT DO NOTHING
             RETURNING id
             """,
@@ -132,6 +134,7 @@ class WebhookRepository:
             [d.message_id for d in deliveries],
             [d.event_type for d in deliveries],
             [d.body for d in deliveries],
+            tracing.current_traceparent(),  # the handler's span: the POSTs are its children
         )
         if inserted:
             # Delivered by Postgres only when the transaction commits: wakes the worker.
@@ -150,6 +153,7 @@ class ClaimedDelivery:
     endpoint: Endpoint
     created_at: datetime | None = None
     """When the delivery was queued (its age is exported when it reaches a final state)."""
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,9 +195,10 @@ class DeliveryStore:
                     updated_at = now()
                 FROM due WHERE d.id = due.id
                 RETURNING d.id, d.payment_id, d.event_type, d.body, d.attempts, d.endpoint_id,
-                          d.created_at
+                          d.created_at, d.traceparent
             )
             SELECT c.id, c.payment_id, c.event_type, c.body, c.attempts, c.created_at,
+                   c.traceparent,
                    {", ".join(f"e.{c.strip()}" for c in _ENDPOINT_COLUMNS.split(","))}
             FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
             """,  # noqa: S608 - only constant column names are interpolated
@@ -209,6 +214,7 @@ class DeliveryStore:
                 attempt=r["attempts"],
                 endpoint=_endpoint(r, self.secrets),
                 created_at=r["created_at"],
+                traceparent=r["traceparent"],
             )
             for r in rows
         ]

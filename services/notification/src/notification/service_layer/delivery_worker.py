@@ -14,8 +14,10 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 
 from notification.adapters.http_sender import HttpSender, SendResult
 from notification.adapters.repository import (
@@ -26,6 +28,7 @@ from notification.adapters.repository import (
 )
 from notification.domain.retry import DeliveryStatus, RetryPolicy, decide
 from notification.domain.signing import InvalidSecret, webhook_headers
+from sanalpos_common import tracing
 from sanalpos_common.metrics import WebhookMetrics
 from sanalpos_common.observability import payment_id_var, redact
 
@@ -145,16 +148,29 @@ class DeliveryWorker:
             except InvalidSecret as exc:
                 result = SendResult(None, f"InvalidSecret: {exc}", 0)
             else:
-                timestamp = int(time.time())
-                headers = webhook_headers(keys, str(delivery.id), timestamp, delivery.body)
-                try:
-                    result = await self.sender.send(delivery.endpoint.url, headers, delivery.body)
-                except Exception as exc:  # a bug must not leave the row retrying forever
-                    log.exception("unexpected error sending webhook %s", delivery.id)
-                    result = SendResult(None, f"{type(exc).__name__}: {exc}", 0)
+                result = await self._send(delivery, keys)
             await self._record(delivery, result, attempted_at)
         finally:
             payment_id_var.reset(token)
+
+    async def _send(self, delivery: ClaimedDelivery, keys: Any) -> SendResult:
+        timestamp = int(time.time())
+        headers = webhook_headers(keys, str(delivery.id), timestamp, delivery.body)
+        span = webhook_span(delivery)
+        with tracing.activate(span):
+            if (traceparent := tracing.current_traceparent()) is not None:
+                headers["traceparent"] = traceparent
+            try:
+                result = await self.sender.send(delivery.endpoint.url, headers, delivery.body)
+            except Exception as exc:  # a bug must not leave the row retrying forever
+                log.exception("unexpected error sending webhook %s", delivery.id)
+                result = SendResult(None, f"{type(exc).__name__}: {exc}", 0)
+        if span is not None:
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+            ok = result.status_code is not None and 200 <= result.status_code < 300
+            tracing.end_span(span, None if ok else (result.error or f"HTTP {result.status_code}"))
+        return result
 
     async def _record(
         self, delivery: ClaimedDelivery, result: SendResult, attempted_at: datetime
@@ -228,3 +244,20 @@ class DeliveryWorker:
             age < self.stall_after_s,
             f"last cycle {age:.1f}s ago, {len(self._in_flight)} in flight, {pending} pending",
         )
+
+
+def webhook_span(delivery: ClaimedDelivery) -> Any:
+    """The CLIENT span of one webhook POST, a child of the handler span that queued it."""
+    if not tracing.active:
+        return None
+    return tracing.start_span(
+        "webhook POST",
+        parent=delivery.traceparent,
+        kind=SpanKind.CLIENT,
+        attributes={
+            "http.request.method": "POST",
+            "sanalpos.webhook.event_type": delivery.event_type,
+            "sanalpos.webhook.attempt": delivery.attempt,
+            tracing.PAYMENT_ID: str(delivery.payment_id),
+        },
+    )

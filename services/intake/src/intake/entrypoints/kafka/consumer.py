@@ -42,7 +42,7 @@ from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import ClientEncryption
 from intake.service_layer.problems import ProblemDetails, Refused
 from intake.service_layer.request_answers import KafkaRequestDeps, Reply
-from sanalpos_common import topics
+from sanalpos_common import topics, tracing
 from sanalpos_common.crypto.card import holds_card_number
 from sanalpos_common.crypto.keyring import Keyring, KeyringError
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
@@ -168,7 +168,18 @@ class RequestConsumerLoop(ConsumerLoop):
         async def in_order(group: list[Any]) -> None:
             async with slots:
                 for message in group:
-                    await self._retry_until_handled(message, cast(Any, message))
+                    if not tracing.active:
+                        await self._retry_until_handled(message, cast(Any, message))
+                        continue
+                    # The merchant's own traceparent header, when sent, is the parent.
+                    span = tracing.start_span(
+                        f"process {message.topic}",
+                        parent=tracing.traceparent_of(message.headers),
+                        attributes={"messaging.destination.name": message.topic},
+                    )
+                    with tracing.activate(span):
+                        error = await self._retry_until_handled(message, cast(Any, message))
+                    tracing.end_span(span, error)
 
         await asyncio.gather(*(in_order(g) for g in [*by_key.values(), *unkeyed]))
 

@@ -130,6 +130,9 @@ class ChaosStack:
             # on when the run happens); pre-authorizations are captured or voided by the load.
             "FRAUD_MODEL_ENABLED": "false",
             "SANALPOS_STARTUP_TIMEOUT_S": "300",
+            # The harness's webhook receiver listens on 127.0.0.1 (a development switch).
+            "INTAKE_WEBHOOK_ALLOW_LOOPBACK": "true",
+            "NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK": "true",
             **self.infra_env(),
             **self.endpoints,
             **self.extra_env,

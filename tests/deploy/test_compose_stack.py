@@ -114,7 +114,7 @@ def test_service_environment_is_what_the_code_reads(svc: str) -> None:
     unknown = sorted(set(env) - known)
     assert not unknown, f"{svc}: no setting reads {unknown} (typo, or a setting that is gone)"
     assert env["OTEL_SERVICE_NAME"] == svc
-    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
 
 
 def test_settings_names_are_found() -> None:

@@ -352,3 +352,14 @@ def test_production_resources_all_in_the_namespace() -> None:
     for doc in render(OVERLAYS["production"]):
         if doc["kind"] != "Namespace":
             assert doc["metadata"].get("namespace") == "sanalpos", doc_name(doc)
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_services_export_traces_to_the_collectors_otlp_http_port(svc: str) -> None:
+    """The SDK's exporter is OTLP/HTTP (sanalpos_common.tracing): 4318, not gRPC's 4317."""
+    docs = render(OVERLAYS["base"])
+    config = by_kind(docs, "ConfigMap")
+    data = config[f"sanalpos-{svc}-config"]["data"]
+    assert data["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+    exporter = (ROOT / "libs/common/src/sanalpos_common/tracing.py").read_text()
+    assert "exporter.otlp.proto.http" in exporter

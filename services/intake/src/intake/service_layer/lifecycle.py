@@ -13,8 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from intake.adapters.payments import LifecycleRepository, PaymentRepository
 from intake.domain.outcomes import (
     OUTCOMES,
@@ -35,7 +33,6 @@ from intake.domain.payment import (
     check_void,
     derive_status,
 )
-from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.idempotency import Response
 from intake.service_layer.outcome_waiters import notify_outcome
 from intake.service_layer.views import payment_view, refund_view
@@ -46,7 +43,6 @@ from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.metrics import AuthorizationLatency
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
-    BatchClosed,
     CapturePayment,
     FraudReported,
     FraudReportSource,
@@ -140,9 +136,7 @@ def outcome_handlers(latency: AuthorizationLatency | None = None) -> HandlerTabl
     async def handle(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         await on_outcome(uow, envelope, latency)
 
-    handlers: dict[type[BaseModel], Any] = dict.fromkeys(OUTCOMES, handle)
-    handlers[BatchClosed] = on_batch_closed
-    return HandlerTable(handlers)
+    return HandlerTable(dict.fromkeys(OUTCOMES, handle))
 
 
 OUTCOME_HANDLERS = outcome_handlers()

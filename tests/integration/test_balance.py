@@ -40,7 +40,7 @@ async def test_closed_batch_shows_as_pending_until_its_business_day_value_date(
     created = await intake.post(
         "/v1/payments", json=payment_body(approving_card(), 20_000), headers=auth(key)
     )
-    assert created.status_code == 201, created.text
+    assert created.status_code == 202, created.text  # accepted: authorized asynchronously
     await status_reaches(intake, key, created.json()["id"], {"captured"})
 
     async def closed_batch() -> dict[str, Any] | None:

@@ -55,8 +55,12 @@ class CurrencyBalanceOut(BaseModel):
         "(negative when refunds exceeded sales: netted against later batches)",
         examples=[0],
     )
-    paid_out: int = Field(description="Paid to your bank account (payouts: not yet)", examples=[0])
-    held: int = Field(description="Held for disputes and reserves (not yet)", examples=[0])
+    paid_out: int = Field(
+        description="Paid to your bank account, minor units (payouts: not yet)", examples=[0]
+    )
+    held: int = Field(
+        description="Held for disputes and reserves, minor units (not yet)", examples=[0]
+    )
     next_payout: NextPayout | None = Field(
         description="The nearest value date ahead, if any",
         examples=[{"value_date": "2026-10-30", "amount": 122_762}],
@@ -77,11 +81,14 @@ class SettlementBatchOut(BaseModel):
     currency: str = Field(description="ISO 4217", examples=["TRY"])
     batch_date: str = Field(description="Business date the batch covers", examples=["2026-10-28"])
     value_date: str = Field(description="When its net is paid (valör)", examples=["2026-10-30"])
-    gross_amount: int = Field(description="Captures", examples=[125_000])
-    fee_amount: int = Field(description="Commission", examples=[2_238])
-    refund_amount: int = Field(description="Refunds", examples=[0])
-    reversal_amount: int = Field(description="Same-day cancellations", examples=[0])
-    net_amount: int = Field(description="Owed to you for the batch", examples=[122_762])
+    gross_amount: int = Field(description="Captured amounts, minor units", examples=[125_000])
+    fee_amount: int = Field(description="Commission kept, minor units", examples=[2_238])
+    refund_amount: int = Field(description="Refunds, minor units", examples=[0])
+    reversal_amount: int = Field(description="Same-day cancellations, minor units", examples=[0])
+    net_amount: int = Field(
+        description="Owed to you for the batch, minor units (negative when refunds exceed sales)",
+        examples=[122_762],
+    )
     payment_count: int = Field(description="Payments settled in it", examples=[3])
     refund_count: int = Field(description="Refunds booked in it", examples=[0])
     reversal_count: int = Field(description="Captures cancelled in it", examples=[0])

@@ -53,7 +53,7 @@ class Access:
 
 ACCESS: dict[str, Access] = {
     "intake": Access(
-        reads=(*topics.OUTCOME_TOPICS, topics.MERCHANT_REQUESTS),
+        reads=(*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.MERCHANT_REQUESTS),
         writes=(
             topics.PAYMENT_INITIATED,
             *topics.COMMAND_TOPICS,
@@ -94,7 +94,11 @@ ACCESS: dict[str, Access] = {
             topics.PAYMENT_REFUNDED,
             topics.MERCHANT_UPDATED,
         ),
-        writes=(topics.PAYMENT_SETTLED, topics.dead_letter_topic("settlement")),
+        writes=(
+            topics.PAYMENT_SETTLED,
+            topics.BATCH_CLOSED,
+            topics.dead_letter_topic("settlement"),
+        ),
         groups=("settlement",),
     ),
     "notification": Access(

@@ -16,7 +16,7 @@ import pytest
 
 from fraud.bootstrap import FEEDBACK_HANDLERS
 from fraud.entrypoints.stream_topology import stream_topics
-from intake.service_layer.lifecycle import OUTCOME_HANDLERS
+from intake.service_layer.consumed import CONSUMER_HANDLERS
 from sanalpos_common import topics
 from sanalpos_common.messaging.security import KafkaSecurity
 from sanalpos_common.schemas.events import EVENT_MODELS
@@ -268,7 +268,7 @@ def test_service_writes_exactly_what_its_code_emits(svc: str) -> None:
 def test_reads_cover_the_consumers_and_have_writers() -> None:
     users = by_kind(render(OVERLAYS["production"]), "KafkaUser")
     reads = {svc: acl_topics(users[f"sanalpos-{svc}"], "Read") for svc in SERVICES}
-    assert set(OUTCOME_HANDLERS.topics) <= reads["intake"]
+    assert set(CONSUMER_HANDLERS.topics) <= reads["intake"]
     assert topics.MERCHANT_REQUESTS in reads["intake"]
     assert {*FEEDBACK_HANDLERS.topics, stream_topics("sanalpos-fraud")[0]} <= reads["fraud"]
     written = set().union(*(acl_topics(u, "Write") for u in users.values()))

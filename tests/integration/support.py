@@ -133,7 +133,7 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
     from sanalpos_common import topics
 
     return {
-        "intake": topics.OUTCOME_TOPICS,
+        "intake": (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED),
         "intake-requests": (topics.MERCHANT_REQUESTS,),
         "sanalpos-fraud": (topics.PAYMENT_INITIATED,),
         "fraud-feedback": (topics.FRAUD_REPORTED,),

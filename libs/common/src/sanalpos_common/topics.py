@@ -15,6 +15,7 @@ PAYMENT_EXPIRED: Final = "payment.expired.v1"
 PAYMENT_OPERATION_FAILED: Final = "payment.operation-failed.v1"
 WEBHOOK_ENDPOINT_REGISTERED: Final = "webhook-endpoint.registered.v1"
 MERCHANT_UPDATED: Final = "merchant.updated.v1"  # key = merchant id
+BATCH_CLOSED: Final = "settlement.batch-closed.v1"  # key = the batch id
 
 # Commands (imperative): intake asks authorization to act on an existing payment.
 CAPTURE_PAYMENT: Final = "command.capture-payment.v1"
@@ -55,6 +56,7 @@ ALL_TOPICS: Final = (
     REVIEW_RESOLVED,
     WEBHOOK_ENDPOINT_REGISTERED,
     MERCHANT_UPDATED,
+    BATCH_CLOSED,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
 )

@@ -27,9 +27,9 @@ from intake.service_layer.client_encryption import (
     generate_private_key_pem,
     load_or_create_dev_key,
 )
+from intake.service_layer.consumed import consumer_handlers
 from intake.service_layer.export import Exports, ExportSlots
 from intake.service_layer.idempotency import purge_forever
-from intake.service_layer.lifecycle import outcome_handlers
 from intake.service_layer.merchants import ensure_merchant
 from intake.service_layer.webhooks import WebhookRegistration
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
@@ -132,7 +132,7 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)
     platform.consume_table(
-        outcome_handlers(AuthorizationLatency(platform.metrics.registry)),
+        consumer_handlers(AuthorizationLatency(platform.metrics.registry)),
         consumer=CONSUMER,
         group_id=settings.consumer_group,
     )

@@ -17,7 +17,7 @@ from pydantic import BaseModel, SecretStr
 
 from intake.bootstrap import bootstrap
 from intake.config import IntakeSettings
-from intake.service_layer.lifecycle import OUTCOME_HANDLERS
+from intake.service_layer.consumed import CONSUMER_HANDLERS
 from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
@@ -150,9 +150,9 @@ def outcome(topic: str, payload: Any) -> Envelope[Any]:
 
 
 async def deliver(pool: asyncpg.Pool, topic: str, envelope: Envelope[Any]) -> None:
-    """What intake's outcome consumer does with an event, in its own transaction."""
+    """What intake's consumer does with an event, in its own transaction."""
     async with unit_of_work(pool) as uow:
-        await OUTCOME_HANDLERS(uow, topic, envelope)
+        await CONSUMER_HANDLERS(uow, topic, envelope)
 
 
 async def feed(pool: asyncpg.Pool, topic: str, payload: BaseModel) -> Envelope[Any]:

@@ -9,9 +9,10 @@ fed to the read model directly."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -20,9 +21,11 @@ import pytest
 
 from intake.entrypoints.http.app import build_app
 from sanalpos_common import topics
+from sanalpos_common.schemas.codec import new_envelope
+from sanalpos_common.schemas.events import BatchClosed
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
-from .conftest import authorized, captured, feed, http_client, running_intake
+from .conftest import authorized, captured, deliver, feed, http_client, running_intake
 
 DOCUMENT = build_app().openapi()
 SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]
@@ -47,6 +50,8 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "to": (date.today() + timedelta(days=2)).isoformat(),
         "group_by": "status",
     },
+    "GET /v1/balance": {},
+    "GET /v1/settlement-batches": {},
 }
 NOT_COLLECTIONS: dict[str, str] = {
     "GET /v1/merchant": "the caller's own record",
@@ -149,7 +154,37 @@ async def a_resources(
     assert refund.status_code in {201, 202}, refund.text
     card = await client.post("/v1/cards", json={"card": CARD}, headers=auth(a))
     assert card.status_code == 201, card.text
-    return {"payment_id": payment_id, "refund_id": refund.json()["id"], "token": card.json()["id"]}
+    return {
+        "payment_id": payment_id,
+        "refund_id": refund.json()["id"],
+        "token": card.json()["id"],
+        "batch_id": await closed_batch(pool, a),
+    }
+
+
+async def closed_batch(pool: asyncpg.Pool, a: dict[str, str]) -> str:
+    """A's end-of-day batch as settlement announces it: paid out the day after tomorrow."""
+    batch = BatchClosed(
+        batch_id=uuid.uuid4(),
+        merchant_id=a["id"],
+        currency="TRY",
+        batch_date=date.today(),
+        value_date=date.today() + timedelta(days=2),
+        gross_amount=5000,
+        fee_amount=90,
+        refund_amount=0,
+        reversal_amount=0,
+        net_amount=4910,
+        payment_count=1,
+        refund_count=0,
+        reversal_count=0,
+        closed_at=datetime.now(UTC),
+    )
+    envelope = new_envelope(
+        topics.BATCH_CLOSED, batch, correlation_id=batch.batch_id, producer="settlement"
+    )
+    await deliver(pool, topics.BATCH_CLOSED, envelope)
+    return str(batch.batch_id)
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +281,23 @@ async def test_collections_never_show_another_merchants_resources(world: World) 
     b_report = await world.client.get("/v1/reports/summary", params=report, headers=auth(world.b))
     assert [t["payments"] for t in a_report.json()["totals"]] == [1]
     assert sum(t["payments"] for t in b_report.json()["totals"]) == 0
+
+
+async def test_balance_and_batches_are_the_callers_own(world: World) -> None:
+    """A's closed batch counts in A's balance and list only, even with A's batch as cursor."""
+    a_balance = (await world.client.get("/v1/balance", headers=auth(world.a))).json()
+    b_balance = (await world.client.get("/v1/balance", headers=auth(world.b))).json()
+    assert [(x["currency"], x["pending"]) for x in a_balance["balances"]] == [("TRY", 4910)]
+    assert b_balance["balances"] == []
+    a_batches = (await world.client.get("/v1/settlement-batches", headers=auth(world.a))).json()
+    assert [x["id"] for x in a_batches["data"]] == [world.resources["batch_id"]]
+    b_page = await world.client.get(
+        "/v1/settlement-batches",
+        params={"cursor": world.resources["batch_id"]},
+        headers=auth(world.b),
+    )
+    assert b_page.status_code == 200, b_page.text
+    assert b_page.json()["data"] == []
 
 
 async def test_bin_lookup_shows_the_callers_own_terms(world: World) -> None:

@@ -15,9 +15,12 @@ from intake.domain.outcomes import (
     rule_of,
 )
 from intake.domain.payment import Operation, PaymentFacts
+from intake.service_layer.balance import on_batch_closed
+from intake.service_layer.consumed import CONSUMER_HANDLERS
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from sanalpos_common import topics
 from sanalpos_common.schemas.events import (
+    BatchClosed,
     PaymentActionRequired,
     PaymentAuthorized,
     PaymentCaptured,
@@ -33,6 +36,12 @@ def test_the_registry_covers_every_outcome_topic_and_the_consumer_subscribes_to_
     assert sorted(topic_of(model) for model in OUTCOMES) == sorted(topics.OUTCOME_TOPICS)
     assert sorted(OUTCOME_HANDLERS.topics) == sorted(topics.OUTCOME_TOPICS)
     assert set(OUTCOME_HANDLERS) == set(OUTCOMES)
+
+
+def test_the_consumer_adds_the_closed_batches_to_the_outcomes_and_nothing_else() -> None:
+    assert sorted(CONSUMER_HANDLERS.topics) == sorted((*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED))
+    assert CONSUMER_HANDLERS[BatchClosed] is on_batch_closed
+    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed}
 
 
 @pytest.mark.parametrize(

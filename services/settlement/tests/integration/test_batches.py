@@ -440,3 +440,53 @@ async def test_value_date_follows_the_merchants_payout_plan_and_skips_holidays(
         "SELECT value_date FROM settlement_batches WHERE id = $1", planned.id
     )
     assert stored == date(2026, 11, 2)
+
+
+async def test_a_closed_batch_is_announced_once_with_its_totals_and_value_date(
+    pool: asyncpg.Pool, handle: IdempotentHandler
+) -> None:
+    """settlement.batch-closed.v1 (intake's balance): in the closing transaction's outbox,
+    keyed by the batch, with what the batch row holds; closing again announces nothing."""
+    merchant_id = merchant()
+    await update_merchant(handle, merchant_id, 1, time_zone="Europe/Istanbul", payout_delay_days=2)
+    sale = await capture(handle, merchant_id, utc(2026, 10, 28, 9, 0), 12_500)
+    await capture(handle, merchant_id, utc(2026, 10, 28, 9, 5), 2_000)
+    await handle(
+        topics.PAYMENT_REFUNDED,
+        envelope(
+            topics.PAYMENT_REFUNDED,
+            refund_event(merchant_id, sale, 500),
+            utc(2026, 10, 28, 9, 10),
+            sale,
+        ),
+    )
+    closer = BatchCloser(pool, CONSUMER)
+    [batch] = await closer.close_open(merchant_id)
+    assert await closer.close_open(merchant_id) == []
+    rows = await pool.fetch(
+        "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2",
+        topics.BATCH_CLOSED,
+        str(batch.id),
+    )
+    [announced] = [json.loads(r["payload"]) for r in rows]
+    assert announced["producer"] == CONSUMER
+    event = announced["payload"]
+    closed_at = event.pop("closed_at")
+    row = await pool.fetchrow("SELECT * FROM settlement_batches WHERE id = $1", batch.id)
+    assert event == {
+        "batch_id": str(batch.id),
+        "merchant_id": merchant_id,
+        "currency": "TRY",
+        "batch_date": "2026-10-28",
+        "value_date": "2026-11-02",  # T+2 business days: 29 Oct and the weekend skipped
+        "gross_amount": 14_500,
+        "fee_amount": row["fee_amount"],
+        "refund_amount": 500,
+        "reversal_amount": 0,
+        "net_amount": 14_500 - row["fee_amount"] - 500,
+        "payment_count": 2,
+        "refund_count": 1,
+        "reversal_count": 0,
+    }
+    assert row["fee_amount"] > 0 and row["net_amount"] == event["net_amount"]
+    assert datetime.fromisoformat(closed_at) == row["closed_at"]

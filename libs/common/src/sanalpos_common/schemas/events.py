@@ -403,6 +403,25 @@ class WebhookEndpointRegistered(_Frozen):
     enabled: bool = True
 
 
+class BatchClosed(_Frozen):
+    """An end-of-day batch closed: what the merchant is owed for it, and when (key = batch)."""
+
+    batch_id: uuid.UUID
+    merchant_id: str
+    currency: CurrencyCode
+    batch_date: date
+    value_date: date = Field(description="When the net amount is paid out (valör)")
+    gross_amount: int = Field(ge=0, description="Captured amounts, minor units")
+    fee_amount: int = Field(description="Commission kept (negative if reversals exceed it)")
+    refund_amount: int = Field(ge=0)
+    reversal_amount: int = Field(ge=0)
+    net_amount: int = Field(description="Owed to the merchant; negative when refunds exceed sales")
+    payment_count: int = Field(ge=0)
+    refund_count: int = Field(ge=0)
+    reversal_count: int = Field(ge=0)
+    closed_at: datetime
+
+
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     topics.PAYMENT_INITIATED: PaymentInitiated,
     topics.PAYMENT_SCORED: PaymentScored,
@@ -422,6 +441,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     topics.FRAUD_REPORTED: FraudReported,
     topics.WEBHOOK_ENDPOINT_REGISTERED: WebhookEndpointRegistered,
     topics.MERCHANT_UPDATED: MerchantUpdated,
+    topics.BATCH_CLOSED: BatchClosed,
 }
 
 
@@ -446,6 +466,8 @@ def correlation_id_of(payload: BaseModel) -> uuid.UUID:
         return uuid.uuid5(MERCHANT_NAMESPACE, payload.merchant_id)
     if isinstance(payload, WebhookEndpointRegistered):
         return payload.endpoint_id
+    if isinstance(payload, BatchClosed):
+        return payload.batch_id
     payment_id = getattr(payload, "payment_id", None)
     if not isinstance(payment_id, uuid.UUID):
         raise TypeError(f"{type(payload).__name__} carries no payment_id to correlate by")

@@ -21,7 +21,7 @@ import asyncpg
 
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.metrics import SettlementMetrics
-from sanalpos_common.schemas.events import PaymentSettled
+from sanalpos_common.schemas.events import BatchClosed, PaymentSettled
 from settlement.adapters.batches import BatchCounts, BatchRepository, PaymentRepository
 from settlement.adapters.merchants import MerchantRepository
 from settlement.domain.batches import BatchTotals, batch_totals
@@ -97,6 +97,24 @@ async def close_batch(
                 batch_date=day,
             )
         )
+    await uow.emit(
+        BatchClosed(
+            batch_id=batch_id,
+            merchant_id=merchant_id,
+            currency=currency,
+            batch_date=day,
+            value_date=payout,
+            gross_amount=totals.gross,
+            fee_amount=totals.fees,
+            refund_amount=totals.refunds,
+            reversal_amount=totals.reversals,
+            net_amount=totals.net,
+            payment_count=counts.payments,
+            refund_count=counts.refunds,
+            reversal_count=counts.reversals,
+            closed_at=now,
+        )
+    )
     log.info(
         "batch %s (%s %s %s) closed (%s): %d settled, net %d",
         batch_id,

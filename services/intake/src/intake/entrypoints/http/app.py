@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from intake.entrypoints.http import bins, cards, lifecycle, merchants, payments, search, signing
+from intake.entrypoints.http import (
+    balance,
+    bins,
+    cards,
+    lifecycle,
+    merchants,
+    payments,
+    search,
+    signing,
+)
 from intake.entrypoints.http.openapi import install_openapi
 from intake.entrypoints.http.problems import install_problem_handlers
 from sanalpos_common.http import BodySizeLimit
@@ -30,5 +39,6 @@ def build_app() -> FastAPI:
     app.include_router(merchants.router)
     app.include_router(cards.router)
     app.include_router(signing.router)
+    app.include_router(balance.router)
     install_openapi(app)
     return app

@@ -1,0 +1,71 @@
+"""Intake's copy of settlement's closed batches (from settlement.batch-closed.v1)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from sanalpos_common.db import Connection
+from sanalpos_common.schemas.events import BatchClosed
+
+_COLUMNS = (
+    "batch_id, merchant_id, currency, batch_date, value_date, gross_amount, fee_amount, "
+    "refund_amount, reversal_amount, net_amount, payment_count, refund_count, reversal_count, "
+    "closed_at"
+)
+
+
+class SettlementBatches:
+    def __init__(self, db: Connection | asyncpg.Pool) -> None:
+        self.db = db
+
+    async def add(self, batch: BatchClosed) -> None:
+        """A batch closes once; a redelivery changes nothing."""
+        await self.db.execute(
+            f"INSERT INTO settlement_batches ({_COLUMNS}) VALUES "  # noqa: S608 - fixed names
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
+            "ON CONFLICT (batch_id) DO NOTHING",
+            batch.batch_id,
+            batch.merchant_id,
+            batch.currency,
+            batch.batch_date,
+            batch.value_date,
+            batch.gross_amount,
+            batch.fee_amount,
+            batch.refund_amount,
+            batch.reversal_amount,
+            batch.net_amount,
+            batch.payment_count,
+            batch.refund_count,
+            batch.reversal_count,
+            batch.closed_at,
+        )
+
+    async def net_by_value_date(self, merchant_id: str) -> list[asyncpg.Record]:
+        return await self.db.fetch(
+            "SELECT currency, value_date, sum(net_amount) AS net_amount FROM settlement_batches "
+            "WHERE merchant_id = $1 GROUP BY currency, value_date",
+            merchant_id,
+        )
+
+    async def newest(
+        self, merchant_id: str, limit: int, after: uuid.UUID | None
+    ) -> list[dict[str, Any]]:
+        """Newest batch date first; `after`: the last batch id of the previous page."""
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM settlement_batches WHERE merchant_id = $1 "  # noqa: S608
+            "AND ($2::uuid IS NULL OR (batch_date, batch_id) < (SELECT batch_date, batch_id "
+            "FROM settlement_batches WHERE batch_id = $2 AND merchant_id = $1)) "
+            "ORDER BY batch_date DESC, batch_id DESC LIMIT $3",
+            merchant_id,
+            after,
+            limit,
+        )
+        return [dict(r) for r in rows]
+
+    async def merchant_time_zone(self, merchant_id: str) -> str:
+        zone = await self.db.fetchval("SELECT time_zone FROM merchants WHERE id = $1", merchant_id)
+        assert zone is not None  # the caller authenticated as this merchant
+        return str(zone)

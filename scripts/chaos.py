@@ -171,10 +171,13 @@ async def run_checks(
     stack: ChaosStack,
     pools: dict[str, asyncpg.Pool],
     acknowledged: list[str],
+    planned: int,
+    load_statuses: dict[str, int],
     died: list[str],
     planted: dict[str, int],
     results: list[checks.Result],
 ) -> None:
+    results.append(checks.every_create_acknowledged(load_statuses, planned))
     results.append(await checks.payments_final_and_agree(pools, acknowledged))
     results.extend(await checks.no_duplicates(pools))
     results.append(await checks.ledger_balances(pools["settlement"]))
@@ -275,7 +278,16 @@ async def run(args: argparse.Namespace) -> int:
         acknowledged = [p.payment_id for p in plans if p.acknowledged and p.payment_id]
         results.append(checks.Result("consumer lag reached 0", drained, f"after {drain_s:.0f} s"))
         try:
-            await run_checks(stack, pools, acknowledged, died, planted, results)
+            await run_checks(
+                stack,
+                pools,
+                acknowledged,
+                len(plans),
+                dict(load.stats.statuses),
+                died,
+                planted,
+                results,
+            )
         except Exception as exc:
             results.append(checks.Result("the checks ran to the end", False, repr(exc)[:500]))
         await load.stop()

@@ -132,6 +132,20 @@ async def read_all(bootstrap: str, names: Iterable[str]) -> list[Any]:
 # ----------------------------------------------------------------------------- invariants
 
 
+def every_create_acknowledged(statuses: dict[str, int], planned: int) -> Result:
+    """Every planned payment was accepted: a create refused (4xx) would leave it out of every
+    later check, which would then hold vacuously for that share of the load."""
+    accepted = {
+        k: n for k, n in statuses.items() if k.startswith("create ") and k[-3:] in ("201", "202")
+    }
+    refused = {k: n for k, n in statuses.items() if k.startswith("create ") and k not in accepted}
+    count = sum(accepted.values())
+    detail = f"{count} of {planned} creates accepted; refused: " + (
+        ", ".join(f"{k} x{n}" for k, n in sorted(refused.items())) or "none"
+    )
+    return Result("every create was accepted", count == planned and not refused, detail)
+
+
 async def payments_final_and_agree(
     pools: dict[str, asyncpg.Pool], acknowledged: Sequence[str]
 ) -> Result:

@@ -337,7 +337,15 @@ class Load:
         from jwcrypto import jwe, jwk
 
         key = jwk.JWK(**self.jwk)
-        protected = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": self.jwk.get("kid")}
+        # Bound the way intake requires (docs/security.md): this merchant, made now, used once.
+        protected = {
+            "alg": "RSA-OAEP-256",
+            "enc": "A256GCM",
+            "kid": self.jwk.get("kid"),
+            "aud": self.merchant["id"],
+            "iat": int(time.time()),
+            "jti": uuid.uuid4().hex,
+        }
         token = jwe.JWE(json.dumps(card).encode(), recipient=key, protected=protected)
         return str(token.serialize(compact=True))
 

@@ -161,6 +161,31 @@ class RiskContext(_Frozen):
         return value
 
 
+class ThreeDSRequest(StrEnum):
+    """Whether a payment must pass 3-D Secure before the issuer is asked for a hold."""
+
+    AUTOMATIC = "automatic"
+    """Only when fraud steps up (its `3ds` action) or the card's issuer insists."""
+    REQUIRED = "required"
+    """Always: asked by the merchant (per payment, or its "always 3-D Secure" setting)."""
+
+
+class Shopper(_Frozen):
+    """Who pays, for the shopper's own notices (receipts). Never card data."""
+
+    email: str | None = Field(
+        default=None,
+        max_length=254,
+        pattern=_EMAIL_PATTERN,
+        description="Where the receipt goes",
+        examples=["ayse.yilmaz@example.com"],
+    )
+    name: str | None = Field(default=None, max_length=100, examples=["Ayse Yilmaz"])
+    locale: Literal["tr", "en"] = Field(
+        default="tr", description="Language of the shopper's notices"
+    )
+
+
 class PaymentInitiated(_Frozen):
     payment_id: uuid.UUID
     merchant_id: str
@@ -172,6 +197,16 @@ class PaymentInitiated(_Frozen):
     card: EncryptedCard
     created_at: datetime
     context: RiskContext | None = None
+    three_d_secure: ThreeDSRequest = ThreeDSRequest.AUTOMATIC
+    return_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the shopper's browser goes after a 3-D Secure challenge",
+    )
+    shopper: Shopper | None = None
+    checkout_session_id: str | None = Field(
+        default=None, max_length=64, description="The hosted payment page session it came from"
+    )
 
 
 class FraudDecision(StrEnum):
@@ -192,6 +227,34 @@ class PaymentScored(_Frozen):
     capture: bool
     installments: int = Field(ge=1, le=12)
     card: EncryptedCard
+    three_d_secure: ThreeDSRequest = ThreeDSRequest.AUTOMATIC
+    """As the payment asked; fraud's own step-up is decision REVIEW with "action:3ds"."""
+    return_url: str | None = Field(default=None, max_length=2048)
+
+
+class AuthenticationStatus(StrEnum):
+    """EMV 3-D Secure's transStatus, in words."""
+
+    AUTHENTICATED = "authenticated"  # Y
+    ATTEMPTED = "attempted"  # A: not enrolled, the attempts server answered
+    FAILED = "failed"  # N: wrong code, or the issuer refused
+    UNAVAILABLE = "unavailable"  # U: the ACS or directory server did not answer
+    ABANDONED = "abandoned"  # the challenge was not finished in time
+
+
+class ThreeDSAuthentication(_Frozen):
+    """The result of a 3-D Secure authentication, as the payment records it."""
+
+    status: AuthenticationStatus
+    flow: Literal["frictionless", "challenge"] | None = None
+    eci: str | None = Field(
+        default=None, pattern=r"^0[0-7]$", description="Electronic Commerce Indicator"
+    )
+    authentication_value: str | None = Field(
+        default=None, max_length=64, description="CAVV-like proof of authentication, base64"
+    )
+    liability_shift: bool = False
+    ds_transaction_id: uuid.UUID | None = None
 
 
 class PaymentAuthorized(_Frozen):
@@ -203,6 +266,7 @@ class PaymentAuthorized(_Frozen):
     response_code: str
     installments: int = Field(ge=1, le=12)
     capture: bool
+    authentication: ThreeDSAuthentication | None = None
 
 
 class PaymentDeclined(_Frozen):
@@ -212,7 +276,8 @@ class PaymentDeclined(_Frozen):
     currency: CurrencyCode
     response_code: str
     reason: str
-    declined_by: Literal["fraud", "issuer"]
+    declined_by: Literal["fraud", "issuer", "authentication"]
+    authentication: ThreeDSAuthentication | None = None
 
 
 class PaymentCaptured(_Frozen):
@@ -257,6 +322,12 @@ class PaymentActionRequired(_Frozen):
     currency: CurrencyCode
     action: ActionRequired
     score: int = Field(ge=0, le=99)
+    next_action_url: str | None = Field(
+        default=None, max_length=2048, description="3-D Secure: where to send the shopper"
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="3-D Secure: when the challenge stops accepting an answer"
+    )
 
 
 class PaymentVoided(_Frozen):

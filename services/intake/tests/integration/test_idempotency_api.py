@@ -18,6 +18,8 @@ from intake.domain.commands import CreatePaymentRequest
 from intake.service_layer.idempotency import purge_once
 from intake.service_layer.payments import request_hash
 from sanalpos_common import topics
+from sanalpos_common.schemas.codec import decode
+from sanalpos_common.schemas.events import Shopper, ThreeDSRequest
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
 from .conftest import authorized, feed, http_client, private_intake
@@ -232,3 +234,43 @@ async def test_keys_older_than_a_day_are_purged(api: Api) -> None:
         )
     }
     assert left == {fresh}
+
+
+async def test_the_shopper_side_fields_reach_payment_initiated(api: Api) -> None:
+    order = f"ord-{uuid.uuid4()}"
+    body = {
+        **payment_body(order),
+        "three_d_secure": "required",
+        "return_url": "https://shop.example.com/3ds-done",
+        "shopper": {"email": "ayse@example.com", "name": "Ayse", "locale": "en"},
+    }
+    created = await api.post("/v1/payments", body, None)
+    assert created.status_code == 202, created.text
+    raw = await api.pool.fetchval(
+        "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2",
+        topics.PAYMENT_INITIATED,
+        created.json()["id"],
+    )
+    initiated = decode(topics.PAYMENT_INITIATED, raw).payload
+    assert initiated.three_d_secure is ThreeDSRequest.REQUIRED
+    assert initiated.return_url == "https://shop.example.com/3ds-done"
+    assert initiated.shopper == Shopper(email="ayse@example.com", name="Ayse", locale="en")
+    assert initiated.checkout_session_id is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("return_url", "javascript:alert(1)"),
+        ("three_d_secure", "sometimes"),
+        ("shopper", {"email": "not-an-address"}),
+    ],
+)
+async def test_bad_shopper_side_fields_are_refused_with_their_path(
+    api: Api, field: str, value: object
+) -> None:
+    body = {**payment_body(f"ord-{uuid.uuid4()}"), field: value}
+    refused = await api.post("/v1/payments", body, None)
+    assert refused.status_code == 422
+    fields = [e["field"] for e in refused.json()["errors"]]
+    assert fields and all(f.startswith(field) for f in fields), refused.json()

@@ -180,9 +180,14 @@ class Shopper(_Frozen):
         description="Where the receipt goes",
         examples=["ayse.yilmaz@example.com"],
     )
-    name: str | None = Field(default=None, max_length=100, examples=["Ayse Yilmaz"])
+    name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The shopper's name, as the receipt greets them",
+        examples=["Ayse Yilmaz"],
+    )
     locale: Literal["tr", "en"] = Field(
-        default="tr", description="Language of the shopper's notices"
+        default="tr", description="Language of the shopper's notices", examples=["tr"]
     )
 
 

@@ -256,6 +256,8 @@ def _scored(payment: PaymentInitiated, verdict: Verdict, reasons: tuple[str, ...
         capture=payment.capture,
         installments=payment.installments,
         card=payment.card,
+        three_d_secure=payment.three_d_secure,
+        return_url=payment.return_url,
     )
 
 

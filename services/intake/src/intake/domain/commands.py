@@ -25,7 +25,7 @@ from pydantic import (
 from intake.domain.demo_cards import EXAMPLE_CARD_NUMBER
 from sanalpos_common.crypto.card import holds_card_number, luhn_valid
 from sanalpos_common.money import CurrencyCode
-from sanalpos_common.schemas.events import RiskContext
+from sanalpos_common.schemas.events import RiskContext, Shopper, ThreeDSRequest
 
 
 def json_integer(value: Any) -> Any:
@@ -336,6 +336,24 @@ class CreatePaymentRequest(RequestBody):
                 "merchant_category_code": "5942",
             }
         ],
+    )
+    three_d_secure: ThreeDSRequest = Field(
+        default=ThreeDSRequest.AUTOMATIC,
+        description="`required`: always authenticate the shopper with 3-D Secure; `automatic`: "
+        "only when fraud scoring, your merchant setting or the card's issuer asks for it",
+        examples=["automatic"],
+    )
+    return_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s\x1c-\x1f\x85\ufeff]+$",
+        description="Where the shopper's browser is sent back after a 3-D Secure challenge",
+        examples=["https://shop.example.com/orders/ORD-2026-00042/3ds-done"],
+    )
+    shopper: Shopper | None = Field(
+        default=None,
+        description="The shopper's email, name and language, for the receipt email",
+        examples=[{"email": "ayse.yilmaz@example.com", "name": "Ayse Yilmaz", "locale": "tr"}],
     )
     occurred_at: AwareDatetime | None = Field(
         default=None,

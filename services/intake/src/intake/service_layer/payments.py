@@ -57,8 +57,10 @@ async def create_payment(
     idempotency_key: str | None,
     card: CardIn | None = None,
     jwe_use: JweUse | None = None,
+    checkout_session_id: str | None = None,
 ) -> Response:
-    """`card`: the clear card when it came encrypted (`encrypted_card`), already validated;
+    """`checkout_session_id`: the hosted payment page session paying (None for the API);
+    `card`: the clear card when it came encrypted (`encrypted_card`), already validated;
     `jwe_use`: that token's use, recorded with the payment (a reused token is refused, a
     retry with the same Idempotency-Key replays before it is looked at)."""
     card = card or request.card
@@ -75,7 +77,15 @@ async def create_payment(
         for _ in range(2):
             try:
                 return await _create_once(
-                    pool, protection, merchant_id, request, card, idempotency_key, digest, jwe_use
+                    pool,
+                    protection,
+                    merchant_id,
+                    request,
+                    card,
+                    idempotency_key,
+                    digest,
+                    jwe_use,
+                    checkout_session_id,
                 )
             except _ConcurrentDuplicate:
                 continue  # the other request committed: the next pass replays its response
@@ -98,6 +108,7 @@ async def _create_once(
     idempotency_key: str | None,
     digest: str,
     jwe_use: JweUse | None = None,
+    checkout_session_id: str | None = None,
 ) -> Response:
     async with unit_of_work(pool, PRODUCER) as uow:
         keys = IdempotencyRepository(uow.conn)
@@ -187,6 +198,10 @@ async def _create_once(
             card=card,
             created_at=request.occurred_at or now,
             context=request.context,
+            three_d_secure=request.three_d_secure,
+            return_url=request.return_url,
+            shopper=request.shopper,
+            checkout_session_id=checkout_session_id,
         )
         envelope = await uow.emit(initiated)
         await payments.record_event(

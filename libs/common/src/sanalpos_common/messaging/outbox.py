@@ -29,7 +29,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 
-from sanalpos_common.db import OUTBOX_CHANNEL
+from sanalpos_common.db import OUTBOX_CHANNEL, keeps_session_state
 from sanalpos_common.messaging.producer import FATAL_PRODUCER_ERRORS
 from sanalpos_common.observability import Metrics, redact
 
@@ -71,6 +71,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         listener = await self.pool.acquire()
+        keeps_session_state(listener)
         await listener.add_listener(OUTBOX_CHANNEL, self._notified)
         try:
             while not self._stopping and not await listener.fetchval(

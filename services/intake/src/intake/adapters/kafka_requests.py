@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from sanalpos_common import tracing
-from sanalpos_common.db import OUTBOX_CHANNEL, Connection
+from sanalpos_common.db import Connection
 from sanalpos_common.topics import MERCHANT_REPLIES
 
 
@@ -105,7 +105,6 @@ async def emit_reply(
         json.dumps(value, separators=(",", ":")).encode(),
         json.dumps([["sanalpos-reply-id", str(reply_id)], *[[k, v] for k, v in headers]]),
     )
-    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)  # delivered on commit
     return reply_id
 
 

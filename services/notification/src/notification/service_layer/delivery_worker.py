@@ -29,6 +29,7 @@ from notification.adapters.repository import (
 from notification.domain.retry import DeliveryStatus, RetryPolicy, decide
 from notification.domain.signing import InvalidSecret, webhook_headers
 from sanalpos_common import tracing
+from sanalpos_common.db import keeps_session_state
 from sanalpos_common.metrics import WebhookMetrics
 from sanalpos_common.observability import payment_id_var, redact
 
@@ -62,6 +63,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         listener = await self.store.pool.acquire()
+        keeps_session_state(listener)
         await listener.add_listener(DELIVERY_CHANNEL, self._notified)
         listener.add_termination_listener(self._notified)
         self.listener_pid = listener.get_server_pid()

@@ -67,7 +67,11 @@ def test_production_refuses_the_development_webhook_keyring_and_loopback(
 
 def test_smtp_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = NotificationSettings()
-    assert (defaults.smtp_host, defaults.smtp_port, defaults.smtp_tls) == ("127.0.0.1", 1025, "none")
+    assert (defaults.smtp_host, defaults.smtp_port, defaults.smtp_tls) == (
+        "127.0.0.1",
+        1025,
+        "none",
+    )
     assert defaults.smtp_username is None and defaults.smtp_password is None
     monkeypatch.setenv("NOTIFICATION_SMTP_HOST", "smtp.example.com")
     monkeypatch.setenv("NOTIFICATION_SMTP_PORT", "465")

@@ -1,4 +1,5 @@
 """Shopper emails, pure: which event sends what, formatting, masking, escaping, catalogues."""
+# ruff: noqa: RUF001 - Turkish text has the dotless i (U+0131)
 
 from __future__ import annotations
 

@@ -12,10 +12,17 @@ from notification.adapters.repository import (
     WebhookRepository,
     seal_waiting_secrets,
 )
+from notification.adapters.shopper_emails import EmailOutbox, ShopperEmailRepository
+from notification.adapters.smtp_sender import SmtpConfig, SmtpSender
 from notification.config import NotificationSettings
 from notification.domain.retry import RetryPolicy
 from notification.service_layer.delivery_worker import DeliveryWorker
-from notification.service_layer.handlers import NotificationHandlers, load_static_endpoints
+from notification.service_layer.email_worker import EmailMetrics, EmailWorker
+from notification.service_layer.handlers import (
+    NotificationHandlers,
+    load_static_endpoints,
+    resolve_waiting,
+)
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
 from sanalpos_common.crypto.webhook_secrets import KEYRING_ID
 from sanalpos_common.db import UnitOfWork, unit_of_work
@@ -60,6 +67,7 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
         rotation_grace_s=settings.secret_rotation_grace_s,
         secrets=secrets,
         allow_loopback=settings.webhook_allow_loopback,
+        emails=lambda uow: ShopperEmailRepository(uow.conn),
     )
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
 
@@ -87,4 +95,41 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
     # Closers run in reverse: the client closes before the pool and the producer.
     platform.runtime.on_close(client.aclose)
     platform.health.add("delivery-worker", worker.readiness)
+
+    emails = email_worker(settings, platform)
+    platform.runtime.add_loop("shopper-email", emails.run, emails.stop)
+    platform.metrics.add_sampler(emails.sample)
+    platform.health.add("email-worker", emails.readiness)
     return platform
+
+
+def smtp_config(settings: NotificationSettings) -> SmtpConfig:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=password,
+        from_address=settings.smtp_from,
+        timeout_s=settings.smtp_timeout_s,
+    )
+
+
+def email_worker(settings: NotificationSettings, platform: Platform) -> EmailWorker:
+    return EmailWorker(
+        outbox=EmailOutbox(platform.pool),
+        sender=SmtpSender(smtp_config(settings)),
+        policy=RetryPolicy(
+            base_s=settings.email_retry_base_s,
+            cap_s=settings.email_retry_cap_s,
+            max_attempts=settings.email_retry_max_attempts,
+        ),
+        metrics=EmailMetrics(platform.metrics.registry),
+        concurrency=settings.email_concurrency,
+        lease_s=max(settings.email_lease_s, 2 * settings.smtp_timeout_s),
+        idle_poll_s=settings.worker_idle_poll_s,
+        stall_after_s=settings.worker_stall_after_s,
+        waiting_retention_h=settings.email_waiting_retention_h,
+        resolve_waiting=lambda: resolve_waiting(platform.pool),
+    )

@@ -1,4 +1,4 @@
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -52,6 +52,27 @@ class NotificationSettings(ServiceSettings):
     """Longest idle sleep; new deliveries wake the worker at once through pg NOTIFY."""
     worker_stall_after_s: float = Field(default=30.0, gt=0)
 
+    smtp_host: str = "127.0.0.1"
+    """SMTP server of shopper receipts and notices. `make run` starts a local sink here."""
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    """none: plain SMTP; starttls: upgrade after connecting (port 587); tls: implicit TLS
+    from the first byte (port 465). Certificates are verified."""
+    smtp_username: str | None = None
+    """Log in with this and smtp_password; none: send without AUTH."""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "sanalpos <no-reply@sanalpos.local>"
+    """From header of every shopper email (display name optional)."""
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    email_concurrency: int = Field(default=8, ge=1)
+    """SMTP sessions in flight at once; also the largest claim batch."""
+    email_lease_s: float = Field(default=120.0, gt=0)
+    email_retry_base_s: float = Field(default=60.0, gt=0)
+    email_retry_cap_s: float = Field(default=3600.0, gt=0)
+    email_retry_max_attempts: int = Field(default=10, ge=1)
+    email_waiting_retention_h: float = Field(default=192.0, gt=0)
+    """An outcome whose payment.initiated has not arrived after this long is dropped."""
+
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name. Tests use a private one."""
 
@@ -60,6 +81,19 @@ class NotificationSettings(ServiceSettings):
         if self.webhook_allow_loopback and not self.is_development:
             raise ValueError(
                 "production start-up refused: webhook_allow_loopback is for development"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_credentials_need_tls(self) -> Self:
+        if self.smtp_username and not (
+            self.smtp_password and self.smtp_password.get_secret_value()
+        ):
+            raise ValueError("smtp_username is set without smtp_password")
+        if self.smtp_username and self.smtp_tls == "none" and not self.is_development:
+            raise ValueError(
+                f"{self.env} start-up refused: smtp_username is set with smtp_tls=none "
+                "(the password would travel in clear); use starttls or tls"
             )
         return self
 

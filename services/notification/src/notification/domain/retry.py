@@ -69,3 +69,12 @@ def decide(
     if attempt >= policy.max_attempts:
         return Decision(DeliveryStatus.FAILED, None)
     return Decision(DeliveryStatus.PENDING, now + timedelta(seconds=policy.delay(attempt, rng)))
+
+
+def next_attempt_at(
+    policy: RetryPolicy, attempt: int, now: datetime, rng: random.Random | None = None
+) -> datetime | None:
+    """When to try again after failed attempt `attempt`; None when that was the last one."""
+    if attempt >= policy.max_attempts:
+        return None
+    return now + timedelta(seconds=policy.delay(attempt, rng))

@@ -1,4 +1,5 @@
-"""Consumes outcome events and endpoint registrations; records deliveries to make."""
+"""Consumes outcome events and endpoint registrations; records the webhook deliveries and
+the shopper emails to make (payments and merchants are kept for the emails)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import asyncpg
+
+from notification.adapters.shopper_emails import ShopperEmailRepository
 from notification.config import StaticEndpoint
+from notification.domain.shopper_emails import (
+    Merchant,
+    NewEmail,
+    ShopperPayment,
+    Trigger,
+    email_kind,
+    plan_email,
+)
 from notification.domain.webhooks import (
     Endpoint,
     NewDelivery,
@@ -23,6 +35,8 @@ from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     EVENT_MODELS,
+    MerchantUpdated,
+    PaymentInitiated,
     WebhookEndpointRegistered,
 )
 
@@ -41,6 +55,19 @@ WebhookStores = Callable[[UnitOfWork], WebhookStore]
 """Opens the webhook store on a unit of work's transaction."""
 
 
+class ShopperEmailStore(Protocol):
+    async def add_payment(self, payment: ShopperPayment) -> None: ...
+    async def payment(self, payment_id: uuid.UUID) -> ShopperPayment | None: ...
+    async def upsert_merchant(self, event: MerchantUpdated) -> None: ...
+    async def merchant(self, merchant_id: str) -> Merchant | None: ...
+    async def add_waiting(self, trigger: Trigger) -> None: ...
+    async def take_waiting(self, payment_id: uuid.UUID) -> list[Trigger]: ...
+    async def add_email(self, email: NewEmail) -> bool: ...
+
+
+ShopperEmailStores = Callable[[UnitOfWork], ShopperEmailStore]
+
+
 class SecretOpener(Protocol):
     def open(self, ciphertext: str, merchant_id: str, endpoint_id: uuid.UUID) -> str: ...
 
@@ -52,12 +79,22 @@ class NotificationHandlers:
     rotation_grace_s: float
     secrets: SecretOpener
     allow_loopback: bool = False
+    emails: ShopperEmailStores | None = None
+    """Shopper receipts and notices; None only in tests of the webhooks alone."""
 
     def table(self) -> HandlerTable:
         """This service's routes by message type; built once, at start-up. Every outcome
-        event becomes webhook deliveries."""
+        event becomes webhook deliveries (and, for the shopper, maybe an email); payments
+        and merchants are kept for the shopper's emails."""
         outcomes = {EVENT_MODELS[topic]: self.on_outcome for topic in topics.OUTCOME_TOPICS}
-        return HandlerTable({**outcomes, WebhookEndpointRegistered: self.on_endpoint_registered})
+        return HandlerTable(
+            {
+                **outcomes,
+                WebhookEndpointRegistered: self.on_endpoint_registered,
+                PaymentInitiated: self.on_initiated,
+                MerchantUpdated: self.on_merchant_updated,
+            }
+        )
 
     async def on_endpoint_registered(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         registered: WebhookEndpointRegistered = envelope.payload
@@ -98,6 +135,50 @@ class NotificationHandlers:
         added = await repository.add_deliveries(deliveries)
         if added:
             log.info("%s: %d webhook deliveries queued", event.event_type, added)
+        if self.emails is not None and (trigger := Trigger.from_envelope(envelope)) is not None:
+            await tell_shopper(self.emails(uow), trigger)
+
+    async def on_initiated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        if self.emails is None:
+            return
+        store = self.emails(uow)
+        payment = ShopperPayment.from_initiated(envelope.payload)
+        await store.add_payment(payment)
+        for trigger in await store.take_waiting(payment.payment_id):
+            await tell_shopper(store, trigger)
+
+    async def on_merchant_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        if self.emails is not None:
+            await self.emails(uow).upsert_merchant(envelope.payload)
+
+
+async def tell_shopper(store: ShopperEmailStore, trigger: Trigger) -> bool:
+    """Queue the email this outcome sends the payment's shopper, if any; an outcome whose
+    payment is not known yet waits for it. False when it waits."""
+    payment = await store.payment(trigger.payment_id)
+    if payment is None:
+        # payment.initiated travels on another topic and may be consumed later.
+        await store.add_waiting(trigger)
+        log.info("%s waits for its payment.initiated", trigger.event_type)
+        return False
+    if not payment.email or email_kind(payment, trigger) is None:
+        return True  # most payments: nothing to tell, so no merchant look-up either
+    email = plan_email(payment, trigger, await store.merchant(payment.merchant_id))
+    if email is not None and await store.add_email(email):
+        log.info("%s email %s queued for the shopper", email.kind.value, email.id)
+    return True
+
+
+async def resolve_waiting(pool: asyncpg.Pool, limit: int = 100) -> int:
+    """Outcomes still waiting although their payment is known: another replica consumed the
+    payment while this one parked the outcome, neither seeing the other's uncommitted row.
+    Run now and then by the email worker; returns how many it resolved."""
+    async with pool.acquire() as conn, conn.transaction():
+        store = ShopperEmailRepository(conn)
+        triggers = await store.take_resolvable(limit)
+        for trigger in triggers:
+            await tell_shopper(store, trigger)
+    return len(triggers)
 
 
 async def load_static_endpoints(

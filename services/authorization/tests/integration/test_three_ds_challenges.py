@@ -66,9 +66,7 @@ class Service:
 
     async def challenge(self, scored: PaymentScored) -> dict[str, Any]:
         await self.kafka.send(topics.PAYMENT_SCORED, scored)
-        assert await self.kafka.topics_for(scored.payment_id, 1) == [
-            topics.PAYMENT_ACTION_REQUIRED
-        ]
+        assert await self.kafka.topics_for(scored.payment_id, 1) == [topics.PAYMENT_ACTION_REQUIRED]
         return self.kafka.payload(scored.payment_id, topics.PAYMENT_ACTION_REQUIRED)
 
     async def row(self, payment_id: uuid.UUID) -> asyncpg.Record:
@@ -308,5 +306,5 @@ async def test_unknown_challenges_get_a_clear_page(service: Service) -> None:
     async with httpx.AsyncClient() as client:
         page = await client.get(f"{service.base_url}/acs/challenges/ch_nope")
     assert page.status_code == 404
-    assert "Bu doğrulama bulunamadı." in page.text  # Turkish by default
+    assert "Bu do\u011frulama bulunamad\u0131." in page.text  # Turkish by default
     assert page.headers["cache-control"] == "no-store"

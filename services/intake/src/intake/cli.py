@@ -68,6 +68,13 @@ def _profile_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
     option("--fee-plan", "fee_plan", DEFAULT_FEE_PLAN)
     option("--max-installments", "max_installments", 12, int)
     option("--payout-delay-days", "payout_delay_days", 1, int)
+    parser.add_argument(  # 3-D Secure
+        "--always-three-d-secure",
+        dest="always_three_d_secure",
+        action=argparse.BooleanOptionalAction,
+        default=False if defaults else None,
+        help="authenticate every payment of the merchant with 3-D Secure",
+    )
 
 
 def _rate_options(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +92,7 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
         fee_plan=args.fee_plan,
         max_installments=args.max_installments,
         payout_delay_days=args.payout_delay_days,
+        always_three_d_secure=args.always_three_d_secure,
         mode=args.mode,
         key_limit=_limit(args),
     )
@@ -94,7 +102,8 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
 
 async def _update(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
     fields = ("name", "settlement_currency", "time_zone", "cutoff_time", "fee_plan")
-    changes = {f: getattr(args, f) for f in (*fields, "max_installments", "payout_delay_days")}
+    numbers = ("max_installments", "payout_delay_days", "always_three_d_secure")
+    changes = {f: getattr(args, f) for f in (*fields, *numbers)}
     return await service.update_merchant(
         pool, args.merchant_id, {k: v for k, v in changes.items() if v is not None}
     )

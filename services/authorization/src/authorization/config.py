@@ -48,9 +48,10 @@ class AuthorizationSettings(ServiceSettings):
     preauth_expiry_batch_size: int = Field(default=500, gt=0)
     """AUTHORIZATION_PREAUTH_EXPIRY_BATCH_SIZE: pre-authorizations expired per transaction."""
 
-    acs_public_url: str = "http://127.0.0.1:18002"
+    acs_public_url: str = ""
     """AUTHORIZATION_ACS_PUBLIC_URL: the public base URL of this service's simulated 3-D Secure
-    ACS (its challenge pages under `/acs/`); `next_action_url` points there."""
+    ACS (its challenge pages under `/acs/`); `next_action_url` points there. Default:
+    `http://127.0.0.1:<http_port>` (development); required in production."""
     three_ds_challenge_ttl_s: int = Field(default=600, gt=0)
     """AUTHORIZATION_THREE_DS_CHALLENGE_TTL_S: a challenge not finished within this many
     seconds is declined as abandoned (default 10 minutes)."""
@@ -70,4 +71,14 @@ class AuthorizationSettings(ServiceSettings):
             raise ValueError("production start-up refused: set real values for cvc_keyring")
         if self.cvc_keyring is None:
             self.cvc_keyring = SecretStr(f"file:{self.state_dir / DEV_CVC_KEY_FILE}")
+        return self
+
+    @model_validator(mode="after")
+    def _acs_public_url(self) -> Self:
+        if not self.acs_public_url and not self.is_development:
+            raise ValueError("production start-up refused: set acs_public_url (the ACS's URL)")
+        if not self.acs_public_url:
+            self.acs_public_url = f"http://127.0.0.1:{self.http_port}"
+        if not self.acs_public_url.startswith(("http://", "https://")):
+            raise ValueError("acs_public_url must be an http(s) URL")
         return self

@@ -382,3 +382,13 @@ async def test_cancel_and_expiry_end_in_abandoned_declines() -> None:
     code = challenge_code(ACS.key, later.challenge_id())
     (expired,) = (await answer(later, code)).events  # past its limit: even the right code
     assert isinstance(expired, PaymentDeclined) and expired.reason == EXPIRED_REASON
+
+
+def test_the_acs_url_defaults_to_this_service_in_development_only() -> None:
+    from authorization.config import AuthorizationSettings
+
+    assert AuthorizationSettings(http_port=18123).acs_public_url == "http://127.0.0.1:18123"
+    given = AuthorizationSettings(acs_public_url="https://acs.shop.example")
+    assert given.acs_public_url == "https://acs.shop.example"
+    with pytest.raises(ValueError, match="http"):
+        AuthorizationSettings(acs_public_url="javascript:alert(1)")

@@ -4,12 +4,13 @@ API, so merchant changes are announced through the outbox just the same.
 
     sanalpos merchants create --name NAME [--id mer_x] [--currency TRY] [--time-zone Z]
                               [--cutoff HH:MM] [--fee-plan P] [--max-installments N]
-                              [--payout-delay-days N]
+                              [--payout-delay-days N] [--always-three-d-secure]
                               [--mode test|live] [--rate R --burst B]
     sanalpos merchants show ID
     sanalpos merchants update ID [--name …] [--currency …] [--time-zone …] [--cutoff …]
                                  [--fee-plan …] [--max-installments …]
                                  [--payout-delay-days …]
+                                 [--always-three-d-secure | --no-always-three-d-secure]
     sanalpos merchants list [--limit N] [--after ID]
     sanalpos merchants keys create ID [--mode test|live] [--rate R --burst B]
     sanalpos merchants keys rotate ID KEY_ID [--grace SECONDS]

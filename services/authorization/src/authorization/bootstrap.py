@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from fastapi import FastAPI
+
+from authorization.adapters.acs_simulator import AcsSimulator
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.adapters.repositories import PostgresRepositories
 from authorization.config import AuthorizationSettings
 from authorization.domain.seed_cards import SIMULATOR_CARDS
+from authorization.entrypoints.acs_page import AcsPage
+from authorization.service_layer.challenge_expiry import ChallengeExpiry
 from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common.crypto.service_keys import card_keys_from_settings
@@ -27,9 +32,18 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         is_development=settings.is_development,
         cvc_rotate_file=settings.cvc_rotate_file,
     )
-    platform = await start_platform(CONSUMER, settings, MIGRATIONS)
-    issuer = IssuerSimulator(
-        settings.issuer_key.get_secret_value().encode(), settings.default_limit_major
+    app = FastAPI(title="sanalpos authorization")
+    platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
+    issuer_key = settings.issuer_key.get_secret_value().encode()
+    issuer = IssuerSimulator(issuer_key, settings.default_limit_major)
+    show_code = settings.three_ds_show_code
+    acs = AcsSimulator(
+        public_url=settings.acs_public_url,
+        key=issuer_key,
+        challenge_ttl=timedelta(seconds=settings.three_ds_challenge_ttl_s),
+        max_attempts=settings.three_ds_max_attempts,
+        timeout_s=settings.three_ds_acs_timeout_s,
+        show_code=settings.is_development if show_code is None else show_code,
     )
     if settings.seed_test_cards and settings.is_development:
         async with platform.pool.acquire() as conn:
@@ -43,7 +57,10 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         offload=keys.offload,
         preauth_expiry=timedelta(seconds=settings.preauth_expiry_s),
         metrics=PaymentMetrics(platform.metrics.registry),
+        acs=acs,
     )
+    secure_cookie = settings.acs_public_url.startswith("https://")
+    app.include_router(AcsPage(platform.pool, handlers, secure_cookie).router())
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
     expiry = PreauthExpiry(
@@ -56,4 +73,11 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         batch_size=settings.preauth_expiry_batch_size,
     )
     platform.runtime.add_loop("preauth-expiry", expiry.run, expiry.stop)
+    challenges = ChallengeExpiry(
+        platform.pool,
+        handlers,
+        producer=platform.name,
+        interval_s=settings.three_ds_expiry_scan_interval_s,
+    )
+    platform.runtime.add_loop("three-ds-expiry", challenges.run, challenges.stop)
     return platform

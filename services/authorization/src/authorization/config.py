@@ -48,10 +48,37 @@ class AuthorizationSettings(ServiceSettings):
     preauth_expiry_batch_size: int = Field(default=500, gt=0)
     """AUTHORIZATION_PREAUTH_EXPIRY_BATCH_SIZE: pre-authorizations expired per transaction."""
 
+    acs_public_url: str = ""
+    """AUTHORIZATION_ACS_PUBLIC_URL: the public base URL of this service's simulated 3-D Secure
+    ACS (its challenge pages under `/acs/`); `next_action_url` points there. Default:
+    `http://127.0.0.1:<http_port>` (development); required in production."""
+    three_ds_challenge_ttl_s: int = Field(default=600, gt=0)
+    """AUTHORIZATION_THREE_DS_CHALLENGE_TTL_S: a challenge not finished within this many
+    seconds is declined as abandoned (default 10 minutes)."""
+    three_ds_max_attempts: int = Field(default=3, gt=0)
+    """AUTHORIZATION_THREE_DS_MAX_ATTEMPTS: wrong codes before the challenge fails."""
+    three_ds_acs_timeout_s: float = Field(default=2.0, gt=0)
+    """AUTHORIZATION_THREE_DS_ACS_TIMEOUT_S: how long the directory server waits for an ACS
+    before the authentication is `unavailable` (the payment is then declined)."""
+    three_ds_expiry_scan_interval_s: float = Field(default=15.0, gt=0)
+    """AUTHORIZATION_THREE_DS_EXPIRY_SCAN_INTERVAL_S: pause between scans for due challenges."""
+    three_ds_show_code: bool | None = None
+    """Show the one-time code on the challenge page; default: in development only."""
+
     @model_validator(mode="after")
     def _development_cvc_key_file(self) -> Self:
         if self.cvc_keyring is None and not self.is_development:
             raise ValueError("production start-up refused: set real values for cvc_keyring")
         if self.cvc_keyring is None:
             self.cvc_keyring = SecretStr(f"file:{self.state_dir / DEV_CVC_KEY_FILE}")
+        return self
+
+    @model_validator(mode="after")
+    def _acs_public_url(self) -> Self:
+        if not self.acs_public_url and not self.is_development:
+            raise ValueError("production start-up refused: set acs_public_url (the ACS's URL)")
+        if not self.acs_public_url:
+            self.acs_public_url = f"http://127.0.0.1:{self.http_port}"
+        if not self.acs_public_url.startswith(("http://", "https://")):
+            raise ValueError("acs_public_url must be an http(s) URL")
         return self

@@ -35,6 +35,8 @@ async def test_review_places_no_hold_and_asks_for_action(lifecycle: Lifecycle) -
         "currency": "TRY",
         "action": "review",
         "score": 75,
+        "next_action_url": None,  # 3-D Secure's only
+        "expires_at": None,
     }
     assert await lifecycle.available(pan) is None  # no issuer call: not even a balance row
     held = await review_row(lifecycle, scored.payment_id)

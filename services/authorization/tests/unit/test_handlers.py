@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from authorization.adapters.authorization_repository import AuthorizationRecord
+from authorization.adapters.challenge_repository import Challenge
 from authorization.adapters.issuer_simulator import AuthorizationRequest, IssuerResponse
 from authorization.adapters.review_repository import PendingReview
 from authorization.domain.issuer import ResponseCode
@@ -151,15 +152,56 @@ class FakeReviews:
 
 
 @dataclass
+class FakeChallenges:
+    challenges: dict[str, Challenge] = field(default_factory=dict)
+
+    async def exists(self, payment_id: object) -> bool:
+        return any(c.payment_id == payment_id for c in self.challenges.values())
+
+    async def is_pending(self, payment_id: object, merchant_id: str) -> bool:
+        return any(
+            c.payment_id == payment_id and c.merchant_id == merchant_id and c.pending
+            for c in self.challenges.values()
+        )
+
+    async def add(self, challenge: Challenge, scored: PaymentScored) -> None:
+        self.challenges[challenge.challenge_id] = challenge
+
+    async def get(self, challenge_id: str) -> Challenge | None:
+        return self.challenges.get(challenge_id)
+
+    async def lock(self, challenge_id: str) -> Challenge | None:
+        return self.challenges.get(challenge_id)
+
+    async def lock_due(self, now: datetime, limit: int) -> list[Challenge]:
+        return [c for c in self.challenges.values() if c.pending and c.expires_at <= now][:limit]
+
+    async def count_attempt(self, challenge_id: str) -> None:
+        c = self.challenges[challenge_id]
+        self.challenges[challenge_id] = dataclasses.replace(c, attempts=c.attempts + 1)
+
+    async def finish(self, challenge_id: str, status: str, *, attempted: bool) -> None:
+        c = self.challenges[challenge_id]
+        assert c.pending
+        self.challenges[challenge_id] = dataclasses.replace(
+            c, status=status, scored=None, attempts=c.attempts + int(attempted)
+        )
+
+
+@dataclass
 class FakeRepositories:
     authorizations_store: FakeAuthorizations = field(default_factory=FakeAuthorizations)
     reviews_store: FakeReviews = field(default_factory=FakeReviews)
+    challenges_store: FakeChallenges = field(default_factory=FakeChallenges)
 
     def authorizations(self, uow: object) -> FakeAuthorizations:
         return self.authorizations_store
 
     def reviews(self, uow: object) -> FakeReviews:
         return self.reviews_store
+
+    def challenges(self, uow: object) -> FakeChallenges:
+        return self.challenges_store
 
 
 @dataclass

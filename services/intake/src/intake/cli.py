@@ -4,12 +4,13 @@ API, so merchant changes are announced through the outbox just the same.
 
     sanalpos merchants create --name NAME [--id mer_x] [--currency TRY] [--time-zone Z]
                               [--cutoff HH:MM] [--fee-plan P] [--max-installments N]
-                              [--payout-delay-days N]
+                              [--payout-delay-days N] [--always-three-d-secure]
                               [--mode test|live] [--rate R --burst B]
     sanalpos merchants show ID
     sanalpos merchants update ID [--name …] [--currency …] [--time-zone …] [--cutoff …]
                                  [--fee-plan …] [--max-installments …]
                                  [--payout-delay-days …]
+                                 [--always-three-d-secure | --no-always-three-d-secure]
     sanalpos merchants list [--limit N] [--after ID]
     sanalpos merchants keys create ID [--mode test|live] [--rate R --burst B]
     sanalpos merchants keys rotate ID KEY_ID [--grace SECONDS]
@@ -68,6 +69,13 @@ def _profile_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
     option("--fee-plan", "fee_plan", DEFAULT_FEE_PLAN)
     option("--max-installments", "max_installments", 12, int)
     option("--payout-delay-days", "payout_delay_days", 1, int)
+    parser.add_argument(  # 3-D Secure
+        "--always-three-d-secure",
+        dest="always_three_d_secure",
+        action=argparse.BooleanOptionalAction,
+        default=False if defaults else None,
+        help="authenticate every payment of the merchant with 3-D Secure",
+    )
 
 
 def _rate_options(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +93,7 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
         fee_plan=args.fee_plan,
         max_installments=args.max_installments,
         payout_delay_days=args.payout_delay_days,
+        always_three_d_secure=args.always_three_d_secure,
         mode=args.mode,
         key_limit=_limit(args),
     )
@@ -94,7 +103,8 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
 
 async def _update(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
     fields = ("name", "settlement_currency", "time_zone", "cutoff_time", "fee_plan")
-    changes = {f: getattr(args, f) for f in (*fields, "max_installments", "payout_delay_days")}
+    numbers = ("max_installments", "payout_delay_days", "always_three_d_secure")
+    changes = {f: getattr(args, f) for f in (*fields, *numbers)}
     return await service.update_merchant(
         pool, args.merchant_id, {k: v for k, v in changes.items() if v is not None}
     )

@@ -161,3 +161,18 @@ def test_bins_import_and_show(capsys: pytest.CaptureFixture[str], tmp_path: Path
     bad.write_text("prefix,scheme,card_type\n12345,visa,credit\n", encoding="utf-8")
     code, _, err = run(capsys, "bins", "import", str(bad))
     assert code == 1 and "line 2: prefix" in err
+
+
+def test_always_three_d_secure_through_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    merchant_id = f"mer_cli_{uuid.uuid4().hex[:8]}"
+    code, created, _ = run(
+        capsys, "merchants", "create", "--name", "3DS Shop", "--id", merchant_id,
+        "--always-three-d-secure",
+    )  # fmt: skip
+    assert (code, created["always_three_d_secure"]) == (0, True)
+    code, untouched, _ = run(capsys, "merchants", "update", merchant_id, "--cutoff", "20:30")
+    assert (code, untouched["always_three_d_secure"]) == (0, True)
+    code, updated, _ = run(capsys, "merchants", "update", merchant_id, "--no-always-three-d-secure")
+    assert (code, updated["always_three_d_secure"], updated["version"]) == (0, False, 3)
+    code, plain, _ = run(capsys, "merchants", "create", "--name", "Plain Shop")
+    assert (code, plain["always_three_d_secure"]) == (0, False)

@@ -72,12 +72,24 @@ CASES: list[tuple[BaseModel, str, dict[str, Any]]] = [
     (
         _authorized(capture=True),
         "payment.succeeded",
-        {"amount": 500, "currency": "TRY", "installments": 2, "auth_code": "X1"},
+        {
+            "amount": 500,
+            "currency": "TRY",
+            "installments": 2,
+            "auth_code": "X1",
+            "authentication": None,
+        },
     ),
     (
         _authorized(capture=False),
         "payment.authorized",
-        {"amount": 500, "currency": "TRY", "installments": 2, "auth_code": "X1"},
+        {
+            "amount": 500,
+            "currency": "TRY",
+            "installments": 2,
+            "auth_code": "X1",
+            "authentication": None,
+        },
     ),
     (
         internal.PaymentCaptured(
@@ -106,6 +118,7 @@ CASES: list[tuple[BaseModel, str, dict[str, Any]]] = [
             "decline_code": "insufficient_funds",
             "response_code": "51",
             "decline_reason": "insufficient funds",
+            "authentication": None,
         },
     ),
     (
@@ -113,7 +126,13 @@ CASES: list[tuple[BaseModel, str, dict[str, Any]]] = [
             **BASE, amount=500, currency="TRY", action=internal.ActionRequired.THREE_DS, score=87
         ),
         "payment.requires_action",
-        {"amount": 500, "currency": "TRY", "next_action": "three_d_secure"},
+        {
+            "amount": 500,
+            "currency": "TRY",
+            "next_action": "three_d_secure",
+            "next_action_url": None,
+            "expires_at": None,
+        },
     ),
     (
         internal.PaymentVoided(**BASE, amount=500, currency="TRY", after_capture=True),
@@ -268,3 +287,65 @@ def test_unknown_response_code_is_a_generic_decline() -> None:
 def test_a_failed_refund_must_name_its_refund() -> None:
     with pytest.raises(ValueError, match="refund_id"):
         _map(_failed(internal.PaymentOperation.REFUND, refund_id=None))
+
+
+CAVV = "Q0FWVi1saWtlLXZhbHVlLW5vdC1mb3ItbWVyY2hhbnRz"
+
+
+def _authentication(status: str, eci: str, shift: bool) -> internal.ThreeDSAuthentication:
+    return internal.ThreeDSAuthentication.model_validate(
+        {
+            "status": status,
+            "flow": "challenge",
+            "eci": eci,
+            "authentication_value": CAVV if shift else None,
+            "liability_shift": shift,
+            "ds_transaction_id": uuid.uuid4(),
+        }
+    )
+
+
+def test_three_d_secure_reaches_the_webhooks_without_its_cavv() -> None:
+    asked = internal.PaymentActionRequired(
+        **BASE,
+        amount=500,
+        currency="TRY",
+        action=internal.ActionRequired.THREE_DS,
+        score=10,
+        next_action_url="https://acs.example/acs/challenges/ch_1",
+        expires_at=datetime(2026, 12, 2, 9, 40, tzinfo=UTC),
+    )
+    data = json.loads(webhook_body(_map(asked)))["data"]
+    assert (data["next_action"], data["next_action_url"], data["expires_at"]) == (
+        "three_d_secure",
+        "https://acs.example/acs/challenges/ch_1",
+        "2026-12-02T09:40:00Z",
+    )
+
+    authorized = _authorized(capture=True).model_copy(
+        update={"authentication": _authentication("authenticated", "05", True)}
+    )
+    body = webhook_body(_map(authorized))
+    assert json.loads(body)["data"]["authentication"] == {
+        "status": "authenticated",
+        "flow": "challenge",
+        "eci": "05",
+        "liability_shift": True,
+    }
+    assert CAVV not in body and "ds_transaction_id" not in body
+
+    declined = internal.PaymentDeclined(
+        **BASE,
+        amount=500,
+        currency="TRY",
+        response_code="N8",
+        reason="3-D Secure failed: wrong code, no attempts left",
+        declined_by="authentication",
+        authentication=_authentication("failed", "07", False),
+    )
+    failed = json.loads(webhook_body(_map(declined)))["data"]
+    assert failed["decline_code"] == "authentication_failed"
+    assert failed["decline_reason"] == "3-D Secure authentication failed"
+    assert failed["authentication"]["status"] == "failed"
+    assert failed["authentication"]["liability_shift"] is False
+    assert "wrong code" not in json.dumps(failed)  # internal reasons stay behind

@@ -162,6 +162,7 @@ def test_preauthorization_fields_survive_in_the_public_body() -> None:
         "currency": "JPY",
         "installments": 1,
         "auth_code": "X",
+        "authentication": None,
     }
 
 

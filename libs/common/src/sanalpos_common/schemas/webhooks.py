@@ -63,6 +63,9 @@ class DeclineCode(StrEnum):
     EXPIRED_CARD = "expired_card"
     SUSPECTED_FRAUD = "suspected_fraud"
     SECURITY_CODE_EXPIRED = "security_code_expired"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    """3-D Secure was needed and not passed (failed, abandoned, or the issuer's ACS did not
+    answer): see `authentication.status`."""
     GENERIC_DECLINE = "generic_decline"
 
 
@@ -76,6 +79,38 @@ class NextAction(StrEnum):
 # ----------------------------------------------------------------------------- data objects
 
 
+class Authentication(_Public):
+    """The payment's 3-D Secure result (never the issuer's authentication value)."""
+
+    status: Literal["authenticated", "attempted", "failed", "unavailable", "abandoned"] = Field(
+        description="authenticated (passed), attempted (card not enrolled, the attempts server "
+        "answered), failed, unavailable (the issuer did not answer) or abandoned (cancelled or "
+        "not finished in time)",
+        examples=["authenticated"],
+    )
+    flow: Literal["frictionless", "challenge"] | None = Field(
+        description="frictionless or challenge; null when neither happened",
+        examples=["challenge"],
+    )
+    eci: str | None = Field(
+        pattern=r"^0[0-7]$",
+        description="Electronic Commerce Indicator (05/02 authenticated, 06/01 attempted)",
+        examples=["05"],
+    )
+    liability_shift: bool = Field(
+        description="true when fraud chargeback liability moved to the card's issuer",
+        examples=[True],
+    )
+
+
+AUTHENTICATION_EXAMPLE: Final = {
+    "status": "authenticated",
+    "flow": "challenge",
+    "eci": "05",
+    "liability_shift": True,
+}
+
+
 class PaymentAuthorization(_Public):
     """An approved authorization: a pre-authorization's hold, or a sale taken in one step."""
 
@@ -85,6 +120,11 @@ class PaymentAuthorization(_Public):
     currency: CurrencyCode
     installments: Installments
     auth_code: AuthCode
+    authentication: Authentication | None = Field(
+        default=None,
+        description="The 3-D Secure result when the payment was authenticated, else null",
+        examples=[AUTHENTICATION_EXAMPLE],
+    )
 
 
 class PaymentCapture(_Public):
@@ -120,6 +160,11 @@ class PaymentFailure(_Public):
     decline_reason: str = Field(
         description="A short human-readable reason", examples=["insufficient funds"]
     )
+    authentication: Authentication | None = Field(
+        default=None,
+        description="The 3-D Secure result when authentication was attempted, else null",
+        examples=[None],
+    )
 
 
 class PaymentActionRequest(_Public):
@@ -129,7 +174,18 @@ class PaymentActionRequest(_Public):
     merchant_id: MerchantId
     amount: Amount
     currency: CurrencyCode
-    next_action: NextAction = Field(examples=["await_review"])
+    next_action: NextAction = Field(examples=["three_d_secure"])
+    next_action_url: str | None = Field(
+        default=None,
+        description="3-D Secure: send the shopper's browser here; null for a review",
+        examples=["https://acs.sanalpos.example/acs/challenges/ch_Hq3xW0v9Jr2mUu1dRk7sP4aZ"],
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="3-D Secure: when the challenge stops accepting an answer (then the "
+        "payment fails, authentication abandoned); null for a review",
+        examples=["2026-12-02T09:40:00Z"],
+    )
 
 
 class PaymentVoid(_Public):

@@ -9,6 +9,7 @@ from asyncpg import Record
 
 from authorization.domain.lifecycle import Authorization, AuthorizationStatus
 from sanalpos_common.db import Connection
+from sanalpos_common.schemas.events import ThreeDSAuthentication
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class AuthorizationRecord:
     card_last4: str
     installments: int = 1
     expires_at: datetime | None = None
+    authentication: ThreeDSAuthentication | None = None
 
 
 _STATE_COLUMNS = (
@@ -63,8 +65,8 @@ class AuthorizationRepository:
         await self.conn.execute(
             "INSERT INTO authorizations (payment_id, merchant_id, amount, currency, status, "
             "response_code, auth_code, fraud_score, fraud_decision, card_bin, card_last4, "
-            "installments, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "installments, expires_at, authentication) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)",
             record.payment_id,
             record.merchant_id,
             record.amount,
@@ -78,6 +80,7 @@ class AuthorizationRepository:
             record.card_last4,
             record.installments,
             record.expires_at,
+            None if record.authentication is None else record.authentication.model_dump_json(),
         )
 
     async def lock(self, payment_id: object) -> Authorization | None:

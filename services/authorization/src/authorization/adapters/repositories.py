@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from authorization.adapters.authorization_repository import AuthorizationRepository
+from authorization.adapters.challenge_repository import ChallengeRepository
 from authorization.adapters.review_repository import ReviewRepository
 from sanalpos_common.db import UnitOfWork
 
@@ -13,3 +14,6 @@ class PostgresRepositories:
 
     def reviews(self, uow: UnitOfWork) -> ReviewRepository:
         return ReviewRepository(uow.conn)
+
+    def challenges(self, uow: UnitOfWork) -> ChallengeRepository:
+        return ChallengeRepository(uow.conn)

@@ -19,6 +19,9 @@ class ResponseCode(StrEnum):
     SECURITY_CODE_EXPIRED = "N7"
     """Our own decline, not the issuer's: the security code's key expired before
     authorization (PCI DSS 3.3.1), so the payment cannot be sent with the code it was made with."""
+    AUTHENTICATION_FAILED = "N8"
+    """Our own decline, not the issuer's: the payment needed 3-D Secure and did not pass it
+    (failed, abandoned, or the ACS did not answer); the issuer is never asked."""
 
     @property
     def description(self) -> str:
@@ -33,6 +36,7 @@ _DESCRIPTIONS = {
     ResponseCode.EXPIRED_CARD: "expired card",
     ResponseCode.SUSPECTED_FRAUD: "suspected fraud",
     ResponseCode.SECURITY_CODE_EXPIRED: "security code expired",
+    ResponseCode.AUTHENTICATION_FAILED: "3-D Secure authentication failed",
 }
 
 

@@ -134,6 +134,12 @@ class PaymentCommands:
             return state
         if await self.repositories.reviews(uow).is_pending(command.payment_id, command.merchant_id):
             raise OperationRefused("payment is awaiting fraud review: nothing is authorized yet")
+        if await self.repositories.challenges(uow).is_pending(
+            command.payment_id, command.merchant_id
+        ):
+            raise OperationRefused(
+                "payment is awaiting 3-D Secure authentication: nothing is authorized yet"
+            )
         raise OperationRefused("no authorization for this payment")
 
 

@@ -10,20 +10,45 @@ decline, no issuer call, no hold. The merchant asks the customer for the code ag
 payment. A CVC key version that is merely newer than the keyring this process holds (a reload
 not yet done) is not an expiry: the keyring is reloaded and the decrypt tried once more.
 The same holds for a review approved more than two hours after the payment was made.
+
+3-D Secure (docs/3d-secure.md): a payment fraud approved or stepped up (its `3ds` action) is
+authenticated first when `authentication_cause` says so; a frictionless or attempted answer
+goes on to the issuer at once, a challenge is stored and announced with
+`payment.action-required` (action `3ds`) and finished by the shopper on this service's ACS page
+(`answer_challenge`, `abandon_challenge`) or by the challenge expiry sweeper.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from authorization.adapters.acs_simulator import AcsSimulator
 from authorization.adapters.authorization_repository import AuthorizationRecord
+from authorization.adapters.challenge_repository import Challenge
 from authorization.adapters.issuer_simulator import AuthorizationRequest, IssuerResponse
 from authorization.domain.issuer import ResponseCode
+from authorization.domain.three_ds import (
+    AcsAnswer,
+    AuthenticationCause,
+    CardProfile,
+    ChallengeOutcome,
+    authentication_cause,
+    authentication_result,
+    card_profile,
+    challenge_code,
+    code_matches,
+    hash_code,
+    is_manual_review,
+    judge_code,
+    proceeds_to_issuer,
+)
 from authorization.service_layer.commands import PaymentCommands
 from authorization.service_layer.ports import Issuer, Repositories
 from sanalpos_common.crypto.aad import cvc_aad
@@ -48,13 +73,21 @@ from sanalpos_common.schemas.events import (
     RefundPayment,
     ReviewDecision,
     ReviewResolved,
+    ThreeDSAuthentication,
     VoidPayment,
     payment_ref,
 )
+from sanalpos_common.schemas.events import AuthenticationStatus as AuthStatus
 
 log = logging.getLogger(__name__)
 DEFAULT_PREAUTH_EXPIRY = timedelta(days=7)
 REVIEW_DECLINE_REASON = "declined in fraud review"
+UNAVAILABLE_REASON = "3-D Secure unavailable: the issuer's ACS did not answer"
+FAILED_REASON = "3-D Secure failed: wrong code, no attempts left"
+REFUSED_REASON = "3-D Secure failed: the issuer did not authenticate the cardholder"
+CANCELLED_REASON = "3-D Secure abandoned: the shopper cancelled the challenge"
+EXPIRED_REASON = "3-D Secure abandoned: the challenge was not finished in time"
+DeclinedBy = Literal["fraud", "issuer", "authentication"]
 
 
 def _utc_now() -> datetime:
@@ -74,6 +107,8 @@ class AuthorizationHandlers:
     """How long an uncaptured pre-authorization holds the card's funds."""
     metrics: PaymentMetrics | None = None
     """Decisions by outcome and decline code, counted once their transaction commits."""
+    acs: AcsSimulator = field(default_factory=AcsSimulator)
+    """The directory server and ACS that 3-D Secure asks."""
 
     def table(self) -> HandlerTable:
         """This service's routes by message type; built once, at start-up."""
@@ -96,7 +131,7 @@ class AuthorizationHandlers:
             log.info("payment already authorized, declined or in review; ignoring a second score")
             return
         early = await reviews.take_early_resolution(scored.payment_id)
-        if scored.decision is FraudDecision.REVIEW:
+        if is_manual_review(scored):
             await reviews.hold(scored)
             await uow.emit(
                 PaymentActionRequired(
@@ -119,7 +154,7 @@ class AuthorizationHandlers:
             response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
             await self._decline(uow, scored, response, "fraud", response.response_code.description)
             return
-        await self._authorize(uow, scored)
+        await self._authenticate_or_authorize(uow, scored)
 
     async def on_review_resolved(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         resolved: ReviewResolved = envelope.payload
@@ -139,9 +174,155 @@ class AuthorizationHandlers:
         await reviews.remember_early_resolution(resolved, envelope.message_id)
 
     async def _already_scored(self, uow: UnitOfWork, payment_id: object) -> bool:
-        return await self.repositories.authorizations(uow).exists(
-            payment_id
-        ) or await self.repositories.reviews(uow).exists(payment_id)
+        return (
+            await self.repositories.authorizations(uow).exists(payment_id)
+            or await self.repositories.reviews(uow).exists(payment_id)
+            or await self.repositories.challenges(uow).exists(payment_id)
+        )
+
+    # --- 3-D Secure ---------------------------------------------------------------------
+
+    async def _authenticate_or_authorize(self, uow: UnitOfWork, scored: PaymentScored) -> None:
+        request = await self._request_or_decline(uow, scored)
+        if request is None:
+            return
+        cause = authentication_cause(scored, card_profile(request.pan))
+        if cause is None:
+            await self._authorize(uow, scored, request)
+            return
+        profile, answer = await self.acs.authenticate(
+            request.pan, challenge_mandated=cause is AuthenticationCause.FRAUD_STEP_UP
+        )
+        ds_transaction_id = uuid.uuid4()
+        if answer is AcsAnswer.CHALLENGE:
+            await self._start_challenge(uow, scored, profile, cause, ds_transaction_id)
+            return
+        status = {
+            AcsAnswer.FRICTIONLESS: AuthStatus.AUTHENTICATED,
+            AcsAnswer.ATTEMPTED: AuthStatus.ATTEMPTED,
+            AcsAnswer.UNAVAILABLE: AuthStatus.UNAVAILABLE,
+        }[answer]
+        flow = "frictionless" if answer is AcsAnswer.FRICTIONLESS else None
+        authentication = authentication_result(scored.card.brand, status, flow, ds_transaction_id)
+        log.info("3-D Secure (%s): %s", cause.value, status.value)
+        if proceeds_to_issuer(authentication):
+            await self._authorize(uow, scored, request, authentication)
+            return
+        await self._decline_authentication(uow, scored, authentication, UNAVAILABLE_REASON)
+
+    async def _start_challenge(
+        self,
+        uow: UnitOfWork,
+        scored: PaymentScored,
+        profile: CardProfile,
+        cause: AuthenticationCause,
+        ds_transaction_id: uuid.UUID,
+    ) -> None:
+        challenge_id = "ch_" + secrets.token_urlsafe(24)
+        key = self.acs.key
+        expires_at = self.clock() + self.acs.challenge_ttl
+        challenge = Challenge(
+            challenge_id=challenge_id,
+            payment_id=scored.payment_id,
+            merchant_id=scored.merchant_id,
+            card_profile=profile,
+            cause=cause,
+            ds_transaction_id=ds_transaction_id,
+            code_hash=hash_code(key, challenge_id, challenge_code(key, challenge_id)),
+            attempts=0,
+            max_attempts=self.acs.max_attempts,
+            expires_at=expires_at,
+            return_url=scored.return_url,
+            status="pending",
+            scored=scored,
+        )
+        await self.repositories.challenges(uow).add(challenge, scored)
+        await uow.emit(
+            PaymentActionRequired(
+                **payment_ref(scored),
+                action=ActionRequired.THREE_DS,
+                score=scored.score,
+                next_action_url=self.acs.challenge_url(challenge_id),
+                expires_at=expires_at,
+            ),
+        )
+        log.info("3-D Secure (%s): challenge until %s", cause.value, expires_at.isoformat())
+
+    async def answer_challenge(
+        self, uow: UnitOfWork, challenge_id: str, code: str
+    ) -> Challenge | None:
+        """The shopper's code for a challenge. Returns the challenge as it is afterwards
+        (None: unknown). A challenge that is no longer pending is returned unchanged: a double
+        post authorizes once."""
+        challenges = self.repositories.challenges(uow)
+        challenge = await challenges.lock(challenge_id)
+        if challenge is None or not challenge.pending:
+            return challenge
+        if challenge.expires_at <= self.clock():
+            await self._finish(uow, challenge, AuthStatus.ABANDONED, EXPIRED_REASON)
+            return await challenges.get(challenge_id)
+        right = code_matches(self.acs.key, challenge_id, code, challenge.code_hash)
+        answer = judge_code(
+            challenge.card_profile, right, challenge.attempts, challenge.max_attempts
+        )
+        if answer.outcome is ChallengeOutcome.RETRY:
+            await challenges.count_attempt(challenge_id)
+            log.info("3-D Secure challenge: wrong code, %d attempts left", answer.attempts_left)
+        elif answer.outcome is ChallengeOutcome.AUTHENTICATED:
+            await self._finish(uow, challenge, AuthStatus.AUTHENTICATED, None, attempted=True)
+        else:
+            reason = REFUSED_REASON if right else FAILED_REASON
+            await self._finish(uow, challenge, AuthStatus.FAILED, reason, attempted=True)
+        return await challenges.get(challenge_id)
+
+    async def abandon_challenge(
+        self, uow: UnitOfWork, challenge_id: str, reason: str = CANCELLED_REASON
+    ) -> Challenge | None:
+        """The shopper cancelled; like `answer_challenge`, a finished one is left as it is."""
+        challenges = self.repositories.challenges(uow)
+        challenge = await challenges.lock(challenge_id)
+        if challenge is None or not challenge.pending:
+            return challenge
+        await self._finish(uow, challenge, AuthStatus.ABANDONED, reason)
+        return await challenges.get(challenge_id)
+
+    async def expire_challenge(self, uow: UnitOfWork, challenge: Challenge) -> None:
+        """A row-locked pending challenge past its time limit (the sweeper's)."""
+        await self._finish(uow, challenge, AuthStatus.ABANDONED, EXPIRED_REASON)
+
+    async def _finish(
+        self,
+        uow: UnitOfWork,
+        challenge: Challenge,
+        status: AuthStatus,
+        decline_reason: str | None,
+        *,
+        attempted: bool = False,
+    ) -> None:
+        scored = challenge.scored
+        assert scored is not None, "a pending challenge keeps its payment"
+        await self.repositories.challenges(uow).finish(
+            challenge.challenge_id, status.value, attempted=attempted
+        )
+        authentication = authentication_result(
+            scored.card.brand, status, "challenge", challenge.ds_transaction_id
+        )
+        if decline_reason is None:
+            log.info("3-D Secure challenge passed; authorizing")
+            await self._authorize(uow, scored, authentication=authentication)
+            return
+        log.info("3-D Secure challenge ended %s; declining", status.value)
+        await self._decline_authentication(uow, scored, authentication, decline_reason)
+
+    async def _decline_authentication(
+        self,
+        uow: UnitOfWork,
+        scored: PaymentScored,
+        authentication: ThreeDSAuthentication,
+        reason: str,
+    ) -> None:
+        response = IssuerResponse(ResponseCode.AUTHENTICATION_FAILED, None)
+        await self._decline(uow, scored, response, "authentication", reason, authentication)
 
     async def _resolve(
         self, uow: UnitOfWork, scored: PaymentScored, resolved: ReviewResolved
@@ -157,10 +338,12 @@ class AuthorizationHandlers:
         response = IssuerResponse(ResponseCode.SUSPECTED_FRAUD, None)
         await self._decline(uow, scored, response, "fraud", REVIEW_DECLINE_REASON)
 
-    async def _authorize(self, uow: UnitOfWork, scored: PaymentScored) -> None:
-        """Ask the issuer for a hold; capture at once when it is a sale."""
+    async def _request_or_decline(
+        self, uow: UnitOfWork, scored: PaymentScored
+    ) -> AuthorizationRequest | None:
+        """The decrypted card; None when its security code expired (declined N7 here)."""
         try:
-            request = await self._decrypted_request(scored)
+            return await self._decrypted_request(scored)
         except CvcExpiredError as exc:
             log.warning("declining: %s", exc)  # versions and times only, never the code
             response = IssuerResponse(ResponseCode.SECURITY_CODE_EXPIRED, None)
@@ -168,15 +351,36 @@ class AuthorizationHandlers:
             # No retry can help (wrong key, foreign or tampered ciphertext): dead-letter it
             # at once so it can be replayed once the keys are put right.
             raise NonRetryable(f"card data does not decrypt: {exc}") from exc
-        else:
-            response = await self.issuer.authorize(uow.conn, request)
+        await self._decline(uow, scored, response, "issuer", response.response_code.description)
+        return None
+
+    async def _authorize(
+        self,
+        uow: UnitOfWork,
+        scored: PaymentScored,
+        request: AuthorizationRequest | None = None,
+        authentication: ThreeDSAuthentication | None = None,
+    ) -> None:
+        """Ask the issuer for a hold; capture at once when it is a sale."""
+        if request is None:
+            request = await self._request_or_decline(uow, scored)
+            if request is None:
+                return
+        response = await self.issuer.authorize(uow.conn, request)
         if not response.approved:
-            await self._decline(uow, scored, response, "issuer", response.response_code.description)
+            await self._decline(
+                uow,
+                scored,
+                response,
+                "issuer",
+                response.response_code.description,
+                authentication,
+            )
             return
         assert response.auth_code is not None
         repo = self.repositories.authorizations(uow)
         expires_at = None if scored.capture else self.clock() + self.preauth_expiry
-        await repo.add(self._record(scored, response, expires_at))
+        await repo.add(self._record(scored, response, expires_at, authentication))
         await uow.emit(
             PaymentAuthorized(
                 **payment_ref(scored),
@@ -184,6 +388,7 @@ class AuthorizationHandlers:
                 response_code=response.response_code.value,
                 installments=scored.installments,
                 capture=scored.capture,
+                authentication=authentication,
             ),
         )
         if self.metrics is not None:
@@ -206,16 +411,19 @@ class AuthorizationHandlers:
         uow: UnitOfWork,
         scored: PaymentScored,
         response: IssuerResponse,
-        declined_by: Literal["fraud", "issuer"],
+        declined_by: DeclinedBy,
         reason: str,
+        authentication: ThreeDSAuthentication | None = None,
     ) -> None:
-        await self.repositories.authorizations(uow).add(self._record(scored, response))
+        record = self._record(scored, response, authentication=authentication)
+        await self.repositories.authorizations(uow).add(record)
         await uow.emit(
             PaymentDeclined(
                 **payment_ref(scored),
                 response_code=response.response_code.value,
                 reason=reason,
                 declined_by=declined_by,
+                authentication=authentication,
             ),
         )
         if self.metrics is not None:
@@ -269,7 +477,10 @@ class AuthorizationHandlers:
 
     @staticmethod
     def _record(
-        scored: PaymentScored, response: IssuerResponse, expires_at: datetime | None = None
+        scored: PaymentScored,
+        response: IssuerResponse,
+        expires_at: datetime | None = None,
+        authentication: ThreeDSAuthentication | None = None,
     ) -> AuthorizationRecord:
         return AuthorizationRecord(
             **payment_ref(scored),
@@ -282,4 +493,5 @@ class AuthorizationHandlers:
             card_last4=scored.card.last4,
             installments=scored.installments,
             expires_at=expires_at,
+            authentication=authentication,
         )

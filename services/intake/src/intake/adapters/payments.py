@@ -66,9 +66,21 @@ class PaymentRepository:
     async def set_outcome_details(self, payment_id: uuid.UUID, details: dict[str, Any]) -> None:
         allowed = {"response_code", "auth_code", "decline_reason", "fee_amount", "net_amount"}
         fields = {k: v for k, v in details.items() if k in allowed}
+        # 3-D Secure: the next action while it requires one, the authentication once decided.
+        casts = {"authentication": "::jsonb", "next_action_expires_at": "::timestamptz"}
+        if "authentication" in details:
+            fields["authentication"] = json.dumps(details["authentication"])
+        if details.get("next_action_url") is not None:
+            fields["next_action_url"] = details["next_action_url"]
+            expires = details.get("next_action_expires_at")
+            fields["next_action_expires_at"] = (
+                None if expires is None else datetime.fromisoformat(expires)
+            )
         if not fields:
             return
-        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
+        assignments = ", ".join(
+            f"{name} = ${i}{casts.get(name, '')}" for i, name in enumerate(fields, start=2)
+        )
         await self.conn.execute(
             f"UPDATE payments SET {assignments} WHERE id = $1",  # noqa: S608 - names are whitelisted
             payment_id,

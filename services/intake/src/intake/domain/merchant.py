@@ -25,6 +25,8 @@ EDITABLE: Final = frozenset(
         "fee_plan",
         "max_installments",
         "payout_delay_days",
+        # 3-D Secure
+        "always_three_d_secure",
     }
 )
 
@@ -77,6 +79,10 @@ def check_field(field: str, value: Any) -> Any:
         return value
     if field == "payout_delay_days":
         return _integer(field, value, 0, MAX_PAYOUT_DELAY_DAYS)
+    if field == "always_three_d_secure":
+        if not isinstance(value, bool):
+            raise InvalidMerchantField(field, "true or false")
+        return value
     return _integer(field, value, 1, 12)
 
 

@@ -27,10 +27,27 @@ from sanalpos_common.schemas.events import (
     PaymentRefunded,
     PaymentSettled,
     PaymentVoided,
+    ThreeDSAuthentication,
 )
 
 P = TypeVar("P", bound=BaseModel)
 Details = dict[str, Any]
+
+
+def authentication_details(authentication: ThreeDSAuthentication | None) -> Details:
+    """The 3-D Secure result as the payment shows it: no CAVV-like value (the issuer's
+    proof, of no use to the merchant's API)."""
+    if authentication is None:
+        return {}
+    shown = authentication.model_dump(mode="json", exclude={"authentication_value"})
+    return {"authentication": shown}
+
+
+def next_action_details(p: PaymentActionRequired) -> Details:
+    if p.next_action_url is None:
+        return {}
+    expires = None if p.expires_at is None else p.expires_at.isoformat()
+    return {"next_action_url": p.next_action_url, "next_action_expires_at": expires}
 
 
 class WaitEnd(Enum):
@@ -102,7 +119,11 @@ def _operation_failed_refund(payload: PaymentOperationFailed) -> RefundChange | 
 OUTCOMES: Mapping[type[BaseModel], OutcomeRule[Any]] = {
     PaymentAuthorized: OutcomeRule[PaymentAuthorized](
         facts=lambda p: PaymentFacts(authorized=True),
-        details=lambda p: {"response_code": p.response_code, "auth_code": p.auth_code},
+        details=lambda p: {
+            "response_code": p.response_code,
+            "auth_code": p.auth_code,
+            **authentication_details(p.authentication),
+        },
         ends_wait=WaitEnd.PRE_AUTHORIZATION,
     ),
     PaymentDeclined: OutcomeRule[PaymentDeclined](
@@ -111,6 +132,7 @@ OUTCOMES: Mapping[type[BaseModel], OutcomeRule[Any]] = {
             "response_code": p.response_code,
             "decline_reason": p.reason,
             "declined_by": p.declined_by,
+            **authentication_details(p.authentication),
         },
         answers=lambda p: (Operation.CAPTURE, Operation.VOID),
     ),
@@ -133,7 +155,7 @@ OUTCOMES: Mapping[type[BaseModel], OutcomeRule[Any]] = {
     ),
     PaymentActionRequired: OutcomeRule[PaymentActionRequired](
         facts=lambda p: PaymentFacts(action_required=True),
-        details=lambda p: {"action": p.action.value, "score": p.score},
+        details=lambda p: {"action": p.action.value, "score": p.score, **next_action_details(p)},
     ),
     PaymentVoided: OutcomeRule[PaymentVoided](
         facts=lambda p: PaymentFacts(voided=True),

@@ -133,6 +133,63 @@ class PaymentEventOut(BaseModel):
     )
 
 
+NEXT_ACTION_EXAMPLE: dict[str, Any] = {
+    "type": "redirect_to_url",
+    "url": "https://acs.sanalpos.example/acs/challenges/ch_Hq3xW0v9Jr2mUu1dRk7sP4aZ",
+    "expires_at": "2026-11-27T11:52:07.318Z",
+}
+AUTHENTICATION_EXAMPLE: dict[str, Any] = {
+    "status": "authenticated",
+    "flow": "challenge",
+    "eci": "05",
+    "liability_shift": True,
+}
+
+
+class NextActionOut(BaseModel):
+    """What the shopper must do before the payment can go on (3-D Secure)."""
+
+    type: Literal["redirect_to_url"] = Field(
+        description="Always `redirect_to_url`: send the shopper's browser to `url`",
+        examples=["redirect_to_url"],
+    )
+    url: str = Field(
+        description="The issuer's 3-D Secure challenge page; the shopper comes back to the "
+        "payment's `return_url` with `payment_id` added",
+        examples=[NEXT_ACTION_EXAMPLE["url"]],
+    )
+    expires_at: datetime | None = Field(
+        description="When the challenge stops accepting an answer; the payment is then "
+        "declined (authentication abandoned)",
+        examples=[NEXT_ACTION_EXAMPLE["expires_at"]],
+    )
+
+
+class AuthenticationOut(BaseModel):
+    """The 3-D Secure result of the payment."""
+
+    status: Literal["authenticated", "attempted", "failed", "unavailable", "abandoned"] = Field(
+        description="authenticated (passed), attempted (card not enrolled, the attempts server "
+        "answered), failed (wrong code or refused), unavailable (the issuer did not answer) or "
+        "abandoned (cancelled or not finished in time)",
+        examples=["authenticated"],
+    )
+    flow: Literal["frictionless", "challenge"] | None = Field(
+        description="frictionless (no shopper interaction) or challenge; null when neither "
+        "happened",
+        examples=["challenge"],
+    )
+    eci: str | None = Field(
+        description="Electronic Commerce Indicator: 05/02 authenticated, 06/01 attempted, "
+        "07/00 not authenticated (Visa-style/Mastercard)",
+        examples=["05"],
+    )
+    liability_shift: bool = Field(
+        description="true when chargeback liability for fraud moves to the card's issuer",
+        examples=[True],
+    )
+
+
 class PaymentOut(BaseModel):
     id: uuid.UUID = Field(description="The payment's id", examples=[PAYMENT_ID_EXAMPLE])
     object: str = Field(default="payment", description="Always `payment`", examples=["payment"])
@@ -194,6 +251,18 @@ class PaymentOut(BaseModel):
         default=None,
         description="A capture or void requested and not yet executed",
         examples=[None],
+    )
+    next_action: NextActionOut | None = Field(
+        default=None,
+        description="While `requires_action` for 3-D Secure: where to send the shopper; "
+        "null otherwise",
+        examples=[NEXT_ACTION_EXAMPLE],
+    )
+    authentication: AuthenticationOut | None = Field(
+        default=None,
+        description="The 3-D Secure result once decided; null when the payment was not "
+        "authenticated",
+        examples=[AUTHENTICATION_EXAMPLE],
     )
     refunds: list[RefundOut] = Field(
         default_factory=list,

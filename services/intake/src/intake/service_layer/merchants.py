@@ -46,6 +46,7 @@ class NewMerchant:
     payout_delay_days: int = 1
     mode: str = "test"
     key_limit: Limit | None = None
+    always_three_d_secure: bool = False
 
     def columns(self) -> dict[str, Any]:
         values = check_fields(
@@ -57,6 +58,7 @@ class NewMerchant:
                 "fee_plan": self.fee_plan,
                 "max_installments": self.max_installments,
                 "payout_delay_days": self.payout_delay_days,
+                "always_three_d_secure": self.always_three_d_secure,
             }
         )
         merchant_id = check_merchant_id(self.id) if self.id else new_merchant_id()
@@ -95,6 +97,7 @@ def merchant_view(row: asyncpg.Record) -> dict[str, Any]:
         "fee_plan": row["fee_plan"],
         "max_installments": row["max_installments"],
         "payout_delay_days": row["payout_delay_days"],
+        "always_three_d_secure": row["always_three_d_secure"],
         "version": row["version"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),

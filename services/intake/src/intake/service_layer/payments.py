@@ -25,6 +25,7 @@ from intake.service_layer.idempotency import (
     run_idempotent,
 )
 from intake.service_layer.installments import check_installments
+from intake.service_layer.three_d_secure import merchant_three_d_secure
 from intake.service_layer.views import payment_view
 from sanalpos_common.db import unit_of_work
 from sanalpos_common.schemas.events import PaymentInitiated
@@ -159,6 +160,9 @@ async def _create_once(
                 await CardTokenRepository(uow.conn).add(saved)
                 card_token = saved["token"]
         await check_installments(uow.conn, merchant_id, card.bin, request.installments)
+        three_d_secure = await merchant_three_d_secure(
+            uow.conn, merchant_id, request.three_d_secure
+        )
         row = {
             "id": payment_id,
             "merchant_id": merchant_id,
@@ -198,7 +202,7 @@ async def _create_once(
             card=card,
             created_at=request.occurred_at or now,
             context=request.context,
-            three_d_secure=request.three_d_secure,
+            three_d_secure=three_d_secure,
             return_url=request.return_url,
             shopper=request.shopper,
             checkout_session_id=checkout_session_id,

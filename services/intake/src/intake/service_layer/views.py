@@ -6,11 +6,40 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from intake.domain.read_models import CardOut, PaymentEventOut, PaymentOut, RefundOut
+from intake.domain.payment import PaymentStatus
+from intake.domain.read_models import (
+    AuthenticationOut,
+    CardOut,
+    NextActionOut,
+    PaymentEventOut,
+    PaymentOut,
+    RefundOut,
+)
 
 
 def refund_view(row: Mapping[str, Any] | Any) -> dict[str, Any]:
     return RefundOut.model_validate(dict(row)).model_dump(mode="json")
+
+
+def next_action_view(row: Mapping[str, Any] | Any) -> NextActionOut | None:
+    """Shown only while the payment requires the action (a later status hides it)."""
+    url = row.get("next_action_url")
+    if url is None or row["status"] != PaymentStatus.REQUIRES_ACTION.value:
+        return None
+    return NextActionOut(
+        type="redirect_to_url", url=url, expires_at=row.get("next_action_expires_at")
+    )
+
+
+def authentication_view(row: Mapping[str, Any] | Any) -> AuthenticationOut | None:
+    stored = row.get("authentication")
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        stored = json.loads(stored)
+    return AuthenticationOut.model_validate(
+        {k: stored.get(k) for k in ("status", "flow", "eci", "liability_shift")}
+    )
 
 
 def payment_view(
@@ -49,6 +78,8 @@ def payment_view(
         captured_amount=row.get("captured_amount") or 0,
         refunded_amount=row.get("refunded_amount") or 0,
         pending_operation=row.get("pending_operation"),
+        next_action=next_action_view(row),
+        authentication=authentication_view(row),
         refunds=[RefundOut.model_validate(dict(r)) for r in refunds],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

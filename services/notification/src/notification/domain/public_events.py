@@ -53,6 +53,7 @@ _DECLINES: dict[str, tuple[public.DeclineCode, str]] = {
     "54": (public.DeclineCode.EXPIRED_CARD, "expired card"),
     "59": (public.DeclineCode.SUSPECTED_FRAUD, "suspected fraud"),
     "N7": (public.DeclineCode.SECURITY_CODE_EXPIRED, "security code expired"),
+    "N8": (public.DeclineCode.AUTHENTICATION_FAILED, "3-D Secure authentication failed"),
 }
 _GENERIC_DECLINE = (public.DeclineCode.GENERIC_DECLINE, "declined")
 
@@ -86,12 +87,22 @@ def _event(model: type[E], h: Header, data: BaseModel) -> E:
     return model.model_validate({"id": h.id, "created_at": h.created_at, "data": data})
 
 
+def _authentication(a: internal.ThreeDSAuthentication | None) -> public.Authentication | None:
+    """Status, flow, ECI and liability shift only: the CAVV-like value stays behind."""
+    if a is None:
+        return None
+    return public.Authentication(
+        status=a.status.value, flow=a.flow, eci=a.eci, liability_shift=a.liability_shift
+    )
+
+
 def _authorized(p: internal.PaymentAuthorized, h: Header) -> public.WebhookEvent:
     # A sale is authorized and captured in one transaction: to the merchant it succeeded.
     event: type[public.WebhookEvent] = (
         public.PaymentSucceeded if p.capture else public.PaymentAuthorized
     )
-    return _event(event, h, _data(public.PaymentAuthorization, p))
+    data = _data(public.PaymentAuthorization, p, authentication=_authentication(p.authentication))
+    return _event(event, h, data)
 
 
 def _captured(p: internal.PaymentCaptured, h: Header) -> public.PaymentCaptured:
@@ -100,7 +111,13 @@ def _captured(p: internal.PaymentCaptured, h: Header) -> public.PaymentCaptured:
 
 def _declined(p: internal.PaymentDeclined, h: Header) -> public.PaymentFailed:
     code, reason = public_decline(p.response_code)
-    data = _data(public.PaymentFailure, p, decline_code=code, decline_reason=reason)
+    data = _data(
+        public.PaymentFailure,
+        p,
+        decline_code=code,
+        decline_reason=reason,
+        authentication=_authentication(p.authentication),
+    )
     return _event(public.PaymentFailed, h, data)
 
 

@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     WithJsonSchema,
@@ -82,6 +83,7 @@ MERCHANT_EXAMPLE: dict[str, Any] = {
     "fee_plan": "standard",
     "max_installments": 12,
     "payout_delay_days": 1,
+    "always_three_d_secure": False,
     "version": 1,
     "created_at": CREATED_EXAMPLE,
     "updated_at": CREATED_EXAMPLE,
@@ -99,6 +101,10 @@ TIME_ZONE_DOC = "IANA time zone of the merchant's business day"
 CUTOFF_DOC = "End-of-day cut-off, HH:MM local time: captures after it go into the next batch"
 FEE_PLAN_DOC = f"Fee plan: one of {', '.join(sorted(FEE_PLANS))}"
 MAX_INSTALLMENTS_DOC = "Most installments this merchant offers (cards and fee plan may allow fewer)"
+ALWAYS_3DS_DOC = (
+    "3-D Secure on every payment: intake sends each payment with `three_d_secure: required`, "
+    "whatever the request asked"
+)
 
 
 class RateLimitIn(_Request):
@@ -151,6 +157,9 @@ class CreateMerchant(_Request):
     payout_delay_days: JsonInt = Field(
         default=1, ge=0, le=MAX_PAYOUT_DELAY_DAYS, description=PAYOUT_DELAY_DOC, examples=[1]
     )
+    always_three_d_secure: StrictBool = Field(
+        default=False, description=ALWAYS_3DS_DOC, examples=[False]
+    )
     mode: Literal["test", "live"] = Field(
         default="test",
         description="Mode of the first API key: sk_test_ or sk_live_",
@@ -197,6 +206,9 @@ class UpdateMerchant(_Request):
     payout_delay_days: PayoutDelay | None = Field(
         default=None, description=PAYOUT_DELAY_DOC, examples=[2]
     )
+    always_three_d_secure: StrictBool | None = Field(
+        default=None, description=ALWAYS_3DS_DOC, examples=[True]
+    )
 
     @field_validator("time_zone", "fee_plan")
     @classmethod
@@ -217,6 +229,7 @@ class MerchantOut(BaseModel):
     fee_plan: str = Field(description=FEE_PLAN_DOC, examples=["standard"])
     max_installments: int = Field(description=MAX_INSTALLMENTS_DOC, examples=[12])
     payout_delay_days: int = Field(description=PAYOUT_DELAY_DOC, examples=[1])
+    always_three_d_secure: bool = Field(description=ALWAYS_3DS_DOC, examples=[False])
     version: int = Field(description="Increases with every change", examples=[1])
     created_at: datetime = Field(
         description="When the merchant was created", examples=[CREATED_EXAMPLE]

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any, Final
 from zoneinfo import available_timezones
 
+from intake.domain.checkout import LOCALES, check_frame_ancestors
 from sanalpos_common.fees import FEE_PLANS
 from sanalpos_common.money import payable_currencies
 
@@ -26,6 +27,8 @@ EDITABLE: Final = frozenset(
         "max_installments",
         "payout_delay_days",
     }
+    # --- hosted payment page (issue 11) ---
+    | {"checkout_locale", "checkout_frame_ancestors"}
 )
 
 
@@ -77,6 +80,18 @@ def check_field(field: str, value: Any) -> Any:
         return value
     if field == "payout_delay_days":
         return _integer(field, value, 0, MAX_PAYOUT_DELAY_DAYS)
+    # --- hosted payment page (issue 11) ---
+    if field == "checkout_locale":
+        if value not in LOCALES:
+            raise InvalidMerchantField(field, "tr or en")
+        return value
+    if field == "checkout_frame_ancestors":
+        try:
+            if not isinstance(value, list):
+                raise ValueError("a list of origins")
+            return check_frame_ancestors(value)
+        except ValueError as exc:
+            raise InvalidMerchantField(field, str(exc)) from None
     return _integer(field, value, 1, 12)
 
 

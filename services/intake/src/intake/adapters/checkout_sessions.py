@@ -39,8 +39,10 @@ class CheckoutSessionRepository:
         )
 
     async def find(self, session_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
-        """The page's view: any merchant's session, by its unguessable id."""
-        lock = " FOR UPDATE" if for_update else ""
+        """The page's view: any merchant's session, by its unguessable id. `for_update`
+        takes FOR NO KEY UPDATE: it excludes other submits, but not the key-share lock the
+        payment's foreign key takes from another transaction while this one waits for it."""
+        lock = " FOR NO KEY UPDATE" if for_update else ""
         return await self.db.fetchrow(
             f"SELECT {COLUMNS} FROM checkout_sessions WHERE id = $1{lock}",  # noqa: S608
             session_id,

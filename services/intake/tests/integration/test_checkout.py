@@ -406,6 +406,12 @@ async def test_declined_attempts_are_limited(world: World) -> None:
         status = (await world.client.get(f"/checkout/{session['id']}/status")).json()
         assert status["status"] == "declined" and status["reason"] == "insufficient_funds"
         assert status["attempts_left"] == 2 - attempt
+        if attempt == 0:  # giving up after a decline goes to failure_url as declined
+            gave_up = await world.client.get(
+                f"/checkout/{session['id']}/return?cancel=true", follow_redirects=False
+            )
+            assert gave_up.status_code == 303, gave_up.text
+            assert urlsplit(gave_up.headers["location"]).path == "/failed"
     assert status["final"] is True
     refused = await world.submit(session["id"], world.seal(session["id"]), 1, csrf)
     assert refused.status_code == 409

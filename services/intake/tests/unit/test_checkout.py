@@ -123,7 +123,8 @@ def test_the_return_goes_to_the_shop_only_with_an_outcome() -> None:
     assert return_target(declined_last, ok, ko).outcome == "declined"
     declined = ShopperView("declined", 2, reason="declined")
     assert return_target(declined, ok, ko).url is None  # may still retry
-    assert return_target(declined, ok, ko, canceled=True).outcome == "canceled"
+    assert return_target(declined, ok, ko, canceled=True).outcome == "declined"
+    assert return_target(ShopperView("open", 3), ok, ko, canceled=True).outcome == "canceled"
     pending = ShopperView("pending", 3)
     assert return_target(pending, ok, ko, canceled=True).url is None  # a payment in flight
 

@@ -213,7 +213,9 @@ def return_target(
         return ReturnTo("expired", failure_url)
     if view.state == "declined" and view.final:
         return ReturnTo("declined", failure_url)
-    if canceled and view.state in {"open", "declined"}:
+    if canceled and view.state == "declined":  # gave up after a decline: that is the result
+        return ReturnTo("declined", failure_url)
+    if canceled and view.state == "open":
         return ReturnTo("canceled", failure_url)
     return ReturnTo(None, None)
 

@@ -325,6 +325,9 @@
       say(`js_reason_${state.reason || "declined"}`, {}, true);
       statusOut.append(" ", text("js_attempts_left", { n: state.attempts_left }));
       fields.csc.value = "";
+      // Not an error to show on leaving it: a new code is asked for, not missed (an error
+      // appearing on blur would also move the links under a shopper's click).
+      touched.delete("csc");
       release();
       fields.csc.focus();
     } else if (state.status === "open") {

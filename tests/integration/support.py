@@ -217,6 +217,8 @@ def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProce
             "SANALPOS_ENV": "development",
             "PYTHONUNBUFFERED": "1",
         }
+        if name == "intake":  # checkout pages and 3-D Secure returns point at this intake
+            service_env["INTAKE_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
         log_path = log_dir / f"{name}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

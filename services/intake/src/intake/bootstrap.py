@@ -22,6 +22,8 @@ from intake.entrypoints.kafka.consumer import (
     start_kafka_requests,
 )
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.checkout import CheckoutSettings
+from intake.service_layer.checkout_signing import ResultSigner, load_or_create_dev_signing_key
 from intake.service_layer.client_encryption import (
     ClientEncryption,
     generate_private_key_pem,
@@ -72,6 +74,26 @@ async def purge_used_jwe(pool: asyncpg.Pool, every_s: float = 600.0) -> None:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("used JWE purge failed: %s", type(exc).__name__)
         await asyncio.sleep(every_s)
+
+
+def checkout_settings(settings: IntakeSettings) -> CheckoutSettings:
+    """The page's settings; without a configured signing key outside development, checkout
+    is disabled (503) rather than signing results with a key nobody keeps."""
+    pem: bytes | None = None
+    if settings.checkout_signing_key is not None:
+        pem = settings.checkout_signing_key.get_secret_value().encode()
+    elif settings.is_development:
+        try:
+            pem = load_or_create_dev_signing_key(settings.dev_checkout_key_path)
+        except OSError as exc:
+            log.warning("checkout is disabled: no signing key (%s)", type(exc).__name__)
+    else:
+        log.warning("checkout is disabled: set INTAKE_CHECKOUT_SIGNING_KEY")
+    return CheckoutSettings(
+        settings.public_base_url,
+        None if pem is None else ResultSigner.from_pem(pem),
+        settings.checkout_max_attempts,
+    )
 
 
 async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
@@ -128,6 +150,7 @@ async def bootstrap(settings: IntakeSettings | None = None) -> Platform:
         waiters=start_outcome_listener(platform, settings.database_url.get_secret_value()).waiters,
         max_wait_s=settings.prefer_wait_max_s,
         allow_replay_time=settings.allow_replay_time,
+        checkout=checkout_settings(settings),
     )
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=True)
     platform.health.add("cvc-keys", keys.cvc_ready)

@@ -18,6 +18,7 @@ DEMO_API_KEY = "sk_test_sanalpos_demo_key_for_local_development_only"
 REPO_STATE_DIR = Path(__file__).resolve().parents[4] / ".state"
 DEV_CLIENT_KEY_FILE = "secrets/intake-client-encryption-key.pem"
 DEV_CVC_KEY_FILE = "keys/cvc.json"
+DEV_CHECKOUT_KEY_FILE = "secrets/intake-checkout-signing-key.pem"
 """Development CVC keyring shared by intake and authorization, under SANALPOS_STATE_DIR."""
 
 
@@ -78,6 +79,19 @@ class IntakeSettings(ServiceSettings):
     """Development only (the fraud replay harness): POST /v1/payments may carry `occurred_at`,
     the payment's original time, used as its event time (`created_at` of payment.initiated)."""
 
+    # --- hosted payment page (issue 11) ---
+    public_base_url: str = Field(
+        default="http://127.0.0.1:18000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$"
+    )
+    """Where shoppers' browsers reach intake: checkout page URLs and 3-D Secure return URLs
+    are made from it (no trailing slash needed)."""
+    checkout_signing_key: SecretStr | None = None
+    """Ed25519 private key (PEM) signing the results sent back to shops. In development,
+    when unset, one is generated once and kept in `<SANALPOS_STATE_DIR>/secrets/`. Outside
+    development, when unset, checkout sessions are refused (503) until one is configured."""
+    checkout_max_attempts: int = Field(default=3, ge=1, le=20)
+    """Declined card attempts one checkout session accepts (against card testing)."""
+
     @model_validator(mode="after")
     def _client_key_required_in_production(self) -> Self:
         if not self.is_development and (
@@ -106,6 +120,10 @@ class IntakeSettings(ServiceSettings):
     @property
     def dev_cvc_key_path(self) -> Path:
         return self.state_dir / DEV_CVC_KEY_FILE
+
+    @property
+    def dev_checkout_key_path(self) -> Path:
+        return self.state_dir / DEV_CHECKOUT_KEY_FILE
 
     @property
     def dev_client_key_path(self) -> Path:

@@ -41,15 +41,16 @@ async def running_intake() -> AsyncIterator[Platform]:
 
 
 @contextlib.asynccontextmanager
-async def private_intake() -> AsyncIterator[Platform]:
+async def private_intake(**settings: Any) -> AsyncIterator[Platform]:
     """Intake on a private schema of its database: the outbox rows these tests leave must
-    never be published by an intake process the whole-system tests may run on the same DB."""
+    never be published by an intake process the whole-system tests may run on the same DB.
+    `settings`: other IntakeSettings fields (e.g. public_base_url)."""
     base = IntakeSettings().database_url.get_secret_value()
     schema = f"it_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(base)
     await admin.execute(f"CREATE SCHEMA {schema}")
     dsn = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-    platform = await bootstrap(IntakeSettings(database_url=SecretStr(dsn)))
+    platform = await bootstrap(IntakeSettings(database_url=SecretStr(dsn), **settings))
     try:
         yield platform
     finally:

@@ -33,7 +33,7 @@ CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": 
 ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
 
 # Path parameters of merchant-owned resources, filled with merchant A's resources.
-OWNED_PARAMETERS = frozenset({"payment_id", "token", "refund_id"})
+OWNED_PARAMETERS = frozenset({"payment_id", "token", "refund_id", "session_id"})
 # Operations whose path parameter names no merchant's resource, and why.
 EXEMPT: dict[str, str] = {
     "GET /v1/bins/{bin}": "BIN reference data shared by every merchant; the answer carries the "
@@ -52,10 +52,12 @@ COLLECTIONS: dict[str, dict[str, str]] = {
     },
     "GET /v1/balance": {},
     "GET /v1/settlement-batches": {},
+    "GET /v1/checkout/sessions": {},
 }
 NOT_COLLECTIONS: dict[str, str] = {
     "GET /v1/merchant": "the caller's own record",
     "GET /v1/encryption-keys/current": "public key, no merchant data",
+    "GET /v1/checkout/signing-keys": "public keys, no merchant data",
 }
 
 
@@ -154,8 +156,21 @@ async def a_resources(
     assert refund.status_code in {201, 202}, refund.text
     card = await client.post("/v1/cards", json={"card": CARD}, headers=auth(a))
     assert card.status_code == 201, card.text
+    session = await client.post(
+        "/v1/checkout/sessions",
+        json={
+            "amount": 5000,
+            "currency": "TRY",
+            "order_id": "ORD-A",
+            "success_url": "https://a.example/ok",
+            "failure_url": "https://a.example/no",
+        },
+        headers=auth(a),
+    )
+    assert session.status_code == 201, session.text
     return {
         "payment_id": payment_id,
+        "session_id": session.json()["id"],
         "refund_id": refund.json()["id"],
         "token": card.json()["id"],
         "batch_id": await closed_batch(pool, a),
@@ -218,6 +233,7 @@ def test_every_operation_is_in_the_matrix_or_exempt_with_a_reason() -> None:
         "POST /v1/payments",
         "POST /v1/cards",
         "POST /v1/webhook-endpoints",
+        "POST /v1/checkout/sessions",
     }, "classify the new collection endpoint in COLLECTIONS or NOT_COLLECTIONS"
     assert set(EXEMPT) <= {f"{m} {p}" for m, p, _ in operations()}
     assert len(matrix()) >= 8

@@ -39,6 +39,8 @@ MERCHANT_COLUMNS = (
     "id, name, settlement_currency, time_zone, cutoff_time, fee_plan, max_installments, "
     "payout_delay_days, version, created_at, updated_at, "
     "always_three_d_secure"  # 3-D Secure
+    # --- hosted payment page (issue 11) ---
+    ", checkout_locale, checkout_frame_ancestors"
 )
 KEY_COLUMNS = "id, merchant_id, mode, prefix, created_at, revoked_at, rate_per_second, rate_burst"
 

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any, Final
 from zoneinfo import available_timezones
 
+from intake.domain.checkout import LOCALES, check_frame_ancestors
 from sanalpos_common.fees import FEE_PLANS
 from sanalpos_common.money import payable_currencies
 
@@ -28,6 +29,8 @@ EDITABLE: Final = frozenset(
         # 3-D Secure
         "always_three_d_secure",
     }
+    # --- hosted payment page (issue 11) ---
+    | {"checkout_locale", "checkout_frame_ancestors"}
 )
 
 
@@ -83,6 +86,18 @@ def check_field(field: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise InvalidMerchantField(field, "true or false")
         return value
+    # --- hosted payment page (issue 11) ---
+    if field == "checkout_locale":
+        if value not in LOCALES:
+            raise InvalidMerchantField(field, "tr or en")
+        return value
+    if field == "checkout_frame_ancestors":
+        try:
+            if not isinstance(value, list):
+                raise ValueError("a list of origins")
+            return check_frame_ancestors(value)
+        except ValueError as exc:
+            raise InvalidMerchantField(field, str(exc)) from None
     return _integer(field, value, 1, 12)
 
 

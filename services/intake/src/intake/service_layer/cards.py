@@ -34,14 +34,18 @@ class OpenedCard(Generic[C]):
 
 
 def open_encrypted_card(
-    client_encryption: ClientEncryption, jwe: SecretStr, model: type[C], merchant_id: str
+    client_encryption: ClientEncryption,
+    jwe: SecretStr,
+    model: type[C],
+    merchant_id: str,
+    audience: str | None = None,
 ) -> OpenedCard[C]:
-    """Decrypts a client-side-encrypted card bound to `merchant_id` and validates it
-    exactly like a clear `card`.
+    """Decrypts a client-side-encrypted card bound to `merchant_id` (or to `audience`, a
+    checkout session of that merchant) and validates it exactly like a clear `card`.
 
     Raises UnreadableCardPayload (a binding subclass for a token of another merchant, stale,
     or unbound), or `Refused` naming `encrypted_card.<field>` (never the input)."""
-    payload, use = client_encryption.open_bound(jwe.get_secret_value(), merchant_id)
+    payload, use = client_encryption.open_bound(jwe.get_secret_value(), merchant_id, audience)
     try:
         return OpenedCard(model.model_validate(payload), use)
     except ValidationError as exc:

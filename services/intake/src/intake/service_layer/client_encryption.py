@@ -12,6 +12,11 @@ without breaking the token): `aud` is the merchant id it is for, `iat` when it w
 than `max_age_s` or more than `clock_skew_s` in the future, and one whose `jti` was used
 before (recorded in `used_jwe` with the effect it paid for), so a captured token cannot be
 replayed by anyone, nor twice.
+
+The hosted payment page binds its tokens to the checkout session instead: `aud` is the
+session id (`cs_...`), accepted only by that session's submit (`open_bound` with
+`audience=`). The merchant API expects the merchant id, which no session id equals, so a
+page token never pays through the API and an API token never pays on a page.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ _REGISTRY = jwe.JWERegistry(
     header_registry={
         name: HeaderParameter(description, _checked_later)
         for name, description in (
-            ("aud", "the merchant id the card is for"),
+            ("aud", "the merchant id (or checkout session id) the card is for"),
             ("iat", "when the token was made, Unix seconds"),
             ("jti", "the token's unique id"),
         )
@@ -148,10 +153,14 @@ class ClientEncryption:
             "e": public["e"],
         }
 
-    def open_bound(self, compact: str, merchant_id: str) -> tuple[dict[str, Any], JweUse]:
-        """The decrypted card object of a token made for `merchant_id`, and its use (whose
-        freshness and single use are checked when it is recorded). Raises
+    def open_bound(
+        self, compact: str, merchant_id: str, audience: str | None = None
+    ) -> tuple[dict[str, Any], JweUse]:
+        """The decrypted card object of a token made for `audience` (default: `merchant_id`;
+        the page passes its checkout session id), and its use, recorded under `merchant_id`
+        (whose freshness and single use are checked when it is recorded). Raises
         UnreadableCardPayload, or a binding subclass of it."""
+        expected = merchant_id if audience is None else audience
         header, payload = self._decrypt(compact)
         aud, iat, jti = header.get("aud"), header.get("iat"), header.get("jti")
         if not isinstance(aud, str) or not aud:
@@ -160,8 +169,10 @@ class ClientEncryption:
             raise JweNotBound("JWE protected header must carry iat: Unix seconds, an integer")
         if not isinstance(jti, str) or not JTI_PATTERN.match(jti):
             raise JweNotBound("JWE protected header must carry jti: 16-128 of A-Z a-z 0-9 _ -")
-        if aud != merchant_id:
-            raise JweWrongAudience("JWE was made for another merchant (aud)")
+        if aud != expected:
+            if audience is None:
+                raise JweWrongAudience("JWE was made for another merchant (aud)")
+            raise JweWrongAudience("JWE was made for another checkout session (aud)")
         return payload, JweUse(merchant_id, jti, iat, self.max_age_s, self.clock_skew_s)
 
     def decrypt(self, compact: str) -> dict[str, Any]:

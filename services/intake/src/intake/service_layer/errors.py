@@ -13,6 +13,14 @@ from intake.domain.merchant import InvalidMerchantField
 from intake.domain.payment import OperationNotAllowed
 from intake.domain.queries import BadCursor
 from intake.service_layer.cards import CardNotFound
+from intake.service_layer.checkout import (
+    CheckoutAttemptsExhausted,
+    CheckoutCsrfRefused,
+    CheckoutDisabled,
+    CheckoutSessionCompleted,
+    CheckoutSessionExpired,
+    CheckoutSessionNotFound,
+)
 from intake.service_layer.client_encryption import UnreadableCardPayload
 from intake.service_layer.idempotency import IdempotencyConflict, IdempotencyKeyInProgress
 from intake.service_layer.installments import InstallmentsNotAllowed
@@ -111,6 +119,29 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetails]] = {
         "The stored answer can no longer be replayed",
         "the endpoint was registered, but its stored answer no longer opens (intake's keyring "
         "changed); list your endpoints with GET /v1/merchant and register a new one",
+    ),
+    # --- hosted payment page (issue 11) ---
+    CheckoutSessionNotFound: lambda exc: not_found("checkout session", str(exc.args[0])),
+    CheckoutSessionExpired: lambda _: ProblemDetails(
+        410, "checkout-session-expired", "The checkout session has expired"
+    ),
+    CheckoutSessionCompleted: lambda _: ProblemDetails(
+        409, "checkout-session-completed", "The checkout session is paid already"
+    ),
+    CheckoutAttemptsExhausted: lambda _: ProblemDetails(
+        409,
+        "checkout-attempts-exhausted",
+        "The checkout session takes no more card attempts",
+        "too many declined attempts: return to the shop",
+    ),
+    CheckoutCsrfRefused: lambda _: ProblemDetails(
+        403, "csrf-refused", "The request did not come from the payment page"
+    ),
+    CheckoutDisabled: lambda _: ProblemDetails(
+        503,
+        "checkout-disabled",
+        "Checkout is not configured",
+        "this intake has no result-signing key (INTAKE_CHECKOUT_SIGNING_KEY)",
     ),
 }
 """Exception type -> its problem. A subclass without an entry takes its base's."""

@@ -101,6 +101,9 @@ def merchant_view(row: asyncpg.Record) -> dict[str, Any]:
         "version": row["version"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
+        # --- hosted payment page (issue 11) ---
+        "checkout_locale": row["checkout_locale"],
+        "checkout_frame_ancestors": list(row["checkout_frame_ancestors"]),
     }
 
 

@@ -189,6 +189,8 @@ async def _create_once(
             "created_at": now,
             "updated_at": now,
         }
+        if checkout_session_id is not None:  # the hosted payment page's session paying
+            row["checkout_session_id"] = checkout_session_id
         payments = PaymentRepository(uow.conn)
         await payments.add(row)
         initiated = PaymentInitiated(

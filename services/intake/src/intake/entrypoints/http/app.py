@@ -8,6 +8,8 @@ from intake.entrypoints.http import (
     balance,
     bins,
     cards,
+    checkout,
+    checkout_page,
     lifecycle,
     merchants,
     payments,
@@ -40,5 +42,7 @@ def build_app() -> FastAPI:
     app.include_router(cards.router)
     app.include_router(signing.router)
     app.include_router(balance.router)
+    app.include_router(checkout.router)
+    app.include_router(checkout_page.router)  # the hosted payment page (not in the OpenAPI)
     install_openapi(app)
     return app

@@ -13,6 +13,7 @@ from intake.adapters.merchants import MerchantRepository
 from intake.adapters.signing_secrets import SigningSecretStore
 from intake.entrypoints.http.rate_limit import KeyRateLimits, default_rate_limits
 from intake.service_layer.card_protection import CardProtection
+from intake.service_layer.checkout import CheckoutSettings
 from intake.service_layer.client_encryption import ClientEncryption
 from intake.service_layer.export import Exports
 from intake.service_layer.outcome_waiters import OutcomeWaiters
@@ -34,6 +35,9 @@ class Container:
     waiters: OutcomeWaiters | None = None  # None: `Prefer: wait` is not honoured
     max_wait_s: float = 10.0
     allow_replay_time: bool = False  # POST /v1/payments may carry occurred_at (replays only)
+    checkout: CheckoutSettings = field(
+        default_factory=lambda: CheckoutSettings("http://127.0.0.1:18000", None)
+    )  # the hosted payment page (issue 11); without a signer it refuses sessions (503)
 
 
 async def container(request: Request) -> Container:

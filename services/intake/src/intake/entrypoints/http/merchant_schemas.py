@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from intake.domain.checkout import MAX_FRAME_ANCESTORS, ORIGIN_PATTERN
 from intake.domain.commands import JsonInt, RequestBody, json_integer
 from intake.domain.merchant import (
     CUTOFF_PATTERN,
@@ -87,6 +88,8 @@ MERCHANT_EXAMPLE: dict[str, Any] = {
     "version": 1,
     "created_at": CREATED_EXAMPLE,
     "updated_at": CREATED_EXAMPLE,
+    "checkout_locale": "tr",
+    "checkout_frame_ancestors": [],
 }
 API_KEY_EXAMPLE = "sk_test_Xy3qv0Lr8Tb2Wn6Hs1Dj5Fg3Ak8Ue0Oi2Mc4Ny7Pa9Q"
 
@@ -100,6 +103,11 @@ NAME = Field(
 TIME_ZONE_DOC = "IANA time zone of the merchant's business day"
 CUTOFF_DOC = "End-of-day cut-off, HH:MM local time: captures after it go into the next batch"
 FEE_PLAN_DOC = f"Fee plan: one of {', '.join(sorted(FEE_PLANS))}"
+CHECKOUT_LOCALE_DOC = "Default language of the hosted payment page: tr or en"
+FRAME_ANCESTORS_DOC = (
+    "Origins allowed to show the hosted payment page in an iframe (CSP frame-ancestors); "
+    "empty: none may"
+)
 MAX_INSTALLMENTS_DOC = "Most installments this merchant offers (cards and fee plan may allow fewer)"
 ALWAYS_3DS_DOC = (
     "3-D Secure on every payment: intake sends each payment with `three_d_secure: required`, "
@@ -215,6 +223,17 @@ class UpdateMerchant(_Request):
     def _known(cls, value: str | None, info: Any) -> str | None:
         return _checked(info.field_name, value)
 
+    # --- hosted payment page (issue 11) ---
+    checkout_locale: Literal["tr", "en"] | None = Field(
+        default=None, description=CHECKOUT_LOCALE_DOC, examples=["en"]
+    )
+    checkout_frame_ancestors: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] | None = Field(
+        default=None,
+        max_length=MAX_FRAME_ANCESTORS,
+        description=FRAME_ANCESTORS_DOC,
+        examples=[["https://shop.example"]],
+    )
+
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True, exclude_none=True)
 
@@ -236,6 +255,11 @@ class MerchantOut(BaseModel):
     )
     updated_at: datetime = Field(
         description="When the record last changed", examples=[UPDATED_EXAMPLE]
+    )
+    # --- hosted payment page (issue 11) ---
+    checkout_locale: str = Field(default="tr", description=CHECKOUT_LOCALE_DOC, examples=["tr"])
+    checkout_frame_ancestors: list[str] = Field(
+        default_factory=list, description=FRAME_ANCESTORS_DOC, examples=[["https://shop.example"]]
     )
 
 

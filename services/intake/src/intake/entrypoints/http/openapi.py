@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from sanalpos_common.http import PROBLEM_JSON
 
-PUBLIC_PATHS = frozenset({"/v1/encryption-keys/current"})
+PUBLIC_PATHS = frozenset({"/v1/encryption-keys/current", "/v1/checkout/signing-keys"})
 
 SECURITY_SCHEMES: dict[str, Any] = {
     "MerchantApiKey": {

@@ -86,19 +86,16 @@ class NotificationSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _smtp_credentials_need_tls(self) -> Self:
+        if self.smtp_username and not (
+            self.smtp_password and self.smtp_password.get_secret_value()
+        ):
+            raise ValueError("smtp_username is set without smtp_password")
         if self.smtp_username and self.smtp_tls == "none" and not self.is_development:
             raise ValueError(
                 f"{self.env} start-up refused: smtp_username is set with smtp_tls=none "
                 "(the password would travel in clear); use starttls or tls"
             )
         return self
-
-    def secret_fields(self) -> dict[str, SecretStr | None]:
-        """The SMTP password is required (and checked) only when there is a user to log in."""
-        fields = super().secret_fields()
-        if not self.smtp_username:
-            fields.pop("smtp_password", None)
-        return fields
 
     @property
     def http_endpoints_allowed(self) -> bool:

@@ -63,3 +63,59 @@ def test_production_refuses_the_development_webhook_keyring_and_loopback(
     monkeypatch.setenv("NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK", "true")
     with pytest.raises(ValueError, match="webhook_allow_loopback"):
         NotificationSettings()
+
+
+def test_smtp_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = NotificationSettings()
+    assert (defaults.smtp_host, defaults.smtp_port, defaults.smtp_tls) == (
+        "127.0.0.1",
+        1025,
+        "none",
+    )
+    assert defaults.smtp_username is None and defaults.smtp_password is None
+    monkeypatch.setenv("NOTIFICATION_SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("NOTIFICATION_SMTP_PORT", "465")
+    monkeypatch.setenv("NOTIFICATION_SMTP_TLS", "tls")
+    monkeypatch.setenv("NOTIFICATION_SMTP_USERNAME", "receipts")
+    monkeypatch.setenv("NOTIFICATION_SMTP_PASSWORD", "s3cret-smtp")
+    monkeypatch.setenv("NOTIFICATION_SMTP_FROM", "Receipts <receipts@example.com>")
+    settings = NotificationSettings()
+    assert settings.smtp_port == 465 and settings.smtp_tls == "tls"
+    assert settings.smtp_password is not None
+    assert settings.smtp_password.get_secret_value() == "s3cret-smtp"
+    assert "s3cret-smtp" not in repr(settings)
+    monkeypatch.setenv("NOTIFICATION_SMTP_TLS", "ssl")
+    with pytest.raises(ValueError, match="smtp_tls"):
+        NotificationSettings()
+
+
+def _production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANALPOS_ENV", "production")
+    monkeypatch.setenv("SANALPOS_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("SANALPOS_KAFKA_MIN_INSYNC_REPLICAS", "2")
+    monkeypatch.setenv(
+        "NOTIFICATION_WEBHOOK_SECRET_KEYRING", SealedKeyring.generate("webhook").to_json()
+    )
+
+
+def test_production_needs_a_smtp_password_only_with_a_username(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _production(monkeypatch)
+    assert NotificationSettings().smtp_password is None  # a relay without AUTH is fine
+    monkeypatch.setenv("NOTIFICATION_SMTP_TLS", "starttls")
+    monkeypatch.setenv("NOTIFICATION_SMTP_USERNAME", "receipts")
+    with pytest.raises(ValueError, match="smtp_password"):
+        NotificationSettings()
+    monkeypatch.setenv("NOTIFICATION_SMTP_PASSWORD", "s3cret-smtp")
+    assert NotificationSettings().smtp_username == "receipts"
+
+
+def test_production_refuses_smtp_credentials_in_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production(monkeypatch)
+    monkeypatch.setenv("NOTIFICATION_SMTP_USERNAME", "receipts")
+    monkeypatch.setenv("NOTIFICATION_SMTP_PASSWORD", "s3cret-smtp")
+    with pytest.raises(ValueError, match="smtp_tls=none"):
+        NotificationSettings()
+    monkeypatch.setenv("NOTIFICATION_SMTP_TLS", "tls")
+    assert NotificationSettings().smtp_tls == "tls"

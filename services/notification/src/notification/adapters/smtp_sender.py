@@ -53,12 +53,12 @@ def build_message(email: ClaimedEmail, from_address: str) -> EmailMessage:
     message["Date"] = format_datetime(email.created_at)
     domain = from_addr.rpartition("@")[2] or "sanalpos.local"
     message["Message-ID"] = f"<{email.id}@{domain}>"
-    message["Content-Language"] = email.locale
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
     message.set_content(email.text_body, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(
         email.html_body, subtype="html", charset="utf-8", cte="quoted-printable"
     )
+    message["Content-Language"] = email.locale  # after the content, which clears Content-*
     return message
 
 

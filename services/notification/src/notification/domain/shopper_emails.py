@@ -212,7 +212,7 @@ class Trigger:
     def from_envelope(cls, envelope: Envelope[Any]) -> Trigger | None:
         """None for an event that never makes an email, whatever the payment."""
         payload = envelope.payload
-        common = {
+        common: dict[str, Any] = {
             "message_id": envelope.message_id,
             "event_type": envelope.type,
             "occurred_at": envelope.occurred_at,

@@ -4,7 +4,8 @@ Isolation from anything else using the same infrastructure:
 - a private PostgreSQL schema (dropped afterwards) through the DSN's search_path;
 - a private Kafka consumer group whose offsets start at the current end of every topic,
   so the run neither replays old traffic nor competes with a running notification service.
-Each test still uses its own merchant ids.
+Each test still uses its own merchant ids. Shopper emails go to a real SMTP server
+(aiosmtpd, in-process on a free port) that records every message it accepts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+from aiosmtpd.smtp import Session as SmtpSession
 from pydantic import SecretStr
 
 from notification.bootstrap import bootstrap
@@ -145,6 +150,75 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+# --------------------------------------------------------------------------- SMTP server
+
+
+@dataclass
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    """The message exactly as received (after DATA)."""
+
+
+@dataclass
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a fixed free port, which tests can stop and start
+    again. Recipients in `refuse` are answered 550 at RCPT."""
+
+    port: int
+    received: list[Mail] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    _controller: Controller | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self,
+        server: SMTPServer,
+        session: SmtpSession,
+        envelope: SmtpEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(
+        self, server: SMTPServer, session: SmtpSession, envelope: SmtpEnvelope
+    ) -> str:
+        content = envelope.original_content or envelope.content
+        assert isinstance(content, bytes)
+        with self._lock:
+            self.received.append(
+                Mail(str(envelope.mail_from), list(envelope.rcpt_tos), bytes(content))
+            )
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Mail]:
+        with self._lock:
+            return [m for m in self.received if address in m.rcpt_tos]
+
+    def start(self) -> None:
+        assert self._controller is None
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    yield sink
+    sink.stop()
+
+
 # --------------------------------------------------------------------------- the service
 
 
@@ -224,7 +298,7 @@ class Service:
 
 
 @pytest.fixture(scope="session")
-async def service(receiver: Receiver) -> AsyncIterator[Service]:
+async def service(receiver: Receiver, smtp: SmtpSink) -> AsyncIterator[Service]:
     run = uuid.uuid4().hex[:10]
     schema = f"notification_test_{run}"
     admin = await asyncpg.connect(BASE_DSN)
@@ -256,6 +330,14 @@ async def service(receiver: Receiver) -> AsyncIterator[Service]:
         delivery_timeout_s=1.0,
         delivery_lease_s=5.0,
         worker_idle_poll_s=5.0,  # so prompt delivery can only come from pg NOTIFY
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_from="Receipts <receipts@sanalpos.test>",
+        smtp_timeout_s=2.0,
+        email_retry_base_s=0.2,
+        email_retry_cap_s=0.5,
+        email_retry_max_attempts=30,
+        email_lease_s=5.0,
     )
     platform = await bootstrap(settings)
     server = asyncio.create_task(serve(platform.runtime), name="notification-under-test")

@@ -50,7 +50,7 @@ SERVICE_SECRETS: dict[str, set[str]] = {
         "AUTHORIZATION_ISSUER_KEY",
     },
     "settlement": {"SETTLEMENT_ADMIN_TOKEN"},
-    "notification": {"NOTIFICATION_WEBHOOK_SECRET_KEYRING"},
+    "notification": {"NOTIFICATION_WEBHOOK_SECRET_KEYRING", "NOTIFICATION_SMTP_PASSWORD"},
 }
 SETTINGS_CLASSES = {
     "intake": "intake.config:IntakeSettings",

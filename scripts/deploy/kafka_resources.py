@@ -102,7 +102,14 @@ ACCESS: dict[str, Access] = {
         groups=("settlement",),
     ),
     "notification": Access(
-        reads=(*topics.OUTCOME_TOPICS, topics.WEBHOOK_ENDPOINT_REGISTERED),
+        # payment.initiated (the shopper's contact, the masked card) and merchant.updated
+        # (display name) for the shopper's receipts.
+        reads=(
+            *topics.OUTCOME_TOPICS,
+            topics.WEBHOOK_ENDPOINT_REGISTERED,
+            topics.PAYMENT_INITIATED,
+            topics.MERCHANT_UPDATED,
+        ),
         writes=(topics.dead_letter_topic("notification"),),
         groups=("notification",),
     ),

@@ -144,7 +144,12 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
             topics.PAYMENT_REFUNDED,
             topics.MERCHANT_UPDATED,
         ),
-        "notification": (*topics.OUTCOME_TOPICS, topics.WEBHOOK_ENDPOINT_REGISTERED),
+        "notification": (
+            *topics.OUTCOME_TOPICS,
+            topics.WEBHOOK_ENDPOINT_REGISTERED,
+            topics.PAYMENT_INITIATED,
+            topics.MERCHANT_UPDATED,
+        ),
     }
 
 

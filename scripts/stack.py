@@ -20,6 +20,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "scripts" / "infra" / "infra.sh"
 PROMETHEUS = ROOT / "scripts" / "infra" / "prometheus.sh"
+MAIL_SINK = ROOT / "scripts" / "mail_sink.py"
+SINK = "mail-sink"
 SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
 DEFAULT_PORTS = {
     "intake": 18000,
@@ -57,6 +60,19 @@ def port_of(service: str) -> int:
     return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_PORTS[service]))
 
 
+def mail_dir() -> Path:
+    return state_dir() / "mail"
+
+
+def sink_port() -> int:
+    return int(os.environ.get("SANALPOS_SMTP_SINK_PORT", "25025"))
+
+
+def sink_wanted() -> bool:
+    """The local SMTP sink runs unless notification is pointed at another SMTP server."""
+    return "NOTIFICATION_SMTP_HOST" not in os.environ
+
+
 def infra_env() -> dict[str, str]:
     """Effective endpoints as printed by infra.sh env (environment values win)."""
     out = subprocess.run(["bash", str(INFRA), "env"], check=True, capture_output=True, text=True)
@@ -73,6 +89,10 @@ def service_env() -> dict[str, str]:
     for service in SERVICES:
         env.setdefault(f"{service.upper()}_HTTP_PORT", str(port_of(service)))
     env.setdefault("SANALPOS_ENV", "development")
+    if sink_wanted():  # shopper emails go to the local sink (and so to .eml files)
+        env["NOTIFICATION_SMTP_HOST"] = "127.0.0.1"
+        env["NOTIFICATION_SMTP_PORT"] = str(sink_port())
+        env["NOTIFICATION_SMTP_TLS"] = "none"
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -109,23 +129,49 @@ def http_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def start_service(service: str, env: dict[str, str]) -> None:
-    if (pid := running_pid(service)) is not None:
-        print(f"  {service:<14} already running (pid {pid})")
+def start_process(name: str, command: list[str], env: dict[str, str], port: int) -> None:
+    if (pid := running_pid(name)) is not None:
+        print(f"  {name:<14} already running (pid {pid})")
         return
-    log_file(service).parent.mkdir(parents=True, exist_ok=True)
-    pid_file(service).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file(service), "ab") as log:
+    log_file(name).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file(name), "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", f"{service}.entrypoints.main"],
+            command,
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    pid_file(service).write_text(str(process.pid))
-    print(f"  {service:<14} started (pid {process.pid}, port {port_of(service)})")
+    pid_file(name).write_text(str(process.pid))
+    print(f"  {name:<14} started (pid {process.pid}, port {port})")
+
+
+def start_service(service: str, env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", f"{service}.entrypoints.main"]
+    start_process(service, command, env, port_of(service))
+
+
+def start_mail_sink(env: dict[str, str]) -> None:
+    """aiosmtpd on 127.0.0.1, writing every message notification sends as an .eml file."""
+    command = [sys.executable, str(MAIL_SINK), "--port", str(sink_port()), "--dir", str(mail_dir())]
+    start_process(SINK, command, env, sink_port())
+
+
+def wait_sink_ready(timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if running_pid(SINK) is None:
+            tail = log_file(SINK).read_text(errors="replace")[-3000:]
+            sys.exit(f"{SINK} exited during start-up; log tail:\n{tail}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", sink_port()), timeout=1),
+        ):
+            return
+        time.sleep(0.2)
+    sys.exit(f"{SINK} not listening on 127.0.0.1:{sink_port()} after {timeout_s:.0f}s")
 
 
 def wait_ready(services: tuple[str, ...], timeout_s: float = 180.0) -> None:
@@ -176,6 +222,9 @@ def up(*, traces: bool = False) -> None:
     if prometheus_enabled():
         prometheus("start", env)  # scrapes the services' ports from `env`; returns at once
     print("services:")
+    if sink_wanted():
+        start_mail_sink(env)
+        wait_sink_ready()
     for service in SERVICES:
         start_service(service, env)
     wait_ready(SERVICES)
@@ -189,10 +238,12 @@ def up(*, traces: bool = False) -> None:
         print(f"ops page:   {url}/consoles/sanalpos.html")
     if env.get("SANALPOS_TRACE_FILE"):
         print(f"traces: {env['SANALPOS_TRACE_FILE']}  (uv run sanalpos trace PAYMENT_ID)")
+    if sink_wanted():
+        print(f"mail:   {mail_dir()}/*.eml  (shopper receipts; SMTP sink 127.0.0.1:{sink_port()})")
 
 
 def stop_services() -> None:
-    for service in reversed(SERVICES):
+    for service in (*reversed(SERVICES), SINK):
         pid = running_pid(service)
         if pid is None:
             continue
@@ -228,10 +279,13 @@ def status() -> None:
                     else "not ready"
                 )
         print(f"{service:<14} {'pid ' + str(pid) if pid else 'stopped':<12} {ready}")
+    if (pid := running_pid(SINK)) is not None:
+        count = len(list(mail_dir().glob("*.eml")))
+        print(f"{SINK:<14} {'pid ' + str(pid):<12} {count} messages in {mail_dir()}")
 
 
 def logs() -> None:
-    files = [str(log_file(s)) for s in SERVICES if log_file(s).exists()]
+    files = [str(log_file(s)) for s in (*SERVICES, SINK) if log_file(s).exists()]
     os.execvp("tail", ["tail", "-n", "20", "-F", *files])  # noqa: S606
 
 
@@ -276,6 +330,29 @@ def close_batches() -> int:
 
 
 DEMO_BATCH_CLOSE_EVERY_S = 10.0
+DEMO_SHOPPERS = (("Ayşe Yıldız", "tr"), ("Mehmet Demir", "tr"), ("Jane Smith", "en"))  # noqa: RUF001 - Turkish names
+
+
+def intake_takes_shopper(intake: str) -> bool:
+    """Whether intake's payment request has a `shopper` with email and locale (its OpenAPI
+    document says): only then does the demo send shoppers, whose receipts reach the sink."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        with urllib.request.urlopen(f"{intake}/openapi.json", timeout=5) as response:
+            schemas = json.loads(response.read())["components"]["schemas"]
+
+        def resolve(node: dict) -> dict:
+            for option in node.get("anyOf", []) + node.get("allOf", []):
+                if "$ref" in option or "properties" in option:
+                    return resolve(option)
+            if "$ref" in node:
+                return resolve(schemas[node["$ref"].rsplit("/", 1)[-1]])
+            return node
+
+        for name, schema in schemas.items():
+            shopper = schema.get("properties", {}).get("shopper")
+            if name.startswith("CreatePayment") and shopper is not None:
+                return {"email", "locale"} <= set(resolve(shopper).get("properties", {}))
+    return False
 
 
 def demo(rate: float, duration_s: float | None) -> None:
@@ -285,7 +362,10 @@ def demo(rate: float, duration_s: float | None) -> None:
     started = time.monotonic()
     last_summary = 0.0
     last_close = time.monotonic()
+    shoppers = intake_takes_shopper(intake)
     print(f"demo merchant sending ~{rate:g} payments/s to {intake} (Ctrl-C to stop)")
+    if shoppers:
+        print(f"  half of them with a shopper email: receipts land in {mail_dir()}")
     while duration_s is None or time.monotonic() - started < duration_s:
         body = {
             "amount": random.choice([999, 2500, 12_500, 49_900, 250_000]),
@@ -302,6 +382,10 @@ def demo(rate: float, duration_s: float | None) -> None:
                 "cvc": "123",
             },
         }
+        if shoppers and rng.random() < 0.5:
+            name, locale = rng.choice(DEMO_SHOPPERS)
+            address = f"shopper{len(sent) + 1}@example.com"
+            body["shopper"] = {"email": address, "name": name, "locale": locale}
         request = urllib.request.Request(
             f"{intake}/v1/payments",
             data=json.dumps(body).encode(),

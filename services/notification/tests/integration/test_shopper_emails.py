@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from notification.adapters.timeline import payment_timeline
 from notification.domain.shopper_emails import email_id
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import pan_aad
@@ -205,6 +206,10 @@ async def test_a_captured_sale_sends_one_receipt_in_the_shopper_s_language(
         payment.payment_id,
     )
     assert dict(card) == {"card_brand": "visa", "card_last4": "1111"}
+    async with service.pool.acquire() as conn:
+        timeline = [e.what for e in await payment_timeline(conn, payment.payment_id)]
+    assert "shopper email queued: receipt (tr)" in timeline
+    assert "shopper email attempt 1: receipt" in timeline
 
 
 async def test_english_receipt_before_its_payment_is_known(

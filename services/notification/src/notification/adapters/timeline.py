@@ -1,4 +1,5 @@
-"""Notification's records of one payment for `sanalpos trace`: deliveries and attempts."""
+"""Notification's records of one payment for `sanalpos trace`: webhook deliveries, shopper
+emails and their attempts (never an address or a body)."""
 
 from __future__ import annotations
 
@@ -33,4 +34,31 @@ async def payment_timeline(conn: Connection, payment_id: uuid.UUID) -> list[Entr
                     ),
                 )
             )
-    return entries
+    for row in await conn.fetch(
+        "SELECT e.kind, e.locale, e.status, e.created_at, a.attempt, a.attempted_at, "
+        "a.smtp_code, a.error, a.duration_ms FROM shopper_emails e "
+        "LEFT JOIN shopper_email_attempts a ON a.email_id = e.id "
+        "WHERE e.payment_id = $1 ORDER BY e.created_at, a.attempt",
+        payment_id,
+    ):
+        if row["attempt"] is None or row["attempt"] == 1:
+            entries.append(
+                Entry(
+                    row["created_at"],
+                    f"shopper email queued: {row['kind']} ({row['locale']})",
+                    row["status"],
+                )
+            )
+        if row["attempt"] is not None:
+            entries.append(
+                Entry(
+                    row["attempted_at"],
+                    f"shopper email attempt {row['attempt']}: {row['kind']}",
+                    describe(
+                        smtp=row["smtp_code"],
+                        error=(row["error"] or "")[:60],
+                        took=f"{row['duration_ms']} ms",
+                    ),
+                )
+            )
+    return sorted(entries, key=lambda e: e.at)

@@ -18,7 +18,11 @@ from notification.config import NotificationSettings
 from notification.domain.retry import RetryPolicy
 from notification.service_layer.delivery_worker import DeliveryWorker
 from notification.service_layer.email_worker import EmailMetrics, EmailWorker
-from notification.service_layer.handlers import NotificationHandlers, load_static_endpoints
+from notification.service_layer.handlers import (
+    NotificationHandlers,
+    load_static_endpoints,
+    resolve_waiting,
+)
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
 from sanalpos_common.crypto.webhook_secrets import KEYRING_ID
 from sanalpos_common.db import UnitOfWork, unit_of_work
@@ -127,4 +131,5 @@ def email_worker(settings: NotificationSettings, platform: Platform) -> EmailWor
         idle_poll_s=settings.worker_idle_poll_s,
         stall_after_s=settings.worker_stall_after_s,
         waiting_retention_h=settings.email_waiting_retention_h,
+        resolve_waiting=lambda: resolve_waiting(platform.pool),
     )

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from notification.adapters.timeline import payment_timeline
-from notification.domain.shopper_emails import email_id
+from notification.domain.shopper_emails import Trigger, email_id
 from sanalpos_common import topics
 from sanalpos_common.crypto.aad import pan_aad
 from sanalpos_common.crypto.card import fingerprint
@@ -393,3 +393,28 @@ async def test_a_refused_recipient_is_given_up_at_once(service: Service, smtp: S
     assert row["status"] == "failed" and row["attempts"] == 1
     assert row["last_smtp_code"] == 550 and "refused" in row["last_error"]
     assert row["sent_at"] is None and smtp.to(address) == []
+
+
+async def test_an_outcome_left_waiting_for_a_known_payment_is_resolved(
+    service: Service, smtp: SmtpSink
+) -> None:
+    """Two replicas: one kept the payment while the other parked its capture, neither seeing
+    the other's uncommitted row. The email worker's sweep finds the pair and sends."""
+    merchant = _merchant()
+    address = f"race.{merchant}@example.com"
+    payment = await _initiate(service, merchant, VISA, shopper=Shopper(email=address))
+    captured = _captured(payment)
+    trigger = Trigger.from_envelope(captured)
+    assert trigger is not None
+    await service.pool.execute(
+        "INSERT INTO shopper_emails_waiting (message_id, payment_id, event) "
+        "VALUES ($1, $2, $3::jsonb)",
+        trigger.message_id,
+        trigger.payment_id,
+        trigger.to_json(),
+    )
+    [mail] = await _mails(smtp, address)
+    assert f"<{email_id(captured.message_id)}@sanalpos.test>" == _parse(mail)[0]["Message-ID"]
+    assert not await service.pool.fetchval(
+        "SELECT count(*) FROM shopper_emails_waiting WHERE payment_id = $1", payment.payment_id
+    )

@@ -107,6 +107,24 @@ class ShopperEmailRepository:
         triggers = [Trigger.from_json(r["event"]) for r in rows]
         return sorted(triggers, key=lambda t: t.occurred_at)
 
+    async def take_resolvable(self, limit: int) -> list[Trigger]:
+        """Waiting outcomes whose payment is there after all (see handlers.resolve_waiting);
+        rows another transaction holds are skipped."""
+        rows = await self.conn.fetch(
+            """
+            DELETE FROM shopper_emails_waiting WHERE message_id IN (
+                SELECT w.message_id FROM shopper_emails_waiting w
+                JOIN shopper_payments p USING (payment_id)
+                ORDER BY w.received_at LIMIT $1
+                FOR UPDATE OF w SKIP LOCKED
+            )
+            RETURNING event::text
+            """,
+            limit,
+        )
+        triggers = [Trigger.from_json(r["event"]) for r in rows]
+        return sorted(triggers, key=lambda t: t.occurred_at)
+
     async def add_email(self, email: NewEmail) -> bool:
         """Pending, due now; False when this event's email exists already."""
         inserted = await self.conn.fetchval(

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -60,10 +61,15 @@ class EmailWorker:
     drain_timeout_s: float = 5.0
     waiting_retention_h: float = 192.0
     purge_every_s: float = 600.0
+    resolve_waiting: Callable[[], Awaitable[int]] | None = None
+    """Queues the emails of outcomes left waiting for a payment that did arrive (a race
+    between replicas); run every `resolve_every_s`."""
+    resolve_every_s: float = 5.0
     rng: random.Random = field(default_factory=random.Random)
     last_cycle_monotonic: float | None = None
     sent: int = 0
     _last_purge: float = 0.0
+    _last_resolve: float = 0.0
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _in_flight: set[asyncio.Task[None]] = field(default_factory=set)
     _stopping: bool = False
@@ -83,6 +89,7 @@ class EmailWorker:
                 self.last_cycle_monotonic = time.monotonic()
                 try:
                     await self._purge_if_due()
+                    await self._resolve_if_due()
                     claimed = await self.dispatch_due()
                     wait = await self._next_wait(claimed)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -126,6 +133,15 @@ class EmailWorker:
         dropped = await self.outbox.purge_waiting(self.waiting_retention_h)
         if dropped:
             log.warning("%d shopper notices dropped: their payment never arrived", dropped)
+
+    async def _resolve_if_due(self) -> None:
+        now = time.monotonic()
+        if self.resolve_waiting is None or now - self._last_resolve < self.resolve_every_s:
+            return
+        self._last_resolve = now
+        resolved = await self.resolve_waiting()
+        if resolved:
+            log.info("%d shopper notices that waited for a known payment resolved", resolved)
 
     def _notified(self, *_: object) -> None:
         self._wakeup.set()

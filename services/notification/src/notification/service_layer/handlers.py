@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import asyncpg
+
+from notification.adapters.shopper_emails import ShopperEmailRepository
 from notification.config import StaticEndpoint
 from notification.domain.shopper_emails import (
     Merchant,
@@ -131,18 +134,7 @@ class NotificationHandlers:
         if added:
             log.info("%s: %d webhook deliveries queued", event.event_type, added)
         if self.emails is not None and (trigger := Trigger.from_envelope(envelope)) is not None:
-            await self._tell_shopper(self.emails(uow), trigger)
-
-    async def _tell_shopper(self, store: ShopperEmailStore, trigger: Trigger) -> None:
-        payment = await store.payment(trigger.payment_id)
-        if payment is None:
-            # payment.initiated travels on another topic and may be consumed later.
-            await store.add_waiting(trigger)
-            log.info("%s waits for its payment.initiated", trigger.event_type)
-            return
-        email = plan_email(payment, trigger, await store.merchant(payment.merchant_id))
-        if email is not None and await store.add_email(email):
-            log.info("%s email %s queued for the shopper", email.kind.value, email.id)
+            await tell_shopper(self.emails(uow), trigger)
 
     async def on_initiated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         if self.emails is None:
@@ -151,11 +143,38 @@ class NotificationHandlers:
         payment = ShopperPayment.from_initiated(envelope.payload)
         await store.add_payment(payment)
         for trigger in await store.take_waiting(payment.payment_id):
-            await self._tell_shopper(store, trigger)
+            await tell_shopper(store, trigger)
 
     async def on_merchant_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         if self.emails is not None:
             await self.emails(uow).upsert_merchant(envelope.payload)
+
+
+async def tell_shopper(store: ShopperEmailStore, trigger: Trigger) -> bool:
+    """Queue the email this outcome sends the payment's shopper, if any; an outcome whose
+    payment is not known yet waits for it. False when it waits."""
+    payment = await store.payment(trigger.payment_id)
+    if payment is None:
+        # payment.initiated travels on another topic and may be consumed later.
+        await store.add_waiting(trigger)
+        log.info("%s waits for its payment.initiated", trigger.event_type)
+        return False
+    email = plan_email(payment, trigger, await store.merchant(payment.merchant_id))
+    if email is not None and await store.add_email(email):
+        log.info("%s email %s queued for the shopper", email.kind.value, email.id)
+    return True
+
+
+async def resolve_waiting(pool: asyncpg.Pool, limit: int = 100) -> int:
+    """Outcomes still waiting although their payment is known: another replica consumed the
+    payment while this one parked the outcome, neither seeing the other's uncommitted row.
+    Run now and then by the email worker; returns how many it resolved."""
+    async with pool.acquire() as conn, conn.transaction():
+        store = ShopperEmailRepository(conn)
+        triggers = await store.take_resolvable(limit)
+        for trigger in triggers:
+            await tell_shopper(store, trigger)
+    return len(triggers)
 
 
 async def load_static_endpoints(

@@ -17,6 +17,7 @@ import pytest
 from intake.config import DEMO_API_KEY
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 from tests.integration.support import (
+    MailSink,
     ServiceProcess,
     WebhookReceiver,
     infra_env,
@@ -41,10 +42,17 @@ def endpoints() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def services(endpoints: dict[str, str]) -> Iterator[dict[str, ServiceProcess]]:
+def mail() -> Iterator[MailSink]:
+    sink = MailSink()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def services(endpoints: dict[str, str], mail: MailSink) -> Iterator[dict[str, ServiceProcess]]:
     log_dir = test_log_dir()
     asyncio.run(start_groups_at_end(endpoints["KAFKA_BOOTSTRAP_SERVERS"]))
-    running = start_services(endpoints, log_dir)
+    running = start_services({**endpoints, **mail.start()}, log_dir)
     try:
         wait_ready(running)
         yield running

@@ -396,6 +396,35 @@ class WebhookReceiver:
         return found
 
 
+@dataclass
+class MailSink:
+    """A real SMTP server (aiosmtpd) on loopback that records every message it accepts:
+    notification's shopper emails in the whole-system run."""
+
+    port: int = field(default_factory=free_port)
+    received: list[tuple[list[str], bytes]] = field(default_factory=list)
+    controller: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((list(envelope.rcpt_tos), bytes(envelope.original_content)))
+        return "250 OK"
+
+    def start(self) -> dict[str, str]:
+        """Starts it; returns the settings that point notification at it."""
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return {"NOTIFICATION_SMTP_HOST": "127.0.0.1", "NOTIFICATION_SMTP_PORT": str(self.port)}
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+    def to(self, address: str) -> list[bytes]:
+        return [data for rcpt_tos, data in list(self.received) if address in rcpt_tos]
+
+
 def pg_dump_binary() -> str:
     candidates = [
         shutil.which("pg_dump"),

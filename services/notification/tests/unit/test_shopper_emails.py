@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from notification.adapters.shopper_emails import ClaimedEmail
-from notification.adapters.smtp_sender import build_message
+from notification.adapters.smtp_sender import SmtpConfig, SmtpSender, build_message
 from notification.domain.shopper_emails import (
     LOCALES,
     EmailKind,
@@ -365,3 +365,12 @@ def test_the_message_is_multipart_text_and_html_with_a_stable_message_id() -> No
     assert "Visa **** **** **** 1111" in html.get_content()
     assert PAN.encode() not in raw and PAN[:8].encode() not in raw
     assert PAN not in text.get_content() + html.get_content()
+
+
+async def test_an_address_that_is_no_rfc_5322_address_is_given_up_without_naming_it() -> None:
+    sender = SmtpSender(SmtpConfig(host="127.0.0.1", port=1, timeout_s=0.5))
+    for address in ("a,b@example.com", "<a>@example.com", 'a"b@example.com'):
+        result = await sender.send(replace(_claimed(), to_address=address))
+        assert not result.ok and result.permanent and result.code is None
+        assert result.error is not None and address not in result.error
+        assert result.error.startswith("invalid address")

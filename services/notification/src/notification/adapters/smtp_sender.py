@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -78,6 +79,12 @@ class SmtpSender:
 
         try:
             message = build_message(email, config.from_address)
+        except (ValueError, MessageError) as exc:
+            # The shopper's address passed the event's pattern yet is no RFC 5322 address
+            # (a comma, a quote): no retry can fix it. The error names the class only, as
+            # its text quotes the address.
+            return result(False, None, f"invalid address ({type(exc).__name__})", True)
+        try:
             await aiosmtplib.send(
                 message,
                 hostname=config.host,

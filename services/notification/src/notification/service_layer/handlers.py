@@ -1,4 +1,5 @@
-"""Consumes outcome events and endpoint registrations; records deliveries to make."""
+"""Consumes outcome events and endpoint registrations; records the webhook deliveries and
+the shopper emails to make (payments and merchants are kept for the emails)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from notification.domain.shopper_emails import (
     NewEmail,
     ShopperPayment,
     Trigger,
+    email_kind,
     plan_email,
 )
 from notification.domain.webhooks import (
@@ -159,6 +161,8 @@ async def tell_shopper(store: ShopperEmailStore, trigger: Trigger) -> bool:
         await store.add_waiting(trigger)
         log.info("%s waits for its payment.initiated", trigger.event_type)
         return False
+    if not payment.email or email_kind(payment, trigger) is None:
+        return True  # most payments: nothing to tell, so no merchant look-up either
     email = plan_email(payment, trigger, await store.merchant(payment.merchant_id))
     if email is not None and await store.add_email(email):
         log.info("%s email %s queued for the shopper", email.kind.value, email.id)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from notification.adapters.shopper_emails import (
@@ -27,6 +28,7 @@ from notification.adapters.shopper_emails import (
 )
 from notification.adapters.smtp_sender import SmtpResult, SmtpSender
 from notification.domain.retry import RetryPolicy, next_attempt_at
+from sanalpos_common import tracing
 from sanalpos_common.observability import payment_id_var
 
 log = logging.getLogger(__name__)
@@ -162,11 +164,17 @@ class EmailWorker:
         token = payment_id_var.set(str(email.payment_id))
         try:
             attempted_at = datetime.now(UTC)
-            try:
-                result = await self.sender.send(email)
-            except Exception as exc:  # a bug must not leave the row retrying forever
-                log.exception("unexpected error sending email %s", email.id)
-                result = SmtpResult(False, None, type(exc).__name__, 0)
+            span = email_span(email)
+            with tracing.activate(span):
+                try:
+                    result = await self.sender.send(email)
+                except Exception as exc:  # a bug must not leave the row retrying forever
+                    log.error("unexpected %s sending email %s", type(exc).__name__, email.id)
+                    result = SmtpResult(False, None, type(exc).__name__, 0)
+            if span is not None:
+                if result.code is not None:
+                    span.set_attribute("sanalpos.smtp.reply_code", result.code)
+                tracing.end_span(span, None if result.ok else result.error)
             await self._record(email, result, attempted_at)
         finally:
             payment_id_var.reset(token)
@@ -234,3 +242,19 @@ class EmailWorker:
             age < self.stall_after_s,
             f"last cycle {age:.1f}s ago, {len(self._in_flight)} in flight, {pending} pending",
         )
+
+
+def email_span(email: ClaimedEmail) -> Span | None:
+    """The CLIENT span of one SMTP attempt, a child of the handler span that queued it."""
+    if not tracing.active:
+        return None
+    return tracing.start_span(
+        "smtp send",
+        parent=email.traceparent,
+        kind=SpanKind.CLIENT,
+        attributes={
+            "sanalpos.email.kind": email.kind,
+            "sanalpos.email.attempt": email.attempt,
+            tracing.PAYMENT_ID: str(email.payment_id),
+        },
+    )

@@ -81,7 +81,14 @@ async def test_one_payment_is_one_trace_from_intake_to_the_webhook(
     assert parent(authorization) is fraud
     settlement = only(spans, "settlement", f"process {topics.PAYMENT_CAPTURED}")
     assert parent(settlement) is authorization
-    notified = [s for s in spans if s["service"] == "notification" and s["kind"] == "CONSUMER"]
+    # notification also keeps payment.initiated (for the shopper's emails): intake's child.
+    kept = only(spans, "notification", f"process {topics.PAYMENT_INITIATED}")
+    assert parent(kept) is root
+    notified = [
+        s
+        for s in spans
+        if s["service"] == "notification" and s["kind"] == "CONSUMER" and s is not kept
+    ]
     assert notified and all(parent(s) is authorization for s in notified)
     posts = [s for s in spans if s["name"] == "webhook POST"]
     assert posts and all(parent(p) in notified for p in posts)
@@ -189,8 +196,8 @@ async def test_sanalpos_status_shows_readiness_and_counts_a_new_dead_letter(
     assert all(r[1] == "ready" for r in table.values())
     assert all(r[2].isdigit() and r[3].isdigit() for r in table.values())
 
-    # merchant.updated has one consumer, settlement: an undecodable record there is one
-    # more dead letter of settlement's.
+    # merchant.updated has two consumers, settlement and notification (the merchant's name
+    # for shopper emails): an undecodable record there is one more dead letter of each.
     producer = AIOKafkaProducer(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
     await producer.start()
     try:
@@ -204,11 +211,11 @@ async def test_sanalpos_status_shows_readiness_and_counts_a_new_dead_letter(
         after = status_rows(
             (await asyncio.to_thread(cli, "status", env=status_env(services))).stdout
         )
-        grew = int(after["settlement"][4]) == int(table["settlement"][4]) + 1
+        grew = all(int(after[s][4]) == int(table[s][4]) + 1 for s in ("settlement", "notification"))
         return after if grew else None
 
     after = await eventually(one_more, timeout_s=30, interval_s=1.0)
-    for service in set(SERVICES) - {"settlement"}:
+    for service in set(SERVICES) - {"settlement", "notification"}:
         assert after[service][4] == table[service][4]
 
 

@@ -395,7 +395,7 @@ async def dead_letters_only_poison(bootstrap: str, planted: int) -> Result:
 
 POISONED = {
     # topic -> the consumer groups (dead-letter topics) that must dead-letter it
-    topics.PAYMENT_INITIATED: ("fraud",),
+    topics.PAYMENT_INITIATED: ("fraud", "notification"),
     topics.PAYMENT_SCORED: ("authorization",),
     topics.PAYMENT_CAPTURED: ("settlement", "notification", "intake"),
     topics.FRAUD_REPORTED: ("fraud-feedback",),

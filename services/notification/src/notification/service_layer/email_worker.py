@@ -141,7 +141,13 @@ class EmailWorker:
         if self.resolve_waiting is None or now - self._last_resolve < self.resolve_every_s:
             return
         self._last_resolve = now
-        resolved = await self.resolve_waiting()
+        try:
+            resolved = await self.resolve_waiting()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            raise  # the loop's own handling: wait a moment, go on
+        except Exception as exc:  # a bug here must not stop the sending
+            log.error("resolving waiting shopper notices failed: %s", type(exc).__name__)
+            return
         if resolved:
             log.info("%d shopper notices that waited for a known payment resolved", resolved)
 

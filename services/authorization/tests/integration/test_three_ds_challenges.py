@@ -308,3 +308,23 @@ async def test_unknown_challenges_get_a_clear_page(service: Service) -> None:
     assert page.status_code == 404
     assert "Bu do\u011frulama bulunamad\u0131." in page.text  # Turkish by default
     assert page.headers["cache-control"] == "no-store"
+
+
+async def test_two_answers_at_once_authorize_once(service: Service) -> None:
+    scored = service.scored(fresh("40000032"))
+    url = (await service.challenge(scored))["next_action_url"]
+    async with httpx.AsyncClient() as client:
+        token, code = await open_page(client, url)
+        answer = {"csrf_token": token, "code": code}
+        first, second = await asyncio.gather(
+            client.post(url, data=answer), client.post(url, data=answer)
+        )
+    assert (first.status_code, second.status_code) == (303, 303)
+    await service.kafka.topics_for(scored.payment_id, 3)
+    await asyncio.sleep(1.0)
+    got = [t for t, _ in service.kafka.seen[str(scored.payment_id)]]
+    assert got.count(topics.PAYMENT_AUTHORIZED) == 1 and got.count(topics.PAYMENT_CAPTURED) == 1
+    holds = await service.pool.fetchval(
+        "SELECT count(*) FROM holds WHERE payment_id = $1", scored.payment_id
+    )
+    assert holds == 1

@@ -317,6 +317,7 @@ async def test_every_enabled_endpoint_of_the_merchant_and_no_other(
         "currency": "USD",
         "installments": 1,
         "auth_code": "XYZ123",
+        "authentication": None,  # not authenticated with 3-D Secure
     }
     assert to_a.body == to_b.body  # one public event, signed per endpoint
     assert to_a.headers["webhook-id"] != to_b.headers["webhook-id"]

@@ -174,7 +174,7 @@ async def test_a_session_is_created_read_listed_and_idempotent(world: World) -> 
     [
         ({"basket": [{"name": "Book", "quantity": 1, "unit_amount": 100}]}, "basket"),
         ({"success_url": "javascript:alert(1)"}, "success_url"),
-        ({"installments": [1, 13]}, "installments"),
+        ({"installments": [1, 13]}, "installments.1"),
         ({"expires_in_s": 10}, "expires_in_s"),
         ({"locale": "de"}, "locale"),
     ],

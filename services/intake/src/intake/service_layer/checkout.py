@@ -8,8 +8,10 @@ session is in flight, another submit answers that payment instead of paying agai
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import secrets
@@ -82,6 +84,7 @@ class CheckoutSettings:
     public_base_url: str
     signer: ResultSigner | None
     max_attempts: int = 3
+    submit_slots: asyncio.Semaphore | None = None
 
     def page_url(self, session_id: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/checkout/{session_id}"
@@ -326,6 +329,22 @@ class PayResult:
 
 
 async def pay(
+    pool: asyncpg.Pool,
+    protection: Any,
+    client_encryption: Any,
+    settings: CheckoutSettings,
+    session_id: str,
+    **kwargs: Any,
+) -> PayResult:
+    """See `_pay`. A submit holds one connection (the session's lock) while the payment
+    takes another: `settings.submit_slots` bounds such submits to half the pool, so each one
+    holding a connection can always get its second."""
+    slots = settings.submit_slots
+    async with slots if slots is not None else contextlib.nullcontext():
+        return await _pay(pool, protection, client_encryption, settings, session_id, **kwargs)
+
+
+async def _pay(
     pool: asyncpg.Pool,
     protection: CardProtection,
     client_encryption: ClientEncryption,

@@ -6,9 +6,12 @@ notification run as processes on the real broker and databases."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
+import statistics
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,3 +175,31 @@ async def test_an_issuer_decline_ends_at_the_failure_url(
         return bool(response.json().get("response_code") == "51")
 
     await eventually(declined)
+
+
+async def test_time_from_submit_to_the_shop(
+    intake: httpx.AsyncClient, shop: tuple[str, list[dict[str, str]]]
+) -> None:
+    """A small benchmark: five frictionless approvals, from the click on Pay to the shop's
+    success_url loaded in the browser; p50 and max go to <test logs>/checkout/timings.json."""
+    shop_url, _ = shop
+    merchant = await new_merchant(intake, "Checkout Timing Shop")
+    elapsed = []
+    async with phone_page() as page:
+        for _ in range(5):
+            session = await open_session(intake, merchant, shop_url, 30_000)
+            await page.goto(session["url"])
+            await page.fill("#cc-name", "AYSE YILMAZ")
+            await page.fill("#cc-number", fresh_number("4111"))
+            await page.fill("#cc-exp", "12/31")
+            await page.fill("#cc-csc", "123")
+            started = time.perf_counter()
+            await page.click("#pay-button")
+            await page.wait_for_url(f"{shop_url}/paid?*", timeout=30_000)
+            elapsed.append(time.perf_counter() - started)
+    p50 = statistics.median(elapsed)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "timings.json").write_text(
+        json.dumps({"submit_to_shop_s": elapsed, "p50_s": p50, "max_s": max(elapsed)}, indent=2)
+    )
+    assert p50 < 10, elapsed

@@ -93,6 +93,7 @@ def checkout_settings(settings: IntakeSettings) -> CheckoutSettings:
         settings.public_base_url,
         None if pem is None else ResultSigner.from_pem(pem),
         settings.checkout_max_attempts,
+        asyncio.Semaphore(max(1, settings.db_pool_size // 2)),
     )
 
 

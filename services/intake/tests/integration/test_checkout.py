@@ -174,7 +174,7 @@ async def test_a_session_is_created_read_listed_and_idempotent(world: World) -> 
     [
         ({"basket": [{"name": "Book", "quantity": 1, "unit_amount": 100}]}, "basket"),
         ({"success_url": "javascript:alert(1)"}, "success_url"),
-        ({"installments": [1, 13]}, "installments"),
+        ({"installments": [1, 13]}, "installments.1"),
         ({"expires_in_s": 10}, "expires_in_s"),
         ({"locale": "de"}, "locale"),
     ],
@@ -438,3 +438,20 @@ async def test_a_shopper_may_cancel_back_to_the_shop(world: World) -> None:
     }
     assert query["status"] == "canceled" and query["payment_id"] == ""
     assert verify(world, shop["id"], query)
+
+
+async def test_bin_lookups_and_submits_are_limited_per_session(world: World) -> None:
+    shop = await world.merchant()
+    session = await world.session(shop)
+    url = f"/checkout/{session['id']}/installments"
+    answers = [
+        (await world.client.get(url, params={"bin": f"4111{i:04d}"})).status_code for i in range(25)
+    ]
+    assert answers[:20] == [200] * 20 and set(answers[20:]) == {429}
+    limited = await world.client.get(url, params={"bin": "41111111"})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    other = await world.session(shop)  # another session has its own budget
+    fine = await world.client.get(
+        f"/checkout/{other['id']}/installments", params={"bin": "41111111"}
+    )
+    assert fine.status_code == 200

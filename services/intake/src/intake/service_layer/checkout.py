@@ -8,14 +8,16 @@ session is in flight, another submit answers that payment instead of paying agai
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -41,6 +43,7 @@ from intake.domain.checkout import (
 )
 from intake.domain.commands import CardIn, CreatePaymentRequest
 from intake.domain.queries import BadCursor
+from intake.domain.rate_limit import Limit, RateLimiter
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.cards import open_encrypted_card
 from intake.service_layer.checkout_signing import ResultSigner
@@ -73,6 +76,23 @@ class CheckoutCsrfRefused(Exception):
     """The submit did not carry the page's token in both its header and its cookie."""
 
 
+PAGE_LIMIT = Limit(per_second=0.5, burst=20)
+
+
+class CheckoutPageRateLimited(Exception):
+    """Too many BIN lookups or submits for one session."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def limit_page(settings: CheckoutSettings, session_id: str, now: float) -> None:
+    wait = settings.page_limits.check(session_id, now)
+    if wait is not None:
+        raise CheckoutPageRateLimited(wait)
+
+
 class CheckoutDisabled(Exception):
     """No result-signing key is configured, so no session can be opened or paid."""
 
@@ -82,6 +102,12 @@ class CheckoutSettings:
     public_base_url: str
     signer: ResultSigner | None
     max_attempts: int = 3
+    submit_slots: asyncio.Semaphore | None = None
+    page_limits: RateLimiter = field(
+        default_factory=lambda: RateLimiter(PAGE_LIMIT, max_keys=100_000)
+    )
+    """BIN lookups and submits per session, in this process: against BIN probing and card
+    testing through one page (the attempt limit counts declines; this counts requests)."""
 
     def page_url(self, session_id: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/checkout/{session_id}"
@@ -326,6 +352,22 @@ class PayResult:
 
 
 async def pay(
+    pool: asyncpg.Pool,
+    protection: Any,
+    client_encryption: Any,
+    settings: CheckoutSettings,
+    session_id: str,
+    **kwargs: Any,
+) -> PayResult:
+    """See `_pay`. A submit holds one connection (the session's lock) while the payment
+    takes another: `settings.submit_slots` bounds such submits to half the pool, so each one
+    holding a connection can always get its second."""
+    slots = settings.submit_slots
+    async with slots if slots is not None else contextlib.nullcontext():
+        return await _pay(pool, protection, client_encryption, settings, session_id, **kwargs)
+
+
+async def _pay(
     pool: asyncpg.Pool,
     protection: CardProtection,
     client_encryption: ClientEncryption,

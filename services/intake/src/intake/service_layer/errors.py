@@ -17,6 +17,7 @@ from intake.service_layer.checkout import (
     CheckoutAttemptsExhausted,
     CheckoutCsrfRefused,
     CheckoutDisabled,
+    CheckoutPageRateLimited,
     CheckoutSessionCompleted,
     CheckoutSessionExpired,
     CheckoutSessionNotFound,
@@ -136,6 +137,13 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetails]] = {
     ),
     CheckoutCsrfRefused: lambda _: ProblemDetails(
         403, "csrf-refused", "The request did not come from the payment page"
+    ),
+    CheckoutPageRateLimited: lambda exc: ProblemDetails(
+        429,
+        "rate-limited",
+        "Too many requests for this checkout",
+        f"retry in {exc.retry_after} s",
+        extra={"retry_after": exc.retry_after},
     ),
     CheckoutDisabled: lambda _: ProblemDetails(
         503,

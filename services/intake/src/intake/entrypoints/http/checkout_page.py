@@ -9,6 +9,7 @@ origins, `Cache-Control: no-store`, nosniff and no referrer."""
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -146,6 +147,8 @@ def _problem(request: Request, exc: Exception) -> JSONResponse:
         raise exc
     response = problem_json(request, problem.document())
     response.headers.update(security_headers())
+    if isinstance(exc, checkout.CheckoutPageRateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -162,6 +165,7 @@ async def installments(
 ) -> Response:
     """The page's installment table for a card's first 6 or 8 digits."""
     try:
+        checkout.limit_page(c.checkout, session_id, time.monotonic())
         session = await checkout.page_session(c.pool, session_id)
         if session.view.state == "expired":
             raise checkout.CheckoutSessionExpired(session_id)
@@ -185,6 +189,7 @@ async def pay(
 ) -> Response:
     """The page's submit: the card as a JWE made for this session, and the installments."""
     try:
+        checkout.limit_page(c.checkout, session_id, time.monotonic())
         try:
             body = PayIn.model_validate_json(await request.body())
         except ValidationError as exc:

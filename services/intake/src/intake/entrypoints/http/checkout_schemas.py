@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from intake.domain.commands import (
     MAX_AMOUNT,
@@ -14,6 +14,7 @@ from intake.domain.commands import (
     RequestBody,
     TextWithoutCardNumber,
 )
+from intake.entrypoints.http.merchant_schemas import InstallmentCount
 from sanalpos_common.money import CurrencyCode
 from sanalpos_common.schemas.events import _EMAIL_PATTERN
 
@@ -94,15 +95,16 @@ class CreateCheckoutSession(RequestBody):
         "unit_amount must add up to `amount`",
         examples=[BASKET_EXAMPLE],
     )
-    capture: bool = Field(
+    capture: StrictBool = Field(
         default=True,
         description="true = sale (captured at once), false = pre-authorization (capture later)",
         examples=[True],
     )
-    installments: list[JsonInt] = Field(
+    installments: list[InstallmentCount] = Field(
         default_factory=lambda: [1],
         min_length=1,
         max_length=12,
+        json_schema_extra={"uniqueItems": True},
         description="Installment counts the shopper may choose (1-12); the card and your "
         "merchant terms may allow fewer, and debit cards pay in one",
         examples=[[1, 3, 6]],

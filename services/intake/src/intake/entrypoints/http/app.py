@@ -11,6 +11,7 @@ from intake.entrypoints.http import (
     lifecycle,
     merchants,
     payments,
+    payouts,
     search,
     signing,
 )
@@ -40,5 +41,6 @@ def build_app() -> FastAPI:
     app.include_router(cards.router)
     app.include_router(signing.router)
     app.include_router(balance.router)
+    app.include_router(payouts.router)
     install_openapi(app)
     return app

@@ -154,8 +154,10 @@ async def list_batches(
 class PayoutRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: date | None = Field(
-        default=None, description="The value date to pay out for; today (payout time zone)"
+    run_date: date | None = Field(
+        default=None,
+        alias="date",
+        description="The value date to pay out for; today (payout time zone)",
     )
     merchant_id: str | None = Field(default=None, pattern=MERCHANT_ID)
 
@@ -262,7 +264,7 @@ async def run_payouts(c: AppContainer, body: PayoutRunRequest | None = None) -> 
     same date creates nothing new."""
     job = _job(c)
     request = body or PayoutRunRequest()
-    result = await job.run_for(request.date or job.today(), request.merchant_id)
+    result = await job.run_for(request.run_date or job.today(), request.merchant_id)
     return PayoutRunOut(
         run_date=result.run_date,
         payouts=await _payouts_by_ids(c, result.payouts),

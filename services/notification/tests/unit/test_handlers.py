@@ -90,6 +90,7 @@ def test_the_table_consumes_every_outcome_and_endpoint_registrations(store: Fake
     assert set(table(store).table().topics) == {
         *topics.OUTCOME_TOPICS,
         topics.WEBHOOK_ENDPOINT_REGISTERED,
+        topics.PAYOUT_UPDATED,
     }
 
 

@@ -1,4 +1,5 @@
-"""Consumes outcome events and endpoint registrations; records deliveries to make."""
+"""Consumes outcome events, payout updates and endpoint registrations; records deliveries to
+make."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     EVENT_MODELS,
+    PayoutStatus,
+    PayoutUpdated,
     WebhookEndpointRegistered,
 )
 
@@ -57,7 +60,13 @@ class NotificationHandlers:
         """This service's routes by message type; built once, at start-up. Every outcome
         event becomes webhook deliveries."""
         outcomes = {EVENT_MODELS[topic]: self.on_outcome for topic in topics.OUTCOME_TOPICS}
-        return HandlerTable({**outcomes, WebhookEndpointRegistered: self.on_endpoint_registered})
+        return HandlerTable(
+            {
+                **outcomes,
+                WebhookEndpointRegistered: self.on_endpoint_registered,
+                PayoutUpdated: self.on_payout_updated,
+            }
+        )
 
     async def on_endpoint_registered(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         registered: WebhookEndpointRegistered = envelope.payload
@@ -98,6 +107,25 @@ class NotificationHandlers:
         added = await repository.add_deliveries(deliveries)
         if added:
             log.info("%s: %d webhook deliveries queued", event.event_type, added)
+
+    async def on_payout_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        """payout.paid / payout.failed; a payout just made (in transit) is not told. The
+        deliveries' payment_id column holds the payout id (what the event is about)."""
+        payout: PayoutUpdated = envelope.payload
+        if payout.status is PayoutStatus.IN_TRANSIT:
+            return
+        event = OutcomeEvent(
+            message_id=envelope.message_id,
+            event_type=envelope.type,
+            occurred_at=envelope.occurred_at,
+            merchant_id=payout.merchant_id,
+            payment_id=payout.payout_id,
+            data=payout.model_dump(mode="json"),
+        )
+        endpoints = await self.webhooks(uow).enabled_endpoints(payout.merchant_id)
+        added = await self.webhooks(uow).add_deliveries(plan_deliveries(event, endpoints))
+        if added:
+            log.info("%s %s: %d webhook deliveries queued", event.event_type, payout.status, added)
 
 
 async def load_static_endpoints(

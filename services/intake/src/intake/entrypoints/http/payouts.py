@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from intake import PRODUCER
 from intake.domain.payout_accounts import PAYOUT_CURRENCIES
@@ -52,6 +52,7 @@ CSV_EXAMPLE = (
     "7d7c2a49-5f54-4c3e-9d8e-8c1f0f0b2f6a,,2026-10-30T06:00:00+00:00,2026-10-30T11:40:00+00:00\r\n"
 )
 
+PayoutCurrency = Literal["EUR", "GBP", "TRY", "USD"]
 AccountId = Annotated[uuid.UUID, Path(description="Payout account id")]
 PayoutId = Annotated[uuid.UUID, Path(description="Payout id")]
 
@@ -72,12 +73,11 @@ class CreatePayoutAccount(BaseModel):
         description="Account holder as the bank knows it",
         examples=["Ornek Magazacilik A.S."],
     )
-    currency: str = Field(
+    currency: PayoutCurrency = Field(
         description=f"Payout currency, one of {', '.join(PAYOUT_CURRENCIES)}",
-        pattern="^[A-Z]{3}$",
         examples=["TRY"],
     )
-    default: bool | None = Field(
+    default: StrictBool | None = Field(
         default=None,
         description="Make it the currency's default (the first account of a currency always is)",
         examples=[False],
@@ -277,3 +277,6 @@ async def read_payout(
 ) -> dict[str, Any]:
     """One payout with its lines: the settlement batches it paid, refunds netted included."""
     return await payouts.read_payout(c.pool, merchant_id, payout_id)
+
+
+assert set(get_args(PayoutCurrency)) == set(PAYOUT_CURRENCIES)

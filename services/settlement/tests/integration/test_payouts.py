@@ -355,3 +355,20 @@ async def test_without_a_payout_account_nothing_is_paid_and_the_reason_is_kept(
     assert unpaid is None
     missing = await service.http.post(f"/admin/payouts/{uuid.uuid4()}/paid", headers=ADMIN)
     assert missing.status_code == 404
+
+
+async def test_two_runs_racing_for_a_date_make_one_payout_in_one_file(service: Service) -> None:
+    merchant_id = await new_merchant(service)
+    await capture(service, merchant_id, 10_000)
+    batch = await close(service, merchant_id)
+    first, second = await asyncio.gather(
+        run(service, merchant_id, batch["value_date"]),
+        run(service, merchant_id, batch["value_date"]),
+    )
+    made = first["payouts"] + second["payouts"]
+    assert len(made) == 1 and made[0]["amount"] == batch["totals"]["net_amount"]
+    filed = await service.pool.fetch(
+        "SELECT file_id FROM payouts WHERE merchant_id = $1", merchant_id
+    )
+    assert len(filed) == 1 and filed[0]["file_id"] is not None
+    await assert_ledger_balanced(service)

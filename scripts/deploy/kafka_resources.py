@@ -53,13 +53,19 @@ class Access:
 
 ACCESS: dict[str, Access] = {
     "intake": Access(
-        reads=(*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.MERCHANT_REQUESTS),
+        reads=(
+            *topics.OUTCOME_TOPICS,
+            topics.BATCH_CLOSED,
+            topics.PAYOUT_UPDATED,
+            topics.MERCHANT_REQUESTS,
+        ),
         writes=(
             topics.PAYMENT_INITIATED,
             *topics.COMMAND_TOPICS,
             topics.FRAUD_REPORTED,
             topics.MERCHANT_UPDATED,
             topics.WEBHOOK_ENDPOINT_REGISTERED,
+            topics.PAYOUT_ACCOUNT_UPDATED,
             topics.MERCHANT_REPLIES,
             topics.dead_letter_topic("intake"),
             topics.dead_letter_topic("intake-requests"),
@@ -93,10 +99,12 @@ ACCESS: dict[str, Access] = {
             topics.PAYMENT_VOIDED,
             topics.PAYMENT_REFUNDED,
             topics.MERCHANT_UPDATED,
+            topics.PAYOUT_ACCOUNT_UPDATED,
         ),
         writes=(
             topics.PAYMENT_SETTLED,
             topics.BATCH_CLOSED,
+            topics.PAYOUT_UPDATED,
             topics.dead_letter_topic("settlement"),
         ),
         groups=("settlement",),
@@ -109,6 +117,7 @@ ACCESS: dict[str, Access] = {
             topics.WEBHOOK_ENDPOINT_REGISTERED,
             topics.PAYMENT_INITIATED,
             topics.MERCHANT_UPDATED,
+            topics.PAYOUT_UPDATED,
         ),
         writes=(topics.dead_letter_topic("notification"),),
         groups=("notification",),

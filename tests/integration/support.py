@@ -133,7 +133,7 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
     from sanalpos_common import topics
 
     return {
-        "intake": (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED),
+        "intake": (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.PAYOUT_UPDATED),
         "intake-requests": (topics.MERCHANT_REQUESTS,),
         "sanalpos-fraud": (topics.PAYMENT_INITIATED,),
         "fraud-feedback": (topics.FRAUD_REPORTED,),
@@ -143,12 +143,14 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
             topics.PAYMENT_VOIDED,
             topics.PAYMENT_REFUNDED,
             topics.MERCHANT_UPDATED,
+            topics.PAYOUT_ACCOUNT_UPDATED,
         ),
         "notification": (
             *topics.OUTCOME_TOPICS,
             topics.WEBHOOK_ENDPOINT_REGISTERED,
             topics.PAYMENT_INITIATED,
             topics.MERCHANT_UPDATED,
+            topics.PAYOUT_UPDATED,
         ),
     }
 

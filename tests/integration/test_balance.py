@@ -65,6 +65,7 @@ async def test_closed_batch_shows_as_pending_until_its_business_day_value_date(
             "pending": net,
             "available": 0,
             "paid_out": 0,
+            "in_transit": 0,
             "held": 0,
             "next_payout": {"value_date": expected_value_date.isoformat(), "amount": net},
         }

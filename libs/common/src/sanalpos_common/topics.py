@@ -16,6 +16,8 @@ PAYMENT_OPERATION_FAILED: Final = "payment.operation-failed.v1"
 WEBHOOK_ENDPOINT_REGISTERED: Final = "webhook-endpoint.registered.v1"
 MERCHANT_UPDATED: Final = "merchant.updated.v1"  # key = merchant id
 BATCH_CLOSED: Final = "settlement.batch-closed.v1"  # key = the batch id
+PAYOUT_ACCOUNT_UPDATED: Final = "merchant.payout-account.v1"  # key = merchant id
+PAYOUT_UPDATED: Final = "settlement.payout-updated.v1"  # key = merchant id
 
 # Commands (imperative): intake asks authorization to act on an existing payment.
 CAPTURE_PAYMENT: Final = "command.capture-payment.v1"
@@ -57,6 +59,8 @@ ALL_TOPICS: Final = (
     WEBHOOK_ENDPOINT_REGISTERED,
     MERCHANT_UPDATED,
     BATCH_CLOSED,
+    PAYOUT_ACCOUNT_UPDATED,
+    PAYOUT_UPDATED,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
 )

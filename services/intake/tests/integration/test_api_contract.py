@@ -88,9 +88,11 @@ class Credentials:
 # expired, a card payload must be a JWE encrypted to our key, a cursor must be one we issued;
 # `occurred_at` is accepted only when the operator enables replays (fraud evaluation); free
 # text must not hold a card number (a Luhn-valid run of 13-19 digits) and metadata has a total
-# size; a checkout basket's lines must add up to its amount. A generated request carrying one of them may be refused with 422 although it matches
-# the schema; every other check (and the negative-data checks) still applies to it.
-SEMANTIC_FIELDS = frozenset({"card", "encrypted_card", "cursor", "occurred_at", "basket"})
+# size; a checkout basket's lines must add up to its amount; an IBAN must pass its checksum
+# and bank-code rules and suit the payout currency. A generated request carrying one of them
+# may be refused with 422 although it matches the schema; every other check (and the
+# negative-data checks) still applies to it.
+SEMANTIC_FIELDS = frozenset({"card", "encrypted_card", "cursor", "occurred_at", "basket", "iban"})
 
 
 def _texts(value: Any) -> list[str]:

@@ -22,7 +22,7 @@ import pytest
 from intake.entrypoints.http.app import build_app
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import BatchClosed
+from sanalpos_common.schemas.events import BatchClosed, PayoutLine, PayoutStatus, PayoutUpdated
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
 from .conftest import authorized, captured, deliver, feed, http_client, running_intake
@@ -31,9 +31,12 @@ DOCUMENT = build_app().openapi()
 SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
 ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+PAYOUT_IBAN = "TR950006100000000000039595"
 
 # Path parameters of merchant-owned resources, filled with merchant A's resources.
-OWNED_PARAMETERS = frozenset({"payment_id", "token", "refund_id", "session_id"})
+OWNED_PARAMETERS = frozenset(
+    {"payment_id", "token", "refund_id", "session_id", "account_id", "payout_id"}
+)
 # Operations whose path parameter names no merchant's resource, and why.
 EXEMPT: dict[str, str] = {
     "GET /v1/bins/{bin}": "BIN reference data shared by every merchant; the answer carries the "
@@ -53,6 +56,9 @@ COLLECTIONS: dict[str, dict[str, str]] = {
     "GET /v1/balance": {},
     "GET /v1/settlement-batches": {},
     "GET /v1/checkout/sessions": {},
+    "GET /v1/payout-accounts": {},
+    "GET /v1/payouts": {},
+    "GET /v1/payouts.csv": {},
 }
 NOT_COLLECTIONS: dict[str, str] = {
     "GET /v1/merchant": "the caller's own record",
@@ -168,13 +174,52 @@ async def a_resources(
         headers=auth(a),
     )
     assert session.status_code == 201, session.text
+    account = await client.post(
+        "/v1/payout-accounts",
+        json={"iban": PAYOUT_IBAN, "holder_name": "Shop A Ltd", "currency": "TRY"},
+        headers=auth(a),
+    )
+    assert account.status_code == 201, account.text
     return {
         "payment_id": payment_id,
         "session_id": session.json()["id"],
         "refund_id": refund.json()["id"],
         "token": card.json()["id"],
         "batch_id": await closed_batch(pool, a),
+        "account_id": account.json()["id"],
+        "payout_id": await paid_payout(pool, a, account.json()["id"]),
     }
+
+
+async def paid_payout(pool: asyncpg.Pool, a: dict[str, str], account_id: str) -> str:
+    """A's payout (of an earlier batch) as settlement announces it once the bank paid it."""
+    now = datetime.now(UTC)
+    payout = PayoutUpdated(
+        payout_id=uuid.uuid4(),
+        merchant_id=a["id"],
+        currency="TRY",
+        amount=3_000,
+        status=PayoutStatus.PAID,
+        value_date=date.today(),
+        account_id=uuid.UUID(account_id),
+        iban_last4=PAYOUT_IBAN[-4:],
+        lines=(
+            PayoutLine(
+                batch_id=uuid.uuid4(),
+                batch_date=date.today() - timedelta(days=2),
+                value_date=date.today(),
+                amount=3_000,
+            ),
+        ),
+        created_at=now,
+        updated_at=now,
+        version=2,
+    )
+    envelope = new_envelope(
+        topics.PAYOUT_UPDATED, payout, correlation_id=payout.payout_id, producer="settlement"
+    )
+    await deliver(pool, topics.PAYOUT_UPDATED, envelope)
+    return str(payout.payout_id)
 
 
 async def closed_batch(pool: asyncpg.Pool, a: dict[str, str]) -> str:
@@ -234,6 +279,7 @@ def test_every_operation_is_in_the_matrix_or_exempt_with_a_reason() -> None:
         "POST /v1/cards",
         "POST /v1/webhook-endpoints",
         "POST /v1/checkout/sessions",
+        "POST /v1/payout-accounts",
     }, "classify the new collection endpoint in COLLECTIONS or NOT_COLLECTIONS"
     assert set(EXEMPT) <= {f"{m} {p}" for m, p, _ in operations()}
     assert len(matrix()) >= 8
@@ -314,6 +360,23 @@ async def test_balance_and_batches_are_the_callers_own(world: World) -> None:
     )
     assert b_page.status_code == 200, b_page.text
     assert b_page.json()["data"] == []
+
+
+async def test_payout_accounts_and_payouts_are_the_callers_own(world: World) -> None:
+    a_balance = (await world.client.get("/v1/balance", headers=auth(world.a))).json()
+    assert [(x["currency"], x["paid_out"]) for x in a_balance["balances"]] == [("TRY", 3_000)]
+    a_payouts = (await world.client.get("/v1/payouts", headers=auth(world.a))).json()
+    assert [p["id"] for p in a_payouts["data"]] == [world.resources["payout_id"]]
+    b_payouts = await world.client.get(
+        "/v1/payouts", params={"cursor": world.resources["payout_id"]}, headers=auth(world.b)
+    )
+    assert b_payouts.status_code == 200 and b_payouts.json()["data"] == []
+    b_accounts = (await world.client.get("/v1/payout-accounts", headers=auth(world.b))).json()
+    assert b_accounts["data"] == []
+    a_account = await world.client.get(
+        f"/v1/payout-accounts/{world.resources['account_id']}", headers=auth(world.a)
+    )
+    assert a_account.json()["is_default"] is True, "B's attempts changed nothing"
 
 
 async def test_bin_lookup_shows_the_callers_own_terms(world: World) -> None:

@@ -18,6 +18,7 @@ from intake.domain.payment import Operation, PaymentFacts
 from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.consumed import CONSUMER_HANDLERS
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
+from intake.service_layer.payouts import on_payout_updated
 from sanalpos_common import topics
 from sanalpos_common.schemas.events import (
     BatchClosed,
@@ -28,6 +29,7 @@ from sanalpos_common.schemas.events import (
     PaymentOperation,
     PaymentOperationFailed,
     PaymentSettled,
+    PayoutUpdated,
     topic_of,
 )
 
@@ -38,10 +40,13 @@ def test_the_registry_covers_every_outcome_topic_and_the_consumer_subscribes_to_
     assert set(OUTCOME_HANDLERS) == set(OUTCOMES)
 
 
-def test_the_consumer_adds_the_closed_batches_to_the_outcomes_and_nothing_else() -> None:
-    assert sorted(CONSUMER_HANDLERS.topics) == sorted((*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED))
+def test_the_consumer_adds_closed_batches_and_payouts_to_the_outcomes_and_nothing_else() -> None:
+    assert sorted(CONSUMER_HANDLERS.topics) == sorted(
+        (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.PAYOUT_UPDATED)
+    )
     assert CONSUMER_HANDLERS[BatchClosed] is on_batch_closed
-    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed}
+    assert CONSUMER_HANDLERS[PayoutUpdated] is on_payout_updated
+    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed, PayoutUpdated}
 
 
 @pytest.mark.parametrize(

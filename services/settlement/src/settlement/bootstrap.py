@@ -11,6 +11,7 @@ from settlement.config import SettlementSettings
 from settlement.entrypoints.admin import Container, build_app
 from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
 from settlement.service_layer.handlers import SettlementHandlers
+from settlement.service_layer.payouts import PayoutJob
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "settlement"
@@ -35,7 +36,23 @@ async def bootstrap(
     )
     platform.runtime.add_loop("batch-closer", closer.run, closer.stop)
     platform.health.add("batch-closer", closer.readiness)
+    payouts = PayoutJob(
+        platform.pool,
+        platform.name,
+        folder=settings.payout_folder(),
+        debtor=settings.payout_debtor(),
+        calendar=settings.calendar(),
+        time_zone=settings.payout_time_zone,
+        interval_s=settings.payout_interval_s,
+        clock=clock,
+    )
+    platform.runtime.add_loop("payout-job", payouts.run, payouts.stop)
+    platform.health.add("payout-job", payouts.readiness)
     app.state.container = Container(
-        pool=platform.pool, closer=closer, admin_token=settings.admin_token.get_secret_value()
+        pool=platform.pool,
+        closer=closer,
+        admin_token=settings.admin_token.get_secret_value(),
+        payouts=payouts,
+        producer=platform.name,
     )
     return platform

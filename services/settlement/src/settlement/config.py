@@ -1,4 +1,5 @@
 from datetime import date
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -9,7 +10,10 @@ from sanalpos_common.settings import (
     local_database_url,
     service_config,
 )
+from settlement.domain.payout_file import Debtor
 from settlement.domain.value_dates import MAX_PAYOUT_DELAY_DAYS, BusinessCalendar, UnknownCalendar
+
+REPO_STATE_DIR = Path(__file__).resolve().parents[4] / ".state"
 
 
 class SettlementSettings(ServiceSettings):
@@ -30,6 +34,26 @@ class SettlementSettings(ServiceSettings):
     """Whose public holidays are not business days (ISO 3166-1 alpha-2)."""
     extra_holidays: list[date] = Field(default_factory=list)
     """Days off decreed after the holiday data was released, e.g. ["2026-10-30"]."""
+    state_dir: Path = Field(default=REPO_STATE_DIR, validation_alias="SANALPOS_STATE_DIR")
+    payout_dir: Path | None = None
+    """Where payout files (pain.001 XML and CSV) are written; default <state dir>/payouts."""
+    payout_interval_s: float = Field(default=300.0, gt=0)
+    """How often the payout job looks for batches whose value date has come (business days)."""
+    payout_time_zone: str = "Europe/Istanbul"
+    """Whose calendar day the periodic payout job runs for."""
+    payout_debtor_name: str = "sanalpos Odeme Hizmetleri A.S."
+    """The platform's name on the transfers (the debtor of the credit transfers)."""
+    payout_debtor_ibans: dict[str, str] = Field(
+        default_factory=lambda: {
+            "TRY": "TR280001009999901234567890",
+            "EUR": "TR980001009999901234567891",
+            "USD": "TR710001009999901234567892",
+            "GBP": "TR440001009999901234567893",
+        }
+    )
+    """The platform's settlement account per currency the transfers are paid from."""
+    payout_debtor_bic: str | None = None
+    """The debtor bank's BIC; without one the file says NOTPROVIDED."""
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name (tests use a private one)."""
 
@@ -51,3 +75,11 @@ class SettlementSettings(ServiceSettings):
         if name not in FEE_PLANS:
             raise ValueError(f"unknown fee plan {name!r}; known: {sorted(FEE_PLANS)}")
         return name
+
+    def payout_folder(self) -> Path:
+        return self.payout_dir or self.state_dir / "payouts"
+
+    def payout_debtor(self) -> Debtor:
+        return Debtor(
+            self.payout_debtor_name, dict(self.payout_debtor_ibans), self.payout_debtor_bic
+        )

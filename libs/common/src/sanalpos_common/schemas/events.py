@@ -538,7 +538,7 @@ def topic_of(payload: BaseModel | type[BaseModel]) -> str:
 
 def correlation_id_of(payload: BaseModel) -> uuid.UUID:
     """What an event is about: its payment, or for merchant data the merchant or endpoint."""
-    if isinstance(payload, MerchantUpdated):
+    if isinstance(payload, MerchantUpdated | PayoutAccountUpdated | PayoutUpdated):
         return uuid.uuid5(MERCHANT_NAMESPACE, payload.merchant_id)
     if isinstance(payload, WebhookEndpointRegistered):
         return payload.endpoint_id
@@ -585,3 +585,63 @@ def payment_ref(source: _RefersToPayment, *, amount: int | None = None) -> Payme
         amount=source.amount if amount is None else amount,
         currency=source.currency,
     )
+
+
+# Payouts (issue 13): the merchant's bank accounts, announced by intake, and settlement's
+# payouts to them. Both keyed by merchant, so one merchant's changes stay in order.
+
+
+class PayoutAccountUpdated(_Frozen):
+    """A merchant's payout bank account as it now stands (key = merchant id). Latest version
+    of each account wins; a removed account comes with `active` false."""
+
+    account_id: uuid.UUID
+    merchant_id: str
+    iban: str = Field(
+        min_length=15, max_length=34, description="Validated IBAN, compact (no spaces)"
+    )
+    holder_name: str = Field(min_length=1, max_length=140)
+    currency: CurrencyCode
+    is_default: bool = Field(description="The account the currency's payouts go to")
+    active: bool = True
+    version: int = Field(ge=1, description="Increases with every change of this account")
+
+
+class PayoutStatus(StrEnum):
+    IN_TRANSIT = "in_transit"
+    """Sent to the bank in a payout file; the money left the merchant's balance."""
+    PAID = "paid"
+    RETURNED = "returned"
+    """The bank sent it back (closed account, wrong name): the money is available again."""
+
+
+class PayoutLine(_Frozen):
+    batch_id: uuid.UUID
+    batch_date: date
+    value_date: date
+    amount: int = Field(description="The batch's net, minor units (negative: netted refunds)")
+
+
+class PayoutUpdated(_Frozen):
+    """A payout created or changed by the bank's answer (key = merchant id). The newest
+    `version` of a payout wins."""
+
+    payout_id: uuid.UUID
+    merchant_id: str
+    currency: CurrencyCode
+    amount: int = Field(gt=0, description="Transferred, minor units")
+    status: PayoutStatus
+    value_date: date
+    account_id: uuid.UUID
+    iban_last4: str = Field(min_length=4, max_length=4)
+    lines: tuple[PayoutLine, ...] = Field(min_length=1)
+    reason: str | None = Field(default=None, max_length=500, description="Why it was returned")
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(ge=1)
+
+
+EVENT_MODELS[topics.PAYOUT_ACCOUNT_UPDATED] = PayoutAccountUpdated
+EVENT_MODELS[topics.PAYOUT_UPDATED] = PayoutUpdated
+TOPIC_OF_MODEL[PayoutAccountUpdated] = topics.PAYOUT_ACCOUNT_UPDATED
+TOPIC_OF_MODEL[PayoutUpdated] = topics.PAYOUT_UPDATED

@@ -412,3 +412,47 @@ WEBHOOK_EVENTS: dict[str, type[WebhookEvent]] = {
 
 def schema_file_name(event_type: str) -> str:
     return f"{event_type}.{API_VERSION}.json"
+
+
+# ----------------------------------------------------------------------------- payouts
+
+
+class Payout(_Public):
+    """A payout to your bank account: the net of one or more settlement batches."""
+
+    payout_id: uuid.UUID = Field(
+        description="The payout's id, as in GET /v1/payouts",
+        examples=["b0d6f7a2-1c3e-4d5f-8a9b-0c1d2e3f4a5b"],
+    )
+    merchant_id: MerchantId
+    amount: Amount
+    currency: CurrencyCode
+    value_date: date = Field(description="The value date it was made on", examples=["2026-12-03"])
+    iban_last4: str = Field(description="Last four characters of the IBAN", examples=["9595"])
+    batch_ids: list[uuid.UUID] = Field(
+        description="The settlement batches it pays",
+        examples=[["9d1c3e55-0f7a-4b2e-8c61-2a4f6b8d0e13"]],
+    )
+
+
+class PayoutFailure(Payout):
+    """A payout the bank returned: its amount is back in your available balance."""
+
+    failure_reason: str = Field(description="Why the bank returned it", examples=["account closed"])
+
+
+class PayoutPaid(WebhookEvent):
+    """The bank confirmed a payout to your account."""
+
+    type: Literal["payout.paid"] = "payout.paid"
+    data: Payout
+
+
+class PayoutFailed(WebhookEvent):
+    """The bank returned a payout; the money is available again and goes with the next one."""
+
+    type: Literal["payout.failed"] = "payout.failed"
+    data: PayoutFailure
+
+
+WEBHOOK_EVENTS.update({_type_of(model): model for model in (PayoutPaid, PayoutFailed)})

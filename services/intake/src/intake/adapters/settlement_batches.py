@@ -44,9 +44,12 @@ class SettlementBatches:
         )
 
     async def net_by_value_date(self, merchant_id: str) -> list[asyncpg.Record]:
+        """Batches in no payout (a returned payout's are in none again)."""
         return await self.db.fetch(
-            "SELECT currency, value_date, sum(net_amount) AS net_amount FROM settlement_batches "
-            "WHERE merchant_id = $1 GROUP BY currency, value_date",
+            "SELECT currency, value_date, sum(net_amount) AS net_amount FROM settlement_batches b "
+            "WHERE merchant_id = $1 AND NOT EXISTS "
+            "(SELECT 1 FROM payout_batches p WHERE p.batch_id = b.batch_id) "
+            "GROUP BY currency, value_date",
             merchant_id,
         )
 

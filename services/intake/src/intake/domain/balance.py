@@ -1,8 +1,10 @@
-"""A merchant's balance per currency from its closed batches. Pure.
+"""A merchant's balance per currency from its closed batches and payouts. Pure.
 
-Pending: batches whose value date is still ahead. Available: reached their value date. Payouts
-and disputes are not executed yet, so nothing is paid out or held; the fields exist so that
-clients need not change when they are.
+Pending: batches not in a payout whose value date is still ahead. Available: batches not in a
+payout that reached their value date (negative when refunds exceeded sales: netted against the
+next payouts). In transit: payouts sent to the bank, not yet confirmed. Paid out: payouts the
+bank confirmed. A returned payout's batches are in no payout again, so back in available.
+Disputes are not executed yet, so nothing is held.
 """
 
 from __future__ import annotations
@@ -25,16 +27,35 @@ class CurrencyBalance:
     pending: int = 0
     available: int = 0
     paid_out: int = 0
+    in_transit: int = 0
     held: int = 0
     next_value_date: date | None = None
     next_value_amount: int = 0
 
 
-def balances(batches: Iterable[ClosedBatch], today: date) -> list[CurrencyBalance]:
-    """One entry per currency, alphabetical; amounts in minor units (net may be negative)."""
+@dataclass(frozen=True)
+class PayoutTotal:
+    currency: str
+    status: str
+    """in_transit or paid (returned payouts count nowhere)"""
+    amount: int
+
+
+def balances(
+    batches: Iterable[ClosedBatch], today: date, payouts: Iterable[PayoutTotal] = ()
+) -> list[CurrencyBalance]:
+    """One entry per currency, alphabetical; amounts in minor units (net may be negative).
+    `batches`: the closed batches in no (unreturned) payout."""
     pending: dict[str, int] = {}
     available: dict[str, int] = {}
     upcoming: dict[str, dict[date, int]] = {}
+    paid: dict[str, int] = {}
+    in_transit: dict[str, int] = {}
+    for payout in payouts:
+        pending.setdefault(payout.currency, 0)
+        available.setdefault(payout.currency, 0)
+        into = paid if payout.status == "paid" else in_transit
+        into[payout.currency] = into.get(payout.currency, 0) + payout.amount
     for batch in batches:
         pending.setdefault(batch.currency, 0)
         available.setdefault(batch.currency, 0)
@@ -53,6 +74,8 @@ def balances(batches: Iterable[ClosedBatch], today: date) -> list[CurrencyBalanc
                 currency=currency,
                 pending=pending[currency],
                 available=available[currency],
+                paid_out=paid.get(currency, 0),
+                in_transit=in_transit.get(currency, 0),
                 next_value_date=first,
                 next_value_amount=days[first] if first is not None else 0,
             )

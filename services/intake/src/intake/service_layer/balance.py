@@ -1,4 +1,5 @@
-"""The merchant's balance and settlement batches, read from settlement's batch-closed events."""
+"""The merchant's balance and settlement batches, read from settlement's batch-closed and
+payout-updated events."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from intake.adapters.payouts import PayoutReadModel
 from intake.adapters.settlement_batches import SettlementBatches
-from intake.domain.balance import ClosedBatch, CurrencyBalance, balances
+from intake.domain.balance import ClosedBatch, CurrencyBalance, PayoutTotal, balances
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import BatchClosed
@@ -35,6 +37,7 @@ def _balance_view(balance: CurrencyBalance) -> dict[str, Any]:
         "pending": balance.pending,
         "available": balance.available,
         "paid_out": balance.paid_out,
+        "in_transit": balance.in_transit,
         "held": balance.held,
         "next_payout": next_payout,
     }
@@ -48,12 +51,14 @@ async def merchant_balance(
         batches = SettlementBatches(conn)
         zone = await batches.merchant_time_zone(merchant_id)
         rows = await batches.net_by_value_date(merchant_id)
+        sent = await PayoutReadModel(conn).totals(merchant_id)
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).date()
     closed = [ClosedBatch(r["currency"].strip(), r["value_date"], r["net_amount"]) for r in rows]
+    payouts = [PayoutTotal(r["currency"].strip(), r["status"], r["amount"]) for r in sent]
     return {
         "object": "balance",
         "as_of": today.isoformat(),
-        "balances": [_balance_view(b) for b in balances(closed, today)],
+        "balances": [_balance_view(b) for b in balances(closed, today, payouts)],
     }
 
 

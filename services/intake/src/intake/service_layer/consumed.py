@@ -1,19 +1,27 @@
 """Everything intake's Kafka consumer handles: the payment outcomes that drive its read model,
-and settlement's closed batches behind the merchant's balance. One table, one consumer group."""
+settlement's closed batches and payouts behind the merchant's balance. One table, one consumer group."""
 
 from __future__ import annotations
 
 from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.lifecycle import outcome_handlers
+from intake.service_layer.payouts import on_payout_updated
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.metrics import AuthorizationLatency
-from sanalpos_common.schemas.events import BatchClosed
+from sanalpos_common.schemas.events import BatchClosed, PayoutUpdated
 
 
 def consumer_handlers(latency: AuthorizationLatency | None = None) -> HandlerTable:
     """The outcome registry's handlers plus the balance's; `latency` as in outcome_handlers."""
-    return HandlerTable({**outcome_handlers(latency), BatchClosed: on_batch_closed})
+    return HandlerTable(
+        {
+            **outcome_handlers(latency),
+            BatchClosed: on_batch_closed,
+            PayoutUpdated: on_payout_updated,
+        }
+    )
 
 
 CONSUMER_HANDLERS = consumer_handlers()
-"""Intake's consumer: every outcome type, and settlement.batch-closed.v1."""
+"""Intake's consumer: every outcome type, settlement.batch-closed.v1 and
+settlement.payout-updated.v1."""

@@ -199,3 +199,27 @@ def public_event(
 def webhook_body(event: public.WebhookEvent) -> str:
     """The exact text that is signed and sent: compact JSON, UTF-8."""
     return event.model_dump_json()
+
+
+# ----------------------------------------------------------------------------- payouts
+
+
+def _payout(p: internal.PayoutUpdated, h: Header) -> public.WebhookEvent:
+    """Paid -> payout.paid, returned -> payout.failed; a payout in transit is not told."""
+    batch_ids = [line.batch_id for line in p.lines]
+    if p.status is internal.PayoutStatus.PAID:
+        return _event(public.PayoutPaid, h, _data(public.Payout, p, batch_ids=batch_ids))
+    if p.status is internal.PayoutStatus.RETURNED:
+        data = _data(
+            public.PayoutFailure,
+            p,
+            batch_ids=batch_ids,
+            failure_reason=p.reason or "returned by the bank",
+        )
+        return _event(public.PayoutFailed, h, data)
+    raise ValueError(f"a payout {p.status} has no public event")
+
+
+PUBLIC_EVENT_MAPPINGS[event_type(topics.PAYOUT_UPDATED)] = PublicMapping(
+    internal.PayoutUpdated, _payout
+)

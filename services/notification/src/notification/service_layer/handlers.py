@@ -1,5 +1,5 @@
-"""Consumes outcome events and endpoint registrations; records the webhook deliveries and
-the shopper emails to make (payments and merchants are kept for the emails)."""
+"""Consumes outcome events, payout updates and endpoint registrations; records the webhook
+deliveries and the shopper emails to make (payments and merchants are kept for the emails)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ from sanalpos_common.schemas.events import (
     EVENT_MODELS,
     MerchantUpdated,
     PaymentInitiated,
+    PayoutStatus,
+    PayoutUpdated,
     WebhookEndpointRegistered,
 )
 
@@ -93,6 +95,7 @@ class NotificationHandlers:
                 WebhookEndpointRegistered: self.on_endpoint_registered,
                 PaymentInitiated: self.on_initiated,
                 MerchantUpdated: self.on_merchant_updated,
+                PayoutUpdated: self.on_payout_updated,
             }
         )
 
@@ -150,6 +153,25 @@ class NotificationHandlers:
     async def on_merchant_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         if self.emails is not None:
             await self.emails(uow).upsert_merchant(envelope.payload)
+
+    async def on_payout_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        """payout.paid / payout.failed; a payout just made (in transit) is not told. The
+        deliveries' payment_id column holds the payout id (what the event is about)."""
+        payout: PayoutUpdated = envelope.payload
+        if payout.status is PayoutStatus.IN_TRANSIT:
+            return
+        event = OutcomeEvent(
+            message_id=envelope.message_id,
+            event_type=envelope.type,
+            occurred_at=envelope.occurred_at,
+            merchant_id=payout.merchant_id,
+            payment_id=payout.payout_id,
+            data=payout.model_dump(mode="json"),
+        )
+        endpoints = await self.webhooks(uow).enabled_endpoints(payout.merchant_id)
+        added = await self.webhooks(uow).add_deliveries(plan_deliveries(event, endpoints))
+        if added:
+            log.info("%s %s: %d webhook deliveries queued", event.event_type, payout.status, added)
 
 
 async def tell_shopper(store: ShopperEmailStore, trigger: Trigger) -> bool:

@@ -12,7 +12,7 @@ class LedgerRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def record(self, transaction: LedgerTransaction, batch_id: uuid.UUID) -> bool:
+    async def record(self, transaction: LedgerTransaction, batch_id: uuid.UUID | None) -> bool:
         """False when this transaction is already in the ledger (a redelivery)."""
         inserted = await self.conn.fetchval(
             "INSERT INTO ledger_transactions "

@@ -34,6 +34,10 @@ class Kind(StrEnum):
     REVERSAL = "reversal"
     """A capture cancelled ("iptal") before its batch closed: the sale leaves the batch."""
     REFUND = "refund"
+    PAYOUT = "payout"
+    """A payout to the merchant's bank (its `payment_id` column holds the payout id)."""
+    PAYOUT_PAID = "payout_paid"
+    PAYOUT_RETURNED = "payout_returned"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from sanalpos_common.schemas.events import (
     PaymentCaptured,
     PaymentRefunded,
     PaymentVoided,
+    PayoutAccountUpdated,
 )
 from settlement.adapters.batches import CapturedPayment
+from settlement.adapters.payouts import PayoutAccountRepository
 from settlement.domain.ledger import (
     LedgerTransaction,
     capture_transaction,
@@ -45,6 +47,7 @@ class SettlementHandlers:
                 PaymentVoided: self.on_voided,
                 PaymentRefunded: self.on_refunded,
                 MerchantUpdated: self.on_merchant_updated,
+                PayoutAccountUpdated: self.on_payout_account_updated,
             }
         )
 
@@ -164,3 +167,20 @@ class SettlementHandlers:
         batches = self.repositories.batches(uow)
         open_batches = await batches.open_batches_of(updated.merchant_id)
         await batches.reschedule([(bid, profile.closes_at(day)) for bid, day in open_batches])
+
+    async def on_payout_account_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        account: PayoutAccountUpdated = envelope.payload
+        if not await PayoutAccountRepository(uow.conn).apply(account):
+            log.info(
+                "payout account %s version %d is not newer", account.account_id, account.version
+            )
+            return
+        log.info(
+            "payout account %s of %s (%s, ...%s): default %s, active %s",
+            account.account_id,
+            account.merchant_id,
+            account.currency,
+            account.iban[-4:],
+            account.is_default,
+            account.active,
+        )

@@ -13,6 +13,7 @@ from intake.entrypoints.http import (
     lifecycle,
     merchants,
     payments,
+    payouts,
     search,
     signing,
 )
@@ -44,5 +45,6 @@ def build_app() -> FastAPI:
     app.include_router(balance.router)
     app.include_router(checkout.router)
     app.include_router(checkout_page.router)  # the hosted payment page (not in the OpenAPI)
+    app.include_router(payouts.router)
     install_openapi(app)
     return app

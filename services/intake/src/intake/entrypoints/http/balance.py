@@ -34,6 +34,7 @@ BALANCE_EXAMPLE: dict[str, Any] = {
     "pending": 122_762,
     "available": 0,
     "paid_out": 0,
+    "in_transit": 0,
     "held": 0,
     "next_payout": {"value_date": "2026-10-30", "amount": 122_762},
 }
@@ -51,12 +52,14 @@ class CurrencyBalanceOut(BaseModel):
         examples=[122_762],
     )
     available: int = Field(
-        description="Net of closed batches that reached their value date, minor units "
-        "(negative when refunds exceeded sales: netted against later batches)",
+        description="Net of closed batches that reached their value date and are in no "
+        "payout yet, minor units (negative when refunds exceeded sales: netted against the "
+        "next payouts)",
         examples=[0],
     )
-    paid_out: int = Field(
-        description="Paid to your bank account, minor units (payouts: not yet)", examples=[0]
+    paid_out: int = Field(description="Payouts your bank confirmed, minor units", examples=[0])
+    in_transit: int = Field(
+        description="Payouts sent to your bank, not yet confirmed, minor units", examples=[0]
     )
     held: int = Field(
         description="Held for disputes and reserves, minor units (not yet)", examples=[0]

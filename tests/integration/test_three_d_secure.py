@@ -236,9 +236,14 @@ async def test_frauds_3ds_rule_leads_to_a_challenge_not_a_manual_review(
                 uuid.UUID(payment_id),
             )
             assert (held["reviews"], held["cause"]) == (0, "fraud_step_up")
-            # Fraud's own queue lists the step-up with its action, for the record.
-            queue = {r["payment_id"]: r["action"] for r in (await fraud.get("/v1/reviews")).json()}
-            assert queue.get(payment_id, "3ds") == "3ds"
+            # Not in fraud's manual review queue, and a reviewer cannot decide it there.
+            queue = {r["payment_id"] for r in (await fraud.get("/v1/reviews")).json()}
+            assert payment_id not in queue
+            resolved = await fraud.post(
+                f"/v1/reviews/{payment_id}/resolve", json={"decision": "approve"}
+            )
+            assert resolved.status_code == 409, resolved.text
+            assert "3-D Secure" in resolved.json()["detail"]
             assert (await answer_challenge(waiting["next_action"]["url"])).status_code == 303
             done = await reaches(intake, key, payment_id, "captured", authenticated=True)
             assert done["authentication"]["status"] == "authenticated"

@@ -103,9 +103,10 @@ class DecisionRepository:
         )
 
     async def lock_for_review(self, payment_id: uuid.UUID) -> asyncpg.Record | None:
-        """merchant_id and decision, row-locked until the transaction ends."""
+        """merchant_id, decision and action, row-locked until the transaction ends."""
         return await self.conn.fetchrow(
-            "SELECT merchant_id, decision FROM fraud_decisions WHERE payment_id = $1 FOR UPDATE",
+            "SELECT merchant_id, decision, action FROM fraud_decisions "
+            "WHERE payment_id = $1 FOR UPDATE",
             payment_id,
         )
 

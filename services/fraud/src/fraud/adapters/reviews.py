@@ -15,12 +15,14 @@ class ReviewRepository:
         self.conn = conn
 
     async def pending(self, limit: int, merchant_id: str | None) -> list[asyncpg.Record]:
-        """Decisions `review` with no resolution yet, oldest first."""
+        """Decisions `review` with no resolution yet, oldest first. A `3ds` step-up is not
+        in the queue: the shopper's 3-D Secure challenge decides it, not a reviewer."""
         return await self.conn.fetch(
             "SELECT d.payment_id, d.merchant_id, d.score, d.action, d.reasons, d.rules_fired, "
             "d.amount, d.currency, d.card_bin, d.card_last4, d.created_at FROM fraud_decisions d "
             "LEFT JOIN fraud_review_resolutions r ON r.payment_id = d.payment_id "
-            "WHERE d.decision = 'review' AND r.payment_id IS NULL "
+            "WHERE d.decision = 'review' AND d.action IS DISTINCT FROM '3ds' "
+            "AND r.payment_id IS NULL "
             "AND ($2::text IS NULL OR d.merchant_id = $2) ORDER BY d.created_at LIMIT $1",
             limit,
             merchant_id,

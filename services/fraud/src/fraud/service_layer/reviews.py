@@ -47,6 +47,11 @@ async def resolve(
             raise NotFound(f"no fraud decision for payment {payment_id}")
         if row["decision"] != "review":
             raise Conflict(f"payment {payment_id} was not sent to review ({row['decision']})")
+        if row["action"] == "3ds":
+            raise Conflict(
+                f"payment {payment_id} was stepped up to 3-D Secure: the shopper's challenge "
+                "decides it, not a review"
+            )
         resolved_at = await ReviewRepository(uow.conn).add_resolution(
             payment_id, decision.value, note, actor
         )

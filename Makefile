@@ -19,7 +19,7 @@ TEST_ENV := SANALPOS_STATE_DIR=$(CURDIR)/.state/test SANALPOS_KAFKA_PORT=$(TEST_
 	SANALPOS_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) SANALPOS_PG_PORT=$(TEST_PG_PORT) \
 	SANALPOS_PROMETHEUS=off SANALPOS_ALLOW_DEV_SECRETS=1
 
-.PHONY: help install monitoring-tools run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile infra-up infra-down clean fraud-eval chaos
+.PHONY: help install monitoring-tools run up down status logs demo test test-unit test-integration lint schemas bench bench-intake profile bench-checkout infra-up infra-down clean fraud-eval chaos
 
 help:
 	@echo "make run      start everything locally with demo traffic (Ctrl-C stops all)"
@@ -27,6 +27,7 @@ help:
 	@echo "make up|down|status|logs   the same system in the background, for scripts"
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    throughput/latency numbers (not part of tests)"
+	@echo "make bench-checkout   hosted payment page: click on Pay -> shop page, p50 (browser)"
 	@echo "make bench-intake   intake req/s with and without Prefer: wait, vs /healthz"
 	@echo "make profile SERVICE=intake [DURATION=20 RATE=50]   py-spy flamegraph under load"
 	@echo "make fraud-eval [FRAUD_EVAL_DATA=file]   replay labeled payments, print fraud metrics"
@@ -91,6 +92,14 @@ schemas: install
 bench: install
 	$(UV) run --no-sync python scripts/stack.py up
 	$(UV) run --no-sync python scripts/bench.py $(BENCH_ARGS)
+
+# The hosted payment page in a real browser on the whole system: click on Pay -> the shop's
+# success_url loaded, five frictionless approvals; prints p50/max (saved to timings.json).
+bench-checkout: install monitoring-tools
+	@$(TEST_ENV) bash scripts/infra/infra.sh up
+	@set +e; eval "$$($(TEST_ENV) bash scripts/infra/infra.sh env)"; \
+	$(TEST_ENV) $(UV) run --no-sync pytest -m bench -s -q tests/integration/test_checkout_browser.py; \
+	status=$$?; $(TEST_ENV) bash scripts/infra/infra.sh down >/dev/null 2>&1; exit $$status
 
 bench-intake: install
 	$(UV) run --no-sync python scripts/stack.py up

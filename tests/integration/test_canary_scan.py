@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email
+import email.policy
 import hashlib
 import json
 import os
@@ -46,6 +48,7 @@ from tests.integration.conftest import new_merchant
 from tests.integration.support import (
     ROOT,
     SERVICES,
+    MailSink,
     ServiceProcess,
     WebhookReceiver,
     eventually,
@@ -78,7 +81,10 @@ EXPIRED = Canary(fresh_number("422761"), "9183", "invalid: expired")
 TAMPERED = Canary(fresh_number("453914"), "2206", "invalid: tampered JWE")
 CONFLICT = Canary(fresh_number("515493"), "8652", "invalid: card and card_token")
 IN_TEXT = Canary(fresh_number("601100"), None, "invalid: card number in free text")
+CHECKOUT = Canary(fresh_number("448590"), "6271", "hosted payment page (JWE made in the page)")
+CHECKOUT_SHOPPER = f"canary-{uuid.uuid4().hex[:8]}@shopper.example"
 CANARIES = [
+    CHECKOUT,
     IN_TEXT,
     SALE,
     PREAUTH,
@@ -287,6 +293,42 @@ class Traffic:
         self.webhook_secrets["registered and replayed"] = first.json()["secret"]
         self.webhook_endpoints.append(first.json()["id"])
 
+    async def pay_on_the_page(self, key: dict[str, Any], card_data: dict[str, Any]) -> None:
+        """The hosted payment page's flow as the page's script runs it: a checkout session
+        with a shopper email (so a receipt is sent), the page (CSRF cookie), and a submit of
+        the card as a JWE bound to the session."""
+        created = self.saw(
+            await self.intake.post(
+                "/v1/checkout/sessions",
+                json={
+                    "amount": 9_900,
+                    "currency": "TRY",
+                    "order_id": f"canary-page-{uuid.uuid4().hex[:8]}",
+                    "shopper": {"email": CHECKOUT_SHOPPER, "name": "Canary Shopper"},
+                    "success_url": "https://canary.shop.example/paid",
+                    "failure_url": "https://canary.shop.example/failed",
+                },
+                headers=auth(self.api_key),
+            )
+        )
+        assert created.status_code == 201, created.text
+        session_id = created.json()["id"]
+        CHECKOUT.contexts.append(session_id)
+        page = self.saw(await self.intake.get(f"/checkout/{session_id}"))
+        assert page.status_code == 200, page.text
+        csrf = page.cookies["cs_csrf"]
+        self.intake.cookies.clear()  # the session client is shared by the whole run
+        paid = self.saw(
+            await self.intake.post(
+                f"/checkout/{session_id}/pay",
+                json={"encrypted_card": seal(key, card_data, session_id), "installments": 1},
+                headers={"X-CSRF-Token": csrf, "Cookie": f"cs_csrf={csrf}"},
+            )
+        )
+        assert paid.status_code == 202, paid.text
+        CHECKOUT.contexts.append(paid.json()["payment_id"])
+        self.expected[paid.json()["payment_id"]] = {"settled"}
+
     async def store(self, canary: Canary, body: dict[str, Any]) -> str:
         response = self.saw(
             await self.intake.post("/v1/cards", json=body, headers=auth(self.api_key))
@@ -370,6 +412,7 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str, merchant_id: str
         payment(1_000, card=card(SALE), metadata={"customer_card": IN_TEXT.number})
     )
     await traffic.register_webhook_endpoint()
+    await traffic.pay_on_the_page(key, card(CHECKOUT))
     truncated = json.dumps(payment(1_000, card=card(IN_TEXT)))[:-20].encode()
     malformed = traffic.saw(
         await intake.post(
@@ -380,6 +423,16 @@ async def send_the_mix(intake: httpx.AsyncClient, api_key: str, merchant_id: str
     )
     assert malformed.status_code == 422, malformed.text
     return traffic
+
+
+def email_text(data: bytes) -> str:
+    """The message as sent, then each text part decoded (quoted-printable, base64)."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    parts = [data.decode(errors="replace")]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            parts.append(str(part.get_content()))
+    return "\n".join(parts)
 
 
 async def outboxes_drained(databases: dict[str, asyncpg.Pool]) -> bool:
@@ -396,6 +449,7 @@ async def test_no_card_data_in_databases_topics_or_logs(
     databases: dict[str, asyncpg.Pool],
     endpoints: dict[str, str],
     webhooks: WebhookReceiver,
+    mail: MailSink,
 ) -> None:
     infra_logs = sorted(
         p
@@ -423,6 +477,11 @@ async def test_no_card_data_in_databases_topics_or_logs(
         return len(webhooks.for_payment(SALE.contexts[0])) >= 3
 
     await eventually(sale_webhooks_delivered, timeout_s=30)
+
+    async def page_receipt_sent() -> bool:
+        return bool(mail.to(CHECKOUT_SHOPPER))
+
+    await eventually(page_receipt_sent, timeout_s=45)
     await asyncio.sleep(1.0)  # log lines of the last handlers reach their files
 
     records: list[Record] = []
@@ -442,6 +501,11 @@ async def test_no_card_data_in_databases_topics_or_logs(
         Record(f"webhook:{hook.path}#{n}", json.dumps(hook.headers) + "\n" + hook.body.decode())
         for n, hook in enumerate(list(webhooks.received))
     ]
+    # The shopper's emails, as the SMTP server received them (MIME: text, HTML, headers).
+    records += [
+        Record(f"email:{','.join(to)}#{n}", email_text(data))
+        for n, (to, data) in enumerate(list(mail.received))
+    ]
     for path, offset in infra_offsets.items():
         with open(path, "rb") as handle:
             handle.seek(offset)
@@ -458,6 +522,9 @@ async def test_no_card_data_in_databases_topics_or_logs(
     assert any('"pan_ciphertext"' in r.text for r in intake_rows), "outbox bytea not decoded"
     assert len(kafka) > len(traffic.expected) and traffic.refused >= 8
     assert any(token in dumps["intake"] for token in STORED.contexts)
+    page_payment = CHECKOUT.contexts[-1]
+    assert page_payment in dumps["intake"] and page_payment in dumps["notification"]
+    assert any(r.source.startswith("email:") and "9,90 TL" in r.text for r in records)
 
     hits = scan(records, CANARIES)
     assert not hits, f"{len(hits)} card data hits:\n" + "\n".join(map(str, hits[:50]))

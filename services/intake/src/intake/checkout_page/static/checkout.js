@@ -12,6 +12,10 @@
   const form = document.getElementById("card-form");
   const enc = new TextEncoder();
   const base = `/checkout/${data.session}`;
+  // Back from the issuer's challenge (/return?payment_id=...): the outcome may not have
+  // reached intake yet, so a "requires_action" still shown is waited out, not followed back
+  // to the finished challenge. A new submit clears it.
+  let backFromChallenge = new URLSearchParams(window.location.search).has("challenged");
 
   const text = (key, vars) =>
     (msg[key] || key).replace(/\{(\w+)\}/g, (_, name) => String((vars || {})[name] ?? ""));
@@ -257,6 +261,7 @@
       return;
     }
     busy = true;
+    backFromChallenge = false;
     button.disabled = true;
     say("js_processing");
     const exp = parseExpiry(fields.exp.value);
@@ -313,7 +318,7 @@
   }
 
   function follow(state) {
-    if (state.status === "requires_action" && state.next_action_url) {
+    if (state.status === "requires_action" && state.next_action_url && !backFromChallenge) {
       say("js_redirecting");
       window.location.assign(state.next_action_url);
     } else if (state.status === "succeeded") {

@@ -229,7 +229,11 @@ async def status(
 
 @router.get("/checkout/{session_id}/return")
 async def back_to_shop(
-    session_id: str, request: Request, c: AppContainer, cancel: bool = False
+    session_id: str,
+    request: Request,
+    c: AppContainer,
+    cancel: bool = False,
+    payment_id: str | None = None,
 ) -> Response:
     """After the outcome (or the 3-D Secure challenge): 303 to the shop with the signed
     result, or back to the page while the shopper may still act."""
@@ -237,6 +241,10 @@ async def back_to_shop(
         return _error_page(404, "not_found", "tr")
     try:
         location = await checkout.return_location(c.pool, c.checkout, session_id, cancel)
+        if payment_id is not None and location == f"/checkout/{session_id}":
+            # Sent back by the issuer's challenge page before its outcome reached us: the
+            # page waits for it instead of following the challenge link again.
+            location += "?challenged=1"
     except checkout.CheckoutSessionNotFound:
         return _error_page(404, "not_found", "tr")
     except checkout.CheckoutDisabled:

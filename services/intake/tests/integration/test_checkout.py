@@ -455,3 +455,23 @@ async def test_bin_lookups_and_submits_are_limited_per_session(world: World) -> 
         f"/checkout/{other['id']}/installments", params={"bin": "41111111"}
     )
     assert fine.status_code == 200
+
+
+async def test_a_framed_page_over_https_gets_a_partitioned_cross_site_cookie() -> None:
+    async with (
+        private_intake(public_base_url="https://pay.sanalpos.example") as platform,
+        http_client(platform) as client,
+    ):
+        world = World(platform, client)
+        framed = await world.merchant(checkout_frame_ancestors=["https://shop.example"])
+        plain = await world.merchant()
+        framed_cookie = (await world.open_page((await world.session(framed))["id"])).headers[
+            "set-cookie"
+        ]
+        plain_cookie = (await world.open_page((await world.session(plain))["id"])).headers[
+            "set-cookie"
+        ]
+    for part in ("SameSite=none", "Secure", "Partitioned", "HttpOnly"):
+        assert part in framed_cookie, framed_cookie
+    assert "SameSite=strict" in plain_cookie and "Partitioned" not in plain_cookie
+    assert "Secure" in plain_cookie

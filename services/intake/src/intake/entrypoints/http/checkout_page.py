@@ -129,13 +129,19 @@ async def page(session_id: str, request: Request, c: AppContainer, lang: Lang = 
         )
     )
     response = HTMLResponse(html, headers=security_headers(session.frame_ancestors))
+    https = c.checkout.public_base_url.startswith("https://")
+    # Framed in the shop's page (PayTR-style iframe), the page is a third-party frame:
+    # a SameSite=Strict cookie would not come back with the submit. There it is
+    # SameSite=None, Secure and Partitioned (CHIPS: kept per top-level shop site).
+    framed = bool(session.frame_ancestors) and https
     response.set_cookie(
         CSRF_COOKIE,
         row["csrf_token"],
         path=f"/checkout/{session_id}",
         httponly=True,
-        samesite="strict",
-        secure=c.checkout.public_base_url.startswith("https://"),
+        samesite="none" if framed else "strict",
+        secure=https,
+        partitioned=framed,
         max_age=24 * 3600,
     )
     return response

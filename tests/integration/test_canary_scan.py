@@ -524,7 +524,7 @@ async def test_no_card_data_in_databases_topics_or_logs(
     assert any(token in dumps["intake"] for token in STORED.contexts)
     page_payment = CHECKOUT.contexts[-1]
     assert page_payment in dumps["intake"] and page_payment in dumps["notification"]
-    assert any(r.source.startswith("email:") and "9,90 TL" in r.text for r in records)
+    assert any(r.source.startswith("email:") and "99,00 TL" in r.text for r in records)
 
     hits = scan(records, CANARIES)
     assert not hits, f"{len(hits)} card data hits:\n" + "\n".join(map(str, hits[:50]))

@@ -243,7 +243,7 @@ async def test_frauds_3ds_rule_leads_to_a_challenge_not_a_manual_review(
                 f"/v1/reviews/{payment_id}/resolve", json={"decision": "approve"}
             )
             assert resolved.status_code == 409, resolved.text
-            assert "3-D Secure" in resolved.json()["detail"]
+            assert "3-D Secure" in resolved.json()["title"]
             assert (await answer_challenge(waiting["next_action"]["url"])).status_code == 303
             done = await reaches(intake, key, payment_id, "captured", authenticated=True)
             assert done["authentication"]["status"] == "authenticated"

@@ -302,8 +302,24 @@ async def test_a_submit_pays_once_with_the_sessions_terms(world: World) -> None:
     assert (
         waiting.status_code == 303 and waiting.headers["location"] == f"/checkout/{session['id']}"
     )
+    # Sent back by the challenge page before the outcome: the page is told to wait for it.
+    challenged = await world.client.get(
+        f"/checkout/{session['id']}/return",
+        params={"payment_id": str(payment["id"])},
+        follow_redirects=False,
+    )
+    assert challenged.headers["location"] == f"/checkout/{session['id']}?challenged=1"
+    assert (await world.open_page(session["id"], challenged="1")).status_code == 200
 
     await feed(world.pool, topics.PAYMENT_AUTHORIZED, authorized(payment["id"], shop["id"], 125000))
+    # ... even once the outcome is in (the page's script then moves on to the shop): a
+    # redirect chain from the challenge form to the shop would break the ACS page's CSP.
+    onwards = await world.client.get(
+        f"/checkout/{session['id']}/return",
+        params={"payment_id": str(payment["id"])},
+        follow_redirects=False,
+    )
+    assert onwards.headers["location"] == f"/checkout/{session['id']}?challenged=1"
     status = await world.client.get(f"/checkout/{session['id']}/status")
     assert status.json() == {"status": "succeeded", "attempts_left": 3, "final": True}
     read = await world.client.get(f"/v1/checkout/sessions/{session['id']}", headers=shop["auth"])
@@ -463,7 +479,13 @@ async def test_a_framed_page_over_https_gets_a_partitioned_cross_site_cookie() -
         http_client(platform) as client,
     ):
         world = World(platform, client)
-        framed = await world.merchant(checkout_frame_ancestors=["https://shop.example"])
+        framed = await world.merchant()
+        updated = await client.patch(
+            f"/admin/merchants/{framed['id']}",
+            json={"checkout_frame_ancestors": ["https://shop.example"]},
+            headers=ADMIN,
+        )
+        assert updated.status_code == 200, updated.text
         plain = await world.merchant()
         framed_cookie = (await world.open_page((await world.session(framed))["id"])).headers[
             "set-cookie"

@@ -16,6 +16,10 @@
   // reached intake yet, so a "requires_action" still shown is waited out, not followed back
   // to the finished challenge. A new submit clears it.
   let backFromChallenge = new URLSearchParams(window.location.search).has("challenged");
+  if (backFromChallenge && (data.state.status === "succeeded" || data.state.final)) {
+    window.location.assign(`${base}/return`); // the outcome is in: on to the shop
+    return;
+  }
 
   const text = (key, vars) =>
     (msg[key] || key).replace(/\{(\w+)\}/g, (_, name) => String((vars || {})[name] ?? ""));

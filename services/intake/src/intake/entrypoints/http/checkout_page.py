@@ -82,7 +82,12 @@ Lang = Annotated[str | None, Query(max_length=2)]
 
 
 @router.get("/checkout/{session_id}")
-async def page(session_id: str, request: Request, c: AppContainer, lang: Lang = None) -> Response:
+async def page(
+    session_id: str,
+    request: Request,
+    c: AppContainer,
+    lang: Lang = None,
+) -> Response:
     if not is_session_id(session_id):
         return _error_page(404, "not_found", _locale(lang, "tr"))
     try:
@@ -134,14 +139,21 @@ async def page(session_id: str, request: Request, c: AppContainer, lang: Lang = 
     # a SameSite=Strict cookie would not come back with the submit. There it is
     # SameSite=None, Secure and Partitioned (CHIPS: kept per top-level shop site).
     framed = bool(session.frame_ancestors) and https
+    if framed:
+        # Written by hand: Python's http.cookies knows `Partitioned` only from 3.14.
+        response.headers.append(
+            "set-cookie",
+            f"{CSRF_COOKIE}={row['csrf_token']}; Max-Age={24 * 3600}; "
+            f"Path=/checkout/{session_id}; HttpOnly; SameSite=none; Secure; Partitioned",
+        )
+        return response
     response.set_cookie(
         CSRF_COOKIE,
         row["csrf_token"],
         path=f"/checkout/{session_id}",
         httponly=True,
-        samesite="none" if framed else "strict",
+        samesite="strict",
         secure=https,
-        partitioned=framed,
         max_age=24 * 3600,
     )
     return response
@@ -247,10 +259,12 @@ async def back_to_shop(
         return _error_page(404, "not_found", "tr")
     try:
         location = await checkout.return_location(c.pool, c.checkout, session_id, cancel)
-        if payment_id is not None and location == f"/checkout/{session_id}":
-            # Sent back by the issuer's challenge page before its outcome reached us: the
-            # page waits for it instead of following the challenge link again.
-            location += "?challenged=1"
+        if payment_id is not None and not cancel:
+            # Sent back by the issuer's challenge page (its form's redirect): always to our
+            # page first, which waits for the outcome and then moves on by itself. A redirect
+            # chain from the challenge form straight to the shop would break the challenge
+            # page's CSP form-action, which lists its own and our origin only.
+            location = f"/checkout/{session_id}?challenged=1"
     except checkout.CheckoutSessionNotFound:
         return _error_page(404, "not_found", "tr")
     except checkout.CheckoutDisabled:

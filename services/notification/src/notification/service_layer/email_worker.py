@@ -1,19 +1,15 @@
 """Sends pending shopper emails: claim due rows, send them concurrently over SMTP, record
-each attempt. The same shape as the webhook delivery worker: no transaction is open during an
-SMTP session, a claim is a lease, and the result is recorded fenced on the attempt number.
+each attempt (the loop itself is service_layer/leased_worker.py, shared with webhooks).
 
 Log lines name the email by id, kind and attempt: never its address or its body.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -28,6 +24,7 @@ from notification.adapters.shopper_emails import (
 )
 from notification.adapters.smtp_sender import SmtpResult, SmtpSender
 from notification.domain.retry import RetryPolicy, next_attempt_at
+from notification.service_layer.leased_worker import LeasedWorker
 from sanalpos_common import tracing
 from sanalpos_common.observability import payment_id_var
 
@@ -49,83 +46,36 @@ class EmailMetrics:
         )
 
 
-@dataclass
-class EmailWorker:
+@dataclass(kw_only=True)
+class EmailWorker(LeasedWorker):
     outbox: EmailOutbox
     sender: SmtpSender
     policy: RetryPolicy
     metrics: EmailMetrics
-    concurrency: int = 8
     lease_s: float = 120.0
-    idle_poll_s: float = 1.0
-    min_wait_s: float = 0.02
-    stall_after_s: float = 30.0
-    drain_timeout_s: float = 5.0
     waiting_retention_h: float = 192.0
     purge_every_s: float = 600.0
     resolve_waiting: Callable[[], Awaitable[int]] | None = None
     """Queues the emails of outcomes left waiting for a payment that did arrive (a race
     between replicas); run every `resolve_every_s`."""
     resolve_every_s: float = 5.0
-    rng: random.Random = field(default_factory=random.Random)
-    last_cycle_monotonic: float | None = None
     sent: int = 0
     _last_purge: float = 0.0
     _last_resolve: float = 0.0
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    _in_flight: set[asyncio.Task[None]] = field(default_factory=set)
-    _stopping: bool = False
 
-    def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
+    label = "email worker"
+    channel = EMAIL_CHANNEL
 
-    async def run(self) -> None:
-        listener = await self.outbox.pool.acquire()
-        await listener.add_listener(EMAIL_CHANNEL, self._notified)
-        listener.add_termination_listener(self._notified)
-        try:
-            while not self._stopping:
-                if listener.is_closed():
-                    raise ConnectionError("LISTEN connection lost")  # restarted afresh
-                self.last_cycle_monotonic = time.monotonic()
-                try:
-                    await self._purge_if_due()
-                    await self._resolve_if_due()
-                    claimed = await self.dispatch_due()
-                    wait = await self._next_wait(claimed)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("email worker database error: %s", type(exc).__name__)
-                    wait = 1.0
-                await self._sleep(wait)
-            if self._in_flight:
-                await asyncio.wait(set(self._in_flight), timeout=self.drain_timeout_s)
-            for task in set(self._in_flight):
-                task.cancel()
-        finally:
-            with contextlib.suppress(Exception):
-                listener.remove_termination_listener(self._notified)
-                await listener.remove_listener(EMAIL_CHANNEL, self._notified)
-            await self.outbox.pool.release(listener)
+    @property
+    def leased(self) -> EmailOutbox:
+        return self.outbox
 
-    async def dispatch_due(self) -> int:
-        claimed = await self.outbox.claim(self.concurrency - len(self._in_flight), self.lease_s)
-        for email in claimed:
-            task = asyncio.create_task(self._deliver(email), name=f"email:{email.id}")
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
-        return len(claimed)
+    def _task_name(self, item: ClaimedEmail) -> str:
+        return f"email:{item.id}"
 
-    async def _next_wait(self, claimed: int) -> float:
-        free = self.concurrency - len(self._in_flight)
-        if claimed and free > 0:
-            return 0.0
-        if free <= 0:
-            return self.idle_poll_s
-        due_in = await self.outbox.seconds_until_next_due()
-        if due_in is None:
-            return self.idle_poll_s
-        return max(self.min_wait_s, min(due_in, self.idle_poll_s))
+    async def _before_cycle(self) -> None:
+        await self._purge_if_due()
+        await self._resolve_if_due()
 
     async def _purge_if_due(self) -> None:
         now = time.monotonic()
@@ -150,21 +100,6 @@ class EmailWorker:
             return
         if resolved:
             log.info("%d shopper notices that waited for a known payment resolved", resolved)
-
-    def _notified(self, *_: object) -> None:
-        self._wakeup.set()
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._wakeup.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("email task failed: %r", task.exception())
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds > 0 and not self._wakeup.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
-        self._wakeup.clear()
 
     async def _deliver(self, email: ClaimedEmail) -> None:
         token = payment_id_var.set(str(email.payment_id))
@@ -237,17 +172,10 @@ class EmailWorker:
     async def sample(self) -> None:
         self.metrics.pending.set(await self.outbox.pending())
 
-    async def readiness(self) -> tuple[bool, str]:
-        last = self.last_cycle_monotonic
-        if last is None:
-            return False, "email worker has not started"
-        age = time.monotonic() - last
+    async def _pending_now(self) -> int:
         pending = await self.outbox.pending()
         self.metrics.pending.set(pending)
-        return (
-            age < self.stall_after_s,
-            f"last cycle {age:.1f}s ago, {len(self._in_flight)} in flight, {pending} pending",
-        )
+        return pending
 
 
 def email_span(email: ClaimedEmail) -> Span | None:

@@ -89,6 +89,8 @@ def service_env() -> dict[str, str]:
     for service in SERVICES:
         env.setdefault(f"{service.upper()}_HTTP_PORT", str(port_of(service)))
     env.setdefault("SANALPOS_ENV", "development")
+    # fraud's RocksDB tables live with the rest of the local state (`make clean` drops them).
+    env.setdefault("FRAUD_FAUST_DATADIR", str(state_dir() / "fraud-faust"))
     if sink_wanted():  # shopper emails go to the local sink (and so to .eml files)
         env["NOTIFICATION_SMTP_HOST"] = "127.0.0.1"
         env["NOTIFICATION_SMTP_PORT"] = str(sink_port())

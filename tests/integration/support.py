@@ -207,6 +207,8 @@ def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProce
             # outcome here would depend on when the suite runs. The model is exercised by
             # test_fraud_eval.py (its own stack) and by services/fraud's tests.
             "FRAUD_MODEL_ENABLED": "false",
+            # fraud's RocksDB tables, kept across a restart of the process (test_chaos.py).
+            "FRAUD_FAUST_DATADIR": str(log_dir / "fraud-faust"),
             # The test receivers listen on 127.0.0.1: loopback webhook targets are a
             # development switch (every other non-public address stays refused).
             "INTAKE_WEBHOOK_ALLOW_LOOPBACK": "true",

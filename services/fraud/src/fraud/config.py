@@ -40,15 +40,16 @@ class FraudSettings(ServiceSettings):
     faust_app_id: str = "sanalpos-fraud"
     """faust app id: it is also the Kafka consumer group and the prefix of the internal
     topics (repartition and table changelogs). Two deployments must not share it."""
-    faust_store: str = "memory://"
-    """faust's table store. Only `memory://` is supported: faust's RocksDB store files each
-    write under the partition of faust's *current event*, but the feature table is written
-    after the batch's commit to the partition of each payment (PartitionedTable), so with
-    RocksDB a value lands in (and is read from) the wrong partition's database."""
-    faust_datadir: Path = Field(
-        default_factory=lambda: Path(tempfile.gettempdir()) / "sanalpos-fraud"
-    )
-    """faust creates folders at start-up; must be writable (the image's /app is not)."""
+    faust_store: str = "rocksdb://"
+    """faust's table store. `rocksdb://` (adapters/pinned_rocksdb.py) keeps each partition's
+    table on disk with the changelog offset it has read, so a restart reads only what was
+    written since; keep `faust_datadir` on a persistent volume for that. `memory://` reads
+    the whole compacted changelog at every start."""
+    faust_datadir: Path | None = None
+    """faust's tables (RocksDB) and folders; must be writable (the image's /app is not). It
+    mirrors one Kafka cluster's changelogs: emptied at start when the cluster differs. One
+    per process (RocksDB locks it): the default is per app id and HTTP port under the
+    temporary folder (see `faust_data_dir`)."""
     internal_topic_partitions: int = Field(default=3, ge=1)
     """Partitions of the by-card repartition topic and of the changelogs (they must match)."""
     internal_topic_replication: int | None = Field(default=None, ge=1)
@@ -106,6 +107,13 @@ class FraudSettings(ServiceSettings):
                 raise ValueError("a window step must divide its window size")
         self.scoring_rules()  # validates the thresholds at start-up
         return self
+
+    def faust_data_dir(self) -> Path:
+        if self.faust_datadir is not None:
+            return self.faust_datadir
+        return (
+            Path(tempfile.gettempdir()) / "sanalpos-fraud" / f"{self.faust_app_id}-{self.http_port}"
+        )
 
     def velocity_spec(self) -> VelocitySpec:
         return VelocitySpec.of(

@@ -18,7 +18,10 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import faust
+from faust.types import StoreT
+from yarl import URL
 
+from fraud.adapters.pinned_rocksdb import PinnedPartitionRocksDBStore, is_rocksdb
 from fraud.domain.features import FeatureEngine, Observation
 
 
@@ -43,6 +46,22 @@ class PartitionedTable(faust.Table):
         if self._explicit_partition is not None:
             return self._explicit_partition
         return super().partition_for_key(key)
+
+    def _new_store_by_url(self, url: str | URL) -> StoreT:
+        if not is_rocksdb(url):
+            return super()._new_store_by_url(url)
+        return PinnedPartitionRocksDBStore(
+            url,
+            self.app,
+            self,
+            table_name=self.name,
+            key_type=self.key_type,
+            key_serializer=self.key_serializer,
+            value_serializer=self.value_serializer,
+            value_type=self.value_type,
+            loop=self.loop,
+            options=self.options,
+        )
 
 
 class TableLike(Protocol):

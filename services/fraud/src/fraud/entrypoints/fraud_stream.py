@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from fraud.adapters.deadletter import FaustDeadLetters
 from fraud.adapters.lag import GroupLagProbe
+from fraud.adapters.pinned_rocksdb import forget_other_clusters_state, is_rocksdb, kafka_cluster_id
 from fraud.config import FraudSettings
 from fraud.entrypoints.scoring_agent import ScoringAgent
 from fraud.entrypoints.stream_progress import StreamProgress
@@ -99,6 +100,8 @@ class FraudStream:
     async def run(self) -> None:
         if self._stop.is_set():
             return
+        if is_rocksdb(self.settings.faust_store):
+            await self._check_datadir()
         app = self.build_app()
         self.app = app
         self.progress.started_monotonic = time.monotonic()
@@ -115,6 +118,15 @@ class FraudStream:
                 await self.watch.heal_stalled_partitions(app)
         finally:
             await self._stop_app(app, starting)
+
+    async def _check_datadir(self) -> None:
+        cluster_id = await kafka_cluster_id(self.settings.kafka_bootstrap_servers)
+        if forget_other_clusters_state(self.settings.faust_data_dir(), cluster_id):
+            log.warning(
+                "faust data dir %s held another Kafka cluster's tables: emptied, recovering "
+                "from the changelogs",
+                self.settings.faust_data_dir(),
+            )
 
     async def _stop_app(self, app: faust.App, starting: asyncio.Future[None]) -> None:
         if not starting.done():

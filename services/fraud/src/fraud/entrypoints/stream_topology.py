@@ -122,7 +122,7 @@ def changelog_topic_config(s: FraudSettings) -> dict[str, str]:
 
 
 def _build_app(s: FraudSettings) -> faust.App:
-    s.faust_datadir.mkdir(parents=True, exist_ok=True)
+    s.faust_data_dir().mkdir(parents=True, exist_ok=True)
     return faust.App(
         s.faust_app_id,
         broker=faust_brokers(s.kafka_bootstrap_servers),
@@ -130,7 +130,7 @@ def _build_app(s: FraudSettings) -> faust.App:
         store=s.faust_store,
         autodiscover=False,
         web_enabled=False,
-        datadir=str(s.faust_datadir),
+        datadir=str(s.faust_data_dir()),
         topic_partitions=s.internal_topic_partitions,
         topic_replication_factor=s.internal_replication,
         broker_commit_interval=s.commit_interval_s,

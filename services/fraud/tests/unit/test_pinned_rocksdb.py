@@ -1,0 +1,74 @@
+"""The RocksDB table store files each key under the partition the table pinned, and finds it
+again in a fresh process; the data dir is emptied when it mirrors another Kafka cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+from faust.types import TP
+
+from fraud.adapters.feature_table import PartitionedTable
+from fraud.adapters.pinned_rocksdb import (
+    CLUSTER_MARKER,
+    PinnedPartitionRocksDBStore,
+    forget_other_clusters_state,
+)
+
+
+def _table(datadir: Path) -> PartitionedTable:
+    app = faust.App("pinned-test", store="rocksdb://", datadir=str(datadir), Table=PartitionedTable)
+    table = app.Table("features", default=None, partitions=3)
+    assert isinstance(table, PartitionedTable)
+    return table
+
+
+def test_a_pinned_write_lands_in_that_partitions_database(tmp_path: Path) -> None:
+    table = _table(tmp_path)
+    store = table.data
+    assert isinstance(store, PinnedPartitionRocksDBStore)
+    with table.writing_to(2):
+        store["card|abc"] = {"n": 3}
+    assert set(store._dbs) == {2}
+    with table.writing_to(1):
+        assert store.get("card|abc") is None, "partition 1 does not hold the key"
+    # No current event and no pin (the batch is scored after the commit): found where it is.
+    assert store["card|abc"] == {"n": 3}
+    assert "card|abc" in store
+    assert "card|other" not in store
+
+
+def test_a_new_process_reads_what_the_last_one_wrote(tmp_path: Path) -> None:
+    first = _table(tmp_path)
+    with first.writing_to(0):
+        first.data["ip|1.2.3.4|0"] = {"w": {"1": 2}}
+    first.data.set_persisted_offset(TP(first.changelog_topic.get_topic_name(), 0), 41)
+    for db in first.data._dbs.values():
+        db.close()
+
+    again = _table(tmp_path)
+    for partition in range(3):
+        again.data._db_for_partition(partition)
+    assert again.data["ip|1.2.3.4|0"] == {"w": {"1": 2}}
+    assert again.data.persisted_offset(TP(again.changelog_topic.get_topic_name(), 0)) == 41
+    assert again.data.persisted_offset(TP(again.changelog_topic.get_topic_name(), 1)) is None
+
+
+def test_data_dir_of_another_cluster_is_emptied(tmp_path: Path) -> None:
+    datadir = tmp_path / "faust"
+    assert forget_other_clusters_state(datadir, "cluster-a") is False, "nothing to remove"
+    (datadir / "v1" / "tables").mkdir(parents=True)
+    (datadir / "v1" / "tables" / "features-0.db").write_text("old")
+    assert forget_other_clusters_state(datadir, "cluster-a") is False, "same cluster: kept"
+    assert (datadir / "v1" / "tables" / "features-0.db").exists()
+
+    assert forget_other_clusters_state(datadir, "cluster-b") is True
+    assert [p.name for p in datadir.iterdir()] == [CLUSTER_MARKER]
+    assert (datadir / CLUSTER_MARKER).read_text().strip() == "cluster-b"
+
+
+def test_a_data_dir_without_marker_is_not_trusted(tmp_path: Path) -> None:
+    """Tables written before the marker existed cannot be tied to a cluster."""
+    (tmp_path / "v1").mkdir()
+    assert forget_other_clusters_state(tmp_path, "cluster-a") is True
+    assert not (tmp_path / "v1").exists()

@@ -54,21 +54,23 @@ def test_a_new_process_reads_what_the_last_one_wrote(tmp_path: Path) -> None:
     assert again.data.persisted_offset(TP(again.changelog_topic.get_topic_name(), 1)) is None
 
 
-def test_data_dir_of_another_cluster_is_emptied(tmp_path: Path) -> None:
+def test_tables_of_another_cluster_are_dropped(tmp_path: Path) -> None:
     datadir = tmp_path / "faust"
     assert forget_other_clusters_state(datadir, "cluster-a") is False, "nothing to remove"
-    (datadir / "v1" / "tables").mkdir(parents=True)
-    (datadir / "v1" / "tables" / "features-0.db").write_text("old")
+    tables = datadir / "v1" / "tables"
+    (tables / "features-0.db").mkdir(parents=True)
+    (datadir / "service.log").write_text("not faust's")
     assert forget_other_clusters_state(datadir, "cluster-a") is False, "same cluster: kept"
-    assert (datadir / "v1" / "tables" / "features-0.db").exists()
+    assert (tables / "features-0.db").exists()
 
     assert forget_other_clusters_state(datadir, "cluster-b") is True
-    assert [p.name for p in datadir.iterdir()] == [CLUSTER_MARKER]
+    assert not tables.exists()
+    assert (datadir / "service.log").read_text() == "not faust's", "only faust's tables go"
     assert (datadir / CLUSTER_MARKER).read_text().strip() == "cluster-b"
 
 
-def test_a_data_dir_without_marker_is_not_trusted(tmp_path: Path) -> None:
+def test_tables_without_marker_are_not_trusted(tmp_path: Path) -> None:
     """Tables written before the marker existed cannot be tied to a cluster."""
-    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "tables").mkdir(parents=True)
     assert forget_other_clusters_state(tmp_path, "cluster-a") is True
-    assert not (tmp_path / "v1").exists()
+    assert not (tmp_path / "v1" / "tables").exists()

@@ -79,22 +79,20 @@ async def kafka_cluster_id(bootstrap_servers: str) -> str:
 
 
 def forget_other_clusters_state(datadir: Path, cluster_id: str) -> bool:
-    """Empty the data dir when it mirrors changelogs of another Kafka cluster.
+    """Drop faust's table databases when they mirror changelogs of another Kafka cluster.
 
     Each partition's database keeps the changelog offset it has read up to. Against a new
     cluster (or a wiped one) those offsets point past the end, so faust would keep the old
-    values and skip the new records. Returns whether anything was removed.
+    values and skip the new records. Only faust's `v<version>/tables` folders are removed,
+    never anything else in the directory. Returns whether anything was removed.
     """
     marker = datadir / CLUSTER_MARKER
     known = marker.read_text().strip() if marker.exists() else None
-    removed = False
-    if known != cluster_id:
-        stale = (
-            [p for p in datadir.iterdir() if p.name != CLUSTER_MARKER] if datadir.exists() else []
-        )
-        for path in stale:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        removed = bool(stale)
-        datadir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(cluster_id + "\n")
-    return removed
+    if known == cluster_id:
+        return False
+    stale = sorted(datadir.glob("v*/tables")) if datadir.exists() else []
+    for tables in stale:
+        shutil.rmtree(tables)
+    datadir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(cluster_id + "\n")
+    return bool(stale)

@@ -64,7 +64,8 @@ def test_months_parse_and_bad_ones_are_refused() -> None:
     assert (NOV.first, NOV.after_last, NOV.days) == (date(2026, 11, 1), date(2026, 12, 1), 30)
     assert Month.parse("2026-12").after_last == date(2027, 1, 1)
     assert Month.parse("2028-02").days == 29
-    for bad in ("2026-13", "2026-00", "2026-1", "26-01", "0000-01", "2026-01-01"):
+    assert Month.parse("2999-12").after_last == date(3000, 1, 1)
+    for bad in ("2026-13", "2026-00", "2026-1", "26-01", "0000-01", "9999-12", "2026-01-01"):
         with pytest.raises(BadMonth):
             Month.parse(bad)
 
@@ -115,7 +116,9 @@ def test_json_csv_and_pdf_show_the_same_figures() -> None:
     assert (body["month"], body["from"], body["to"]) == ("2026-11", "2026-11-01", "2026-12-01")
     by_currency = {c["currency"]: c for c in body["currencies"]}
     assert by_currency["TRY"]["closing_balance"] == 101_998
-    assert by_currency["TRY"]["days"][0]["captures"] == 1
+    first_day = by_currency["TRY"]["days"][0]
+    assert first_day["counts"]["captures"] == 1 and first_day["sales"] == 100_000
+    assert by_currency["TRY"]["days"][1]["refunds"] == -5_000, "an amount, not the count"
     assert by_currency["TRY"]["counts"]["payouts"] == 1
 
     rows = list(csv.DictReader(io.StringIO(statement_csv(data))))

@@ -18,7 +18,8 @@ from typing import Any
 
 LINES = ("sales", "refunds", "fees", "fx", "disputes", "payouts", "other")
 COUNTS = ("capture_count", "reversal_count", "refund_count", "payout_count")
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^((?:19|2\d)\d{2})-(0[1-9]|1[0-2])$")
+"""yyyy-mm, years 1900 to 2999."""
 
 
 class BadMonth(ValueError):
@@ -33,8 +34,8 @@ class Month:
     @classmethod
     def parse(cls, text: str) -> Month:
         found = MONTH.match(text)
-        if found is None or int(found.group(1)) < 1:
-            raise BadMonth(f"{text!r} is not a month as yyyy-mm (01 to 12)")
+        if found is None:
+            raise BadMonth(f"{text!r} is not a month as yyyy-mm (01 to 12, 1900 to 2999)")
         return cls(int(found.group(1)), int(found.group(2)))
 
     @property

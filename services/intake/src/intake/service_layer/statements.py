@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,8 +48,12 @@ def _day_view(day: Day) -> dict[str, Any]:
         "opening_balance": day.opening,
         **dict(day.lines),
         "closing_balance": day.closing,
-        **{name.removesuffix("_count") + "s": day.counts.get(name, 0) for name in COUNTS},
+        "counts": _counts(day.counts),
     }
+
+
+def _counts(counts: Mapping[str, int]) -> dict[str, int]:
+    return {name.removesuffix("_count") + "s": counts.get(name, 0) for name in COUNTS}
 
 
 def _currency_view(statement: CurrencyStatement) -> dict[str, Any]:

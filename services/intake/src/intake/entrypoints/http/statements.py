@@ -27,7 +27,7 @@ LINES_EXAMPLE: dict[str, Any] = {
     "closing_balance": 247_625,
 }
 COUNTS_EXAMPLE = {"captures": 120, "reversals": 2, "refunds": 3, "payouts": 18}
-DAY_EXAMPLE: dict[str, Any] = {"date": "2026-11-27", **LINES_EXAMPLE, **COUNTS_EXAMPLE}
+DAY_EXAMPLE: dict[str, Any] = {"date": "2026-11-27", **LINES_EXAMPLE, "counts": COUNTS_EXAMPLE}
 CURRENCY_EXAMPLE: dict[str, Any] = {
     "currency": "TRY",
     **LINES_EXAMPLE,
@@ -61,14 +61,15 @@ class StatementLines(BaseModel):
 
 
 class StatementCounts(BaseModel):
-    captures: int
-    reversals: int
-    refunds: int
-    payouts: int
+    captures: int = Field(description="Captures posted")
+    reversals: int = Field(description="Captures cancelled before their batch closed")
+    refunds: int = Field(description="Refunds posted")
+    payouts: int = Field(description="Payouts made (a returned one is not counted again)")
 
 
-class StatementDay(StatementLines, StatementCounts):
+class StatementDay(StatementLines):
     date: str = Field(description="Posting day, your local date", examples=["2026-11-27"])
+    counts: StatementCounts
 
 
 class CurrencyStatementOut(StatementLines):

@@ -141,7 +141,9 @@ def test_json_csv_and_pdf_show_the_same_figures() -> None:
     for amount in (49_000, 112_345, -5_000, -2_247, -100, -3_000, -49_000, 101_998):
         assert format_money(amount, "TRY") in text
     assert format_money(1_960, "EUR") in text
-    assert "2026-11-30" in text and "Daily sales volume (TRY)" in text
+    assert (
+        "2026-11-30" in text and "Daily sales volume (TRY)" in text and "Daily fees (TRY)" in text
+    )
 
 
 def test_the_chart_draws_each_days_volume_and_fees() -> None:
@@ -150,9 +152,10 @@ def test_the_chart_draws_each_days_volume_and_fees() -> None:
     assert len(volume) == len(fees) == 30
     assert (volume[1], volume[29], fees[1], fees[29]) == (100_000, 12_345, 2_000, 247)
     assert sum(volume) == try_.lines["sales"] and -sum(fees) == try_.lines["fees"]
-    chart = daily_chart(try_, NOV).contents[0]
-    assert chart.data[0][1] == 1000.0 and chart.data[1][29] == 2.47
-    assert chart.categoryAxis.categoryNames[0] == "1"
+    volume_bars, fee_bars = daily_chart(try_, NOV).contents[:2]
+    assert volume_bars.data[0][1] == 1000.0 and volume_bars.data[0][29] == 123.45
+    assert fee_bars.data[0][1] == 20.0 and fee_bars.data[0][29] == 2.47
+    assert volume_bars.categoryAxis.categoryNames == [str(n) for n in range(1, 31)]
 
 
 def test_an_empty_statement_still_renders() -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import reportlab
 from reportlab.graphics.charts.barcharts import VerticalBarChart
-from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -60,40 +59,37 @@ def chart_series(statement: CurrencyStatement, month: Month) -> tuple[list[int],
     return statement.daily(month, "sales"), [-f for f in statement.daily(month, "fees")]
 
 
+def _bars(
+    values: list[int], currency: str, color: colors.Color, x: float, y: float, width: float
+) -> VerticalBarChart:
+    chart = VerticalBarChart()
+    chart.x, chart.y = x, y
+    chart.width, chart.height = width, 30 * mm
+    chart.data = [[to_major(v, currency) for v in values]]
+    chart.categoryAxis.categoryNames = [str(n) for n in range(1, len(values) + 1)]
+    for labels in (chart.categoryAxis.labels, chart.valueAxis.labels):
+        labels.fontName, labels.fontSize = FONT, 6
+    chart.valueAxis.valueMin = 0
+    chart.valueAxis.forceZero = True
+    chart.barSpacing = 0
+    chart.bars[0].fillColor = color
+    chart.bars[0].strokeColor = None
+    return chart
+
+
 def daily_chart(statement: CurrencyStatement, month: Month, width: float = 170 * mm) -> Drawing:
+    """Two panels on one day axis, each on its own scale (fees are a small fraction of the
+    volume and would not show on the volume's): daily sales volume above, daily fees below."""
     volume, fees = chart_series(statement, month)
     currency = statement.currency
-    drawing = Drawing(width, 62 * mm)
-    chart = VerticalBarChart()
-    chart.x, chart.y = 14 * mm, 12 * mm
-    chart.width, chart.height = width - 18 * mm, 42 * mm
-    chart.data = [
-        [to_major(v, currency) for v in volume],
-        [to_major(f, currency) for f in fees],
-    ]
-    chart.categoryAxis.categoryNames = [str(n) for n in range(1, month.days + 1)]
-    chart.categoryAxis.labels.fontName = FONT
-    chart.categoryAxis.labels.fontSize = 6
-    chart.valueAxis.labels.fontName = FONT
-    chart.valueAxis.labels.fontSize = 6
-    chart.valueAxis.valueMin = 0
-    chart.groupSpacing = 1
-    chart.barSpacing = 0
-    chart.bars[0].fillColor = VOLUME_COLOR
-    chart.bars[1].fillColor = FEES_COLOR
-    drawing.add(chart, name="chart")
-    legend = Legend()
-    legend.x, legend.y = 16 * mm, 60 * mm
-    legend.fontName, legend.fontSize = FONT, 7
-    legend.alignment = "right"
-    legend.columnMaximum = 1
-    legend.colorNamePairs = [
-        (VOLUME_COLOR, f"Daily sales volume ({currency})"),
-        (FEES_COLOR, f"Daily fees ({currency})"),
-    ]
-    drawing.add(legend, name="legend")
+    drawing = Drawing(width, 92 * mm)
+    left, plot = 16 * mm, width - 20 * mm
+    drawing.add(_bars(volume, currency, VOLUME_COLOR, left, 54 * mm, plot), name="volume")
+    drawing.add(_bars(fees, currency, FEES_COLOR, left, 8 * mm, plot), name="fees")
+    for y, text in ((87 * mm, "Daily sales volume"), (41 * mm, "Daily fees")):
+        drawing.add(String(left, y, f"{text} ({currency})", fontName=BOLD, fontSize=8))
     drawing.add(
-        String(width - 4 * mm, 2 * mm, "day of month", fontName=FONT, fontSize=6, textAnchor="end")
+        String(width - 4 * mm, 1 * mm, "day of month", fontName=FONT, fontSize=6, textAnchor="end")
     )
     return drawing
 

@@ -68,6 +68,20 @@ FIGURES_EXAMPLE: dict[str, Any] = {
 }
 
 
+TIMING_EXAMPLE: dict[str, Any] = {
+    "currency": "TRY",
+    "paid_count": 20,
+    "paid_amount": 1020000,
+    "in_transit_count": 1,
+    "in_transit_amount": 35000,
+    "returned_count": 0,
+    "returned_amount": 0,
+    "batches_paid": 21,
+    "average_days_to_payout": "1.29",
+    "max_days_to_payout": 3,
+}
+
+
 class PaymentList(BaseModel):
     object: str = Field(default="list", description="Always `list`", examples=["list"])
     data: list[PaymentOut] = Field(
@@ -186,5 +200,6 @@ class ReportSummary(BaseModel):
         description="The whole period, one entry per currency", examples=[[FIGURES_EXAMPLE]]
     )
     payout_timing: list[PayoutTiming] = Field(
-        description="Payouts whose value date falls on a day of the period, one entry per currency"
+        description="Payouts whose value date falls on a day of the period, one entry per currency",
+        examples=[[TIMING_EXAMPLE]],
     )

@@ -46,50 +46,85 @@ CSV_EXAMPLE = (
 class StatementLines(BaseModel):
     opening_balance: int = Field(
         description="Your balance with us at the start (the closing of the last posting "
-        "day before), minor units"
+        "day before), minor units",
+        examples=[150_000],
     )
-    sales: int = Field(description="Captured amounts less reversals (before fees)")
-    refunds: int = Field(description="Refunds, negative")
-    fees: int = Field(description="Commission on sales, negative (reversed sales give it back)")
-    fx: int = Field(description="Currency conversions and FX markups")
-    disputes: int = Field(description="Dispute holds, releases, losses and dispute fees")
-    payouts: int = Field(description="Payouts to your bank, negative (returned ones come back)")
-    other: int = Field(description="Any other posting (normally 0)")
+    sales: int = Field(
+        description="Captured amounts less reversals (before fees), minor units",
+        examples=[1_250_000],
+    )
+    refunds: int = Field(description="Refunds, negative, minor units", examples=[-30_000])
+    fees: int = Field(
+        description="Commission on sales, negative (reversed sales give it back), minor units",
+        examples=[-22_375],
+    )
+    fx: int = Field(description="Currency conversions and FX markups, minor units", examples=[0])
+    disputes: int = Field(
+        description="Dispute holds, releases, losses and dispute fees, minor units",
+        examples=[0],
+    )
+    payouts: int = Field(
+        description="Payouts to your bank, negative (returned ones come back), minor units",
+        examples=[-1_100_000],
+    )
+    other: int = Field(description="Any other posting (normally 0), minor units", examples=[0])
     closing_balance: int = Field(
-        description="opening_balance plus the lines: what we owe you at the end, minor units"
+        description="opening_balance plus the lines: what we owe you at the end, minor units",
+        examples=[247_625],
     )
 
 
 class StatementCounts(BaseModel):
-    captures: int = Field(description="Captures posted")
-    reversals: int = Field(description="Captures cancelled before their batch closed")
-    refunds: int = Field(description="Refunds posted")
-    payouts: int = Field(description="Payouts made (a returned one is not counted again)")
+    captures: int = Field(description="Captures posted", examples=[120])
+    reversals: int = Field(description="Captures cancelled before their batch closed", examples=[2])
+    refunds: int = Field(description="Refunds posted", examples=[3])
+    payouts: int = Field(
+        description="Payouts made (a returned one is not counted again)", examples=[18]
+    )
 
 
 class StatementDay(StatementLines):
     date: str = Field(description="Posting day, your local date", examples=["2026-11-27"])
-    counts: StatementCounts
+    counts: StatementCounts = Field(
+        description="Postings of the day by kind", examples=[COUNTS_EXAMPLE]
+    )
 
 
 class CurrencyStatementOut(StatementLines):
-    currency: str = Field(description="ISO 4217; money is never summed across currencies")
-    counts: StatementCounts
+    currency: str = Field(
+        description="ISO 4217; money is never summed across currencies", examples=["TRY"]
+    )
+    counts: StatementCounts = Field(
+        description="Postings of the month by kind", examples=[COUNTS_EXAMPLE]
+    )
     reconciled: bool = Field(
         description="Every posting day has reached intake: the closing balance is the "
-        "ledger's (false for a moment after a late posting)"
+        "ledger's (false for a moment after a late posting)",
+        examples=[True],
     )
-    days: list[StatementDay] = Field(description="The days with postings, in order")
+    days: list[StatementDay] = Field(
+        description="The days with postings, in order", examples=[[DAY_EXAMPLE]]
+    )
 
 
 class StatementOut(BaseModel):
-    object: str = Field(default="statement", description="Always `statement`")
-    month: str = Field(examples=["2026-11"])
+    object: str = Field(
+        default="statement", description="Always `statement`", examples=["statement"]
+    )
+    month: str = Field(description="The month, yyyy-mm", examples=["2026-11"])
     from_: str = Field(alias="from", description="First day (inclusive)", examples=["2026-11-01"])
     to: str = Field(description="Day after the last (exclusive)", examples=["2026-12-01"])
-    time_zone: str = Field(description="Posting days are local dates in this zone")
-    as_of: str | None = Field(description="When settlement last computed a day of the month")
-    currencies: list[CurrencyStatementOut] = Field(examples=[[CURRENCY_EXAMPLE]])
+    time_zone: str = Field(
+        description="Posting days are local dates in this zone", examples=["Europe/Istanbul"]
+    )
+    as_of: str | None = Field(
+        description="When settlement last computed a day of the month",
+        examples=["2026-12-01T03:00:12+00:00"],
+    )
+    currencies: list[CurrencyStatementOut] = Field(
+        description="One per currency with postings up to the month's end",
+        examples=[[CURRENCY_EXAMPLE]],
+    )
 
 
 router = APIRouter(prefix="/v1", tags=["statements"])

@@ -4,6 +4,7 @@ issue 13 add (FX, disputes)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import date
 
@@ -36,6 +37,7 @@ from settlement.domain.payouts import (
     payout_transaction,
     returned_transaction,
 )
+from settlement.service_layer.ledger_days import LedgerDayJob
 
 PLAN = FeePlan("test", mdr_bps=200, installment_bps=0)
 M = "mer_stmt"
@@ -172,3 +174,15 @@ def test_a_day_is_announced_again_only_when_a_figure_changed() -> None:
     assert changed(day, stored) is False
     assert changed(day, {**stored, "opening_balance": 5}) is True
     assert changed(day, {**stored, "refund_count": 2}) is True
+
+
+async def test_the_job_is_ready_while_a_long_first_pass_runs_but_not_when_stuck() -> None:
+    job = LedgerDayJob(pool=None, producer="settlement", interval_s=30)  # type: ignore[arg-type]
+    job._started = time.monotonic() - 600
+    assert (await job.readiness())[0] is False, "no pass for ten minutes"
+    job._pass_started = time.monotonic() - 300
+    assert (await job.readiness())[0] is True, "the first pass over a big ledger is running"
+    job._pass_started = time.monotonic() - 1_000
+    assert (await job.readiness())[0] is False, "a pass running for too long is stuck"
+    job._pass_started, job._last_pass = None, time.monotonic() - 5
+    assert (await job.readiness())[0] is True

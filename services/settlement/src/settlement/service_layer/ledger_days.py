@@ -86,8 +86,10 @@ class LedgerDayJob:
     producer: str
     interval_s: float = 30.0
     margin: timedelta = timedelta(minutes=5)
+    max_pass_s: float = 900.0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _last_pass: float | None = None
+    _pass_started: float | None = None
     _started: float = field(default_factory=time.monotonic)
 
     async def recompute(
@@ -118,7 +120,11 @@ class LedgerDayJob:
 
     async def run(self) -> None:
         while not self._stop.is_set():
-            await self.run_pass()
+            self._pass_started = time.monotonic()
+            try:
+                await self.run_pass()
+            finally:
+                self._pass_started = None
             self._last_pass = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.interval_s)
@@ -127,8 +133,14 @@ class LedgerDayJob:
         self._stop.set()
 
     async def readiness(self) -> tuple[bool, str]:
+        """Not ready when no pass completed for several intervals, unless one is still
+        running (the first pass over a large existing ledger may take minutes) and has not
+        been running for longer than `max_pass_s`."""
         allowed = max(120.0, 3 * self.interval_s)
-        since = time.monotonic() - (self._last_pass or self._started)
+        now = time.monotonic()
+        if self._pass_started is not None and now - self._pass_started < self.max_pass_s:
+            return True, f"pass running for {now - self._pass_started:.0f}s"
+        since = now - (self._last_pass or self._started)
         if self._last_pass is None:
             return since < allowed, "no pass yet"
         return since < allowed, f"last pass {since:.0f}s ago"

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+import httpx
 
 from sanalpos_common import topics
 from sanalpos_common.db import unit_of_work
@@ -23,6 +24,8 @@ from settlement.domain.ledger import (
     refund_transaction,
 )
 from settlement.domain.payouts import payout_transaction
+from settlement.entrypoints.admin import Container, build_app
+from settlement.service_layer.batch_closing import BatchCloser
 from settlement.service_layer.ledger_days import LedgerDayJob
 
 PLAN = FeePlan("test", mdr_bps=250, installment_bps=0)
@@ -139,3 +142,46 @@ async def test_days_from_the_ledger_are_announced_once_and_again_when_they_chang
         "SELECT day FROM ledger_days WHERE merchant_id = $1 ORDER BY day", other
     )
     assert [r["day"] for r in stored] == [date(2026, 12, 2)], "the other merchant on its own"
+
+
+async def test_the_ops_api_recomputes_lists_days_and_shows_balances(pool: asyncpg.Pool) -> None:
+    merchant = f"mer_{uuid.uuid4().hex[:10]}"
+    await post(pool, capture_transaction(uuid.uuid4(), merchant, 8_000, "TRY", 1, PLAN), DEC_2)
+    app = build_app()
+    app.state.container = Container(
+        pool=pool,
+        closer=BatchCloser(pool, "settlement"),
+        admin_token="ops-token",
+        ledger_days=LedgerDayJob(pool, "settlement"),
+    )
+    admin = {"Authorization": "Bearer ops-token"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://settlement"
+    ) as http:
+        assert (await http.post("/admin/ledger-days/run")).status_code == 401
+        ran = await http.post(
+            "/admin/ledger-days/run", json={"merchant_id": merchant}, headers=admin
+        )
+        assert ran.status_code == 200, ran.text
+        [day] = ran.json()["announced"]
+        assert (day["day"], day["sales"], day["fees"], day["closing_balance"]) == (
+            "2026-12-02",
+            8_000,
+            -200,
+            7_800,
+        )
+        listed = await http.get(
+            "/admin/ledger-days",
+            params={"merchant_id": merchant, "from": "2026-12-01"},
+            headers=admin,
+        )
+        assert [d["version"] for d in listed.json()] == [1]
+        balances = await http.get(
+            "/admin/balances", params={"merchant_id": merchant}, headers=admin
+        )
+        assert balances.json() == [{"merchant_id": merchant, "currency": "TRY", "payable": 7_800}]
+        refused = await http.post(
+            "/admin/ledger-days/run", json={"from": "2026-12-01"}, headers=admin
+        )
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["from"]

@@ -79,7 +79,13 @@ async def run_ledger_days(request: Request, body: LedgerDayRun | None = None) ->
     body = body or LedgerDayRun()
     if body.merchant_id is None:
         if body.from_day is not None:
-            raise Problem(422, "validation-error", "Request is invalid", "from needs merchant_id")
+            raise Problem(
+                422,
+                "validation-error",
+                "Request is invalid",
+                "from needs merchant_id",
+                errors=[{"field": "from", "message": "needs merchant_id", "code": "missing"}],
+            )
         events = await job.run_pass()
     else:
         events = await job.recompute(body.merchant_id, body.from_day)

@@ -181,6 +181,12 @@ async def run_checks(
     results.append(await checks.payments_final_and_agree(pools, acknowledged))
     results.extend(await checks.no_duplicates(pools))
     results.append(await checks.ledger_balances(pools["settlement"]))
+    results.append(
+        await checks.ledger_days_close_on_the_ledger(
+            stack.services["settlement"].url, DEV_ADMIN_TOKEN, pools["settlement"]
+        )
+    )
+    await checks.wait_for_zero_lag(stack.bootstrap, pools, 120)  # the days it announced
     results.append(await checks.card_balances(pools["authorization"]))
     results.append(await checks.captures_in_one_batch(pools))
     results.append(await checks.outboxes_empty(pools))

@@ -57,6 +57,7 @@ ACCESS: dict[str, Access] = {
             *topics.OUTCOME_TOPICS,
             topics.BATCH_CLOSED,
             topics.PAYOUT_UPDATED,
+            topics.LEDGER_DAY,
             topics.MERCHANT_REQUESTS,
         ),
         writes=(
@@ -105,6 +106,7 @@ ACCESS: dict[str, Access] = {
             topics.PAYMENT_SETTLED,
             topics.BATCH_CLOSED,
             topics.PAYOUT_UPDATED,
+            topics.LEDGER_DAY,
             topics.dead_letter_topic("settlement"),
         ),
         groups=("settlement",),

@@ -133,7 +133,12 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
     from sanalpos_common import topics
 
     return {
-        "intake": (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.PAYOUT_UPDATED),
+        "intake": (
+            *topics.OUTCOME_TOPICS,
+            topics.BATCH_CLOSED,
+            topics.PAYOUT_UPDATED,
+            topics.LEDGER_DAY,
+        ),
         "intake-requests": (topics.MERCHANT_REQUESTS,),
         "sanalpos-fraud": (topics.PAYMENT_INITIATED,),
         "fraud-feedback": (topics.FRAUD_REPORTED,),

@@ -65,6 +65,7 @@ def test_invariants_hold_after_kills_and_a_broker_restart() -> None:
     for figure in (
         "every acknowledged payment is final",
         "the ledger balances per currency",
+        "statements close on the ledger",
         "replaying authorization's group from offset 0 changes no state",
         "replaying settlement's group from offset 0 changes no state",
         "dead-letter topics hold only the planted poison messages",

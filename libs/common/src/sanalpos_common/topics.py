@@ -18,6 +18,8 @@ MERCHANT_UPDATED: Final = "merchant.updated.v1"  # key = merchant id
 BATCH_CLOSED: Final = "settlement.batch-closed.v1"  # key = the batch id
 PAYOUT_ACCOUNT_UPDATED: Final = "merchant.payout-account.v1"  # key = merchant id
 PAYOUT_UPDATED: Final = "settlement.payout-updated.v1"  # key = merchant id
+# Statements (issue 13): settlement's summary of a merchant's payable per currency and day.
+LEDGER_DAY: Final = "settlement.ledger-day.v1"  # key = merchant id
 
 # Commands (imperative): intake asks authorization to act on an existing payment.
 CAPTURE_PAYMENT: Final = "command.capture-payment.v1"
@@ -61,6 +63,7 @@ ALL_TOPICS: Final = (
     BATCH_CLOSED,
     PAYOUT_ACCOUNT_UPDATED,
     PAYOUT_UPDATED,
+    LEDGER_DAY,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
 )

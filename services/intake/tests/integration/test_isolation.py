@@ -8,6 +8,7 @@ fed to the read model directly."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -18,11 +19,18 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from intake.entrypoints.http.app import build_app
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import BatchClosed, PayoutLine, PayoutStatus, PayoutUpdated
+from sanalpos_common.schemas.events import (
+    BatchClosed,
+    LedgerDaySummarized,
+    PayoutLine,
+    PayoutStatus,
+    PayoutUpdated,
+)
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
 from .conftest import authorized, captured, deliver, feed, http_client, running_intake
@@ -41,6 +49,8 @@ OWNED_PARAMETERS = frozenset(
 EXEMPT: dict[str, str] = {
     "GET /v1/bins/{bin}": "BIN reference data shared by every merchant; the answer carries the "
     "caller's own installment terms (checked in test_bin_lookup_shows_the_callers_own_terms)",
+    "GET /v1/statements/{month}": "a month, not a resource: each merchant's statement of it is "
+    "built from its own ledger days (checked in test_statements_are_the_callers_own)",
 }
 # Collections of merchant-owned resources (no path parameter), with the query each needs: B
 # must not see A's resources there.
@@ -180,6 +190,7 @@ async def a_resources(
         headers=auth(a),
     )
     assert account.status_code == 201, account.text
+    await ledger_day(pool, a)
     return {
         "payment_id": payment_id,
         "session_id": session.json()["id"],
@@ -189,6 +200,34 @@ async def a_resources(
         "account_id": account.json()["id"],
         "payout_id": await paid_payout(pool, a, account.json()["id"]),
     }
+
+
+async def ledger_day(pool: asyncpg.Pool, a: dict[str, str]) -> None:
+    """A's posting day today as settlement announces it (it has no id to look for)."""
+    today = date.today()
+    day = LedgerDaySummarized(
+        merchant_id=a["id"],
+        currency="TRY",
+        day=today,
+        time_zone="Europe/Istanbul",
+        opening_balance=0,
+        sales=5_000,
+        refunds=0,
+        fees=-90,
+        fx=0,
+        disputes=0,
+        payouts=0,
+        other=0,
+        closing_balance=4_910,
+        capture_count=1,
+        reversal_count=0,
+        refund_count=0,
+        payout_count=0,
+        version=1,
+        computed_at=datetime.now(UTC),
+    )
+    envelope = new_envelope(topics.LEDGER_DAY, day, correlation_id=None, producer="settlement")
+    await deliver(pool, topics.LEDGER_DAY, envelope)
 
 
 async def paid_payout(pool: asyncpg.Pool, a: dict[str, str], account_id: str) -> str:
@@ -377,6 +416,18 @@ async def test_payout_accounts_and_payouts_are_the_callers_own(world: World) -> 
         f"/v1/payout-accounts/{world.resources['account_id']}", headers=auth(world.a)
     )
     assert a_account.json()["is_default"] is True, "B's attempts changed nothing"
+
+
+async def test_statements_are_the_callers_own(world: World) -> None:
+    month = date.today().strftime("%Y-%m")
+    a_view = (await world.client.get(f"/v1/statements/{month}", headers=auth(world.a))).json()
+    b_view = (await world.client.get(f"/v1/statements/{month}", headers=auth(world.b))).json()
+    assert [(c["currency"], c["closing_balance"]) for c in a_view["currencies"]] == [("TRY", 4_910)]
+    assert b_view["currencies"] == []
+    b_pdf = await world.client.get(f"/v1/statements/{month}?format=pdf", headers=auth(world.b))
+    assert b_pdf.status_code == 200
+    text = PdfReader(io.BytesIO(b_pdf.content)).pages[0].extract_text()
+    assert world.b["id"] in text and world.a["id"] not in text and "No postings" in text
 
 
 async def test_bin_lookup_shows_the_callers_own_terms(world: World) -> None:

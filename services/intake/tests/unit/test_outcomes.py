@@ -19,9 +19,11 @@ from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.consumed import CONSUMER_HANDLERS
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from intake.service_layer.payouts import on_payout_updated
+from intake.service_layer.statements import on_ledger_day
 from sanalpos_common import topics
 from sanalpos_common.schemas.events import (
     BatchClosed,
+    LedgerDaySummarized,
     PaymentActionRequired,
     PaymentAuthorized,
     PaymentCaptured,
@@ -42,11 +44,12 @@ def test_the_registry_covers_every_outcome_topic_and_the_consumer_subscribes_to_
 
 def test_the_consumer_adds_closed_batches_and_payouts_to_the_outcomes_and_nothing_else() -> None:
     assert sorted(CONSUMER_HANDLERS.topics) == sorted(
-        (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.PAYOUT_UPDATED)
+        (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.PAYOUT_UPDATED, topics.LEDGER_DAY)
     )
     assert CONSUMER_HANDLERS[BatchClosed] is on_batch_closed
     assert CONSUMER_HANDLERS[PayoutUpdated] is on_payout_updated
-    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed, PayoutUpdated}
+    assert CONSUMER_HANDLERS[LedgerDaySummarized] is on_ledger_day
+    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed, PayoutUpdated, LedgerDaySummarized}
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from settlement.config import SettlementSettings
 from settlement.entrypoints.admin import Container, build_app
 from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
 from settlement.service_layer.handlers import SettlementHandlers
+from settlement.service_layer.ledger_days import LedgerDayJob
 from settlement.service_layer.payouts import PayoutJob
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -48,11 +49,17 @@ async def bootstrap(
     )
     platform.runtime.add_loop("payout-job", payouts.run, payouts.stop)
     platform.health.add("payout-job", payouts.readiness)
+    ledger_days = LedgerDayJob(
+        platform.pool, platform.name, interval_s=settings.ledger_day_interval_s
+    )
+    platform.runtime.add_loop("ledger-day-job", ledger_days.run, ledger_days.stop)
+    platform.health.add("ledger-day-job", ledger_days.readiness)
     app.state.container = Container(
         pool=platform.pool,
         closer=closer,
         admin_token=settings.admin_token.get_secret_value(),
         payouts=payouts,
         producer=platform.name,
+        ledger_days=ledger_days,
     )
     return platform

@@ -54,6 +54,8 @@ class SettlementSettings(ServiceSettings):
     """The platform's settlement account per currency the transfers are paid from."""
     payout_debtor_bic: str | None = None
     """The debtor bank's BIC; without one the file says NOTPROVIDED."""
+    ledger_day_interval_s: float = Field(default=30.0, gt=0)
+    """How often the ledger-day job recomputes the days with new postings (statements)."""
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name (tests use a private one)."""
 

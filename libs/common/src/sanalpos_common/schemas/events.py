@@ -645,3 +645,47 @@ EVENT_MODELS[topics.PAYOUT_ACCOUNT_UPDATED] = PayoutAccountUpdated
 EVENT_MODELS[topics.PAYOUT_UPDATED] = PayoutUpdated
 TOPIC_OF_MODEL[PayoutAccountUpdated] = topics.PAYOUT_ACCOUNT_UPDATED
 TOPIC_OF_MODEL[PayoutUpdated] = topics.PAYOUT_UPDATED
+
+
+# Statements (issue 13): what a merchant's payable did on one posting day, by statement line.
+
+
+class LedgerDaySummarized(_Frozen):
+    """One merchant's payable account in one currency on one posting day (the merchant's local
+    date), from settlement's ledger (key = merchant id). Recomputed when a late posting changes
+    the day (or an earlier one, which moves its opening balance): the newest `version` of a
+    (merchant, currency, day) wins. Lines are signed minor units, what they added to the
+    balance; `closing_balance` = `opening_balance` + the lines, exactly."""
+
+    merchant_id: str
+    currency: CurrencyCode
+    day: date = Field(description="Posting day, local date in the merchant's time zone")
+    time_zone: str = Field(description="The IANA zone the day is in")
+    opening_balance: int = Field(description="Payable at the start of the day, minor units")
+    sales: int = Field(description="Captures less reversals (gross, before fees)")
+    refunds: int
+    fees: int = Field(description="Commission on sales (negative); reversed fees come back")
+    fx: int = Field(description="Currency conversions and FX markups")
+    disputes: int = Field(description="Dispute holds, releases, losses and dispute fees")
+    payouts: int = Field(description="Payouts to the bank (negative); returned ones come back")
+    other: int = Field(description="Postings of any other kind (zero unless a kind is new)")
+    closing_balance: int
+    capture_count: int = Field(ge=0)
+    reversal_count: int = Field(ge=0)
+    refund_count: int = Field(ge=0)
+    payout_count: int = Field(ge=0, description="Payouts made (returns not counted)")
+    version: int = Field(ge=1)
+    computed_at: datetime
+
+    @model_validator(mode="after")
+    def _closes(self) -> LedgerDaySummarized:
+        moved = (
+            self.sales + self.refunds + self.fees + self.fx + self.disputes + self.payouts
+        ) + self.other
+        if self.opening_balance + moved != self.closing_balance:
+            raise ValueError("closing_balance must equal opening_balance plus the lines")
+        return self
+
+
+EVENT_MODELS[topics.LEDGER_DAY] = LedgerDaySummarized
+TOPIC_OF_MODEL[LedgerDaySummarized] = topics.LEDGER_DAY

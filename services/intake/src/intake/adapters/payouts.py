@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -87,3 +88,13 @@ class PayoutReadModel:
             limit,
         )
         return [dict(r) for r in rows]
+
+    async def with_value_dates(self, merchant_id: str, first: date, after_last: date) -> list[Any]:
+        """Payouts whose value date is in [first, after_last), for payout timing."""
+        return await self.db.fetch(
+            "SELECT currency, status, amount, value_date, lines FROM payouts "
+            "WHERE merchant_id = $1 AND value_date >= $2 AND value_date < $3",
+            merchant_id,
+            first,
+            after_last,
+        )

@@ -5,8 +5,9 @@ rates are exact decimal strings and basis points, never floats."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from intake.adapters.payment_search import PaymentReports
+from intake.adapters.payouts import PayoutReadModel
+from intake.domain.payout_timing import PayoutRow, payout_timing
 from intake.domain.queries import ReportQuery
 from intake.service_layer.search import utc_instant
 from sanalpos_common.business_day import DEFAULT_TIME_ZONE
@@ -71,6 +74,11 @@ def resolve_period(
     return instant(start, zone), instant(end, zone)
 
 
+def net_volume(counts: Mapping[str, int]) -> int:
+    """Captured, less what was refunded and the fees known so far (fees come at batch close)."""
+    return counts["captured_volume"] - counts["refunded_amount"] - counts["fee_amount"]
+
+
 def figures(row: Mapping[str, Any], reasons: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One group's (or one currency's) figures from its summed counts."""
     counts = {name: int(row[name]) for name in _COUNTS}
@@ -90,6 +98,7 @@ def figures(row: Mapping[str, Any], reasons: Sequence[Mapping[str, Any]]) -> dic
             for r in sorted(reasons, key=lambda r: (-int(r["count"]), r["reason"]))
         ],
         "average_ticket": average(counts["approved_volume"], counts["approved_count"]),
+        "net_volume": net_volume(counts),
     }
 
 
@@ -142,4 +151,28 @@ async def summary_report(
         "group_by": query.group_by,
         "groups": groups(rows, reasons),
         "totals": totals_per_currency(rows, reasons),
+        "payout_timing": await timing_of_payouts(pool, merchant_id, start, end, zone),
     }
+
+
+async def timing_of_payouts(
+    pool: asyncpg.Pool, merchant_id: str, start: datetime, end: datetime, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """The payouts whose value date is a local day the period covers whole."""
+    first = start.astimezone(zone).date()
+    if start.astimezone(zone).time() != time.min:
+        first += timedelta(days=1)
+    after_last = end.astimezone(zone).date()
+    if after_last <= first:
+        return []
+    rows = await PayoutReadModel(pool).with_value_dates(merchant_id, first, after_last)
+    return payout_timing(
+        PayoutRow(
+            r["currency"].strip(),
+            r["status"],
+            r["amount"],
+            r["value_date"],
+            json.loads(r["lines"]) if isinstance(r["lines"], str) else r["lines"],
+        )
+        for r in rows
+    )

@@ -21,7 +21,9 @@ from settlement.adapters.batches import BatchRepository
 from settlement.adapters.payouts import PayoutRepository
 from settlement.domain.batches import batch_totals
 from settlement.domain.ledger import merchant_payable
+from settlement.entrypoints import ledger_admin
 from settlement.service_layer.batch_closing import BatchCloser, utc_now
+from settlement.service_layer.ledger_days import LedgerDayJob
 from settlement.service_layer.payouts import (
     PayoutJob,
     PayoutNotFound,
@@ -39,6 +41,7 @@ class Container:
     admin_token: str
     payouts: PayoutJob | None = None
     producer: str = "settlement"
+    ledger_days: LedgerDayJob | None = None
 
 
 def container(request: Request) -> Container:
@@ -402,4 +405,5 @@ def build_app() -> FastAPI:
     app = FastAPI(title="sanalpos settlement")
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(ledger_admin.router)
     return app

@@ -16,6 +16,7 @@ from intake.entrypoints.http import (
     payouts,
     search,
     signing,
+    statements,
 )
 from intake.entrypoints.http.openapi import install_openapi
 from intake.entrypoints.http.problems import install_problem_handlers
@@ -46,5 +47,6 @@ def build_app() -> FastAPI:
     app.include_router(checkout.router)
     app.include_router(checkout_page.router)  # the hosted payment page (not in the OpenAPI)
     app.include_router(payouts.router)
+    app.include_router(statements.router)
     install_openapi(app)
     return app

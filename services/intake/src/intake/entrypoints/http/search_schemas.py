@@ -64,6 +64,21 @@ FIGURES_EXAMPLE: dict[str, Any] = {
     "settled_count": 100,
     "fee_amount": 25000,
     "net_amount": 1055000,
+    "net_volume": 1135000,
+}
+
+
+TIMING_EXAMPLE: dict[str, Any] = {
+    "currency": "TRY",
+    "paid_count": 20,
+    "paid_amount": 1020000,
+    "in_transit_count": 1,
+    "in_transit_amount": 35000,
+    "returned_count": 0,
+    "returned_amount": 0,
+    "batches_paid": 21,
+    "average_days_to_payout": "1.29",
+    "max_days_to_payout": 3,
 }
 
 
@@ -123,6 +138,32 @@ class ReportFigures(BaseModel):
         description="Fees of the settled payments, minor units", examples=[25000]
     )
     net_amount: int = Field(description="Net paid out for them, minor units", examples=[1055000])
+    net_volume: int = Field(
+        description="captured_volume less refunded_amount and fee_amount: what the period's "
+        "sales leave you after refunds and the fees known so far (fees are known when the "
+        "batch closes), minor units",
+        examples=[1135000],
+    )
+
+
+class PayoutTiming(BaseModel):
+    currency: str = Field(description="ISO 4217", examples=["TRY"])
+    paid_count: int = Field(description="Payouts your bank confirmed", examples=[20])
+    paid_amount: int = Field(description="Their amounts, minor units", examples=[1020000])
+    in_transit_count: int = Field(description="Payouts sent, not yet confirmed", examples=[1])
+    in_transit_amount: int = Field(description="Their amounts, minor units", examples=[35000])
+    returned_count: int = Field(description="Payouts the bank sent back", examples=[0])
+    returned_amount: int = Field(description="Their amounts, minor units", examples=[0])
+    batches_paid: int = Field(
+        description="Settlement batches (with a positive net) in the paid and in-transit payouts",
+        examples=[21],
+    )
+    average_days_to_payout: str | None = Field(
+        description="Mean calendar days from a batch's business date (its captures) to its "
+        "payout's value date, decimal string with 2 places; null without payouts",
+        examples=["1.29"],
+    )
+    max_days_to_payout: int | None = Field(description="The longest wait, days", examples=[3])
 
 
 class ReportGroup(ReportFigures):
@@ -157,4 +198,8 @@ class ReportSummary(BaseModel):
     )
     totals: list[ReportFigures] = Field(
         description="The whole period, one entry per currency", examples=[[FIGURES_EXAMPLE]]
+    )
+    payout_timing: list[PayoutTiming] = Field(
+        description="Payouts whose value date falls on a day of the period, one entry per currency",
+        examples=[[TIMING_EXAMPLE]],
     )

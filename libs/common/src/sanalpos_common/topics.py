@@ -49,6 +49,12 @@ OUTCOME_TOPICS: Final = (
 
 COMMAND_TOPICS: Final = (CAPTURE_PAYMENT, VOID_PAYMENT, REFUND_PAYMENT)
 
+# Disputes (issue 13, disputes part): the merchant's answer to a chargeback, from intake, and
+# settlement's dispute as it now stands. Both keyed by payment id.
+DISPUTE_RESPONDED: Final = "merchant.dispute-responded.v1"
+DISPUTE_UPDATED: Final = "settlement.dispute-updated.v1"
+DISPUTE_TOPICS: Final = (DISPUTE_RESPONDED, DISPUTE_UPDATED)
+
 ALL_TOPICS: Final = (
     PAYMENT_INITIATED,
     PAYMENT_SCORED,
@@ -63,6 +69,7 @@ ALL_TOPICS: Final = (
     PAYOUT_UPDATED,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
+    *DISPUTE_TOPICS,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sanalpos_common.metrics import SettlementMetrics
@@ -10,6 +11,7 @@ from settlement.adapters.repositories import PostgresRepositories
 from settlement.config import SettlementSettings
 from settlement.entrypoints.admin import Container, build_app
 from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
+from settlement.service_layer.disputes import DisputeDesk
 from settlement.service_layer.handlers import SettlementHandlers
 from settlement.service_layer.payouts import PayoutJob
 
@@ -48,11 +50,23 @@ async def bootstrap(
     )
     platform.runtime.add_loop("payout-job", payouts.run, payouts.stop)
     platform.health.add("payout-job", payouts.readiness)
+    disputes = DisputeDesk(
+        platform.pool,
+        platform.name,
+        fees=dict(settings.dispute_fees),
+        response_days=settings.dispute_response_days,
+        grace=timedelta(seconds=settings.dispute_answer_grace_s),
+        interval_s=settings.dispute_expiry_interval_s,
+        clock=clock,
+    )
+    platform.runtime.add_loop("dispute-expiry", disputes.run, disputes.stop)
+    platform.health.add("dispute-expiry", disputes.readiness)
     app.state.container = Container(
         pool=platform.pool,
         closer=closer,
         admin_token=settings.admin_token.get_secret_value(),
         payouts=payouts,
         producer=platform.name,
+        disputes=disputes,
     )
     return platform

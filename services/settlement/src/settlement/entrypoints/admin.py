@@ -22,6 +22,7 @@ from settlement.adapters.payouts import PayoutRepository
 from settlement.domain.batches import batch_totals
 from settlement.domain.ledger import merchant_payable
 from settlement.service_layer.batch_closing import BatchCloser, utc_now
+from settlement.service_layer.disputes import DisputeDesk
 from settlement.service_layer.payouts import (
     PayoutJob,
     PayoutNotFound,
@@ -39,6 +40,7 @@ class Container:
     admin_token: str
     payouts: PayoutJob | None = None
     producer: str = "settlement"
+    disputes: DisputeDesk | None = None
 
 
 def container(request: Request) -> Container:
@@ -402,4 +404,7 @@ def build_app() -> FastAPI:
     app = FastAPI(title="sanalpos settlement")
     install_problem_handlers(app)
     app.include_router(router)
+    from settlement.entrypoints import disputes_admin  # imports this module's router
+
+    app.include_router(disputes_admin.router)
     return app

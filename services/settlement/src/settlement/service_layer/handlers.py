@@ -14,6 +14,7 @@ from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
+    DisputeResponded,
     MerchantUpdated,
     PaymentCaptured,
     PaymentRefunded,
@@ -29,6 +30,7 @@ from settlement.domain.ledger import (
     reversal_transaction,
 )
 from settlement.domain.merchants import InvalidMerchantProfile, profile_from_event
+from settlement.service_layer.disputes import on_dispute_responded
 from settlement.service_layer.ports import Repositories
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class SettlementHandlers:
                 PaymentRefunded: self.on_refunded,
                 MerchantUpdated: self.on_merchant_updated,
                 PayoutAccountUpdated: self.on_payout_account_updated,
+                DisputeResponded: on_dispute_responded,
             }
         )
 

@@ -208,9 +208,16 @@ def test_each_internal_outcome_maps_to_exactly_its_public_fields(
 
 def test_every_outcome_topic_is_mapped_and_every_public_type_is_reachable() -> None:
     assert set(PUBLIC_EVENT_MAPPINGS) == {
-        event_type(t) for t in (*topics.OUTCOME_TOPICS, topics.PAYOUT_UPDATED)
+        event_type(t)
+        for t in (*topics.OUTCOME_TOPICS, topics.PAYOUT_UPDATED, topics.DISPUTE_UPDATED)
     }
-    assert {case[1] for case in CASES} | {"payout.paid", "payout.failed"} == set(WEBHOOK_EVENTS)
+    assert {case[1] for case in CASES} | {
+        "payout.paid",
+        "payout.failed",
+        "dispute.created",
+        "dispute.won",
+        "dispute.lost",
+    } == set(WEBHOOK_EVENTS)
 
 
 def test_internal_events_without_a_mapping_send_nothing() -> None:

@@ -10,6 +10,7 @@ from intake.entrypoints.http import (
     cards,
     checkout,
     checkout_page,
+    disputes,
     lifecycle,
     merchants,
     payments,
@@ -46,5 +47,6 @@ def build_app() -> FastAPI:
     app.include_router(checkout.router)
     app.include_router(checkout_page.router)  # the hosted payment page (not in the OpenAPI)
     app.include_router(payouts.router)
+    app.include_router(disputes.router)
     install_openapi(app)
     return app

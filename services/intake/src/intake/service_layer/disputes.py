@@ -191,6 +191,13 @@ async def respond(
     row = await disputes.get(merchant_id, dispute_id, lock=True)
     if row is None:
         raise Refused(not_found("dispute", str(dispute_id)))
+    if now > row["respond_by"]:
+        raise _refusal(
+            409,
+            "dispute-deadline-passed",
+            "The deadline to respond has passed",
+            f"answers were taken until {row['respond_by'].isoformat()}",
+        )
     if row["status"] in FINAL:
         raise _refusal(409, "dispute-closed", "Dispute is closed", f"it is {row['status']}")
     if row["response"] is not None:
@@ -199,13 +206,6 @@ async def respond(
             "dispute-already-answered",
             "Dispute already answered",
             f"answered ({row['response']}) at {row['responded_at'].isoformat()}",
-        )
-    if now > row["respond_by"]:
-        raise _refusal(
-            409,
-            "dispute-deadline-passed",
-            "The deadline to respond has passed",
-            f"answers were taken until {row['respond_by'].isoformat()}",
         )
     decoded = _documents(documents or [])
     refs = list(references or [])

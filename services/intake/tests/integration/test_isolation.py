@@ -22,7 +22,14 @@ import pytest
 from intake.entrypoints.http.app import build_app
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import new_envelope
-from sanalpos_common.schemas.events import BatchClosed, PayoutLine, PayoutStatus, PayoutUpdated
+from sanalpos_common.schemas.events import (
+    BatchClosed,
+    DisputeStatus,
+    DisputeUpdated,
+    PayoutLine,
+    PayoutStatus,
+    PayoutUpdated,
+)
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
 from .conftest import authorized, captured, deliver, feed, http_client, running_intake
@@ -35,7 +42,7 @@ PAYOUT_IBAN = "TR950006100000000000039595"
 
 # Path parameters of merchant-owned resources, filled with merchant A's resources.
 OWNED_PARAMETERS = frozenset(
-    {"payment_id", "token", "refund_id", "session_id", "account_id", "payout_id"}
+    {"payment_id", "token", "refund_id", "session_id", "account_id", "payout_id", "dispute_id"}
 )
 # Operations whose path parameter names no merchant's resource, and why.
 EXEMPT: dict[str, str] = {
@@ -59,6 +66,7 @@ COLLECTIONS: dict[str, dict[str, str]] = {
     "GET /v1/payout-accounts": {},
     "GET /v1/payouts": {},
     "GET /v1/payouts.csv": {},
+    "GET /v1/disputes": {},
 }
 NOT_COLLECTIONS: dict[str, str] = {
     "GET /v1/merchant": "the caller's own record",
@@ -188,7 +196,34 @@ async def a_resources(
         "batch_id": await closed_batch(pool, a),
         "account_id": account.json()["id"],
         "payout_id": await paid_payout(pool, a, account.json()["id"]),
+        "dispute_id": await open_dispute(pool, a, payment_id),
     }
+
+
+async def open_dispute(pool: asyncpg.Pool, a: dict[str, str], payment_id: str) -> str:
+    """A dispute on A's payment, as settlement announces it when the issuer raises it."""
+    now = datetime.now(UTC)
+    dispute = DisputeUpdated(
+        dispute_id=uuid.uuid4(),
+        payment_id=uuid.UUID(payment_id),
+        merchant_id=a["id"],
+        amount=4_000,
+        currency="TRY",
+        reason_code="13.1",
+        reason="merchandise not received",
+        status=DisputeStatus.NEEDS_RESPONSE,
+        respond_by=now + timedelta(days=7),
+        fee=15_000,
+        held=4_000,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    envelope = new_envelope(
+        topics.DISPUTE_UPDATED, dispute, correlation_id=dispute.payment_id, producer="settlement"
+    )
+    await deliver(pool, topics.DISPUTE_UPDATED, envelope)
+    return str(dispute.dispute_id)
 
 
 async def paid_payout(pool: asyncpg.Pool, a: dict[str, str], account_id: str) -> str:

@@ -74,6 +74,7 @@ class DocumentIn(RequestBody):
     content_base64: str = Field(
         min_length=4,
         max_length=(MAX_DOCUMENT_BYTES + 2) // 3 * 4,
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
         description=f"The document, base64; at most {MAX_DOCUMENT_BYTES} bytes decoded. A "
         "text/plain document must not contain a card number.",
         examples=["JVBERi0xLjQK"],

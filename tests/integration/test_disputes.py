@@ -70,7 +70,10 @@ async def shown(
 
 
 async def balance(intake: httpx.AsyncClient, merchant: dict[str, Any]) -> dict[str, int]:
+    """The TRY balance; empty until intake has heard of the merchant's first batch or dispute."""
     body = (await intake.get("/v1/balance", headers=auth(merchant["api_key"]))).json()
+    if not body["balances"]:
+        return {}
     [try_] = body["balances"]
     return {k: try_[k] for k in ("pending", "available", "held")}
 

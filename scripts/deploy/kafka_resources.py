@@ -91,6 +91,8 @@ ACCESS: dict[str, Access] = {
         reads=(topics.PAYMENT_SCORED, topics.REVIEW_RESOLVED, *topics.COMMAND_TOPICS),
         writes=(
             *(t for t in topics.OUTCOME_TOPICS if t != topics.PAYMENT_SETTLED),
+            topics.DISPUTE_RAISED,
+            topics.DISPUTE_DECIDED,
             topics.dead_letter_topic("authorization"),
         ),
         groups=("authorization",),
@@ -103,6 +105,8 @@ ACCESS: dict[str, Access] = {
             topics.MERCHANT_UPDATED,
             topics.PAYOUT_ACCOUNT_UPDATED,
             topics.DISPUTE_RESPONDED,
+            topics.DISPUTE_RAISED,
+            topics.DISPUTE_DECIDED,
         ),
         writes=(
             topics.PAYMENT_SETTLED,

@@ -53,7 +53,10 @@ COMMAND_TOPICS: Final = (CAPTURE_PAYMENT, VOID_PAYMENT, REFUND_PAYMENT)
 # settlement's dispute as it now stands. Both keyed by payment id.
 DISPUTE_RESPONDED: Final = "merchant.dispute-responded.v1"
 DISPUTE_UPDATED: Final = "settlement.dispute-updated.v1"
-DISPUTE_TOPICS: Final = (DISPUTE_RESPONDED, DISPUTE_UPDATED)
+# The issuer simulator's (authorization's) chargebacks and rulings, for settlement.
+DISPUTE_RAISED: Final = "issuer.dispute-raised.v1"
+DISPUTE_DECIDED: Final = "issuer.dispute-decided.v1"
+DISPUTE_TOPICS: Final = (DISPUTE_RESPONDED, DISPUTE_UPDATED, DISPUTE_RAISED, DISPUTE_DECIDED)
 
 ALL_TOPICS: Final = (
     PAYMENT_INITIATED,

@@ -25,7 +25,18 @@ async def bootstrap(
     settings = settings or SettlementSettings()
     app = build_app()
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
-    handlers = SettlementHandlers(PostgresRepositories(), settings.fallback_fee_plan)
+    disputes = DisputeDesk(
+        platform.pool,
+        platform.name,
+        fees=dict(settings.dispute_fees),
+        response_days=settings.dispute_response_days,
+        grace=timedelta(seconds=settings.dispute_answer_grace_s),
+        interval_s=settings.dispute_expiry_interval_s,
+        clock=clock,
+    )
+    handlers = SettlementHandlers(
+        PostgresRepositories(), settings.fallback_fee_plan, disputes=disputes
+    )
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
     closer = BatchCloser(
         platform.pool,
@@ -50,15 +61,6 @@ async def bootstrap(
     )
     platform.runtime.add_loop("payout-job", payouts.run, payouts.stop)
     platform.health.add("payout-job", payouts.readiness)
-    disputes = DisputeDesk(
-        platform.pool,
-        platform.name,
-        fees=dict(settings.dispute_fees),
-        response_days=settings.dispute_response_days,
-        grace=timedelta(seconds=settings.dispute_answer_grace_s),
-        interval_s=settings.dispute_expiry_interval_s,
-        clock=clock,
-    )
     platform.runtime.add_loop("dispute-expiry", disputes.run, disputes.stop)
     platform.health.add("dispute-expiry", disputes.readiness)
     app.state.container = Container(

@@ -724,7 +724,37 @@ class DisputeUpdated(_Frozen):
     version: int = Field(ge=1)
 
 
+class DisputeRaised(_Frozen):
+    """The issuer disputes a captured payment (the issuer simulator's chargeback)."""
+
+    dispute_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0, description="Disputed, minor units")
+    currency: CurrencyCode
+    reason_code: str = Field(min_length=1, max_length=10)
+    reason: str = Field(min_length=1, max_length=200)
+    respond_by: datetime | None = Field(
+        default=None, description="The merchant's deadline; null: settlement's default"
+    )
+    raised_at: datetime
+
+
+class DisputeDecided(_Frozen):
+    """The issuer's ruling on a dispute, for the merchant (won) or against it (lost)."""
+
+    dispute_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    outcome: Literal["won", "lost"]
+    decided_at: datetime
+
+
 EVENT_MODELS[topics.DISPUTE_RESPONDED] = DisputeResponded
 EVENT_MODELS[topics.DISPUTE_UPDATED] = DisputeUpdated
 TOPIC_OF_MODEL[DisputeResponded] = topics.DISPUTE_RESPONDED
 TOPIC_OF_MODEL[DisputeUpdated] = topics.DISPUTE_UPDATED
+EVENT_MODELS[topics.DISPUTE_RAISED] = DisputeRaised
+EVENT_MODELS[topics.DISPUTE_DECIDED] = DisputeDecided
+TOPIC_OF_MODEL[DisputeRaised] = topics.DISPUTE_RAISED
+TOPIC_OF_MODEL[DisputeDecided] = topics.DISPUTE_DECIDED

@@ -21,7 +21,9 @@ from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
+    DisputeDecided,
     DisputeLedgerMove,
+    DisputeRaised,
     DisputeResponded,
     DisputeResponse,
     DisputeUpdated,
@@ -148,74 +150,118 @@ class DisputeDesk:
     _started: float = field(default_factory=time.monotonic)
 
     async def raise_dispute(self, request: RaiseRequest) -> dict[str, Any]:
+        async with unit_of_work(self.pool, self.producer) as uow:
+            return await self.raise_in(uow, request, self.clock())
+
+    async def raise_in(
+        self, uow: UnitOfWork, request: RaiseRequest, now: datetime, merchant_id: str | None = None
+    ) -> dict[str, Any]:
         """A chargeback on a captured payment: holds its amount (the rest not yet refunded or
         disputed when `amount` is omitted). The same dispute id again changes nothing."""
-        now = self.clock()
         dispute_id = request.dispute_id or uuid.uuid4()
-        async with unit_of_work(self.pool, self.producer) as uow:
-            disputes = DisputeRepository(uow.conn)
-            existing = await disputes.lock(dispute_id)
-            if existing is not None:
-                return await disputes.row(dispute_id)
-            payment = await uow.conn.fetchrow(
-                "SELECT merchant_id, currency, gross_amount, status FROM settlement_payments "
-                "WHERE payment_id = $1 FOR UPDATE",
-                request.payment_id,
-            )
-            if payment is None:
-                raise PaymentNotDisputable("payment_not_found", "no captured payment with this id")
-            if payment["status"] == "voided":
-                raise PaymentNotDisputable("payment_voided", "the capture was cancelled")
-            refunded = await disputes.refunded_amount(request.payment_id)
-            disputed = await disputes.disputed_amount(request.payment_id)
-            left = payment["gross_amount"] - refunded - disputed
-            amount = left if request.amount is None else request.amount
-            if not disputable(payment["gross_amount"], refunded, disputed, amount):
-                raise PaymentNotDisputable(
-                    "amount_not_disputable",
-                    f"{left} of the payment is left to dispute (captured less refunds and "
-                    "earlier disputes)",
-                )
-            currency = payment["currency"].strip()
-            dispute = Dispute(
-                dispute_id=dispute_id,
-                payment_id=request.payment_id,
-                merchant_id=payment["merchant_id"],
-                amount=amount,
-                currency=currency,
-                reason_code=request.reason_code,
-                reason=request.reason,
-                respond_by=request.respond_by or now + timedelta(days=self.response_days),
-                fee=self.fees.get(currency, 0),
-            )
-            await disputes.add(dispute)
-            await _book(uow, dispute, [hold_transaction(dispute)], now)
-            await _announce(uow, dispute)
-            log.info(
-                "dispute %s raised: %d %s held until %s",
-                dispute_id,
-                amount,
-                currency,
-                dispute.respond_by.isoformat(),
-                extra={"payment_id": str(request.payment_id)},
-            )
+        disputes = DisputeRepository(uow.conn)
+        existing = await disputes.lock(dispute_id)
+        if existing is not None:
             return await disputes.row(dispute_id)
+        payment = await uow.conn.fetchrow(
+            "SELECT merchant_id, currency, gross_amount, status FROM settlement_payments "
+            "WHERE payment_id = $1 FOR UPDATE",
+            request.payment_id,
+        )
+        if payment is None:
+            raise PaymentNotDisputable("payment_not_found", "no captured payment with this id")
+        if merchant_id is not None and payment["merchant_id"] != merchant_id:
+            raise PaymentNotDisputable("merchant_mismatch", "the payment is another merchant's")
+        if payment["status"] == "voided":
+            raise PaymentNotDisputable("payment_voided", "the capture was cancelled")
+        refunded = await disputes.refunded_amount(request.payment_id)
+        disputed = await disputes.disputed_amount(request.payment_id)
+        left = payment["gross_amount"] - refunded - disputed
+        amount = left if request.amount is None else request.amount
+        if not disputable(payment["gross_amount"], refunded, disputed, amount):
+            raise PaymentNotDisputable(
+                "amount_not_disputable",
+                f"{left} of the payment is left to dispute (captured less refunds and "
+                "earlier disputes)",
+            )
+        currency = payment["currency"].strip()
+        dispute = Dispute(
+            dispute_id=dispute_id,
+            payment_id=request.payment_id,
+            merchant_id=payment["merchant_id"],
+            amount=amount,
+            currency=currency,
+            reason_code=request.reason_code,
+            reason=request.reason,
+            respond_by=request.respond_by or now + timedelta(days=self.response_days),
+            fee=self.fees.get(currency, 0),
+        )
+        await disputes.add(dispute)
+        await _book(uow, dispute, [hold_transaction(dispute)], now)
+        await _announce(uow, dispute)
+        log.info(
+            "dispute %s raised: %d %s held until %s",
+            dispute_id,
+            amount,
+            currency,
+            dispute.respond_by.isoformat(),
+            extra={"payment_id": str(request.payment_id)},
+        )
+        return await disputes.row(dispute_id)
 
     async def decide(self, dispute_id: uuid.UUID, won: bool) -> dict[str, Any]:
-        """The issuer's ruling; the same ruling again changes nothing."""
         async with unit_of_work(self.pool, self.producer) as uow:
-            disputes = DisputeRepository(uow.conn)
-            dispute = await disputes.lock(dispute_id)
-            if dispute is None:
-                raise DisputeNotFound(str(dispute_id))
-            wanted = "won" if won else "lost"
-            if dispute.status.value == wanted and dispute.outcome_reason in {
-                "issuer_won",
-                "issuer_lost",
-            }:
-                return await disputes.row(dispute_id)
-            await _change(uow, dispute, dispute.decide(won), self.clock())
+            return await self.decide_in(uow, dispute_id, won, self.clock())
+
+    async def decide_in(
+        self, uow: UnitOfWork, dispute_id: uuid.UUID, won: bool, now: datetime
+    ) -> dict[str, Any]:
+        """The issuer's ruling; the same ruling again changes nothing."""
+        disputes = DisputeRepository(uow.conn)
+        dispute = await disputes.lock(dispute_id)
+        if dispute is None:
+            raise DisputeNotFound(str(dispute_id))
+        wanted = "won" if won else "lost"
+        if dispute.status.value == wanted and dispute.outcome_reason in {
+            "issuer_won",
+            "issuer_lost",
+        }:
             return await disputes.row(dispute_id)
+        await _change(uow, dispute, dispute.decide(won), now)
+        return await disputes.row(dispute_id)
+
+    async def on_dispute_raised(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        """The issuer simulator's chargeback. A payment settlement has not booked yet is
+        retried (its capture may still be on its way), then dead-lettered; one that cannot be
+        disputed is dead-lettered at once."""
+        raised: DisputeRaised = envelope.payload
+        request = RaiseRequest(
+            payment_id=raised.payment_id,
+            reason_code=raised.reason_code,
+            reason=raised.reason,
+            amount=raised.amount,
+            respond_by=raised.respond_by,
+            dispute_id=raised.dispute_id,
+        )
+        try:
+            await self.raise_in(uow, request, self.clock(), merchant_id=raised.merchant_id)
+        except PaymentNotDisputable as exc:
+            if exc.code == "payment_not_found":
+                raise
+            raise NonRetryable(f"dispute {raised.dispute_id}: {exc}") from exc
+
+    async def on_dispute_decided(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        """The issuer simulator's ruling; a second, different ruling is logged and dropped."""
+        decided: DisputeDecided = envelope.payload
+        try:
+            await self.decide_in(uow, decided.dispute_id, decided.outcome == "won", self.clock())
+        except DisputeRefused as refused:
+            log.warning(
+                "ruling on dispute %s dropped: %s",
+                decided.dispute_id,
+                refused,
+                extra={"payment_id": str(decided.payment_id)},
+            )
 
     async def expire_due(self) -> list[uuid.UUID]:
         now = self.clock()

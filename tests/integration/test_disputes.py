@@ -409,3 +409,62 @@ async def test_another_merchants_dispute_is_not_found_and_evidence_holds_no_card
     assert "4111111111111111" not in json.dumps(
         [dict(r) for r in await settlement.fetch("SELECT evidence FROM disputes")], default=str
     )
+
+
+async def test_the_issuer_simulator_raises_and_rules_a_dispute_through_events(
+    intake: httpx.AsyncClient,
+    services: dict[str, ServiceProcess],
+    databases: dict[str, asyncpg.Pool],
+) -> None:
+    """Authorization's issuer side: its chargeback and its ruling reach settlement as events."""
+    settlement_url, settlement = services["settlement"].url, databases["settlement"]
+    issuer_url = services["authorization"].url
+    merchant = await shop(intake, settlement)
+    payment_id = await sale(intake, merchant, 8_000)
+    dispute_id = str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=issuer_url, timeout=10) as client:
+        too_much = await client.post(
+            "/admin/issuer/disputes",
+            json={"payment_id": payment_id, "reason_code": "13.1", "reason": "x", "amount": 9_000},
+            headers=ADMIN,
+        )
+        assert too_much.status_code == 422, too_much.text
+        assert too_much.json()["type"].endswith("amount-not-disputable")
+        unauthorized = await client.post("/admin/issuer/disputes", json={})
+        assert unauthorized.status_code == 401
+        raised = await client.post(
+            "/admin/issuer/disputes",
+            json={
+                "payment_id": payment_id,
+                "reason_code": "13.1",
+                "reason": "merchandise not received",
+                "dispute_id": dispute_id,
+            },
+            headers=ADMIN,
+        )
+        assert raised.status_code == 201, raised.text
+        assert raised.json()["amount"] == 8_000
+
+    view = await shown(intake, merchant, dispute_id, "needs_response")
+    assert (view["amount"], view["reason_code"]) == (8_000, "13.1")
+    assert await ledger_kinds(settlement, dispute_id) == {"dispute_hold": 8_000}
+
+    async with httpx.AsyncClient(base_url=issuer_url, timeout=10) as client:
+        ruled = await client.post(
+            f"/admin/issuer/disputes/{dispute_id}/decision", json={"outcome": "won"}, headers=ADMIN
+        )
+        assert ruled.status_code == 200, ruled.text
+        again = await client.post(
+            f"/admin/issuer/disputes/{dispute_id}/decision", json={"outcome": "lost"}, headers=ADMIN
+        )
+        assert again.status_code == 409
+    won = await shown(intake, merchant, dispute_id, "won")
+    assert won["outcome_reason"] == "issuer_won"
+    assert await ledger_kinds(settlement, dispute_id) == {
+        "dispute_hold": 8_000,
+        "dispute_release": 8_000,
+    }
+    async with httpx.AsyncClient(base_url=settlement_url, timeout=10) as client:
+        row = (await client.get(f"/admin/disputes/{dispute_id}", headers=ADMIN)).json()
+    assert row["status"] == "won"
+    await assert_ledger_balanced(settlement)

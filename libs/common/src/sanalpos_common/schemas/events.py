@@ -683,6 +683,14 @@ class DisputeResponded(_Frozen):
     documents: tuple[EvidenceDocument, ...] = Field(default=(), max_length=5)
     responded_at: datetime
 
+    @field_validator("text", "references")
+    @classmethod
+    def _no_card_number(cls, value: str | tuple[str, ...] | None) -> object:
+        texts = (value,) if isinstance(value, str) else (value or ())
+        if any(holds_card_number(t) for t in texts):
+            raise ValueError("must not contain a card number")
+        return value
+
 
 class DisputeStatus(StrEnum):
     NEEDS_RESPONSE = "needs_response"

@@ -395,10 +395,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         await service.stop()
         ready, faust = await service.start()
-        print(
-            f"   restart (same data dir; {args.store} store): "
-            f"{ready:.2f}s to /readyz ({faust})"
-        )
+        print(f"   restart (same data dir; {args.store} store): {ready:.2f}s to /readyz ({faust})")
         print(f"4. {await check_recovered(history, db, schema)}")
     finally:
         await service.stop()

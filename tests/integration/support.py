@@ -208,6 +208,8 @@ def start_services(env: dict[str, str], log_dir: Path) -> dict[str, ServiceProce
             # Pre-authorizations lapse within a whole-system test (captures come in seconds).
             "AUTHORIZATION_PREAUTH_EXPIRY_S": "20",
             "AUTHORIZATION_PREAUTH_EXPIRY_SCAN_INTERVAL_S": "1",
+            # A dispute with no answer is lost a second after its deadline (test_disputes.py).
+            "SETTLEMENT_DISPUTE_ANSWER_GRACE_S": "1",
             # Rules only: the learned model weighs the hour of day, so with it a payment's
             # outcome here would depend on when the suite runs. The model is exercised by
             # test_fraud_eval.py (its own stack) and by services/fraud's tests.

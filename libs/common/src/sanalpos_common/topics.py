@@ -51,6 +51,15 @@ OUTCOME_TOPICS: Final = (
 
 COMMAND_TOPICS: Final = (CAPTURE_PAYMENT, VOID_PAYMENT, REFUND_PAYMENT)
 
+# Disputes (issue 13, disputes part): the merchant's answer to a chargeback, from intake, and
+# settlement's dispute as it now stands. Both keyed by payment id.
+DISPUTE_RESPONDED: Final = "merchant.dispute-responded.v1"
+DISPUTE_UPDATED: Final = "settlement.dispute-updated.v1"
+# The issuer simulator's (authorization's) chargebacks and rulings, for settlement.
+DISPUTE_RAISED: Final = "issuer.dispute-raised.v1"
+DISPUTE_DECIDED: Final = "issuer.dispute-decided.v1"
+DISPUTE_TOPICS: Final = (DISPUTE_RESPONDED, DISPUTE_UPDATED, DISPUTE_RAISED, DISPUTE_DECIDED)
+
 ALL_TOPICS: Final = (
     PAYMENT_INITIATED,
     PAYMENT_SCORED,
@@ -66,6 +75,7 @@ ALL_TOPICS: Final = (
     LEDGER_DAY,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
+    *DISPUTE_TOPICS,
 )
 
 

@@ -10,7 +10,13 @@ from pydantic import ValidationError
 
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import UndecodableMessage, decode, encode, new_envelope
-from sanalpos_common.schemas.events import EncryptedCard, PaymentCaptured, PaymentInitiated
+from sanalpos_common.schemas.events import (
+    DisputeResponded,
+    DisputeResponse,
+    EncryptedCard,
+    PaymentCaptured,
+    PaymentInitiated,
+)
 from sanalpos_common.schemas.export import (
     SCHEMA_DIR,
     WEBHOOK_DOC,
@@ -233,3 +239,17 @@ def test_webhook_events_are_frozen_strict_and_utc() -> None:
     istanbul = type(event).model_validate({**document, "created_at": "2026-12-02T12:30:00+03:00"})
     assert istanbul.model_dump(mode="json")["created_at"] == "2026-12-02T09:30:00Z"
     assert all(m.model_fields["api_version"].default == "v1" for m in WEBHOOK_EVENTS.values())
+
+
+def test_a_disputes_answer_never_carries_a_card_number() -> None:
+    answer = {
+        "dispute_id": uuid.uuid4(),
+        "payment_id": uuid.uuid4(),
+        "merchant_id": "mer_1",
+        "response": DisputeResponse.EVIDENCE,
+        "responded_at": datetime.now(UTC),
+    }
+    assert DisputeResponded(**answer, text="delivered", references=("TR123",)).text == "delivered"
+    for bad in ({"text": "card 4111 1111 1111 1111"}, {"references": ("4111-1111-1111-1111",)}):
+        with pytest.raises(ValidationError, match="card number"):
+            DisputeResponded(**answer, **bad)

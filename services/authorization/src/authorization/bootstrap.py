@@ -12,11 +12,14 @@ from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.adapters.repositories import PostgresRepositories
 from authorization.config import AuthorizationSettings
 from authorization.domain.seed_cards import SIMULATOR_CARDS
+from authorization.entrypoints import disputes_admin
 from authorization.entrypoints.acs_page import AcsPage
+from authorization.entrypoints.disputes_admin import IssuerDesk
 from authorization.service_layer.challenge_expiry import ChallengeExpiry
 from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common.crypto.service_keys import card_keys_from_settings
+from sanalpos_common.http import install_problem_handlers
 from sanalpos_common.metrics import PaymentMetrics
 from sanalpos_common.service import Platform, start_platform
 
@@ -33,6 +36,7 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         cvc_rotate_file=settings.cvc_rotate_file,
     )
     app = FastAPI(title="sanalpos authorization")
+    install_problem_handlers(app)  # the issuer's ops API (the ACS pages answer in HTML)
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
     issuer_key = settings.issuer_key.get_secret_value().encode()
     issuer = IssuerSimulator(issuer_key, settings.default_limit_major)
@@ -61,6 +65,10 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
     )
     secure_cookie = settings.acs_public_url.startswith("https://")
     app.include_router(AcsPage(platform.pool, handlers, secure_cookie).router())
+    app.state.issuer_desk = IssuerDesk(
+        platform.pool, platform.name, settings.admin_token.get_secret_value()
+    )
+    app.include_router(disputes_admin.router)
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
     expiry = PreauthExpiry(

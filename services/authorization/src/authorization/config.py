@@ -4,6 +4,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from sanalpos_common.settings import (
+    DEV_ADMIN_TOKEN,
     DEV_ISSUER_KEY,
     DEV_PAN_SEALED_KEYRING,
     ServiceSettings,
@@ -37,6 +38,8 @@ class AuthorizationSettings(ServiceSettings):
     """Key the issuer simulator indexes its card accounts with (HMAC of the PAN)."""
     default_limit_major: int = 50_000
     """Credit limit, in major units of the payment currency, for cards the simulator has not seen."""
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+    """Bearer token of the issuer simulator's ops API (/admin/issuer/disputes)."""
     seed_test_cards: bool = True
     consumer_group: str | None = None
     """Kafka consumer group; default `authorization`. Tests run a private one."""

@@ -26,6 +26,8 @@ from sanalpos_common import topics
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import (
     BatchClosed,
+    DisputeStatus,
+    DisputeUpdated,
     LedgerDaySummarized,
     PayoutLine,
     PayoutStatus,
@@ -43,7 +45,7 @@ PAYOUT_IBAN = "TR950006100000000000039595"
 
 # Path parameters of merchant-owned resources, filled with merchant A's resources.
 OWNED_PARAMETERS = frozenset(
-    {"payment_id", "token", "refund_id", "session_id", "account_id", "payout_id"}
+    {"payment_id", "token", "refund_id", "session_id", "account_id", "payout_id", "dispute_id"}
 )
 # Operations whose path parameter names no merchant's resource, and why.
 EXEMPT: dict[str, str] = {
@@ -69,6 +71,7 @@ COLLECTIONS: dict[str, dict[str, str]] = {
     "GET /v1/payout-accounts": {},
     "GET /v1/payouts": {},
     "GET /v1/payouts.csv": {},
+    "GET /v1/disputes": {},
 }
 NOT_COLLECTIONS: dict[str, str] = {
     "GET /v1/merchant": "the caller's own record",
@@ -199,6 +202,7 @@ async def a_resources(
         "batch_id": await closed_batch(pool, a),
         "account_id": account.json()["id"],
         "payout_id": await paid_payout(pool, a, account.json()["id"]),
+        "dispute_id": await open_dispute(pool, a, payment_id),
     }
 
 
@@ -228,6 +232,32 @@ async def ledger_day(pool: asyncpg.Pool, a: dict[str, str]) -> None:
     )
     envelope = new_envelope(topics.LEDGER_DAY, day, correlation_id=None, producer="settlement")
     await deliver(pool, topics.LEDGER_DAY, envelope)
+
+
+async def open_dispute(pool: asyncpg.Pool, a: dict[str, str], payment_id: str) -> str:
+    """A dispute on A's payment, as settlement announces it when the issuer raises it."""
+    now = datetime.now(UTC)
+    dispute = DisputeUpdated(
+        dispute_id=uuid.uuid4(),
+        payment_id=uuid.UUID(payment_id),
+        merchant_id=a["id"],
+        amount=4_000,
+        currency="TRY",
+        reason_code="13.1",
+        reason="merchandise not received",
+        status=DisputeStatus.NEEDS_RESPONSE,
+        respond_by=now + timedelta(days=7),
+        fee=15_000,
+        held=4_000,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    envelope = new_envelope(
+        topics.DISPUTE_UPDATED, dispute, correlation_id=dispute.payment_id, producer="settlement"
+    )
+    await deliver(pool, topics.DISPUTE_UPDATED, envelope)
+    return str(dispute.dispute_id)
 
 
 async def paid_payout(pool: asyncpg.Pool, a: dict[str, str], account_id: str) -> str:

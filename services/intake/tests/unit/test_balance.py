@@ -39,3 +39,17 @@ def test_each_currency_apart_and_a_negative_net_is_kept() -> None:
 
 def test_no_batches_no_balances() -> None:
     assert balances([], TODAY) == []
+
+
+def test_disputes_hold_and_their_unbatched_moves_count_in_pending() -> None:
+    """A 100.00 sale (net 98.20) closed; a dispute holds 100.00, its hold in an open batch."""
+    today = date(2026, 12, 3)
+    closed = [ClosedBatch("TRY", date(2026, 12, 4), 9_820)]
+    [try_] = balances(closed, today, held={"TRY": 10_000}, unbatched={"TRY": -10_000})
+    assert (try_.pending, try_.available, try_.held) == (-180, 0, 10_000)
+    assert try_.pending + try_.available + try_.held == 9_820
+
+
+def test_a_dispute_in_a_currency_with_no_batch_still_shows() -> None:
+    [eur] = balances([], date(2026, 12, 3), held={"EUR": 5_000}, unbatched={"EUR": -5_000})
+    assert (eur.currency, eur.pending, eur.available, eur.held) == ("EUR", -5_000, 0, 5_000)

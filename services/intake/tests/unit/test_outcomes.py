@@ -17,12 +17,14 @@ from intake.domain.outcomes import (
 from intake.domain.payment import Operation, PaymentFacts
 from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.consumed import CONSUMER_HANDLERS
+from intake.service_layer.disputes import on_dispute_updated
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from intake.service_layer.payouts import on_payout_updated
 from intake.service_layer.statements import on_ledger_day
 from sanalpos_common import topics
 from sanalpos_common.schemas.events import (
     BatchClosed,
+    DisputeUpdated,
     LedgerDaySummarized,
     PaymentActionRequired,
     PaymentAuthorized,
@@ -44,12 +46,25 @@ def test_the_registry_covers_every_outcome_topic_and_the_consumer_subscribes_to_
 
 def test_the_consumer_adds_closed_batches_and_payouts_to_the_outcomes_and_nothing_else() -> None:
     assert sorted(CONSUMER_HANDLERS.topics) == sorted(
-        (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.PAYOUT_UPDATED, topics.LEDGER_DAY)
+        (
+            *topics.OUTCOME_TOPICS,
+            topics.BATCH_CLOSED,
+            topics.PAYOUT_UPDATED,
+            topics.LEDGER_DAY,
+            topics.DISPUTE_UPDATED,
+        )
     )
     assert CONSUMER_HANDLERS[BatchClosed] is on_batch_closed
     assert CONSUMER_HANDLERS[PayoutUpdated] is on_payout_updated
     assert CONSUMER_HANDLERS[LedgerDaySummarized] is on_ledger_day
-    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed, PayoutUpdated, LedgerDaySummarized}
+    assert CONSUMER_HANDLERS[DisputeUpdated] is on_dispute_updated
+    assert set(CONSUMER_HANDLERS) == {
+        *OUTCOMES,
+        BatchClosed,
+        PayoutUpdated,
+        LedgerDaySummarized,
+        DisputeUpdated,
+    }
 
 
 @pytest.mark.parametrize(

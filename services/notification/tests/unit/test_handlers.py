@@ -108,6 +108,7 @@ def test_the_table_consumes_every_outcome_and_endpoint_registrations(store: Fake
         topics.PAYMENT_INITIATED,  # the shopper's contact and the payment's facts (emails)
         topics.MERCHANT_UPDATED,  # the merchant's display name (emails)
         topics.PAYOUT_UPDATED,
+        topics.DISPUTE_UPDATED,
     }
 
 

@@ -208,9 +208,16 @@ def test_each_internal_outcome_maps_to_exactly_its_public_fields(
 
 def test_every_outcome_topic_is_mapped_and_every_public_type_is_reachable() -> None:
     assert set(PUBLIC_EVENT_MAPPINGS) == {
-        event_type(t) for t in (*topics.OUTCOME_TOPICS, topics.PAYOUT_UPDATED)
+        event_type(t)
+        for t in (*topics.OUTCOME_TOPICS, topics.PAYOUT_UPDATED, topics.DISPUTE_UPDATED)
     }
-    assert {case[1] for case in CASES} | {"payout.paid", "payout.failed"} == set(WEBHOOK_EVENTS)
+    assert {case[1] for case in CASES} | {
+        "payout.paid",
+        "payout.failed",
+        "dispute.created",
+        "dispute.won",
+        "dispute.lost",
+    } == set(WEBHOOK_EVENTS)
 
 
 def test_internal_events_without_a_mapping_send_nothing() -> None:
@@ -351,3 +358,72 @@ def test_three_d_secure_reaches_the_webhooks_without_its_cavv() -> None:
     assert failed["authentication"]["status"] == "failed"
     assert failed["authentication"]["liability_shift"] is False
     assert "wrong code" not in json.dumps(failed)  # internal reasons stay behind
+
+
+def _dispute(status: internal.DisputeStatus, version: int, **extra: Any) -> Any:
+    return internal.DisputeUpdated(
+        dispute_id=uuid.UUID("7b0c2f7e-4c5d-4a1b-9e8f-0a1b2c3d4e5f"),
+        **BASE,
+        amount=4_000,
+        currency="TRY",
+        reason_code="13.1",
+        reason="merchandise not received",
+        status=status,
+        respond_by=datetime(2026, 12, 9, 9, 30, tzinfo=UTC),
+        fee=15_000,
+        held=0 if status in {internal.DisputeStatus.WON, internal.DisputeStatus.LOST} else 4_000,
+        moves=(internal.DisputeLedgerMove(kind="dispute_hold", amount=-4_000, batch_id=BATCH_ID),),
+        created_at=datetime(2026, 12, 2, 9, 30, tzinfo=UTC),
+        updated_at=datetime(2026, 12, 2, 9, 30, tzinfo=UTC),
+        version=version,
+        **extra,
+    )
+
+
+DISPUTE_DATA = {
+    "dispute_id": "7b0c2f7e-4c5d-4a1b-9e8f-0a1b2c3d4e5f",
+    "payment_id": str(PAYMENT_ID),
+    "merchant_id": "m-1",
+    "amount": 4_000,
+    "currency": "TRY",
+    "reason_code": "13.1",
+    "reason": "merchandise not received",
+    "respond_by": "2026-12-09T09:30:00Z",
+    "fee": 15_000,
+}
+
+
+@pytest.mark.parametrize(
+    ("payload", "public_type", "data"),
+    [
+        (_dispute(internal.DisputeStatus.NEEDS_RESPONSE, 1), "dispute.created", DISPUTE_DATA),
+        (
+            _dispute(internal.DisputeStatus.WON, 3, outcome_reason="issuer_won"),
+            "dispute.won",
+            {**DISPUTE_DATA, "outcome_reason": "issuer_won"},
+        ),
+        (
+            _dispute(internal.DisputeStatus.LOST, 2, outcome_reason="no_response"),
+            "dispute.lost",
+            {**DISPUTE_DATA, "outcome_reason": "no_response"},
+        ),
+    ],
+)
+def test_a_dispute_maps_to_its_public_fields_only(
+    payload: BaseModel, public_type: str, data: dict[str, Any]
+) -> None:
+    document = json.loads(webhook_body(_map(payload)))
+    assert (document["type"], document["data"]) == (public_type, data)
+    schema = json.loads((WEBHOOK_SCHEMA_DIR / schema_file_name(public_type)).read_text())
+    jsonschema.validate(document, schema)
+    assert "moves" not in json.dumps(document) and "held" not in document["data"]
+
+
+def test_an_answered_dispute_under_review_is_not_told() -> None:
+    from notification.domain.public_events import dispute_is_told
+
+    review = _dispute(internal.DisputeStatus.UNDER_REVIEW, 2, response="evidence")
+    assert not dispute_is_told(review)
+    assert dispute_is_told(_dispute(internal.DisputeStatus.NEEDS_RESPONSE, 1))
+    with pytest.raises(ValueError, match="no public event"):
+        _map(review)

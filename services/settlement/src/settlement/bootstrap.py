@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sanalpos_common.metrics import SettlementMetrics
@@ -10,6 +11,7 @@ from settlement.adapters.repositories import PostgresRepositories
 from settlement.config import SettlementSettings
 from settlement.entrypoints.admin import Container, build_app
 from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
+from settlement.service_layer.disputes import DisputeDesk
 from settlement.service_layer.handlers import SettlementHandlers
 from settlement.service_layer.ledger_days import LedgerDayJob
 from settlement.service_layer.payouts import PayoutJob
@@ -24,7 +26,18 @@ async def bootstrap(
     settings = settings or SettlementSettings()
     app = build_app()
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
-    handlers = SettlementHandlers(PostgresRepositories(), settings.fallback_fee_plan)
+    disputes = DisputeDesk(
+        platform.pool,
+        platform.name,
+        fees=dict(settings.dispute_fees),
+        response_days=settings.dispute_response_days,
+        grace=timedelta(seconds=settings.dispute_answer_grace_s),
+        interval_s=settings.dispute_expiry_interval_s,
+        clock=clock,
+    )
+    handlers = SettlementHandlers(
+        PostgresRepositories(), settings.fallback_fee_plan, disputes=disputes
+    )
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
     closer = BatchCloser(
         platform.pool,
@@ -54,6 +67,8 @@ async def bootstrap(
     )
     platform.runtime.add_loop("ledger-day-job", ledger_days.run, ledger_days.stop)
     platform.health.add("ledger-day-job", ledger_days.readiness)
+    platform.runtime.add_loop("dispute-expiry", disputes.run, disputes.stop)
+    platform.health.add("dispute-expiry", disputes.readiness)
     app.state.container = Container(
         pool=platform.pool,
         closer=closer,
@@ -61,5 +76,6 @@ async def bootstrap(
         payouts=payouts,
         producer=platform.name,
         ledger_days=ledger_days,
+        disputes=disputes,
     )
     return platform

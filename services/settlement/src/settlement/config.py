@@ -56,6 +56,16 @@ class SettlementSettings(ServiceSettings):
     """The debtor bank's BIC; without one the file says NOTPROVIDED."""
     ledger_day_interval_s: float = Field(default=30.0, gt=0)
     """How often the ledger-day job recomputes the days with new postings (statements)."""
+    dispute_fees: dict[str, int] = Field(
+        default_factory=lambda: {"TRY": 15_000, "EUR": 1_500, "USD": 1_500, "GBP": 1_500}
+    )
+    """Fee debited per lost dispute, minor units per currency (none for other currencies)."""
+    dispute_response_days: int = Field(default=7, ge=1, le=45)
+    """Default time the merchant has to answer a dispute (the issuer may set another)."""
+    dispute_answer_grace_s: float = Field(default=300.0, ge=0)
+    """A dispute with no answer is lost this long after its deadline: an answer intake took
+    just before the deadline still arrives in time."""
+    dispute_expiry_interval_s: float = Field(default=60.0, gt=0)
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name (tests use a private one)."""
 

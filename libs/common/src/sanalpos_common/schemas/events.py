@@ -689,3 +689,122 @@ class LedgerDaySummarized(_Frozen):
 
 EVENT_MODELS[topics.LEDGER_DAY] = LedgerDaySummarized
 TOPIC_OF_MODEL[LedgerDaySummarized] = topics.LEDGER_DAY
+# Disputes (issue 13, disputes part): a chargeback raised by the issuer (settlement's admin
+# call), the merchant's answer through intake, and the dispute as settlement keeps it. Keyed
+# by payment id. docs/disputes.md tells the whole lifecycle.
+
+
+class DisputeResponse(StrEnum):
+    ACCEPT = "accept"
+    """The merchant accepts the chargeback: the dispute is lost at once."""
+    EVIDENCE = "evidence"
+    """The merchant contests it: the issuer decides on the evidence."""
+
+
+class EvidenceDocument(_Frozen):
+    """A document the merchant attached; its bytes stay in intake, only its digest travels."""
+
+    document_id: uuid.UUID
+    file_name: str = Field(min_length=1, max_length=200)
+    content_type: str = Field(max_length=100)
+    size: int = Field(gt=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class DisputeResponded(_Frozen):
+    """The merchant's answer to a dispute, accepted by intake before its deadline."""
+
+    dispute_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    response: DisputeResponse
+    text: str | None = Field(default=None, max_length=20_000)
+    references: tuple[str, ...] = Field(
+        default=(), max_length=20, description="The merchant's own file or tracking references"
+    )
+    documents: tuple[EvidenceDocument, ...] = Field(default=(), max_length=5)
+    responded_at: datetime
+
+    @field_validator("text", "references")
+    @classmethod
+    def _no_card_number(cls, value: str | tuple[str, ...] | None) -> object:
+        texts = (value,) if isinstance(value, str) else (value or ())
+        if any(holds_card_number(t) for t in texts):
+            raise ValueError("must not contain a card number")
+        return value
+
+
+class DisputeStatus(StrEnum):
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    """Evidence submitted: the issuer decides."""
+    WON = "won"
+    LOST = "lost"
+
+
+class DisputeLedgerMove(_Frozen):
+    """One move of the merchant's payable balance the dispute booked, and the end-of-day
+    batch it is in (its net includes it once the batch closes)."""
+
+    kind: Literal["dispute_hold", "dispute_release", "dispute_fee"]
+    amount: int = Field(description="Signed change of the payable, minor units")
+    batch_id: uuid.UUID
+
+
+class DisputeUpdated(_Frozen):
+    """A dispute as it now stands (key = payment id); the newest `version` wins."""
+
+    dispute_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0, description="Disputed (and held) amount, minor units")
+    currency: CurrencyCode
+    reason_code: str = Field(max_length=10, description="The card scheme's reason code")
+    reason: str = Field(max_length=200)
+    status: DisputeStatus
+    respond_by: datetime
+    fee: int = Field(ge=0, description="Debited on top of the amount if the dispute is lost")
+    held: int = Field(ge=0, description="Still held from the merchant's balance")
+    response: DisputeResponse | None = None
+    responded_at: datetime | None = None
+    outcome_reason: Literal["accepted", "no_response", "issuer_won", "issuer_lost"] | None = None
+    moves: tuple[DisputeLedgerMove, ...] = ()
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(ge=1)
+
+
+class DisputeRaised(_Frozen):
+    """The issuer disputes a captured payment (the issuer simulator's chargeback)."""
+
+    dispute_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    amount: int = Field(gt=0, description="Disputed, minor units")
+    currency: CurrencyCode
+    reason_code: str = Field(min_length=1, max_length=10)
+    reason: str = Field(min_length=1, max_length=200)
+    respond_by: datetime | None = Field(
+        default=None, description="The merchant's deadline; null: settlement's default"
+    )
+    raised_at: datetime
+
+
+class DisputeDecided(_Frozen):
+    """The issuer's ruling on a dispute, for the merchant (won) or against it (lost)."""
+
+    dispute_id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: str
+    outcome: Literal["won", "lost"]
+    decided_at: datetime
+
+
+EVENT_MODELS[topics.DISPUTE_RESPONDED] = DisputeResponded
+EVENT_MODELS[topics.DISPUTE_UPDATED] = DisputeUpdated
+TOPIC_OF_MODEL[DisputeResponded] = topics.DISPUTE_RESPONDED
+TOPIC_OF_MODEL[DisputeUpdated] = topics.DISPUTE_UPDATED
+EVENT_MODELS[topics.DISPUTE_RAISED] = DisputeRaised
+EVENT_MODELS[topics.DISPUTE_DECIDED] = DisputeDecided
+TOPIC_OF_MODEL[DisputeRaised] = topics.DISPUTE_RAISED
+TOPIC_OF_MODEL[DisputeDecided] = topics.DISPUTE_DECIDED

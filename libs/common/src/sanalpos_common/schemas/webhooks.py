@@ -456,3 +456,70 @@ class PayoutFailed(WebhookEvent):
 
 
 WEBHOOK_EVENTS.update({_type_of(model): model for model in (PayoutPaid, PayoutFailed)})
+
+
+# ----------------------------------------------------------------------------- disputes
+# (issue 13, disputes part; docs/disputes.md)
+
+DisputeId = Annotated[
+    uuid.UUID,
+    Field(
+        description="The dispute's id, as in GET /v1/disputes",
+        examples=["7b0c2f7e-4c5d-4a1b-9e8f-0a1b2c3d4e5f"],
+    ),
+]
+
+
+class Dispute(_Public):
+    """A chargeback the cardholder's bank raised on one of your payments."""
+
+    dispute_id: DisputeId
+    payment_id: PaymentId
+    merchant_id: MerchantId
+    amount: Amount
+    currency: CurrencyCode
+    reason_code: str = Field(description="The card scheme's reason code", examples=["13.1"])
+    reason: str = Field(description="The issuer's reason", examples=["merchandise not received"])
+    respond_by: AwareDatetime = Field(
+        description="Accept or send evidence (POST /v1/disputes/{id}/evidence) until then",
+        examples=["2026-12-10T09:30:00Z"],
+    )
+    fee: int = Field(
+        ge=0, description="Debited on top of the amount if it is lost", examples=[15000]
+    )
+
+
+class DisputeOutcome(Dispute):
+    """A decided dispute: won, the held amount is back in your balance; lost, the amount and
+    the fee are debited."""
+
+    outcome_reason: Literal["accepted", "no_response", "issuer_won", "issuer_lost"] = Field(
+        description="accepted by you, no answer by the deadline, or the issuer's ruling",
+        examples=["issuer_won"],
+    )
+
+
+class DisputeCreated(WebhookEvent):
+    """A payment was disputed: its amount is held from your balance until the dispute ends."""
+
+    type: Literal["dispute.created"] = "dispute.created"
+    data: Dispute
+
+
+class DisputeWon(WebhookEvent):
+    """The issuer ruled for you: the held amount is released to your balance."""
+
+    type: Literal["dispute.won"] = "dispute.won"
+    data: DisputeOutcome
+
+
+class DisputeLost(WebhookEvent):
+    """The dispute is lost: the amount goes back to the cardholder and the fee is debited."""
+
+    type: Literal["dispute.lost"] = "dispute.lost"
+    data: DisputeOutcome
+
+
+WEBHOOK_EVENTS.update(
+    {_type_of(model): model for model in (DisputeCreated, DisputeWon, DisputeLost)}
+)

@@ -4,12 +4,15 @@ Pending: batches not in a payout whose value date is still ahead. Available: bat
 payout that reached their value date (negative when refunds exceeded sales: netted against the
 next payouts). In transit: payouts sent to the bank, not yet confirmed. Paid out: payouts the
 bank confirmed. A returned payout's batches are in no payout again, so back in available.
-Disputes are not executed yet, so nothing is held.
+Held: what open disputes hold from the merchant. A dispute's moves of the payable (the hold,
+its release, the fee of a lost one) are booked in the merchant's open batch; until that batch
+closes they count in pending (the closed batch's net includes them afterwards, and its value
+date is ahead), so pending + available + held stays what the merchant is owed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -42,10 +45,17 @@ class PayoutTotal:
 
 
 def balances(
-    batches: Iterable[ClosedBatch], today: date, payouts: Iterable[PayoutTotal] = ()
+    batches: Iterable[ClosedBatch],
+    today: date,
+    payouts: Iterable[PayoutTotal] = (),
+    held: Mapping[str, int] | None = None,
+    unbatched: Mapping[str, int] | None = None,
 ) -> list[CurrencyBalance]:
     """One entry per currency, alphabetical; amounts in minor units (net may be negative).
-    `batches`: the closed batches in no (unreturned) payout."""
+    `batches`: the closed batches in no (unreturned) payout; `held`: held by open disputes
+    per currency; `unbatched`: dispute moves of the payable in batches not closed yet."""
+    held = held or {}
+    unbatched = unbatched or {}
     pending: dict[str, int] = {}
     available: dict[str, int] = {}
     upcoming: dict[str, dict[date, int]] = {}
@@ -65,6 +75,12 @@ def balances(
             by_day[batch.value_date] = by_day.get(batch.value_date, 0) + batch.net_amount
         else:
             available[batch.currency] += batch.net_amount
+    for currency, amount in unbatched.items():
+        pending[currency] = pending.get(currency, 0) + amount
+        available.setdefault(currency, 0)
+    for currency in held:
+        pending.setdefault(currency, 0)
+        available.setdefault(currency, 0)
     result = []
     for currency in sorted(pending):
         days = upcoming.get(currency, {})
@@ -76,6 +92,7 @@ def balances(
                 available=available[currency],
                 paid_out=paid.get(currency, 0),
                 in_transit=in_transit.get(currency, 0),
+                held=held.get(currency, 0),
                 next_value_date=first,
                 next_value_amount=days[first] if first is not None else 0,
             )

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from intake.adapters.disputes import DisputeReadModel
 from intake.adapters.payouts import PayoutReadModel
 from intake.adapters.settlement_batches import SettlementBatches
 from intake.domain.balance import ClosedBatch, CurrencyBalance, PayoutTotal, balances
@@ -52,13 +53,18 @@ async def merchant_balance(
         zone = await batches.merchant_time_zone(merchant_id)
         rows = await batches.net_by_value_date(merchant_id)
         sent = await PayoutReadModel(conn).totals(merchant_id)
+        disputes = DisputeReadModel(conn)
+        held = {r["currency"].strip(): int(r["held"]) for r in await disputes.held(merchant_id)}
+        unbatched = {
+            r["currency"].strip(): int(r["amount"]) for r in await disputes.unbatched(merchant_id)
+        }
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).date()
     closed = [ClosedBatch(r["currency"].strip(), r["value_date"], r["net_amount"]) for r in rows]
     payouts = [PayoutTotal(r["currency"].strip(), r["status"], r["amount"]) for r in sent]
     return {
         "object": "balance",
         "as_of": today.isoformat(),
-        "balances": [_balance_view(b) for b in balances(closed, today, payouts)],
+        "balances": [_balance_view(b) for b in balances(closed, today, payouts, held, unbatched)],
     }
 
 

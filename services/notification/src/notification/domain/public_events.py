@@ -223,3 +223,27 @@ def _payout(p: internal.PayoutUpdated, h: Header) -> public.WebhookEvent:
 PUBLIC_EVENT_MAPPINGS[event_type(topics.PAYOUT_UPDATED)] = PublicMapping(
     internal.PayoutUpdated, _payout
 )
+
+
+# ----------------------------------------------------------------------------- disputes
+
+
+def _dispute(d: internal.DisputeUpdated, h: Header) -> public.WebhookEvent:
+    """Its first version -> dispute.created; won or lost -> dispute.won / dispute.lost. An
+    answer of yours (under review) is not told: you gave it."""
+    if d.status is internal.DisputeStatus.WON:
+        return _event(public.DisputeWon, h, _data(public.DisputeOutcome, d))
+    if d.status is internal.DisputeStatus.LOST:
+        return _event(public.DisputeLost, h, _data(public.DisputeOutcome, d))
+    if d.version == 1:
+        return _event(public.DisputeCreated, h, _data(public.Dispute, d))
+    raise ValueError(f"a dispute {d.status} (version {d.version}) has no public event")
+
+
+def dispute_is_told(d: internal.DisputeUpdated) -> bool:
+    return d.version == 1 or d.status in {internal.DisputeStatus.WON, internal.DisputeStatus.LOST}
+
+
+PUBLIC_EVENT_MAPPINGS[event_type(topics.DISPUTE_UPDATED)] = PublicMapping(
+    internal.DisputeUpdated, _dispute
+)

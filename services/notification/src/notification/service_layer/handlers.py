@@ -13,6 +13,7 @@ import asyncpg
 
 from notification.adapters.shopper_emails import ShopperEmailRepository
 from notification.config import StaticEndpoint
+from notification.domain.public_events import dispute_is_told
 from notification.domain.shopper_emails import (
     Merchant,
     NewEmail,
@@ -35,6 +36,7 @@ from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     EVENT_MODELS,
+    DisputeUpdated,
     MerchantUpdated,
     PaymentInitiated,
     PayoutStatus,
@@ -96,6 +98,7 @@ class NotificationHandlers:
                 PaymentInitiated: self.on_initiated,
                 MerchantUpdated: self.on_merchant_updated,
                 PayoutUpdated: self.on_payout_updated,
+                DisputeUpdated: self.on_dispute_updated,
             }
         )
 
@@ -172,6 +175,24 @@ class NotificationHandlers:
         added = await self.webhooks(uow).add_deliveries(plan_deliveries(event, endpoints))
         if added:
             log.info("%s %s: %d webhook deliveries queued", event.event_type, payout.status, added)
+
+    async def on_dispute_updated(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        """dispute.created, dispute.won, dispute.lost (domain/public_events.py)."""
+        dispute: DisputeUpdated = envelope.payload
+        if not dispute_is_told(dispute):
+            return
+        event = OutcomeEvent(
+            message_id=envelope.message_id,
+            event_type=envelope.type,
+            occurred_at=envelope.occurred_at,
+            merchant_id=dispute.merchant_id,
+            payment_id=dispute.payment_id,
+            data=dispute.model_dump(mode="json"),
+        )
+        endpoints = await self.webhooks(uow).enabled_endpoints(dispute.merchant_id)
+        added = await self.webhooks(uow).add_deliveries(plan_deliveries(event, endpoints))
+        if added:
+            log.info("%s %s: %d webhook deliveries queued", event.event_type, dispute.status, added)
 
 
 async def tell_shopper(store: ShopperEmailStore, trigger: Trigger) -> bool:

@@ -38,6 +38,11 @@ class Kind(StrEnum):
     """A payout to the merchant's bank (its `payment_id` column holds the payout id)."""
     PAYOUT_PAID = "payout_paid"
     PAYOUT_RETURNED = "payout_returned"
+    # Disputes (domain/disputes.py; `payment_id` column holds the dispute id).
+    DISPUTE_HOLD = "dispute_hold"
+    DISPUTE_RELEASE = "dispute_release"
+    DISPUTE_LOSS = "dispute_loss"
+    DISPUTE_FEE = "dispute_fee"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ nets add up to what may be paid:
    (`balance_not_positive`). A refund never pays out money the merchant does not have.
 3. The sum exceeds the merchant's payable balance in the ledger (a refund booked since, in a
    batch not yet due, already took part of it): nothing is paid until that batch is due and
-   nets in (`refunds_pending`).
+   nets in (`refunds_pending`; `disputes_held` when disputes hold money from the merchant:
+   their holds left the payable in a batch not yet due, and held money is never paid out).
 4. Otherwise one payout of the sum, with one line per due batch (negative lines included).
 """
 
@@ -41,6 +42,7 @@ class HoldReason(StrEnum):
     NO_PAYOUT_ACCOUNT = "no_payout_account"
     BALANCE_NOT_POSITIVE = "balance_not_positive"
     REFUNDS_PENDING = "refunds_pending"
+    DISPUTES_HELD = "disputes_held"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def plan_payout(
     account: PayoutAccount | None,
     payable_balance: int,
     payout_id: uuid.UUID,
+    disputes_held: int = 0,
 ) -> PlannedPayout | Hold | None:
     """None when nothing is due. Run under a lock on the due batches (a second run then finds
     them paid), so `payout_id` may be fresh each time."""
@@ -89,7 +92,8 @@ def plan_payout(
     if total <= 0:
         return Hold(HoldReason.BALANCE_NOT_POSITIVE, total, len(due))
     if total > payable_balance:
-        return Hold(HoldReason.REFUNDS_PENDING, total, len(due))
+        reason = HoldReason.DISPUTES_HELD if disputes_held > 0 else HoldReason.REFUNDS_PENDING
+        return Hold(reason, total, len(due))
     lines = tuple(sorted(due, key=lambda b: (b.value_date, b.batch_date, str(b.batch_id))))
     return PlannedPayout(payout_id, total, account, lines)
 

@@ -23,6 +23,7 @@ from settlement.domain.batches import batch_totals
 from settlement.domain.ledger import merchant_payable
 from settlement.entrypoints import ledger_admin
 from settlement.service_layer.batch_closing import BatchCloser, utc_now
+from settlement.service_layer.disputes import DisputeDesk
 from settlement.service_layer.ledger_days import LedgerDayJob
 from settlement.service_layer.payouts import (
     PayoutJob,
@@ -42,6 +43,7 @@ class Container:
     payouts: PayoutJob | None = None
     producer: str = "settlement"
     ledger_days: LedgerDayJob | None = None
+    disputes: DisputeDesk | None = None
 
 
 def container(request: Request) -> Container:
@@ -406,4 +408,7 @@ def build_app() -> FastAPI:
     install_problem_handlers(app)
     app.include_router(router)
     app.include_router(ledger_admin.router)
+    from settlement.entrypoints import disputes_admin  # imports this module's router
+
+    app.include_router(disputes_admin.router)
     return app

@@ -14,6 +14,9 @@ from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
+    DisputeDecided,
+    DisputeRaised,
+    DisputeResponded,
     MerchantUpdated,
     PaymentCaptured,
     PaymentRefunded,
@@ -29,6 +32,7 @@ from settlement.domain.ledger import (
     reversal_transaction,
 )
 from settlement.domain.merchants import InvalidMerchantProfile, profile_from_event
+from settlement.service_layer.disputes import DisputeDesk, on_dispute_responded
 from settlement.service_layer.ports import Repositories
 
 log = logging.getLogger(__name__)
@@ -38,16 +42,26 @@ log = logging.getLogger(__name__)
 class SettlementHandlers:
     repositories: Repositories
     fallback_plan: str = DEFAULT_FEE_PLAN
+    disputes: DisputeDesk | None = None
+    """The issuer simulator's chargebacks and rulings (absent in tests of the ledger alone)."""
 
     def table(self) -> HandlerTable:
         """This service's routes by message type; built once, at start-up."""
+        issuer: dict[Any, Any] = {}
+        if self.disputes is not None:
+            issuer = {
+                DisputeRaised: self.disputes.on_dispute_raised,
+                DisputeDecided: self.disputes.on_dispute_decided,
+            }
         return HandlerTable(
             {
+                **issuer,
                 PaymentCaptured: self.on_captured,
                 PaymentVoided: self.on_voided,
                 PaymentRefunded: self.on_refunded,
                 MerchantUpdated: self.on_merchant_updated,
                 PayoutAccountUpdated: self.on_payout_account_updated,
+                DisputeResponded: on_dispute_responded,
             }
         )
 

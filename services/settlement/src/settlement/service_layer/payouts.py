@@ -31,6 +31,7 @@ from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.schemas.events import PayoutLine, PayoutStatus, PayoutUpdated
 from settlement.adapters.ledger_repository import LedgerRepository
 from settlement.adapters.payouts import PayoutAccountRepository, PayoutRepository
+from settlement.domain.disputes import dispute_hold_account
 from settlement.domain.ledger import merchant_payable
 from settlement.domain.payout_file import Debtor, Transfer, render_csv, render_pain001
 from settlement.domain.payouts import (
@@ -107,7 +108,8 @@ async def pay_out(
     due = await payouts.due_batches(merchant_id, currency, run_date)
     account = await PayoutAccountRepository(uow.conn).default_of(merchant_id, currency)
     balance = await payouts.payable_balance(merchant_payable(merchant_id), currency)
-    planned = plan_payout(due, account, balance, uuid.uuid4())
+    held = await payouts.payable_balance(dispute_hold_account(merchant_id), currency)
+    planned = plan_payout(due, account, balance, uuid.uuid4(), disputes_held=held)
     if planned is None:
         return None
     if isinstance(planned, Hold):

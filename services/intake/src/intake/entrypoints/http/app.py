@@ -10,6 +10,7 @@ from intake.entrypoints.http import (
     cards,
     checkout,
     checkout_page,
+    disputes,
     lifecycle,
     merchants,
     payments,
@@ -48,5 +49,6 @@ def build_app() -> FastAPI:
     app.include_router(checkout_page.router)  # the hosted payment page (not in the OpenAPI)
     app.include_router(payouts.router)
     app.include_router(statements.router)
+    app.include_router(disputes.router)
     install_openapi(app)
     return app

@@ -62,7 +62,9 @@ class CurrencyBalanceOut(BaseModel):
         description="Payouts sent to your bank, not yet confirmed, minor units", examples=[0]
     )
     held: int = Field(
-        description="Held for disputes and reserves, minor units (not yet)", examples=[0]
+        description="Held by open disputes (GET /v1/disputes), minor units; released when "
+        "a dispute is won, debited when it is lost",
+        examples=[0],
     )
     next_payout: NextPayout | None = Field(
         description="The nearest value date ahead, if any",

@@ -58,6 +58,7 @@ ACCESS: dict[str, Access] = {
             topics.BATCH_CLOSED,
             topics.PAYOUT_UPDATED,
             topics.MERCHANT_REQUESTS,
+            topics.FX_RATE_UPDATED,  # issue 13, fx
         ),
         writes=(
             topics.PAYMENT_INITIATED,
@@ -105,6 +106,7 @@ ACCESS: dict[str, Access] = {
             topics.PAYMENT_SETTLED,
             topics.BATCH_CLOSED,
             topics.PAYOUT_UPDATED,
+            topics.FX_RATE_UPDATED,  # issue 13, fx
             topics.dead_letter_topic("settlement"),
         ),
         groups=("settlement",),

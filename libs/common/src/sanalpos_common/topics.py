@@ -18,6 +18,7 @@ MERCHANT_UPDATED: Final = "merchant.updated.v1"  # key = merchant id
 BATCH_CLOSED: Final = "settlement.batch-closed.v1"  # key = the batch id
 PAYOUT_ACCOUNT_UPDATED: Final = "merchant.payout-account.v1"  # key = merchant id
 PAYOUT_UPDATED: Final = "settlement.payout-updated.v1"  # key = merchant id
+FX_RATE_UPDATED: Final = "settlement.fx-rate.v1"  # key = rate id (issue 13, fx)
 
 # Commands (imperative): intake asks authorization to act on an existing payment.
 CAPTURE_PAYMENT: Final = "command.capture-payment.v1"
@@ -61,6 +62,7 @@ ALL_TOPICS: Final = (
     BATCH_CLOSED,
     PAYOUT_ACCOUNT_UPDATED,
     PAYOUT_UPDATED,
+    FX_RATE_UPDATED,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
 )

@@ -39,6 +39,7 @@ class Container:
     admin_token: str
     payouts: PayoutJob | None = None
     producer: str = "settlement"
+    fx_max_rate_age_s: float = 96 * 3600.0  # issue 13, fx
 
 
 def container(request: Request) -> Container:
@@ -402,4 +403,7 @@ def build_app() -> FastAPI:
     app = FastAPI(title="sanalpos settlement")
     install_problem_handlers(app)
     app.include_router(router)
+    from settlement.entrypoints import fx_admin
+
+    app.include_router(fx_admin.router)  # issue 13, fx
     return app

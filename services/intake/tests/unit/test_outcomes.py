@@ -17,11 +17,13 @@ from intake.domain.outcomes import (
 from intake.domain.payment import Operation, PaymentFacts
 from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.consumed import CONSUMER_HANDLERS
+from intake.service_layer.fx import on_fx_rate_updated
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from intake.service_layer.payouts import on_payout_updated
 from sanalpos_common import topics
 from sanalpos_common.schemas.events import (
     BatchClosed,
+    FxRateUpdated,
     PaymentActionRequired,
     PaymentAuthorized,
     PaymentCaptured,
@@ -42,11 +44,17 @@ def test_the_registry_covers_every_outcome_topic_and_the_consumer_subscribes_to_
 
 def test_the_consumer_adds_closed_batches_and_payouts_to_the_outcomes_and_nothing_else() -> None:
     assert sorted(CONSUMER_HANDLERS.topics) == sorted(
-        (*topics.OUTCOME_TOPICS, topics.BATCH_CLOSED, topics.PAYOUT_UPDATED)
+        (
+            *topics.OUTCOME_TOPICS,
+            topics.BATCH_CLOSED,
+            topics.PAYOUT_UPDATED,
+            topics.FX_RATE_UPDATED,
+        )
     )
     assert CONSUMER_HANDLERS[BatchClosed] is on_batch_closed
     assert CONSUMER_HANDLERS[PayoutUpdated] is on_payout_updated
-    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed, PayoutUpdated}
+    assert CONSUMER_HANDLERS[FxRateUpdated] is on_fx_rate_updated
+    assert set(CONSUMER_HANDLERS) == {*OUTCOMES, BatchClosed, PayoutUpdated, FxRateUpdated}
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,12 @@ settlement's closed batches and payouts behind the merchant's balance. One table
 from __future__ import annotations
 
 from intake.service_layer.balance import on_batch_closed
+from intake.service_layer.fx import on_fx_rate_updated
 from intake.service_layer.lifecycle import outcome_handlers
 from intake.service_layer.payouts import on_payout_updated
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.metrics import AuthorizationLatency
-from sanalpos_common.schemas.events import BatchClosed, PayoutUpdated
+from sanalpos_common.schemas.events import BatchClosed, FxRateUpdated, PayoutUpdated
 
 
 def consumer_handlers(latency: AuthorizationLatency | None = None) -> HandlerTable:
@@ -18,6 +19,7 @@ def consumer_handlers(latency: AuthorizationLatency | None = None) -> HandlerTab
             **outcome_handlers(latency),
             BatchClosed: on_batch_closed,
             PayoutUpdated: on_payout_updated,
+            FxRateUpdated: on_fx_rate_updated,  # issue 13, fx
         }
     )
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sanalpos_common import topics
+from sanalpos_common.schemas.codec import decode
 from sanalpos_common.schemas.events import (
     MerchantUpdated,
     PaymentCaptured,
@@ -135,6 +136,15 @@ async def test_a_eur_sale_for_a_try_merchant_converts_at_the_rate_of_its_capture
         "reversal_amount": 0,
         "net_amount": 471_776 - 4_718,
     }
+    [settled] = await service.pool.fetch(
+        "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2",
+        topics.PAYMENT_SETTLED,
+        str(payment_id),
+    )
+    payload = decode(topics.PAYMENT_SETTLED, bytes(settled["payload"])).payload
+    assert (payload.currency, payload.gross_amount, payload.fee_amount) == ("EUR", 10_000, 149)
+    assert (payload.settlement_currency, payload.settlement_net_amount) == ("TRY", 467_058)
+    assert (payload.fx_markup_amount, str(payload.fx_rate)) == (4_718, "47.8912")
     balances = await _balances(service, merchant_id)
     payable = f"merchant:{merchant_id}:payable"
     assert balances[(payable, "TRY")] == 467_058

@@ -312,6 +312,20 @@ class PaymentSettled(_Frozen):
     batch_date: date | None = Field(
         default=None, description="Business date of that batch in the merchant's time zone"
     )
+    # --- multi-currency (issue 13, fx): set when the payment was converted at capture ---
+    settlement_currency: CurrencyCode | None = Field(
+        default=None, description="The currency it was converted into and is paid out in"
+    )
+    settlement_net_amount: int | None = Field(
+        default=None,
+        description="What the merchant is paid, in settlement_currency: net_amount converted "
+        "at the rate fixed at capture, less the FX markup",
+    )
+    fx_markup_amount: int | None = Field(default=None, ge=0, description="In settlement_currency")
+    fx_rate_id: uuid.UUID | None = None
+    fx_rate: Decimal | None = Field(
+        default=None, gt=0, description="Units of settlement_currency per unit of currency"
+    )
 
 
 class ActionRequired(StrEnum):

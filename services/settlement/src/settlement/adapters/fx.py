@@ -123,11 +123,22 @@ class PaymentConversionRepository:
         row = await self.conn.fetchrow(
             "SELECT * FROM payment_conversions WHERE payment_id = $1", payment_id
         )
-        if row is None:
-            return None
-        values = dict(row)
-        for name in ("currency", "settlement_currency"):
-            values[name] = values[name].strip()
-        if values["rate"] is not None:
-            values["rate"] = Decimal(values["rate"]).normalize()
-        return PaymentConversion(**values)
+        return None if row is None else _conversion(row)
+
+    async def converted(self, payment_ids: list[uuid.UUID]) -> dict[uuid.UUID, PaymentConversion]:
+        """The converted ones among these payments (one query for a whole batch)."""
+        rows = await self.conn.fetch(
+            "SELECT * FROM payment_conversions WHERE payment_id = ANY($1::uuid[]) "
+            "AND status = 'converted'",
+            payment_ids,
+        )
+        return {r["payment_id"]: _conversion(r) for r in rows}
+
+
+def _conversion(row: Any) -> PaymentConversion:
+    values = dict(row)
+    for name in ("currency", "settlement_currency"):
+        values[name] = values[name].strip()
+    if values["rate"] is not None:
+        values["rate"] = Decimal(values["rate"]).normalize()
+    return PaymentConversion(**values)

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.events import FxRateUpdated
@@ -192,6 +193,20 @@ async def refund_transaction_for(
         conversion.settlement_currency,
     )
     return transaction, conversion.settlement_currency
+
+
+def fx_settled_fields(conversion: PaymentConversion | None) -> dict[str, Any]:
+    """payment.settled's optional FX fields for a converted payment; {} for any other."""
+    if conversion is None or conversion.converted_amount is None:
+        return {}
+    fx_markup = conversion.markup_amount or 0
+    return {
+        "settlement_currency": conversion.settlement_currency,
+        "settlement_net_amount": conversion.converted_amount - fx_markup,
+        "fx_markup_amount": fx_markup,
+        "fx_rate_id": conversion.rate_id,
+        "fx_rate": conversion.rate,
+    }
 
 
 def _announcement(rate: Rate) -> FxRateUpdated:

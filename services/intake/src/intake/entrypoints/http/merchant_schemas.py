@@ -44,6 +44,7 @@ PAYOUT_DELAY_DOC = (
 FeePlanName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(FEE_PLANS)})]
 # --- multi-currency (issue 13, fx) ---
 CurrencySettlement = dict[CurrencyCode, Literal["convert", "in_currency"]]
+FxMarkup = Annotated[StrictInt, Field(ge=0, le=1000), BeforeValidator(json_integer)]
 CURRENCY_SETTLEMENT_DOC = (
     "Per currency you accept: `convert` it into settlement_currency at the rate fixed at "
     "capture, or `in_currency` (settled and paid out in that currency). A currency not named "
@@ -264,9 +265,7 @@ class UpdateMerchant(_Request):
         description=CURRENCY_SETTLEMENT_DOC + " (the whole map is replaced)",
         examples=[{"EUR": "convert", "USD": "in_currency"}],
     )
-    fx_markup_bps: JsonInt | None = Field(
-        default=None, ge=0, le=1000, description=FX_MARKUP_DOC, examples=[150]
-    )
+    fx_markup_bps: FxMarkup | None = Field(default=None, description=FX_MARKUP_DOC, examples=[150])
     fx_no_rate: Literal["in_currency", "refuse"] | None = Field(
         default=None, description=FX_NO_RATE_DOC, examples=["refuse"]
     )

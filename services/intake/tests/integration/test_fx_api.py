@@ -16,10 +16,10 @@ import pytest
 
 from sanalpos_common import topics
 from sanalpos_common.schemas.codec import decode, new_envelope
-from sanalpos_common.schemas.events import MERCHANT_NAMESPACE, FxRateUpdated
+from sanalpos_common.schemas.events import MERCHANT_NAMESPACE, FxRateUpdated, PaymentSettled
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
 
-from .conftest import deliver, http_client, running_intake
+from .conftest import deliver, http_client, insert_payment_row, outcome, running_intake
 
 ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
@@ -143,3 +143,61 @@ async def test_without_a_fresh_rate_a_refusing_merchant_refuses_and_another_acce
     # a fresh one does
     await _rate(pool, datetime.now(UTC) - timedelta(minutes=1), timedelta(hours=96))
     assert (await _pay(client, refusing["api_key"], PAID_IN)).status_code == 202
+
+
+async def test_the_summary_reports_net_volume_after_fees_and_fx(
+    intake: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, pool = intake
+    created = await _merchant(client, currency_settlement={"EUR": "convert"}, fx_markup_bps=100)
+    merchant_id, key = created["id"], {"Authorization": f"Bearer {created['api_key']}"}
+    now = datetime.now(UTC)
+    captured = {"authorized": True, "status": "captured", "captured_amount": 10_000}
+    eur = await insert_payment_row(
+        pool, merchant_id, now, currency="EUR", amount=10_000, **captured
+    )
+    own = await insert_payment_row(pool, merchant_id, now, amount=10_000, **captured)
+    for payment_id, currency, fx in (
+        (
+            eur,
+            "EUR",
+            {
+                "settlement_currency": "TRY",
+                "settlement_net_amount": 467_058,
+                "fx_markup_amount": 4_718,
+                "fx_rate_id": uuid.uuid4(),
+                "fx_rate": Decimal("47.8912"),
+            },
+        ),
+        (own, "TRY", {}),
+    ):
+        settled = PaymentSettled(
+            payment_id=payment_id,
+            merchant_id=merchant_id,
+            gross_amount=10_000,
+            fee_amount=149,
+            net_amount=9_851,
+            currency=currency,
+            ledger_transaction_id=uuid.uuid4(),
+            **fx,
+        )
+        await deliver(pool, topics.PAYMENT_SETTLED, outcome(topics.PAYMENT_SETTLED, settled))
+    day = now.date()
+    response = await client.get(
+        "/v1/reports/summary",
+        params={"from": str(day - timedelta(days=1)), "to": str(day + timedelta(days=2))},
+        headers=key,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # per payment currency, fees as charged; paid out in TRY: both, the EUR one converted
+    assert {t["currency"]: t["fee_amount"] for t in body["totals"]} == {"EUR": 149, "TRY": 149}
+    assert body["net_after_fees_and_fx"] == [
+        {
+            "currency": "TRY",
+            "settled_count": 2,
+            "converted_count": 1,
+            "net_amount": 467_058 + 9_851,
+            "fx_markup_amount": 4_718,
+        }
+    ]

@@ -132,6 +132,20 @@ class ReportGroup(ReportFigures):
     )
 
 
+class NetAfterFeesAndFx(BaseModel):
+    """Issue 13, fx: per currency paid out in."""
+
+    currency: str = Field(description="The currency the merchant is paid in", examples=["TRY"])
+    settled_count: int = Field(description="Settled payments counted here", examples=[40])
+    converted_count: int = Field(description="Of them, converted from another currency")
+    net_amount: int = Field(
+        description="What the merchant is paid for them, minor units: after card fees, and for "
+        "converted ones at the rate fixed at capture after the FX markup (refunds not deducted)",
+        examples=[467058],
+    )
+    fx_markup_amount: int = Field(description="FX markup taken, minor units", examples=[4718])
+
+
 class ReportSummary(BaseModel):
     object: str = Field(
         default="report.summary", description="Always `report.summary`", examples=["report.summary"]
@@ -157,4 +171,8 @@ class ReportSummary(BaseModel):
     )
     totals: list[ReportFigures] = Field(
         description="The whole period, one entry per currency", examples=[[FIGURES_EXAMPLE]]
+    )
+    net_after_fees_and_fx: list[NetAfterFeesAndFx] = Field(
+        default_factory=list,
+        description="Settled payments of the period by the currency they are paid out in",
     )

@@ -137,7 +137,9 @@ class NetAfterFeesAndFx(BaseModel):
 
     currency: str = Field(description="The currency the merchant is paid in", examples=["TRY"])
     settled_count: int = Field(description="Settled payments counted here", examples=[40])
-    converted_count: int = Field(description="Of them, converted from another currency")
+    converted_count: int = Field(
+        description="Of them, converted from another currency", examples=[3]
+    )
     net_amount: int = Field(
         description="What the merchant is paid for them, minor units: after card fees, and for "
         "converted ones at the rate fixed at capture after the FX markup (refunds not deducted)",
@@ -175,4 +177,15 @@ class ReportSummary(BaseModel):
     net_after_fees_and_fx: list[NetAfterFeesAndFx] = Field(
         default_factory=list,
         description="Settled payments of the period by the currency they are paid out in",
+        examples=[
+            [
+                {
+                    "currency": "TRY",
+                    "settled_count": 40,
+                    "converted_count": 3,
+                    "net_amount": 467058,
+                    "fx_markup_amount": 4718,
+                }
+            ]
+        ],
     )

@@ -60,6 +60,7 @@ ACCESS: dict[str, Access] = {
             topics.LEDGER_DAY,
             topics.MERCHANT_REQUESTS,
             topics.DISPUTE_UPDATED,
+            topics.FX_RATE_UPDATED,  # issue 13, fx
         ),
         writes=(
             topics.PAYMENT_INITIATED,
@@ -115,6 +116,7 @@ ACCESS: dict[str, Access] = {
             topics.PAYOUT_UPDATED,
             topics.LEDGER_DAY,
             topics.DISPUTE_UPDATED,
+            topics.FX_RATE_UPDATED,  # issue 13, fx
             topics.dead_letter_topic("settlement"),
         ),
         groups=("settlement",),

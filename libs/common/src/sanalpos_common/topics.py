@@ -20,6 +20,7 @@ PAYOUT_ACCOUNT_UPDATED: Final = "merchant.payout-account.v1"  # key = merchant i
 PAYOUT_UPDATED: Final = "settlement.payout-updated.v1"  # key = merchant id
 # Statements (issue 13): settlement's summary of a merchant's payable per currency and day.
 LEDGER_DAY: Final = "settlement.ledger-day.v1"  # key = merchant id
+FX_RATE_UPDATED: Final = "settlement.fx-rate.v1"  # key = rate id (issue 13, fx)
 
 # Commands (imperative): intake asks authorization to act on an existing payment.
 CAPTURE_PAYMENT: Final = "command.capture-payment.v1"
@@ -73,6 +74,7 @@ ALL_TOPICS: Final = (
     PAYOUT_ACCOUNT_UPDATED,
     PAYOUT_UPDATED,
     LEDGER_DAY,
+    FX_RATE_UPDATED,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
     *DISPUTE_TOPICS,

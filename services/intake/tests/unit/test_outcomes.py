@@ -18,6 +18,7 @@ from intake.domain.payment import Operation, PaymentFacts
 from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.consumed import CONSUMER_HANDLERS
 from intake.service_layer.disputes import on_dispute_updated
+from intake.service_layer.fx import on_fx_rate_updated
 from intake.service_layer.lifecycle import OUTCOME_HANDLERS
 from intake.service_layer.payouts import on_payout_updated
 from intake.service_layer.statements import on_ledger_day
@@ -25,6 +26,7 @@ from sanalpos_common import topics
 from sanalpos_common.schemas.events import (
     BatchClosed,
     DisputeUpdated,
+    FxRateUpdated,
     LedgerDaySummarized,
     PaymentActionRequired,
     PaymentAuthorized,
@@ -52,18 +54,21 @@ def test_the_consumer_adds_closed_batches_and_payouts_to_the_outcomes_and_nothin
             topics.PAYOUT_UPDATED,
             topics.LEDGER_DAY,
             topics.DISPUTE_UPDATED,
+            topics.FX_RATE_UPDATED,
         )
     )
     assert CONSUMER_HANDLERS[BatchClosed] is on_batch_closed
     assert CONSUMER_HANDLERS[PayoutUpdated] is on_payout_updated
     assert CONSUMER_HANDLERS[LedgerDaySummarized] is on_ledger_day
     assert CONSUMER_HANDLERS[DisputeUpdated] is on_dispute_updated
+    assert CONSUMER_HANDLERS[FxRateUpdated] is on_fx_rate_updated
     assert set(CONSUMER_HANDLERS) == {
         *OUTCOMES,
         BatchClosed,
         PayoutUpdated,
         LedgerDaySummarized,
         DisputeUpdated,
+        FxRateUpdated,
     }
 
 

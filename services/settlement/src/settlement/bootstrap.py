@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
+from sanalpos_common.db import unit_of_work
 from sanalpos_common.metrics import SettlementMetrics
 from sanalpos_common.service import Platform, start_platform
+from settlement.adapters.rate_providers import FileRateProvider
 from settlement.adapters.repositories import PostgresRepositories
 from settlement.config import SettlementSettings
+from settlement.domain.fx import RateSource
 from settlement.entrypoints.admin import Container, build_app
 from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
 from settlement.service_layer.disputes import DisputeDesk
+from settlement.service_layer.fx import store_rates
 from settlement.service_layer.handlers import SettlementHandlers
 from settlement.service_layer.ledger_days import LedgerDayJob
 from settlement.service_layer.payouts import PayoutJob
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "settlement"
+log = logging.getLogger(__name__)
 
 
 async def bootstrap(
@@ -77,5 +83,18 @@ async def bootstrap(
         producer=platform.name,
         ledger_days=ledger_days,
         disputes=disputes,
+        fx_max_rate_age_s=settings.fx_max_rate_age_s,
     )
+    await load_rate_files(platform, settings)
     return platform
+
+
+async def load_rate_files(platform: Platform, settings: SettlementSettings) -> None:
+    """The configured rate files, once at start-up (rates already held are skipped)."""
+    max_age = timedelta(seconds=settings.fx_max_rate_age_s)
+    for source, path in settings.fx_rate_files.items():
+        provider = FileRateProvider(RateSource(source), path)
+        quotes = await provider.quotes()
+        async with unit_of_work(platform.pool, producer=platform.name) as uow:
+            added = await store_rates(uow, quotes, max_age)
+        log.info("rate file %s (%s): %d rates, %d new", path, source, len(quotes), len(added))

@@ -1,5 +1,6 @@
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -66,6 +67,14 @@ class SettlementSettings(ServiceSettings):
     """A dispute with no answer is lost this long after its deadline: an answer intake took
     just before the deadline still arrives in time."""
     dispute_expiry_interval_s: float = Field(default=60.0, gt=0)
+    # --- multi-currency (issue 13, fx) ---
+    fx_max_rate_age_s: float = Field(default=96 * 3600.0, gt=0)
+    """A rate is fresh for this long after its source published it (TCMB and ECB publish on
+    business days: 96 h carries Friday's rate over a weekend and a holiday); stale after, and
+    a stale rate never converts a payment."""
+    fx_rate_files: dict[Literal["tcmb", "ecb"], Path] = Field(default_factory=dict)
+    """Rate files loaded at start-up, e.g. {"tcmb": ".../today.xml"}; the samples in
+    settlement/rate_samples are in these formats."""
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name (tests use a private one)."""
 

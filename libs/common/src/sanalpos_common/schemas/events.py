@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol, TypedDict
 
@@ -311,6 +312,20 @@ class PaymentSettled(_Frozen):
     batch_date: date | None = Field(
         default=None, description="Business date of that batch in the merchant's time zone"
     )
+    # --- multi-currency (issue 13, fx): set when the payment was converted at capture ---
+    settlement_currency: CurrencyCode | None = Field(
+        default=None, description="The currency it was converted into and is paid out in"
+    )
+    settlement_net_amount: int | None = Field(
+        default=None,
+        description="What the merchant is paid, in settlement_currency: net_amount converted "
+        "at the rate fixed at capture, less the FX markup",
+    )
+    fx_markup_amount: int | None = Field(default=None, ge=0, description="In settlement_currency")
+    fx_rate_id: uuid.UUID | None = None
+    fx_rate: Decimal | None = Field(
+        default=None, gt=0, description="Units of settlement_currency per unit of currency"
+    )
 
 
 class ActionRequired(StrEnum):
@@ -446,6 +461,10 @@ class FraudReported(_Frozen):
     context: RiskContext | None = None
 
 
+CurrencySettlement = Literal["convert", "in_currency"]
+FxNoRate = Literal["in_currency", "refuse"]
+
+
 class MerchantUpdated(_Frozen):
     """The merchant's record as other services need it (key = merchant id). Latest wins."""
 
@@ -463,6 +482,20 @@ class MerchantUpdated(_Frozen):
         le=30,
         description="Value date (valör) = batch date + this many business days; "
         "null: the settlement service's default",
+    )
+    # --- multi-currency (issue 13, fx): optional, so older records still read ---
+    currency_settlement: dict[CurrencyCode, CurrencySettlement] = Field(
+        default_factory=dict,
+        description="Per accepted currency: convert it into settlement_currency, or settle "
+        "it in itself (a currency not named settles in itself)",
+    )
+    fx_markup_bps: int = Field(
+        default=0, ge=0, le=1000, description="Markup on converted amounts, basis points"
+    )
+    fx_no_rate: FxNoRate = Field(
+        default="in_currency",
+        description="A currency to convert without a fresh rate: settle it in itself, or "
+        "refuse the payment at intake",
     )
 
 
@@ -544,6 +577,8 @@ def correlation_id_of(payload: BaseModel) -> uuid.UUID:
         return payload.endpoint_id
     if isinstance(payload, BatchClosed):
         return payload.batch_id
+    if isinstance(payload, FxRateUpdated):
+        return payload.rate_id
     payment_id = getattr(payload, "payment_id", None)
     if not isinstance(payment_id, uuid.UUID):
         raise TypeError(f"{type(payload).__name__} carries no payment_id to correlate by")
@@ -808,3 +843,23 @@ EVENT_MODELS[topics.DISPUTE_RAISED] = DisputeRaised
 EVENT_MODELS[topics.DISPUTE_DECIDED] = DisputeDecided
 TOPIC_OF_MODEL[DisputeRaised] = topics.DISPUTE_RAISED
 TOPIC_OF_MODEL[DisputeDecided] = topics.DISPUTE_DECIDED
+
+
+# --- multi-currency (issue 13, fx) ---
+class FxRateUpdated(_Frozen):
+    """A rate settlement now holds (key = rate id). Intake keeps the freshest per currency
+    pair, to refuse payments its merchant wants converted when no fresh rate exists."""
+
+    rate_id: uuid.UUID
+    base: CurrencyCode
+    quote: CurrencyCode
+    rate: Decimal = Field(
+        gt=0, description="Units of quote per unit of base; an exact decimal, never a float"
+    )
+    source: Literal["tcmb", "ecb", "manual"]
+    as_of: datetime = Field(description="When the source published it")
+    valid_until: datetime = Field(description="Fresh until then; stale (never used) after")
+
+
+EVENT_MODELS[topics.FX_RATE_UPDATED] = FxRateUpdated
+TOPIC_OF_MODEL[FxRateUpdated] = topics.FX_RATE_UPDATED

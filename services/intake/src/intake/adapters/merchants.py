@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 import uuid
@@ -41,8 +42,15 @@ MERCHANT_COLUMNS = (
     "always_three_d_secure"  # 3-D Secure
     # --- hosted payment page (issue 11) ---
     ", checkout_locale, checkout_frame_ancestors"
+    # --- multi-currency (issue 13, fx) ---
+    ", currency_settlement::text AS currency_settlement, fx_markup_bps, fx_no_rate"
 )
 KEY_COLUMNS = "id, merchant_id, mode, prefix, created_at, revoked_at, rate_per_second, rate_burst"
+
+
+def _params(values: dict[str, Any]) -> list[Any]:
+    """JSONB columns (currency_settlement) travel as JSON text."""
+    return [json.dumps(v) if isinstance(v, dict) else v for v in values.values()]
 
 
 class MerchantStore:
@@ -59,7 +67,7 @@ class MerchantStore:
         return await self.db.fetchrow(
             f"INSERT INTO merchants ({columns}) VALUES ({params}) "  # noqa: S608 - fixed names
             f"ON CONFLICT DO NOTHING RETURNING {MERCHANT_COLUMNS}",
-            *values.values(),
+            *_params(values),
         )
 
     async def get(self, merchant_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
@@ -77,7 +85,7 @@ class MerchantStore:
             f"UPDATE merchants SET {sets}version = version + 1, updated_at = now() "  # noqa: S608
             f"WHERE id = $1 RETURNING {MERCHANT_COLUMNS}",
             merchant_id,
-            *changes.values(),
+            *_params(changes),
         )
 
     async def add_webhook_endpoint(

@@ -147,6 +147,25 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3
 """
 
 
+# Net volume after fees and FX (issue 13), per currency paid out in: a converted payment counts
+# in its settlement currency with what the merchant is paid for it, any other with its net.
+_NET_AFTER_FEES_AND_FX = """
+SELECT coalesce(e.details ->> 'settlement_currency', p.currency::text) AS currency,
+       count(*) AS settled_count,
+       count(*) FILTER (WHERE e.details ? 'settlement_currency') AS converted_count,
+       sum(coalesce((e.details ->> 'settlement_net_amount')::bigint, p.net_amount)) AS net_amount,
+       coalesce(sum((e.details ->> 'fx_markup_amount')::bigint), 0) AS fx_markup_amount
+FROM payments p
+JOIN LATERAL (
+    SELECT details FROM payment_events
+    WHERE payment_id = p.id AND type = 'payment.settled' ORDER BY occurred_at LIMIT 1
+) e ON true
+WHERE p.merchant_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+  AND p.net_amount IS NOT NULL
+GROUP BY 1 ORDER BY 1
+"""
+
+
 class PaymentReports:
     def __init__(self, conn: Connection | asyncpg.Pool) -> None:
         self.conn = conn
@@ -155,6 +174,11 @@ class PaymentReports:
         return await self.conn.fetchval(
             "SELECT time_zone FROM merchants WHERE id = $1", merchant_id
         )
+
+    async def net_after_fees_and_fx(
+        self, merchant_id: str, start: datetime, end: datetime
+    ) -> Sequence[asyncpg.Record]:
+        return await self.conn.fetch(_NET_AFTER_FEES_AND_FX, merchant_id, start, end)
 
     async def summary(
         self, merchant_id: str, group_by: str, start: datetime, end: datetime, time_zone: str

@@ -31,7 +31,12 @@ EDITABLE: Final = frozenset(
     }
     # --- hosted payment page (issue 11) ---
     | {"checkout_locale", "checkout_frame_ancestors"}
+    # --- multi-currency (issue 13, fx) ---
+    | {"currency_settlement", "fx_markup_bps", "fx_no_rate"}
 )
+CURRENCY_SETTLEMENT_CHOICES: Final = ("convert", "in_currency")
+FX_NO_RATE_CHOICES: Final = ("in_currency", "refuse")
+MAX_FX_MARKUP_BPS: Final = 1000
 
 
 class InvalidMerchantField(ValueError):
@@ -98,7 +103,28 @@ def check_field(field: str, value: Any) -> Any:
             return check_frame_ancestors(value)
         except ValueError as exc:
             raise InvalidMerchantField(field, str(exc)) from None
+    # --- multi-currency (issue 13, fx) ---
+    if field == "currency_settlement":
+        return _currency_settlement(value)
+    if field == "fx_markup_bps":
+        return _integer(field, value, 0, MAX_FX_MARKUP_BPS)
+    if field == "fx_no_rate":
+        if value not in FX_NO_RATE_CHOICES:
+            raise InvalidMerchantField(field, "in_currency or refuse")
+        return value
     return _integer(field, value, 1, 12)
+
+
+def _currency_settlement(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidMerchantField("currency_settlement", "an object of currency: choice")
+    for currency, choice in value.items():
+        where = f"currency_settlement.{currency}"
+        if currency not in _currencies():
+            raise InvalidMerchantField(where, "a supported ISO 4217 currency code")
+        if choice not in CURRENCY_SETTLEMENT_CHOICES:
+            raise InvalidMerchantField(where, "convert or in_currency")
+    return dict(sorted(value.items()))
 
 
 def _integer(field: str, value: Any, low: int, high: int) -> int:

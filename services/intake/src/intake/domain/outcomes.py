@@ -151,7 +151,11 @@ OUTCOMES: Mapping[type[BaseModel], OutcomeRule[Any]] = {
     ),
     PaymentSettled: OutcomeRule[PaymentSettled](
         facts=lambda p: PaymentFacts(authorized=True, settled=True, captured_amount=p.gross_amount),
-        details=lambda p: {"fee_amount": p.fee_amount, "net_amount": p.net_amount},
+        details=lambda p: {
+            "fee_amount": p.fee_amount,
+            "net_amount": p.net_amount,
+            **settled_fx_details(p),  # issue 13, fx
+        },
     ),
     PaymentActionRequired: OutcomeRule[PaymentActionRequired](
         facts=lambda p: PaymentFacts(action_required=True),
@@ -228,3 +232,17 @@ _DECISIONS: Mapping[type[BaseModel], str] = {
 def decision_of(payload: BaseModel) -> str | None:
     """ "authorized", "declined" or "review" for an event that decides a payment, else None."""
     return _DECISIONS.get(type(payload))
+
+
+# --- multi-currency (issue 13, fx) ---
+def settled_fx_details(p: PaymentSettled) -> dict[str, Any]:
+    """A converted payment's FX figures, kept on its payment.settled event for the reports."""
+    if p.settlement_currency is None:
+        return {}
+    return {
+        "settlement_currency": p.settlement_currency,
+        "settlement_net_amount": p.settlement_net_amount,
+        "fx_markup_amount": p.fx_markup_amount,
+        "fx_rate": None if p.fx_rate is None else str(p.fx_rate),
+        "fx_rate_id": None if p.fx_rate_id is None else str(p.fx_rate_id),
+    }

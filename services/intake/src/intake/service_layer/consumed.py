@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from intake.service_layer.balance import on_batch_closed
 from intake.service_layer.disputes import on_dispute_updated
+from intake.service_layer.fx import on_fx_rate_updated
 from intake.service_layer.lifecycle import outcome_handlers
 from intake.service_layer.payouts import on_payout_updated
 from intake.service_layer.statements import on_ledger_day
@@ -13,6 +14,7 @@ from sanalpos_common.metrics import AuthorizationLatency
 from sanalpos_common.schemas.events import (
     BatchClosed,
     DisputeUpdated,
+    FxRateUpdated,
     LedgerDaySummarized,
     PayoutUpdated,
 )
@@ -27,6 +29,7 @@ def consumer_handlers(latency: AuthorizationLatency | None = None) -> HandlerTab
             PayoutUpdated: on_payout_updated,
             LedgerDaySummarized: on_ledger_day,
             DisputeUpdated: on_dispute_updated,
+            FxRateUpdated: on_fx_rate_updated,  # issue 13, fx
         }
     )
 
@@ -34,4 +37,4 @@ def consumer_handlers(latency: AuthorizationLatency | None = None) -> HandlerTab
 CONSUMER_HANDLERS = consumer_handlers()
 """Intake's consumer: every outcome type, settlement.batch-closed.v1 and
 settlement.payout-updated.v1, settlement.ledger-day.v1 (statements) and
-settlement.dispute-updated.v1."""
+settlement.dispute-updated.v1, and settlement.fx-rate.v1 (rates for the no-rate refusal)."""

@@ -5,6 +5,7 @@ same transaction, so settlement learns the time zone, cut-off and fee plan."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,10 @@ class NewMerchant:
     mode: str = "test"
     key_limit: Limit | None = None
     always_three_d_secure: bool = False
+    # --- multi-currency (issue 13, fx) ---
+    currency_settlement: dict[str, str] = field(default_factory=dict)
+    fx_markup_bps: int = 0
+    fx_no_rate: str = "in_currency"
 
     def columns(self) -> dict[str, Any]:
         values = check_fields(
@@ -59,6 +64,9 @@ class NewMerchant:
                 "max_installments": self.max_installments,
                 "payout_delay_days": self.payout_delay_days,
                 "always_three_d_secure": self.always_three_d_secure,
+                "currency_settlement": self.currency_settlement,
+                "fx_markup_bps": self.fx_markup_bps,
+                "fx_no_rate": self.fx_no_rate,
             }
         )
         merchant_id = check_merchant_id(self.id) if self.id else new_merchant_id()
@@ -104,6 +112,16 @@ def merchant_view(row: asyncpg.Record) -> dict[str, Any]:
         # --- hosted payment page (issue 11) ---
         "checkout_locale": row["checkout_locale"],
         "checkout_frame_ancestors": list(row["checkout_frame_ancestors"]),
+        # --- multi-currency (issue 13, fx) ---
+        **fx_view(row),
+    }
+
+
+def fx_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "currency_settlement": json.loads(row["currency_settlement"]),
+        "fx_markup_bps": row["fx_markup_bps"],
+        "fx_no_rate": row["fx_no_rate"],
     }
 
 
@@ -137,6 +155,7 @@ async def _announce(uow: UnitOfWork, row: asyncpg.Record) -> None:
         fee_plan=row["fee_plan"],
         version=row["version"],
         payout_delay_days=row["payout_delay_days"],
+        **fx_view(row),
     )
     await uow.emit(event)
 
@@ -185,7 +204,8 @@ async def update_merchant(
         current = await store.get(merchant_id, for_update=True)
         if current is None:
             raise MerchantNotFound(merchant_id)
-        values = {k: v for k, v in values.items() if current[k] != v}
+        stored = {**dict(current), **fx_view(current)}
+        values = {k: v for k, v in values.items() if stored[k] != v}
         if not values:
             return merchant_view(current)
         row = await store.update(merchant_id, values)

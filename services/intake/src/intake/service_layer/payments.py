@@ -17,6 +17,7 @@ from intake.domain.commands import CardIn, CreatePaymentRequest
 from intake.domain.payment import PaymentStatus, rank
 from intake.service_layer.card_protection import CardProtection
 from intake.service_layer.client_encryption import JweUse
+from intake.service_layer.fx import check_convertible
 from intake.service_layer.idempotency import (
     IdempotencyConflict,
     IdempotencyScope,
@@ -160,6 +161,7 @@ async def _create_once(
                 await CardTokenRepository(uow.conn).add(saved)
                 card_token = saved["token"]
         await check_installments(uow.conn, merchant_id, card.bin, request.installments)
+        await check_convertible(uow.conn, merchant_id, request.currency)  # issue 13, fx
         three_d_secure = await merchant_three_d_secure(
             uow.conn, merchant_id, request.three_d_secure
         )

@@ -37,6 +37,9 @@ _COUNTS = (
 )
 
 
+_NET_FX = ("currency", "settled_count", "converted_count", "net_amount", "fx_markup_amount")
+
+
 def rate(part: int, whole: int) -> tuple[str | None, int | None]:
     """(decimal string with 4 places, basis points), both rounded half up; None of nothing."""
     if whole <= 0:
@@ -152,6 +155,11 @@ async def summary_report(
         "groups": groups(rows, reasons),
         "totals": totals_per_currency(rows, reasons),
         "payout_timing": await timing_of_payouts(pool, merchant_id, start, end, zone),
+        # --- multi-currency (issue 13, fx) ---
+        "net_after_fees_and_fx": [
+            {name: (r[name] if name == "currency" else int(r[name])) for name in _NET_FX}
+            for r in await reports.net_after_fees_and_fx(merchant_id, start, end)
+        ],
     }
 
 

@@ -87,7 +87,10 @@ class BatchRepository:
         rows = await self.conn.fetch(
             "SELECT t.kind, e.account, e.direction, sum(e.amount) AS amount "
             "FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id "
-            "WHERE t.batch_id = $1 GROUP BY t.kind, e.account, e.direction",
+            "JOIN settlement_batches b ON b.id = t.batch_id "
+            # a converted payment's lines in its own currency are not the batch's money
+            "WHERE t.batch_id = $1 AND e.currency = b.currency "
+            "GROUP BY t.kind, e.account, e.direction",
             batch_id,
         )
         return [

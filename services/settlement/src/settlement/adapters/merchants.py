@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sanalpos_common.db import Connection
 from settlement.domain.merchants import MerchantProfile
 
@@ -14,13 +16,16 @@ class MerchantRepository:
         """False when what we hold is the same or a newer version."""
         applied = await self.conn.fetchval(
             "INSERT INTO merchants (merchant_id, name, settlement_currency, time_zone, "
-            "cutoff_time, fee_plan, active, version, payout_delay_days) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "cutoff_time, fee_plan, active, version, payout_delay_days, "
+            "currency_settlement, fx_markup_bps, fx_no_rate) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12) "
             "ON CONFLICT (merchant_id) DO UPDATE SET name = EXCLUDED.name, "
             "settlement_currency = EXCLUDED.settlement_currency, "
             "time_zone = EXCLUDED.time_zone, cutoff_time = EXCLUDED.cutoff_time, "
             "fee_plan = EXCLUDED.fee_plan, active = EXCLUDED.active, "
             "payout_delay_days = EXCLUDED.payout_delay_days, "
+            "currency_settlement = EXCLUDED.currency_settlement, "
+            "fx_markup_bps = EXCLUDED.fx_markup_bps, fx_no_rate = EXCLUDED.fx_no_rate, "
             "version = EXCLUDED.version, updated_at = now() "
             "WHERE merchants.version < EXCLUDED.version RETURNING 1",
             profile.merchant_id,
@@ -32,6 +37,9 @@ class MerchantRepository:
             active,
             profile.version,
             profile.payout_delay_days,
+            json.dumps(profile.currency_settlement),
+            profile.fx_markup_bps,
+            profile.fx_no_rate,
         )
         return applied is not None
 
@@ -39,7 +47,8 @@ class MerchantRepository:
         """The merchant's profile, or the defaults for a merchant not heard of yet."""
         row = await self.conn.fetchrow(
             "SELECT time_zone, cutoff_time, fee_plan, settlement_currency, payout_delay_days, "
-            "version "
+            "version, currency_settlement::text AS currency_settlement, fx_markup_bps, "
+            "fx_no_rate "
             "FROM merchants WHERE merchant_id = $1",
             merchant_id,
         )
@@ -53,4 +62,7 @@ class MerchantRepository:
             settlement_currency=row["settlement_currency"].strip(),
             payout_delay_days=row["payout_delay_days"],
             version=row["version"],
+            currency_settlement=json.loads(row["currency_settlement"]),
+            fx_markup_bps=row["fx_markup_bps"],
+            fx_no_rate=row["fx_no_rate"],
         )

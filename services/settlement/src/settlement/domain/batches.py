@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from settlement.domain.ledger import CLEARING, FEE_REVENUE, Direction, Kind
+from settlement.domain.ledger import (
+    CLEARING,
+    FEE_REVENUE,
+    FX_CLEARING,
+    FX_MARKUP_REVENUE,
+    Direction,
+    Kind,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ class BatchTotals:
 
 
 def batch_totals(merchant_payable: str, lines: Iterable[BatchLine]) -> BatchTotals:
+    """`lines` are in the batch's currency only. A payment converted into it counts with its
+    converted net as gross (its card fee was taken in the payment's currency) and its FX
+    markup as a fee, so gross - fees - refunds - reversals = net still holds."""
     gross = fees = refunds = reversals = net = 0
     for line in lines:
         debit = line.direction is Direction.DEBIT
@@ -39,10 +49,15 @@ def batch_totals(merchant_payable: str, lines: Iterable[BatchLine]) -> BatchTota
             net += -line.amount if debit else line.amount
             if line.kind is Kind.REFUND:
                 refunds += line.amount
-        elif line.account == FEE_REVENUE:
+        elif line.account in (FEE_REVENUE, FX_MARKUP_REVENUE):
             fees += -line.amount if debit else line.amount
         elif line.account == CLEARING and line.kind is Kind.CAPTURE:
             gross += line.amount
         elif line.account == CLEARING and line.kind is Kind.REVERSAL:
+            reversals += line.amount
+        # --- multi-currency (issue 13, fx) ---
+        elif line.account == FX_CLEARING and line.kind is Kind.FX_CONVERSION and debit:
+            gross += line.amount
+        elif line.account == FX_CLEARING and line.kind is Kind.REVERSAL and not debit:
             reversals += line.amount
     return BatchTotals(gross=gross, fees=fees, refunds=refunds, reversals=reversals, net=net)

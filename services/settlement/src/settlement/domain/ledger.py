@@ -15,6 +15,10 @@ from sanalpos_common.fees import FeePlan
 
 CLEARING = "acquirer:clearing"
 FEE_REVENUE = "platform:fee_revenue"
+# --- multi-currency (issue 13, fx) ---
+FX_CLEARING = "fx:clearing"
+"""Where a converted amount leaves one currency and enters another: balanced per currency."""
+FX_MARKUP_REVENUE = "platform:fx_markup"
 
 
 def merchant_payable(merchant_id: str) -> str:
@@ -43,6 +47,11 @@ class Kind(StrEnum):
     DISPUTE_RELEASE = "dispute_release"
     DISPUTE_LOSS = "dispute_loss"
     DISPUTE_FEE = "dispute_fee"
+    # --- multi-currency (issue 13, fx) ---
+    FX_CONVERSION = "fx_conversion"
+    """A captured payment's net moved into the merchant's settlement currency at its rate."""
+    FX_MARKUP = "fx_markup"
+    """The merchant's FX markup on a conversion, on its own line."""
 
 
 @dataclass(frozen=True)

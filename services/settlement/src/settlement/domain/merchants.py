@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,20 @@ class MerchantProfile:
     """Business days from batch date to value date; None: the service's default."""
     version: int = 0
     """0: never heard of; the defaults stand in until the first merchant.updated."""
+    # --- multi-currency (issue 13, fx) ---
+    currency_settlement: dict[str, str] = field(default_factory=dict)
+    """Per payment currency: "convert" into settlement_currency, or "in_currency"."""
+    fx_markup_bps: int = 0
+    fx_no_rate: str = "in_currency"
+
+    def conversion_target(self, currency: str) -> str | None:
+        """The currency a payment in `currency` is to be converted into; None: settled in
+        its own currency."""
+        if currency == self.settlement_currency:
+            return None
+        if self.currency_settlement.get(currency) != "convert":
+            return None
+        return self.settlement_currency
 
     def batch_date(self, at: datetime) -> date:
         return business_day.batch_date(at, self.time_zone, self.cutoff)
@@ -59,4 +73,7 @@ def profile_from_event(event: MerchantUpdated) -> MerchantProfile:
         settlement_currency=event.settlement_currency,
         payout_delay_days=event.payout_delay_days,
         version=event.version,
+        currency_settlement=dict(event.currency_settlement),
+        fx_markup_bps=event.fx_markup_bps,
+        fx_no_rate=event.fx_no_rate,
     )

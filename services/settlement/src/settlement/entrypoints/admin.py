@@ -44,6 +44,7 @@ class Container:
     producer: str = "settlement"
     ledger_days: LedgerDayJob | None = None
     disputes: DisputeDesk | None = None
+    fx_max_rate_age_s: float = 96 * 3600.0  # issue 13, fx
 
 
 def container(request: Request) -> Container:
@@ -411,4 +412,7 @@ def build_app() -> FastAPI:
     from settlement.entrypoints import disputes_admin  # imports this module's router
 
     app.include_router(disputes_admin.router)
+    from settlement.entrypoints import fx_admin
+
+    app.include_router(fx_admin.router)  # issue 13, fx
     return app

@@ -23,10 +23,12 @@ from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.metrics import SettlementMetrics
 from sanalpos_common.schemas.events import BatchClosed, PaymentSettled
 from settlement.adapters.batches import BatchCounts, BatchRepository, PaymentRepository
+from settlement.adapters.fx import PaymentConversionRepository
 from settlement.adapters.merchants import MerchantRepository
 from settlement.domain.batches import BatchTotals, batch_totals
 from settlement.domain.ledger import Kind, merchant_payable
 from settlement.domain.value_dates import BusinessCalendar, value_date
+from settlement.service_layer.fx import fx_settled_fields
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +85,13 @@ async def close_batch(
     await batches.mark_closed(
         batch_id, totals=totals, counts=counts, value_date=payout, reason=reason, closed_at=now
     )
+    converted = await PaymentConversionRepository(uow.conn).converted(
+        [p.payment_id for p in settled]
+    )  # issue 13, fx
     for p in settled:
         await uow.emit(
             PaymentSettled(
+                **fx_settled_fields(converted.get(p.payment_id)),
                 payment_id=p.payment_id,
                 merchant_id=p.merchant_id,
                 gross_amount=p.gross,

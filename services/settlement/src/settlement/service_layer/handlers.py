@@ -29,9 +29,9 @@ from settlement.domain.ledger import (
     LedgerTransaction,
     capture_transaction,
     refund_transaction,
-    reversal_transaction,
 )
 from settlement.domain.merchants import InvalidMerchantProfile, profile_from_event
+from settlement.service_layer import fx
 from settlement.service_layer.disputes import DisputeDesk, on_dispute_responded
 from settlement.service_layer.ports import Repositories
 
@@ -82,8 +82,13 @@ class SettlementHandlers:
         )
         day = profile.batch_date(envelope.occurred_at)
         batches = self.repositories.batches(uow)
+        # a payment converted at capture belongs in its settlement-currency batch
+        choice = await fx.choose(uow, profile, captured.currency, envelope.occurred_at)
         batch_id = await batches.open_batch(
-            captured.merchant_id, captured.currency, day, profile.closes_at(day)
+            captured.merchant_id,
+            choice.batch_currency(captured.currency),
+            day,
+            profile.closes_at(day),
         )
         if not await self.repositories.ledger(uow).record(transaction, batch_id):
             log.info("capture already in the ledger")
@@ -99,6 +104,11 @@ class SettlementHandlers:
             status="captured",
         )
         await payments.add_captured(payment)
+        if choice.target is not None:
+            ledger = self.repositories.ledger(uow)
+            await fx.book_conversion(
+                uow, ledger, payment, choice, profile, batch_id, envelope.occurred_at
+            )
         log.info(
             "captured into batch %s of %s: fee %d %s",
             batch_id,
@@ -126,8 +136,12 @@ class SettlementHandlers:
         if not await batches.lock_if_open(batch_id):
             profile = await self.repositories.merchants(uow).profile(payment.merchant_id)
             day = profile.batch_date(envelope.occurred_at)
+            converted = await fx.fx_lines(self.repositories.ledger(uow), payment.payment_id)
             batch_id = await batches.open_batch(
-                payment.merchant_id, payment.currency, day, profile.closes_at(day)
+                payment.merchant_id,
+                fx.batch_currency_of(payment, converted),
+                day,
+                profile.closes_at(day),
             )
             log.warning(
                 "void after the capture's batch %s closed: reversal booked in batch %s",
@@ -146,7 +160,9 @@ class SettlementHandlers:
         capture: LedgerTransaction,
         batch_id: Any,
     ) -> None:
-        await self.repositories.ledger(uow).record(reversal_transaction(capture), batch_id)
+        ledger = self.repositories.ledger(uow)
+        converted = await fx.fx_lines(ledger, payment.payment_id)
+        await ledger.record(fx.reversal(capture, converted), batch_id)
         await self.repositories.payments(uow).mark_voided(payment.payment_id)
         log.info("capture reversed in batch %s", batch_id)
 
@@ -154,15 +170,27 @@ class SettlementHandlers:
         refunded: PaymentRefunded = envelope.payload
         profile = await self.repositories.merchants(uow).profile(refunded.merchant_id)
         day = profile.batch_date(envelope.occurred_at)
-        batch_id = await self.repositories.batches(uow).open_batch(
-            refunded.merchant_id, refunded.currency, day, profile.closes_at(day)
-        )
         transaction = refund_transaction(
             refunded.refund_id,
             refunded.payment_id,
             refunded.merchant_id,
             refunded.amount,
             refunded.currency,
+        )
+        currency = refunded.currency
+        if await fx.fx_lines(self.repositories.ledger(uow), refunded.payment_id):
+            found = await fx.refund_transaction_for(
+                uow,
+                refunded.refund_id,
+                refunded.payment_id,
+                refunded.merchant_id,
+                refunded.amount,
+                refunded.currency,
+            )
+            if found is not None:
+                transaction, currency = found
+        batch_id = await self.repositories.batches(uow).open_batch(
+            refunded.merchant_id, currency, day, profile.closes_at(day)
         )
         if await self.repositories.ledger(uow).record(transaction, batch_id):
             log.info("refund %s booked in batch %s", refunded.refund_id, batch_id)

@@ -42,6 +42,19 @@ PAYOUT_DELAY_DOC = (
     "(weekends and Turkish public holidays skipped); 1 = next business day"
 )
 FeePlanName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(FEE_PLANS)})]
+# --- multi-currency (issue 13, fx) ---
+CurrencySettlement = dict[CurrencyCode, Literal["convert", "in_currency"]]
+FxMarkup = Annotated[StrictInt, Field(ge=0, le=1000), BeforeValidator(json_integer)]
+CURRENCY_SETTLEMENT_DOC = (
+    "Per currency you accept: `convert` it into settlement_currency at the rate fixed at "
+    "capture, or `in_currency` (settled and paid out in that currency). A currency not named "
+    "settles in itself"
+)
+FX_MARKUP_DOC = "FX markup on converted amounts, basis points (0 to 1000), its own ledger line"
+FX_NO_RATE_DOC = (
+    "A payment to convert while no fresh rate exists: `in_currency` settles it in its own "
+    "currency, `refuse` refuses it (422 fx-rate-unavailable)"
+)
 
 
 _Request = RequestBody
@@ -90,6 +103,9 @@ MERCHANT_EXAMPLE: dict[str, Any] = {
     "updated_at": CREATED_EXAMPLE,
     "checkout_locale": "tr",
     "checkout_frame_ancestors": [],
+    "currency_settlement": {},
+    "fx_markup_bps": 0,
+    "fx_no_rate": "in_currency",
 }
 API_KEY_EXAMPLE = "sk_test_Xy3qv0Lr8Tb2Wn6Hs1Dj5Fg3Ak8Ue0Oi2Mc4Ny7Pa9Q"
 
@@ -168,6 +184,15 @@ class CreateMerchant(_Request):
     always_three_d_secure: StrictBool = Field(
         default=False, description=ALWAYS_3DS_DOC, examples=[False]
     )
+    currency_settlement: CurrencySettlement = Field(
+        default_factory=dict, description=CURRENCY_SETTLEMENT_DOC, examples=[{"EUR": "convert"}]
+    )
+    fx_markup_bps: JsonInt = Field(
+        default=0, ge=0, le=1000, description=FX_MARKUP_DOC, examples=[150]
+    )
+    fx_no_rate: Literal["in_currency", "refuse"] = Field(
+        default="in_currency", description=FX_NO_RATE_DOC, examples=["refuse"]
+    )
     mode: Literal["test", "live"] = Field(
         default="test",
         description="Mode of the first API key: sk_test_ or sk_live_",
@@ -234,6 +259,17 @@ class UpdateMerchant(_Request):
         examples=[["https://shop.example"]],
     )
 
+    # --- multi-currency (issue 13, fx) ---
+    currency_settlement: CurrencySettlement | None = Field(
+        default=None,
+        description=CURRENCY_SETTLEMENT_DOC + " (the whole map is replaced)",
+        examples=[{"EUR": "convert", "USD": "in_currency"}],
+    )
+    fx_markup_bps: FxMarkup | None = Field(default=None, description=FX_MARKUP_DOC, examples=[150])
+    fx_no_rate: Literal["in_currency", "refuse"] | None = Field(
+        default=None, description=FX_NO_RATE_DOC, examples=["refuse"]
+    )
+
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True, exclude_none=True)
 
@@ -261,6 +297,12 @@ class MerchantOut(BaseModel):
     checkout_frame_ancestors: list[str] = Field(
         default_factory=list, description=FRAME_ANCESTORS_DOC, examples=[["https://shop.example"]]
     )
+    # --- multi-currency (issue 13, fx) ---
+    currency_settlement: dict[str, str] = Field(
+        default_factory=dict, description=CURRENCY_SETTLEMENT_DOC, examples=[{"EUR": "convert"}]
+    )
+    fx_markup_bps: int = Field(default=0, description=FX_MARKUP_DOC, examples=[0])
+    fx_no_rate: str = Field(default="in_currency", description=FX_NO_RATE_DOC, examples=["refuse"])
 
 
 class WebhookEndpointSummary(BaseModel):

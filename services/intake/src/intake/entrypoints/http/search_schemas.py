@@ -173,6 +173,22 @@ class ReportGroup(ReportFigures):
     )
 
 
+class NetAfterFeesAndFx(BaseModel):
+    """Issue 13, fx: per currency paid out in."""
+
+    currency: str = Field(description="The currency the merchant is paid in", examples=["TRY"])
+    settled_count: int = Field(description="Settled payments counted here", examples=[40])
+    converted_count: int = Field(
+        description="Of them, converted from another currency", examples=[3]
+    )
+    net_amount: int = Field(
+        description="What the merchant is paid for them, minor units: after card fees, and for "
+        "converted ones at the rate fixed at capture after the FX markup (refunds not deducted)",
+        examples=[467058],
+    )
+    fx_markup_amount: int = Field(description="FX markup taken, minor units", examples=[4718])
+
+
 class ReportSummary(BaseModel):
     object: str = Field(
         default="report.summary", description="Always `report.summary`", examples=["report.summary"]
@@ -202,4 +218,19 @@ class ReportSummary(BaseModel):
     payout_timing: list[PayoutTiming] = Field(
         description="Payouts whose value date falls on a day of the period, one entry per currency",
         examples=[[TIMING_EXAMPLE]],
+    )
+    net_after_fees_and_fx: list[NetAfterFeesAndFx] = Field(
+        default_factory=list,
+        description="Settled payments of the period by the currency they are paid out in",
+        examples=[
+            [
+                {
+                    "currency": "TRY",
+                    "settled_count": 40,
+                    "converted_count": 3,
+                    "net_amount": 467058,
+                    "fx_markup_amount": 4718,
+                }
+            ]
+        ],
     )

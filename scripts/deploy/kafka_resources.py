@@ -89,6 +89,7 @@ ACCESS: dict[str, Access] = {
         reads=(topics.PAYMENT_SCORED, topics.REVIEW_RESOLVED, *topics.COMMAND_TOPICS),
         writes=(
             *(t for t in topics.OUTCOME_TOPICS if t != topics.PAYMENT_SETTLED),
+            topics.CLEARING_REPORTED,
             topics.dead_letter_topic("authorization"),
         ),
         groups=("authorization",),
@@ -100,6 +101,7 @@ ACCESS: dict[str, Access] = {
             topics.PAYMENT_REFUNDED,
             topics.MERCHANT_UPDATED,
             topics.PAYOUT_ACCOUNT_UPDATED,
+            topics.CLEARING_REPORTED,
         ),
         writes=(
             topics.PAYMENT_SETTLED,

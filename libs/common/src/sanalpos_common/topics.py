@@ -49,6 +49,10 @@ OUTCOME_TOPICS: Final = (
 
 COMMAND_TOPICS: Final = (CAPTURE_PAYMENT, VOID_PAYMENT, REFUND_PAYMENT)
 
+# Reconciliation (issue 13): authorization's daily clearing file, one message per merchant,
+# currency, date and part (key = merchant id).
+CLEARING_REPORTED: Final = "authorization.clearing-reported.v1"
+
 ALL_TOPICS: Final = (
     PAYMENT_INITIATED,
     PAYMENT_SCORED,
@@ -63,6 +67,7 @@ ALL_TOPICS: Final = (
     PAYOUT_UPDATED,
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
+    CLEARING_REPORTED,
 )
 
 

@@ -13,10 +13,13 @@ from authorization.adapters.repositories import PostgresRepositories
 from authorization.config import AuthorizationSettings
 from authorization.domain.seed_cards import SIMULATOR_CARDS
 from authorization.entrypoints.acs_page import AcsPage
+from authorization.entrypoints.admin import router as admin_router
 from authorization.service_layer.challenge_expiry import ChallengeExpiry
+from authorization.service_layer.clearing import ClearingJob
 from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common.crypto.service_keys import card_keys_from_settings
+from sanalpos_common.http import install_problem_handlers
 from sanalpos_common.metrics import PaymentMetrics
 from sanalpos_common.service import Platform, start_platform
 
@@ -33,6 +36,7 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         cvc_rotate_file=settings.cvc_rotate_file,
     )
     app = FastAPI(title="sanalpos authorization")
+    install_problem_handlers(app)
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
     issuer_key = settings.issuer_key.get_secret_value().encode()
     issuer = IssuerSimulator(issuer_key, settings.default_limit_major)
@@ -80,4 +84,17 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         interval_s=settings.three_ds_expiry_scan_interval_s,
     )
     platform.runtime.add_loop("three-ds-expiry", challenges.run, challenges.stop)
+    clearing = ClearingJob(
+        platform.pool,
+        platform.name,
+        time_zone=settings.clearing_time_zone,
+        interval_s=settings.clearing_interval_s,
+        settle_s=settings.clearing_settle_s,
+        clock=handlers.clock,
+    )
+    platform.runtime.add_loop("clearing-file", clearing.run, clearing.stop)
+    platform.health.add("clearing-file", clearing.readiness)
+    app.state.clearing = clearing
+    app.state.admin_token = settings.admin_token.get_secret_value()
+    app.include_router(admin_router)
     return platform

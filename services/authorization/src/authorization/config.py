@@ -4,6 +4,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from sanalpos_common.settings import (
+    DEV_ADMIN_TOKEN,
     DEV_ISSUER_KEY,
     DEV_PAN_SEALED_KEYRING,
     ServiceSettings,
@@ -64,6 +65,16 @@ class AuthorizationSettings(ServiceSettings):
     """AUTHORIZATION_THREE_DS_EXPIRY_SCAN_INTERVAL_S: pause between scans for due challenges."""
     three_ds_show_code: bool | None = None
     """Show the one-time code on the challenge page; default: in development only."""
+
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+    """AUTHORIZATION_ADMIN_TOKEN: bearer token of the ops endpoints under /admin (the clearing
+    file); refused in production."""
+    clearing_time_zone: str = "Europe/Istanbul"
+    """AUTHORIZATION_CLEARING_TIME_ZONE: whose calendar day a clearing file covers."""
+    clearing_interval_s: float = Field(default=300.0, gt=0)
+    """AUTHORIZATION_CLEARING_INTERVAL_S: how often the loop looks for finished days."""
+    clearing_settle_s: float = Field(default=600.0, ge=0)
+    """AUTHORIZATION_CLEARING_SETTLE_S: a day is published this long after its midnight."""
 
     @model_validator(mode="after")
     def _development_cvc_key_file(self) -> Self:

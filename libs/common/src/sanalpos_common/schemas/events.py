@@ -538,7 +538,9 @@ def topic_of(payload: BaseModel | type[BaseModel]) -> str:
 
 def correlation_id_of(payload: BaseModel) -> uuid.UUID:
     """What an event is about: its payment, or for merchant data the merchant or endpoint."""
-    if isinstance(payload, MerchantUpdated | PayoutAccountUpdated | PayoutUpdated):
+    if isinstance(
+        payload, MerchantUpdated | PayoutAccountUpdated | PayoutUpdated | ClearingReported
+    ):
         return uuid.uuid5(MERCHANT_NAMESPACE, payload.merchant_id)
     if isinstance(payload, WebhookEndpointRegistered):
         return payload.endpoint_id
@@ -645,3 +647,60 @@ EVENT_MODELS[topics.PAYOUT_ACCOUNT_UPDATED] = PayoutAccountUpdated
 EVENT_MODELS[topics.PAYOUT_UPDATED] = PayoutUpdated
 TOPIC_OF_MODEL[PayoutAccountUpdated] = topics.PAYOUT_ACCOUNT_UPDATED
 TOPIC_OF_MODEL[PayoutUpdated] = topics.PAYOUT_UPDATED
+
+
+# Reconciliation (issue 13): authorization's daily clearing file, like an acquirer's. One
+# line per executed operation, so settlement can tell per payment what is missing, duplicated
+# or different; long days come in parts (settlement waits for all parts of a version).
+
+
+class ClearingKind(StrEnum):
+    CAPTURE = "capture"
+    REFUND = "refund"
+    VOID = "void"
+    """A capture reversed ("iptal" after capture); a hold released before capture is not money
+    and is not in the clearing file."""
+
+
+class ClearingLine(_Frozen):
+    kind: ClearingKind
+    payment_id: uuid.UUID
+    refund_id: uuid.UUID | None = Field(default=None, description="Refunds only")
+    amount: int = Field(gt=0, description="Minor units")
+    occurred_at: datetime
+
+    @model_validator(mode="after")
+    def _refund_id_on_refunds(self) -> ClearingLine:
+        if (self.kind is ClearingKind.REFUND) != (self.refund_id is not None):
+            raise ValueError("refund_id is required on refunds and only there")
+        return self
+
+
+class ClearingReported(_Frozen):
+    """Authorization's clearing file for one merchant, currency and clearing date (key =
+    merchant id). A newer `version` replaces an older one; `part` of `part_count`."""
+
+    merchant_id: str
+    currency: CurrencyCode
+    clearing_date: date = Field(description="Calendar day of the operations, clearing time zone")
+    version: int = Field(ge=1, description="Increases with every re-run for the same day")
+    part: int = Field(ge=1)
+    part_count: int = Field(ge=1)
+    capture_count: int = Field(ge=0, description="Totals of the whole file, every part")
+    capture_amount: int = Field(ge=0)
+    refund_count: int = Field(ge=0)
+    refund_amount: int = Field(ge=0)
+    void_count: int = Field(ge=0)
+    void_amount: int = Field(ge=0)
+    lines: tuple[ClearingLine, ...] = Field(max_length=2000)
+    generated_at: datetime
+
+    @model_validator(mode="after")
+    def _part_in_range(self) -> ClearingReported:
+        if self.part > self.part_count:
+            raise ValueError("part must not exceed part_count")
+        return self
+
+
+EVENT_MODELS[topics.CLEARING_REPORTED] = ClearingReported
+TOPIC_OF_MODEL[ClearingReported] = topics.CLEARING_REPORTED

@@ -14,6 +14,7 @@ from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
+    ClearingReported,
     MerchantUpdated,
     PaymentCaptured,
     PaymentRefunded,
@@ -30,6 +31,7 @@ from settlement.domain.ledger import (
 )
 from settlement.domain.merchants import InvalidMerchantProfile, profile_from_event
 from settlement.service_layer.ports import Repositories
+from settlement.service_layer.reconciliation import on_clearing_reported
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class SettlementHandlers:
                 PaymentRefunded: self.on_refunded,
                 MerchantUpdated: self.on_merchant_updated,
                 PayoutAccountUpdated: self.on_payout_account_updated,
+                ClearingReported: on_clearing_reported,
             }
         )
 

@@ -464,6 +464,12 @@ class MerchantUpdated(_Frozen):
         description="Value date (valör) = batch date + this many business days; "
         "null: the settlement service's default",
     )
+    payout_plan: Literal["batch", "per_installment"] | None = Field(
+        default=None,
+        description="`batch`: a batch's net is paid on its value date (payout_delay_days); "
+        "`per_installment`: a sale in N installments is paid in N parts, the k-th at the "
+        "batch date + k months (next business day); null: `batch`",
+    )
 
 
 class WebhookEndpointRegistered(_Frozen):

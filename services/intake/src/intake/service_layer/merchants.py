@@ -44,6 +44,7 @@ class NewMerchant:
     fee_plan: str = DEFAULT_FEE_PLAN
     max_installments: int = 12
     payout_delay_days: int = 1
+    payout_plan: str = "batch"
     mode: str = "test"
     key_limit: Limit | None = None
     always_three_d_secure: bool = False
@@ -58,6 +59,7 @@ class NewMerchant:
                 "fee_plan": self.fee_plan,
                 "max_installments": self.max_installments,
                 "payout_delay_days": self.payout_delay_days,
+                "payout_plan": self.payout_plan,
                 "always_three_d_secure": self.always_three_d_secure,
             }
         )
@@ -97,6 +99,7 @@ def merchant_view(row: asyncpg.Record) -> dict[str, Any]:
         "fee_plan": row["fee_plan"],
         "max_installments": row["max_installments"],
         "payout_delay_days": row["payout_delay_days"],
+        "payout_plan": row["payout_plan"],
         "always_three_d_secure": row["always_three_d_secure"],
         "version": row["version"],
         "created_at": row["created_at"].isoformat(),
@@ -137,6 +140,7 @@ async def _announce(uow: UnitOfWork, row: asyncpg.Record) -> None:
         fee_plan=row["fee_plan"],
         version=row["version"],
         payout_delay_days=row["payout_delay_days"],
+        payout_plan=row["payout_plan"],
     )
     await uow.emit(event)
 

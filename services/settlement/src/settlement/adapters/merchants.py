@@ -14,13 +14,14 @@ class MerchantRepository:
         """False when what we hold is the same or a newer version."""
         applied = await self.conn.fetchval(
             "INSERT INTO merchants (merchant_id, name, settlement_currency, time_zone, "
-            "cutoff_time, fee_plan, active, version, payout_delay_days) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "cutoff_time, fee_plan, active, version, payout_delay_days, payout_plan) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
             "ON CONFLICT (merchant_id) DO UPDATE SET name = EXCLUDED.name, "
             "settlement_currency = EXCLUDED.settlement_currency, "
             "time_zone = EXCLUDED.time_zone, cutoff_time = EXCLUDED.cutoff_time, "
             "fee_plan = EXCLUDED.fee_plan, active = EXCLUDED.active, "
             "payout_delay_days = EXCLUDED.payout_delay_days, "
+            "payout_plan = EXCLUDED.payout_plan, "
             "version = EXCLUDED.version, updated_at = now() "
             "WHERE merchants.version < EXCLUDED.version RETURNING 1",
             profile.merchant_id,
@@ -32,6 +33,7 @@ class MerchantRepository:
             active,
             profile.version,
             profile.payout_delay_days,
+            profile.payout_plan,
         )
         return applied is not None
 
@@ -39,7 +41,7 @@ class MerchantRepository:
         """The merchant's profile, or the defaults for a merchant not heard of yet."""
         row = await self.conn.fetchrow(
             "SELECT time_zone, cutoff_time, fee_plan, settlement_currency, payout_delay_days, "
-            "version "
+            "payout_plan, version "
             "FROM merchants WHERE merchant_id = $1",
             merchant_id,
         )
@@ -52,5 +54,6 @@ class MerchantRepository:
             fee_plan=row["fee_plan"],
             settlement_currency=row["settlement_currency"].strip(),
             payout_delay_days=row["payout_delay_days"],
+            payout_plan=row["payout_plan"],
             version=row["version"],
         )

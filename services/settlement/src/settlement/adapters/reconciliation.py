@@ -247,10 +247,18 @@ class ReconciliationStore:
         checks = []
         for payout in payouts:
             lines = await self.conn.fetch(
-                "SELECT l.batch_id, l.amount, b.net_amount AS owed, (SELECT count(*) FROM payout_lines o JOIN payouts op "
-                "ON op.id = o.payout_id WHERE o.batch_id = l.batch_id "
-                "AND op.status IN ('in_transit', 'paid')) AS live "
+                "SELECT l.batch_id, l.amount, CASE WHEN b.payout_plan = 'batch' THEN b.net_amount "
+                "WHEN p.status = 'returned' THEN l.amount "
+                "ELSE (SELECT coalesce(sum(s.amount), 0) FROM payout_schedule s "
+                "WHERE s.batch_id = l.batch_id AND s.payout_id = l.payout_id) END AS owed, "
+                # A batch-plan batch is paid by one live payout; an installment batch by one
+                # per part, so it is paid twice only when its live lines exceed its net.
+                "(SELECT CASE WHEN b.payout_plan = 'batch' THEN count(*) "
+                "WHEN sum(o.amount) > b.net_amount THEN 2 ELSE 1 END "
+                "FROM payout_lines o JOIN payouts op ON op.id = o.payout_id "
+                "WHERE o.batch_id = l.batch_id AND op.status IN ('in_transit', 'paid')) AS live "
                 "FROM payout_lines l JOIN settlement_batches b ON b.id = l.batch_id "
+                "JOIN payouts p ON p.id = l.payout_id "
                 "WHERE l.payout_id = $1 ORDER BY l.batch_id",
                 payout["id"],
             )

@@ -25,8 +25,10 @@ from sanalpos_common.schemas.events import BatchClosed, PaymentSettled
 from settlement.adapters.batches import BatchCounts, BatchRepository, PaymentRepository
 from settlement.adapters.merchants import MerchantRepository
 from settlement.domain.batches import BatchTotals, batch_totals
+from settlement.domain.installments import PER_INSTALLMENT
 from settlement.domain.ledger import Kind, merchant_payable
 from settlement.domain.value_dates import BusinessCalendar, value_date
+from settlement.service_layer.installment_payouts import schedule_batch
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,10 @@ async def close_batch(
     await batches.mark_closed(
         batch_id, totals=totals, counts=counts, value_date=payout, reason=reason, closed_at=now
     )
+    if profile.payout_plan == PER_INSTALLMENT:
+        await schedule_batch(
+            uow.conn, batch_id, merchant_id, currency, day, payout, totals.net, settled, calendar
+        )
     for p in settled:
         await uow.emit(
             PaymentSettled(

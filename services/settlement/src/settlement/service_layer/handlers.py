@@ -86,6 +86,7 @@ class SettlementHandlers:
             gross=captured.amount,
             fee=transaction.fee,
             status="captured",
+            installments=captured.installments,
         )
         await payments.add_captured(payment)
         log.info(

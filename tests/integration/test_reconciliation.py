@@ -25,7 +25,7 @@ from settlement.domain.value_dates import BusinessCalendar
 from tests.integration.conftest import ADMIN_TOKEN, cutoff_far_from_now, new_merchant
 from tests.integration.support import ServiceProcess, eventually
 from tests.integration.test_lifecycle import Merchant, payment_body
-from tests.integration.test_payouts import closed_batch, run_payouts, shop
+from tests.integration.test_payouts import balance, closed_batch, run_payouts, shop
 
 ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
 
@@ -153,6 +153,13 @@ async def test_an_installment_sale_is_paid_part_by_part(
     assert sum(r["amount"] for r in parts) == net
     assert parts[0]["amount"] - parts[1]["amount"] == net % 3
 
+    async def balance_is(wanted: dict[str, int]) -> Any:
+        return (await balance(intake, merchant)) == wanted or None
+
+    # Intake's balance: every part pending until its own value date.
+    idle = {"pending": net, "available": 0, "in_transit": 0, "paid_out": 0}
+    await eventually(lambda: balance_is(idle), timeout_s=45)
+
     first = parts[0]["value_date"].isoformat()
     [payout] = (await run_payouts(settlement_url, merchant["id"], first))["payouts"]
     assert (payout["amount"], [x["value_date"] for x in payout["lines"]]) == (
@@ -164,3 +171,6 @@ async def test_an_installment_sale_is_paid_part_by_part(
         uuid.UUID(batch["id"]),
     )
     assert unpaid == 2
+    rest = net - parts[0]["amount"]
+    moving = {"pending": rest, "available": 0, "in_transit": parts[0]["amount"], "paid_out": 0}
+    await eventually(lambda: balance_is(moving), timeout_s=45)

@@ -485,6 +485,13 @@ class WebhookEndpointRegistered(_Frozen):
     enabled: bool = True
 
 
+class ScheduledPayout(_Frozen):
+    """Installment payouts (issue 13): what a `per_installment` batch pays on one value date."""
+
+    value_date: date
+    amount: int = Field(description="Minor units (negative: the batch's refunds)")
+
+
 class BatchClosed(_Frozen):
     """An end-of-day batch closed: what the merchant is owed for it, and when (key = batch)."""
 
@@ -502,6 +509,11 @@ class BatchClosed(_Frozen):
     refund_count: int = Field(ge=0)
     reversal_count: int = Field(ge=0)
     closed_at: datetime
+    payout_schedule: tuple[ScheduledPayout, ...] | None = Field(
+        default=None,
+        description="Merchants on the `per_installment` payout plan: the batch's net by value "
+        "date (adds up to net_amount); null: all of it on value_date",
+    )
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {

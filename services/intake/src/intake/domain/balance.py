@@ -41,6 +41,22 @@ class PayoutTotal:
     amount: int
 
 
+def unpaid_parts(parts: list[tuple[date, int]], paid: int) -> list[tuple[date, int]]:
+    """An installment batch's parts (by value date) not yet paid, when payouts have paid
+    `paid` of it: each payout pays every part due by its date, so what was paid is a run of
+    the earliest parts. Should it not be (a part paid in pieces), the earliest remaining part
+    carries the difference."""
+    ordered = sorted(parts)
+    total = 0
+    for k in range(len(ordered) + 1):
+        if total == paid:
+            return ordered[k:]
+        if k < len(ordered):
+            total += ordered[k][1]
+    rest = sum(a for _, a in ordered) - paid
+    return [(ordered[-1][0], rest)] if ordered and rest else []
+
+
 def balances(
     batches: Iterable[ClosedBatch], today: date, payouts: Iterable[PayoutTotal] = ()
 ) -> list[CurrencyBalance]:

@@ -85,8 +85,9 @@ async def close_batch(
     await batches.mark_closed(
         batch_id, totals=totals, counts=counts, value_date=payout, reason=reason, closed_at=now
     )
+    schedule = None
     if profile.payout_plan == PER_INSTALLMENT:
-        await schedule_batch(
+        schedule = await schedule_batch(
             uow.conn, batch_id, merchant_id, currency, day, payout, totals.net, settled, calendar
         )
     for p in settled:
@@ -119,6 +120,7 @@ async def close_batch(
             refund_count=counts.refunds,
             reversal_count=counts.reversals,
             closed_at=now,
+            payout_schedule=schedule,
         )
     )
     log.info(

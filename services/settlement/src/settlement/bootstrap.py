@@ -57,6 +57,7 @@ async def bootstrap(
         time_zone=settings.recon_time_zone,
         interval_s=settings.recon_interval_s,
         settle_s=settings.recon_settle_s,
+        missing_file_after_s=settings.recon_missing_file_after_s,
         clock=clock,
         metrics=metrics,
     )

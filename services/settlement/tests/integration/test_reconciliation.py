@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -281,3 +281,26 @@ async def test_payouts_are_matched_to_their_batches_and_the_ledger(service: Serv
         ("amount_differs", "payouts", payout["amount"] - 1, payout["amount"]),
         ("amount_differs", "payouts", batch["totals"]["net_amount"], payout["amount"] - 1),
     }
+
+
+async def test_a_day_whose_clearing_file_never_came_is_reconciled_without_it(
+    service: Service,
+) -> None:
+    merchant_id = await new_merchant(service)
+    sale = await capture(service, merchant_id, 6_000)
+    zone = ZoneInfo("Europe/Istanbul")
+    tomorrow = datetime.combine(TODAY + timedelta(days=1), time(0), zone)
+
+    def reconciler(at: datetime) -> Reconciler:
+        return Reconciler(service.pool, "settlement", settle_s=0, clock=lambda: at)
+
+    # An hour after midnight authorization's file may still come: nothing yet.
+    early = await reconciler(tomorrow + timedelta(hours=1)).run_due()
+    assert [o for o in early if o.merchant_id == merchant_id] == []
+    late = reconciler(tomorrow + timedelta(hours=3))
+    [outcome] = [o for o in await late.run_due() if o.merchant_id == merchant_id]
+    assert (outcome.recon_date, outcome.clearing_version) == (TODAY, None)
+    assert [(m.kind, m.source, m.reference) for m in outcome.mismatches] == [
+        ("missing", "clearing", sale)
+    ]
+    assert [o for o in await late.run_due() if o.merchant_id == merchant_id] == []

@@ -146,6 +146,12 @@ class ReconciliationStore:
         )
         return [(r["merchant_id"], r["currency"].strip(), r["clearing_date"]) for r in rows]
 
+    async def reconciled(self, day: date) -> set[tuple[str, str]]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT merchant_id, currency FROM recon_runs WHERE recon_date = $1", day
+        )
+        return {(r["merchant_id"], r["currency"].strip()) for r in rows}
+
     async def keys_of_day(
         self, day: date, start: datetime, end: datetime, merchant_id: str | None
     ) -> list[tuple[str, str]]:

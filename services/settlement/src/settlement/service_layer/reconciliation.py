@@ -121,6 +121,9 @@ class Reconciler:
     """Whose calendar day the ledger side of a date covers: authorization's clearing zone."""
     interval_s: float = 300.0
     settle_s: float = 300.0
+    missing_file_after_s: float = 7200.0
+    """Yesterday's merchants and currencies that no run has reconciled by this long after
+    midnight (no clearing file came) are reconciled without one."""
     clock: Callable[[], datetime] = utc_now
     metrics: SettlementMetrics | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -155,9 +158,25 @@ class Reconciler:
         return await self._run([(m, c, day) for m, c in pairs], "manual")
 
     async def run_due(self) -> list[RunOutcome]:
-        settled_before = self.clock() - timedelta(seconds=self.settle_s)
+        """Complete files not reconciled yet; and, once yesterday is `missing_file_after_s`
+        behind, its keys no run has seen (their file never came: every ledger line of the
+        day is then missing from clearing)."""
+        now = self.clock()
+        settled_before = now - timedelta(seconds=self.settle_s)
+        yesterday = self.today() - timedelta(days=1)
+        start, end = day_bounds(yesterday, self.time_zone)
         async with self.pool.acquire() as conn:
-            keys = await ReconciliationStore(conn).unreconciled_files(settled_before)
+            store = ReconciliationStore(conn)
+            keys = await store.unreconciled_files(settled_before)
+            if now >= end + timedelta(seconds=self.missing_file_after_s):
+                seen = await store.reconciled(yesterday) | {
+                    (m, c) for m, c, d in keys if d == yesterday
+                }
+                keys += [
+                    (m, c, yesterday)
+                    for m, c in await store.keys_of_day(yesterday, start, end, None)
+                    if (m, c) not in seen
+                ]
         return await self._run(keys, "daily")
 
     async def refresh_metrics(self, outcomes: Sequence[RunOutcome] = ()) -> None:

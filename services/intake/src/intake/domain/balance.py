@@ -4,7 +4,8 @@ Pending: batches not in a payout whose value date is still ahead. Available: bat
 payout that reached their value date (negative when refunds exceeded sales: netted against the
 next payouts). In transit: payouts sent to the bank, not yet confirmed. Paid out: payouts the
 bank confirmed. A returned payout's batches are in no payout again, so back in available.
-Disputes are not executed yet, so nothing is held.
+Disputes are not executed yet, so nothing is held. A batch of the `per_installment` payout
+plan counts part by part: each unpaid part pending until its own value date (`unpaid_parts`).
 """
 
 from __future__ import annotations

@@ -95,6 +95,7 @@ ACCESS: dict[str, Access] = {
             *(t for t in topics.OUTCOME_TOPICS if t != topics.PAYMENT_SETTLED),
             topics.DISPUTE_RAISED,
             topics.DISPUTE_DECIDED,
+            topics.CLEARING_REPORTED,
             topics.dead_letter_topic("authorization"),
         ),
         groups=("authorization",),
@@ -109,6 +110,7 @@ ACCESS: dict[str, Access] = {
             topics.DISPUTE_RESPONDED,
             topics.DISPUTE_RAISED,
             topics.DISPUTE_DECIDED,
+            topics.CLEARING_REPORTED,
         ),
         writes=(
             topics.PAYMENT_SETTLED,

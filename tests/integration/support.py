@@ -149,6 +149,7 @@ def consumer_groups() -> dict[str, tuple[str, ...]]:
             topics.PAYMENT_REFUNDED,
             topics.MERCHANT_UPDATED,
             topics.PAYOUT_ACCOUNT_UPDATED,
+            topics.CLEARING_REPORTED,
         ),
         "notification": (
             *topics.OUTCOME_TOPICS,

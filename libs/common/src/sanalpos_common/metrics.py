@@ -327,6 +327,21 @@ class SettlementMetrics:
             "Payments settled by closed batches",
             registry=registry,
         )
+        # Reconciliation (issue 13, docs/reconciliation.md).
+        self.recon_runs = Counter(
+            "sanalpos_settlement_recon_runs",
+            "Reconciliation runs of one merchant, currency and date, by outcome (clean, "
+            "mismatches)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.recon_mismatches = Gauge(
+            "sanalpos_settlement_recon_mismatches",
+            "Mismatches found by the latest reconciliation run of each merchant, currency and "
+            "date, by kind (missing, duplicate, amount_differs)",
+            ["kind"],
+            registry=registry,
+        )
 
 
 class _IdlePool:

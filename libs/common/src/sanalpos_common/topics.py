@@ -60,6 +60,9 @@ DISPUTE_UPDATED: Final = "settlement.dispute-updated.v1"
 DISPUTE_RAISED: Final = "issuer.dispute-raised.v1"
 DISPUTE_DECIDED: Final = "issuer.dispute-decided.v1"
 DISPUTE_TOPICS: Final = (DISPUTE_RESPONDED, DISPUTE_UPDATED, DISPUTE_RAISED, DISPUTE_DECIDED)
+# Reconciliation (issue 13): authorization's daily clearing file, one message per merchant,
+# currency, date and part (key = merchant id).
+CLEARING_REPORTED: Final = "authorization.clearing-reported.v1"
 
 ALL_TOPICS: Final = (
     PAYMENT_INITIATED,
@@ -78,6 +81,7 @@ ALL_TOPICS: Final = (
     MERCHANT_REQUESTS,
     MERCHANT_REPLIES,
     *DISPUTE_TOPICS,
+    CLEARING_REPORTED,
 )
 
 

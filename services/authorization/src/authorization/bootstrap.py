@@ -14,8 +14,10 @@ from authorization.config import AuthorizationSettings
 from authorization.domain.seed_cards import SIMULATOR_CARDS
 from authorization.entrypoints import disputes_admin
 from authorization.entrypoints.acs_page import AcsPage
+from authorization.entrypoints.admin import router as admin_router
 from authorization.entrypoints.disputes_admin import IssuerDesk
 from authorization.service_layer.challenge_expiry import ChallengeExpiry
+from authorization.service_layer.clearing import ClearingJob
 from authorization.service_layer.expiry import PreauthExpiry
 from authorization.service_layer.handlers import AuthorizationHandlers
 from sanalpos_common.crypto.service_keys import card_keys_from_settings
@@ -36,7 +38,7 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         cvc_rotate_file=settings.cvc_rotate_file,
     )
     app = FastAPI(title="sanalpos authorization")
-    install_problem_handlers(app)  # the issuer's ops API (the ACS pages answer in HTML)
+    install_problem_handlers(app)  # the ops APIs (the ACS pages answer in HTML)
     platform = await start_platform(CONSUMER, settings, MIGRATIONS, app=app)
     issuer_key = settings.issuer_key.get_secret_value().encode()
     issuer = IssuerSimulator(issuer_key, settings.default_limit_major)
@@ -88,4 +90,17 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
         interval_s=settings.three_ds_expiry_scan_interval_s,
     )
     platform.runtime.add_loop("three-ds-expiry", challenges.run, challenges.stop)
+    clearing = ClearingJob(
+        platform.pool,
+        platform.name,
+        time_zone=settings.clearing_time_zone,
+        interval_s=settings.clearing_interval_s,
+        settle_s=settings.clearing_settle_s,
+        clock=handlers.clock,
+    )
+    platform.runtime.add_loop("clearing-file", clearing.run, clearing.stop)
+    platform.health.add("clearing-file", clearing.readiness)
+    app.state.clearing = clearing
+    app.state.admin_token = settings.admin_token.get_secret_value()
+    app.include_router(admin_router)
     return platform

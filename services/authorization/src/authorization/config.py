@@ -38,8 +38,6 @@ class AuthorizationSettings(ServiceSettings):
     """Key the issuer simulator indexes its card accounts with (HMAC of the PAN)."""
     default_limit_major: int = 50_000
     """Credit limit, in major units of the payment currency, for cards the simulator has not seen."""
-    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
-    """Bearer token of the issuer simulator's ops API (/admin/issuer/disputes)."""
     seed_test_cards: bool = True
     consumer_group: str | None = None
     """Kafka consumer group; default `authorization`. Tests run a private one."""
@@ -67,6 +65,16 @@ class AuthorizationSettings(ServiceSettings):
     """AUTHORIZATION_THREE_DS_EXPIRY_SCAN_INTERVAL_S: pause between scans for due challenges."""
     three_ds_show_code: bool | None = None
     """Show the one-time code on the challenge page; default: in development only."""
+
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+    """AUTHORIZATION_ADMIN_TOKEN: bearer token of the ops endpoints under /admin (the clearing
+    file, the issuer simulator's disputes); refused in production."""
+    clearing_time_zone: str = "Europe/Istanbul"
+    """AUTHORIZATION_CLEARING_TIME_ZONE: whose calendar day a clearing file covers."""
+    clearing_interval_s: float = Field(default=300.0, gt=0)
+    """AUTHORIZATION_CLEARING_INTERVAL_S: how often the loop looks for finished days."""
+    clearing_settle_s: float = Field(default=600.0, ge=0)
+    """AUTHORIZATION_CLEARING_SETTLE_S: a day is published this long after its midnight."""
 
     @model_validator(mode="after")
     def _development_cvc_key_file(self) -> Self:

@@ -69,6 +69,7 @@ def _profile_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
     option("--fee-plan", "fee_plan", DEFAULT_FEE_PLAN)
     option("--max-installments", "max_installments", 12, int)
     option("--payout-delay-days", "payout_delay_days", 1, int)
+    option("--payout-plan", "payout_plan", "batch")  # batch or per_installment
     parser.add_argument(  # 3-D Secure
         "--always-three-d-secure",
         dest="always_three_d_secure",
@@ -93,6 +94,7 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
         fee_plan=args.fee_plan,
         max_installments=args.max_installments,
         payout_delay_days=args.payout_delay_days,
+        payout_plan=args.payout_plan,
         always_three_d_secure=args.always_three_d_secure,
         mode=args.mode,
         key_limit=_limit(args),
@@ -102,7 +104,7 @@ async def _create(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
 
 
 async def _update(pool: asyncpg.Pool, args: argparse.Namespace) -> Any:
-    fields = ("name", "settlement_currency", "time_zone", "cutoff_time", "fee_plan")
+    fields = ("name", "settlement_currency", "time_zone", "cutoff_time", "fee_plan", "payout_plan")
     numbers = ("max_installments", "payout_delay_days", "always_three_d_secure")
     changes = {f: getattr(args, f) for f in (*fields, *numbers)}
     return await service.update_merchant(

@@ -14,12 +14,14 @@ from settlement.adapters.repositories import PostgresRepositories
 from settlement.config import SettlementSettings
 from settlement.domain.fx import RateSource
 from settlement.entrypoints.admin import Container, build_app
+from settlement.entrypoints.recon_admin import router as recon_router
 from settlement.service_layer.batch_closing import BatchCloser, Clock, utc_now
 from settlement.service_layer.disputes import DisputeDesk
 from settlement.service_layer.fx import store_rates
 from settlement.service_layer.handlers import SettlementHandlers
 from settlement.service_layer.ledger_days import LedgerDayJob
 from settlement.service_layer.payouts import PayoutJob
+from settlement.service_layer.reconciliation import Reconciler
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 CONSUMER = "settlement"
@@ -45,6 +47,7 @@ async def bootstrap(
         PostgresRepositories(), settings.fallback_fee_plan, disputes=disputes
     )
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
+    metrics = SettlementMetrics(platform.metrics.registry)
     closer = BatchCloser(
         platform.pool,
         platform.name,
@@ -52,7 +55,7 @@ async def bootstrap(
         calendar=settings.calendar(),
         interval_s=settings.batch_close_interval_s,
         clock=clock,
-        metrics=SettlementMetrics(platform.metrics.registry),
+        metrics=metrics,
     )
     platform.runtime.add_loop("batch-closer", closer.run, closer.stop)
     platform.health.add("batch-closer", closer.readiness)
@@ -75,6 +78,20 @@ async def bootstrap(
     platform.health.add("ledger-day-job", ledger_days.readiness)
     platform.runtime.add_loop("dispute-expiry", disputes.run, disputes.stop)
     platform.health.add("dispute-expiry", disputes.readiness)
+    reconciler = Reconciler(
+        platform.pool,
+        platform.name,
+        time_zone=settings.recon_time_zone,
+        interval_s=settings.recon_interval_s,
+        settle_s=settings.recon_settle_s,
+        missing_file_after_s=settings.recon_missing_file_after_s,
+        clock=clock,
+        metrics=metrics,
+    )
+    platform.runtime.add_loop("reconciliation", reconciler.run, reconciler.stop)
+    platform.health.add("reconciliation", reconciler.readiness)
+    app.state.reconciler = reconciler
+    app.include_router(recon_router)
     app.state.container = Container(
         pool=platform.pool,
         closer=closer,

@@ -77,6 +77,16 @@ class SettlementSettings(ServiceSettings):
     settlement/rate_samples are in these formats."""
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name (tests use a private one)."""
+    recon_time_zone: str = "Europe/Istanbul"
+    """Whose calendar day reconciliation's dates are: authorization's clearing time zone."""
+    recon_interval_s: float = Field(default=300.0, gt=0)
+    """How often the reconciliation loop looks for clearing files not reconciled yet."""
+    recon_missing_file_after_s: float = Field(default=7200.0, ge=0)
+    """Yesterday's merchants without a clearing file are reconciled without one this long
+    after midnight (their ledger lines are then reported missing from clearing)."""
+    recon_settle_s: float = Field(default=300.0, ge=0)
+    """A clearing file is reconciled this long after it is complete, so the captures and
+    refunds it lists (other topics) have been read."""
 
     @field_validator("holiday_country")
     @classmethod

@@ -493,6 +493,7 @@ async def test_a_closed_batch_is_announced_once_with_its_totals_and_value_date(
         "payment_count": 2,
         "refund_count": 1,
         "reversal_count": 0,
+        "payout_schedule": None,  # the batch plan: all of it on value_date
     }
     assert row["fee_amount"] > 0 and row["net_amount"] == event["net_amount"]
     assert datetime.fromisoformat(closed_at) == row["closed_at"]

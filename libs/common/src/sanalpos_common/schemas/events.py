@@ -497,6 +497,12 @@ class MerchantUpdated(_Frozen):
         description="A currency to convert without a fresh rate: settle it in itself, or "
         "refuse the payment at intake",
     )
+    payout_plan: Literal["batch", "per_installment"] | None = Field(
+        default=None,
+        description="`batch`: a batch's net is paid on its value date (payout_delay_days); "
+        "`per_installment`: a sale in N installments is paid in N parts, the k-th at the "
+        "batch date + k months (next business day); null: `batch`",
+    )
 
 
 class WebhookEndpointRegistered(_Frozen):
@@ -510,6 +516,13 @@ class WebhookEndpointRegistered(_Frozen):
         max_length=4096,
     )
     enabled: bool = True
+
+
+class ScheduledPayout(_Frozen):
+    """Installment payouts (issue 13): what a `per_installment` batch pays on one value date."""
+
+    value_date: date
+    amount: int = Field(description="Minor units (negative: the batch's refunds)")
 
 
 class BatchClosed(_Frozen):
@@ -529,6 +542,11 @@ class BatchClosed(_Frozen):
     refund_count: int = Field(ge=0)
     reversal_count: int = Field(ge=0)
     closed_at: datetime
+    payout_schedule: tuple[ScheduledPayout, ...] | None = Field(
+        default=None,
+        description="Merchants on the `per_installment` payout plan: the batch's net by value "
+        "date (adds up to net_amount); null: all of it on value_date",
+    )
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -571,7 +589,9 @@ def topic_of(payload: BaseModel | type[BaseModel]) -> str:
 
 def correlation_id_of(payload: BaseModel) -> uuid.UUID:
     """What an event is about: its payment, or for merchant data the merchant or endpoint."""
-    if isinstance(payload, MerchantUpdated | PayoutAccountUpdated | PayoutUpdated):
+    if isinstance(
+        payload, MerchantUpdated | PayoutAccountUpdated | PayoutUpdated | ClearingReported
+    ):
         return uuid.uuid5(MERCHANT_NAMESPACE, payload.merchant_id)
     if isinstance(payload, WebhookEndpointRegistered):
         return payload.endpoint_id
@@ -863,3 +883,58 @@ class FxRateUpdated(_Frozen):
 
 EVENT_MODELS[topics.FX_RATE_UPDATED] = FxRateUpdated
 TOPIC_OF_MODEL[FxRateUpdated] = topics.FX_RATE_UPDATED
+# Reconciliation (issue 13): authorization's daily clearing file, like an acquirer's. One
+# line per executed operation, so settlement can tell per payment what is missing, duplicated
+# or different; long days come in parts (settlement waits for all parts of a version).
+
+
+class ClearingKind(StrEnum):
+    CAPTURE = "capture"
+    REFUND = "refund"
+    VOID = "void"
+    """A capture reversed ("iptal" after capture); a hold released before capture is not money
+    and is not in the clearing file."""
+
+
+class ClearingLine(_Frozen):
+    kind: ClearingKind
+    payment_id: uuid.UUID
+    refund_id: uuid.UUID | None = Field(default=None, description="Refunds only")
+    amount: int = Field(gt=0, description="Minor units")
+    occurred_at: datetime
+
+    @model_validator(mode="after")
+    def _refund_id_on_refunds(self) -> ClearingLine:
+        if (self.kind is ClearingKind.REFUND) != (self.refund_id is not None):
+            raise ValueError("refund_id is required on refunds and only there")
+        return self
+
+
+class ClearingReported(_Frozen):
+    """Authorization's clearing file for one merchant, currency and clearing date (key =
+    merchant id). A newer `version` replaces an older one; `part` of `part_count`."""
+
+    merchant_id: str
+    currency: CurrencyCode
+    clearing_date: date = Field(description="Calendar day of the operations, clearing time zone")
+    version: int = Field(ge=1, description="Increases with every re-run for the same day")
+    part: int = Field(ge=1)
+    part_count: int = Field(ge=1)
+    capture_count: int = Field(ge=0, description="Totals of the whole file, every part")
+    capture_amount: int = Field(ge=0)
+    refund_count: int = Field(ge=0)
+    refund_amount: int = Field(ge=0)
+    void_count: int = Field(ge=0)
+    void_amount: int = Field(ge=0)
+    lines: tuple[ClearingLine, ...] = Field(max_length=2000)
+    generated_at: datetime
+
+    @model_validator(mode="after")
+    def _part_in_range(self) -> ClearingReported:
+        if self.part > self.part_count:
+            raise ValueError("part must not exceed part_count")
+        return self
+
+
+EVENT_MODELS[topics.CLEARING_REPORTED] = ClearingReported
+TOPIC_OF_MODEL[ClearingReported] = topics.CLEARING_REPORTED

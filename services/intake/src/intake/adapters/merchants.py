@@ -38,7 +38,7 @@ def key_mode(api_key: str) -> str:
 
 MERCHANT_COLUMNS = (
     "id, name, settlement_currency, time_zone, cutoff_time, fee_plan, max_installments, "
-    "payout_delay_days, version, created_at, updated_at, "
+    "payout_delay_days, payout_plan, version, created_at, updated_at, "
     "always_three_d_secure"  # 3-D Secure
     # --- hosted payment page (issue 11) ---
     ", checkout_locale, checkout_frame_ancestors"

@@ -42,6 +42,12 @@ class SettlementBatches:
             batch.reversal_count,
             batch.closed_at,
         )
+        if batch.payout_schedule:  # installment payouts (issue 13)
+            await self.db.executemany(
+                "INSERT INTO settlement_batch_schedule (batch_id, value_date, amount) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                [(batch.batch_id, p.value_date, p.amount) for p in batch.payout_schedule],
+            )
 
     async def net_by_value_date(self, merchant_id: str) -> list[asyncpg.Record]:
         """Batches in no payout (a returned payout's are in none again)."""
@@ -49,7 +55,22 @@ class SettlementBatches:
             "SELECT currency, value_date, sum(net_amount) AS net_amount FROM settlement_batches b "
             "WHERE merchant_id = $1 AND NOT EXISTS "
             "(SELECT 1 FROM payout_batches p WHERE p.batch_id = b.batch_id) "
+            "AND NOT EXISTS (SELECT 1 FROM settlement_batch_schedule s "
+            "WHERE s.batch_id = b.batch_id) "
             "GROUP BY currency, value_date",
+            merchant_id,
+        )
+
+    async def scheduled(self, merchant_id: str) -> list[asyncpg.Record]:
+        """Installment batches' parts by value date, with what live payouts paid of each
+        batch (payouts pay a batch's parts in value-date order)."""
+        return await self.db.fetch(
+            "SELECT b.batch_id, b.currency, s.value_date, s.amount, coalesce((SELECT "
+            "sum((l->>'amount')::bigint) FROM payouts p, jsonb_array_elements(p.lines) l "
+            "WHERE p.merchant_id = b.merchant_id AND p.status <> 'returned' "
+            "AND (l->>'batch_id')::uuid = b.batch_id), 0) AS paid "
+            "FROM settlement_batches b JOIN settlement_batch_schedule s USING (batch_id) "
+            "WHERE b.merchant_id = $1 ORDER BY b.batch_id, s.value_date",
             merchant_id,
         )
 

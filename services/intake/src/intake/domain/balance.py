@@ -8,6 +8,7 @@ Held: what open disputes hold from the merchant. A dispute's moves of the payabl
 its release, the fee of a lost one) are booked in the merchant's open batch; until that batch
 closes they count in pending (the closed batch's net includes them afterwards, and its value
 date is ahead), so pending + available + held stays what the merchant is owed.
+A batch of the `per_installment` payout plan counts part by part: each unpaid part pending until its own value date (`unpaid_parts`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,22 @@ class PayoutTotal:
     status: str
     """in_transit or paid (returned payouts count nowhere)"""
     amount: int
+
+
+def unpaid_parts(parts: list[tuple[date, int]], paid: int) -> list[tuple[date, int]]:
+    """An installment batch's parts (by value date) not yet paid, when payouts have paid
+    `paid` of it: each payout pays every part due by its date, so what was paid is a run of
+    the earliest parts. Should it not be (a part paid in pieces), the earliest remaining part
+    carries the difference."""
+    ordered = sorted(parts)
+    total = 0
+    for k in range(len(ordered) + 1):
+        if total == paid:
+            return ordered[k:]
+        if k < len(ordered):
+            total += ordered[k][1]
+    rest = sum(a for _, a in ordered) - paid
+    return [(ordered[-1][0], rest)] if ordered and rest else []
 
 
 def balances(

@@ -17,6 +17,7 @@ from sanalpos_common.money import payable_currencies
 MERCHANT_ID_PATTERN: Final = r"^mer_[A-Za-z0-9_]{3,40}$"
 CUTOFF_PATTERN: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MAX_PAYOUT_DELAY_DAYS: Final = 30
+PAYOUT_PLANS: Final = ("batch", "per_installment")
 EDITABLE: Final = frozenset(
     {
         "name",
@@ -26,6 +27,7 @@ EDITABLE: Final = frozenset(
         "fee_plan",
         "max_installments",
         "payout_delay_days",
+        "payout_plan",  # installment payouts (issue 13)
         # 3-D Secure
         "always_three_d_secure",
     }
@@ -87,6 +89,10 @@ def check_field(field: str, value: Any) -> Any:
         return value
     if field == "payout_delay_days":
         return _integer(field, value, 0, MAX_PAYOUT_DELAY_DAYS)
+    if field == "payout_plan":
+        if value not in PAYOUT_PLANS:
+            raise InvalidMerchantField(field, "batch or per_installment")
+        return value
     if field == "always_three_d_secure":
         if not isinstance(value, bool):
             raise InvalidMerchantField(field, "true or false")

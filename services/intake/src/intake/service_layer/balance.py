@@ -13,7 +13,13 @@ import asyncpg
 from intake.adapters.disputes import DisputeReadModel
 from intake.adapters.payouts import PayoutReadModel
 from intake.adapters.settlement_batches import SettlementBatches
-from intake.domain.balance import ClosedBatch, CurrencyBalance, PayoutTotal, balances
+from intake.domain.balance import (
+    ClosedBatch,
+    CurrencyBalance,
+    PayoutTotal,
+    balances,
+    unpaid_parts,
+)
 from sanalpos_common.db import UnitOfWork
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import BatchClosed
@@ -52,6 +58,7 @@ async def merchant_balance(
         batches = SettlementBatches(conn)
         zone = await batches.merchant_time_zone(merchant_id)
         rows = await batches.net_by_value_date(merchant_id)
+        scheduled = await batches.scheduled(merchant_id)
         sent = await PayoutReadModel(conn).totals(merchant_id)
         disputes = DisputeReadModel(conn)
         held = {r["currency"].strip(): int(r["held"]) for r in await disputes.held(merchant_id)}
@@ -60,12 +67,26 @@ async def merchant_balance(
         }
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).date()
     closed = [ClosedBatch(r["currency"].strip(), r["value_date"], r["net_amount"]) for r in rows]
+    closed += _installment_parts(scheduled)
     payouts = [PayoutTotal(r["currency"].strip(), r["status"], r["amount"]) for r in sent]
     return {
         "object": "balance",
         "as_of": today.isoformat(),
         "balances": [_balance_view(b) for b in balances(closed, today, payouts, held, unbatched)],
     }
+
+
+def _installment_parts(rows: list[Any]) -> list[ClosedBatch]:
+    """Installment batches' unpaid parts, each pending until its own value date."""
+    by_batch: dict[Any, list[Any]] = {}
+    for r in rows:
+        by_batch.setdefault(r["batch_id"], []).append(r)
+    parts = []
+    for batch_rows in by_batch.values():
+        currency, paid = batch_rows[0]["currency"].strip(), int(batch_rows[0]["paid"])
+        own = [(r["value_date"], int(r["amount"])) for r in batch_rows]
+        parts += [ClosedBatch(currency, d, a) for d, a in unpaid_parts(own, paid)]
+    return parts
 
 
 def _batch_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class NewMerchant:
     fee_plan: str = DEFAULT_FEE_PLAN
     max_installments: int = 12
     payout_delay_days: int = 1
+    payout_plan: str = "batch"
     mode: str = "test"
     key_limit: Limit | None = None
     always_three_d_secure: bool = False
@@ -63,6 +64,7 @@ class NewMerchant:
                 "fee_plan": self.fee_plan,
                 "max_installments": self.max_installments,
                 "payout_delay_days": self.payout_delay_days,
+                "payout_plan": self.payout_plan,
                 "always_three_d_secure": self.always_three_d_secure,
                 "currency_settlement": self.currency_settlement,
                 "fx_markup_bps": self.fx_markup_bps,
@@ -105,6 +107,7 @@ def merchant_view(row: asyncpg.Record) -> dict[str, Any]:
         "fee_plan": row["fee_plan"],
         "max_installments": row["max_installments"],
         "payout_delay_days": row["payout_delay_days"],
+        "payout_plan": row["payout_plan"],
         "always_three_d_secure": row["always_three_d_secure"],
         "version": row["version"],
         "created_at": row["created_at"].isoformat(),
@@ -156,6 +159,7 @@ async def _announce(uow: UnitOfWork, row: asyncpg.Record) -> None:
         version=row["version"],
         payout_delay_days=row["payout_delay_days"],
         **fx_view(row),
+        payout_plan=row["payout_plan"],
     )
     await uow.emit(event)
 

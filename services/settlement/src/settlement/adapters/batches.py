@@ -181,6 +181,7 @@ class CapturedPayment:
     gross: int
     fee: int
     status: str
+    installments: int = 1
 
 
 class PaymentRepository:
@@ -190,8 +191,8 @@ class PaymentRepository:
     async def add_captured(self, payment: CapturedPayment) -> None:
         await self.conn.execute(
             "INSERT INTO settlement_payments (payment_id, merchant_id, currency, batch_id, "
-            "capture_transaction_id, gross_amount, fee_amount, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "capture_transaction_id, gross_amount, fee_amount, status, installments) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             payment.payment_id,
             payment.merchant_id,
             payment.currency,
@@ -200,6 +201,7 @@ class PaymentRepository:
             payment.gross,
             payment.fee,
             payment.status,
+            payment.installments,
         )
 
     async def get(self, payment_id: uuid.UUID) -> CapturedPayment | None:
@@ -249,4 +251,5 @@ def _payment(row: Any) -> CapturedPayment:
         gross=row["gross_amount"],
         fee=row["fee_amount"],
         status=row["status"],
+        installments=row["installments"],
     )

@@ -17,8 +17,8 @@ class MerchantRepository:
         applied = await self.conn.fetchval(
             "INSERT INTO merchants (merchant_id, name, settlement_currency, time_zone, "
             "cutoff_time, fee_plan, active, version, payout_delay_days, "
-            "currency_settlement, fx_markup_bps, fx_no_rate) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12) "
+            "currency_settlement, fx_markup_bps, fx_no_rate, payout_plan) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13) "
             "ON CONFLICT (merchant_id) DO UPDATE SET name = EXCLUDED.name, "
             "settlement_currency = EXCLUDED.settlement_currency, "
             "time_zone = EXCLUDED.time_zone, cutoff_time = EXCLUDED.cutoff_time, "
@@ -26,6 +26,7 @@ class MerchantRepository:
             "payout_delay_days = EXCLUDED.payout_delay_days, "
             "currency_settlement = EXCLUDED.currency_settlement, "
             "fx_markup_bps = EXCLUDED.fx_markup_bps, fx_no_rate = EXCLUDED.fx_no_rate, "
+            "payout_plan = EXCLUDED.payout_plan, "
             "version = EXCLUDED.version, updated_at = now() "
             "WHERE merchants.version < EXCLUDED.version RETURNING 1",
             profile.merchant_id,
@@ -40,6 +41,7 @@ class MerchantRepository:
             json.dumps(profile.currency_settlement),
             profile.fx_markup_bps,
             profile.fx_no_rate,
+            profile.payout_plan,
         )
         return applied is not None
 
@@ -48,7 +50,7 @@ class MerchantRepository:
         row = await self.conn.fetchrow(
             "SELECT time_zone, cutoff_time, fee_plan, settlement_currency, payout_delay_days, "
             "version, currency_settlement::text AS currency_settlement, fx_markup_bps, "
-            "fx_no_rate "
+            "fx_no_rate, payout_plan "
             "FROM merchants WHERE merchant_id = $1",
             merchant_id,
         )
@@ -61,6 +63,7 @@ class MerchantRepository:
             fee_plan=row["fee_plan"],
             settlement_currency=row["settlement_currency"].strip(),
             payout_delay_days=row["payout_delay_days"],
+            payout_plan=row["payout_plan"],
             version=row["version"],
             currency_settlement=json.loads(row["currency_settlement"]),
             fx_markup_bps=row["fx_markup_bps"],

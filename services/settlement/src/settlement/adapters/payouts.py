@@ -56,7 +56,9 @@ class PayoutRepository:
         rows = await self.conn.fetch(
             "SELECT DISTINCT merchant_id, currency FROM settlement_batches "
             "WHERE status = 'closed' AND payout_id IS NULL AND value_date <= $1 "
-            "ORDER BY merchant_id, currency",
+            "AND payout_plan = 'batch' "
+            "UNION SELECT merchant_id, currency FROM payout_schedule "
+            "WHERE payout_id IS NULL AND value_date <= $1 ORDER BY merchant_id, currency",
             run_date,
         )
         return [(r["merchant_id"], r["currency"].strip()) for r in rows]
@@ -72,8 +74,8 @@ class PayoutRepository:
         rows = await self.conn.fetch(
             "SELECT id, batch_date, value_date, net_amount FROM settlement_batches "
             "WHERE merchant_id = $1 AND currency = $2 AND status = 'closed' "
-            "AND payout_id IS NULL AND value_date <= $3 ORDER BY value_date, batch_date, id "
-            "FOR UPDATE",
+            "AND payout_id IS NULL AND value_date <= $3 AND payout_plan = 'batch' "
+            "ORDER BY value_date, batch_date, id FOR UPDATE",
             merchant_id,
             currency,
             run_date,
@@ -111,7 +113,8 @@ class PayoutRepository:
             [(payout.payout_id, b.batch_id, b.net) for b in payout.lines],
         )
         await self.conn.execute(
-            "UPDATE settlement_batches SET payout_id = $1 WHERE id = ANY($2::uuid[])",
+            "UPDATE settlement_batches SET payout_id = $1 WHERE id = ANY($2::uuid[]) "
+            "AND payout_plan = 'batch'",
             payout.payout_id,
             [b.batch_id for b in payout.lines],
         )
@@ -159,10 +162,14 @@ class PayoutRepository:
         await self.conn.execute(
             "UPDATE settlement_batches SET payout_id = NULL WHERE payout_id = $1", payout_id
         )
+        await self.conn.execute(  # installment parts (migration 0009)
+            "UPDATE payout_schedule SET payout_id = NULL WHERE payout_id = $1", payout_id
+        )
 
     async def lines(self, payout_id: uuid.UUID) -> list[dict[str, Any]]:
         rows = await self.conn.fetch(
-            "SELECT l.batch_id, b.batch_date, b.value_date, l.amount FROM payout_lines l "
+            "SELECT l.batch_id, b.batch_date, coalesce(l.value_date, b.value_date) AS value_date, "
+            "l.amount FROM payout_lines l "
             "JOIN settlement_batches b ON b.id = l.batch_id WHERE l.payout_id = $1 "
             "ORDER BY b.value_date, b.batch_date, l.batch_id",
             payout_id,

@@ -26,6 +26,8 @@ class MerchantProfile:
     settlement_currency: str = DEFAULT_SETTLEMENT_CURRENCY
     payout_delay_days: int | None = None
     """Business days from batch date to value date; None: the service's default."""
+    payout_plan: str = "batch"
+    """`batch` or `per_installment` (domain/installments.py)."""
     version: int = 0
     """0: never heard of; the defaults stand in until the first merchant.updated."""
     # --- multi-currency (issue 13, fx) ---
@@ -72,6 +74,7 @@ def profile_from_event(event: MerchantUpdated) -> MerchantProfile:
         fee_plan=event.fee_plan,
         settlement_currency=event.settlement_currency,
         payout_delay_days=event.payout_delay_days,
+        payout_plan=event.payout_plan or "batch",
         version=event.version,
         currency_settlement=dict(event.currency_settlement),
         fx_markup_bps=event.fx_markup_bps,

@@ -26,9 +26,11 @@ from settlement.adapters.batches import BatchCounts, BatchRepository, PaymentRep
 from settlement.adapters.fx import PaymentConversionRepository
 from settlement.adapters.merchants import MerchantRepository
 from settlement.domain.batches import BatchTotals, batch_totals
+from settlement.domain.installments import PER_INSTALLMENT
 from settlement.domain.ledger import Kind, merchant_payable
 from settlement.domain.value_dates import BusinessCalendar, value_date
 from settlement.service_layer.fx import fx_settled_fields
+from settlement.service_layer.installment_payouts import schedule_batch
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,11 @@ async def close_batch(
     converted = await PaymentConversionRepository(uow.conn).converted(
         [p.payment_id for p in settled]
     )  # issue 13, fx
+    schedule = None
+    if profile.payout_plan == PER_INSTALLMENT:
+        schedule = await schedule_batch(
+            uow.conn, batch_id, merchant_id, currency, day, payout, totals.net, settled, calendar
+        )
     for p in settled:
         await uow.emit(
             PaymentSettled(
@@ -119,6 +126,7 @@ async def close_batch(
             refund_count=counts.refunds,
             reversal_count=counts.reversals,
             closed_at=now,
+            payout_schedule=schedule,
         )
     )
     log.info(

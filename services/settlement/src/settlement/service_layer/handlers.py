@@ -14,6 +14,7 @@ from sanalpos_common.messaging.consumer import NonRetryable
 from sanalpos_common.messaging.routing import HandlerTable
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
+    ClearingReported,
     DisputeDecided,
     DisputeRaised,
     DisputeResponded,
@@ -34,6 +35,7 @@ from settlement.domain.merchants import InvalidMerchantProfile, profile_from_eve
 from settlement.service_layer import fx
 from settlement.service_layer.disputes import DisputeDesk, on_dispute_responded
 from settlement.service_layer.ports import Repositories
+from settlement.service_layer.reconciliation import on_clearing_reported
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class SettlementHandlers:
                 MerchantUpdated: self.on_merchant_updated,
                 PayoutAccountUpdated: self.on_payout_account_updated,
                 DisputeResponded: on_dispute_responded,
+                ClearingReported: on_clearing_reported,
             }
         )
 
@@ -102,6 +105,7 @@ class SettlementHandlers:
             gross=captured.amount,
             fee=transaction.fee,
             status="captured",
+            installments=captured.installments,
         )
         await payments.add_captured(payment)
         if choice.target is not None:

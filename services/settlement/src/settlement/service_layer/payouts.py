@@ -44,6 +44,7 @@ from settlement.domain.payouts import (
 )
 from settlement.domain.value_dates import BusinessCalendar
 from settlement.service_layer.batch_closing import Clock, utc_now
+from settlement.service_layer.installment_payouts import due_parts, mark_paid
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ async def pay_out(
     payouts = PayoutRepository(uow.conn)
     await payouts.lock_merchant_currency(merchant_id, currency)
     due = await payouts.due_batches(merchant_id, currency, run_date)
+    due += await due_parts(uow.conn, merchant_id, currency, run_date)
     account = await PayoutAccountRepository(uow.conn).default_of(merchant_id, currency)
     balance = await payouts.payable_balance(merchant_payable(merchant_id), currency)
     held = await payouts.payable_balance(dispute_hold_account(merchant_id), currency)
@@ -125,6 +127,7 @@ async def pay_out(
         )
         return planned
     await payouts.add(merchant_id, currency, run_date, planned)
+    await mark_paid(uow.conn, planned, run_date)
     await LedgerRepository(uow.conn).record(
         payout_transaction(planned.payout_id, merchant_id, planned.amount, currency), None
     )

@@ -41,6 +41,12 @@ PAYOUT_DELAY_DOC = (
     "Payout plan: the value date (valör) is the batch date plus this many business days "
     "(weekends and Turkish public holidays skipped); 1 = next business day"
 )
+PAYOUT_PLAN_DOC = (
+    "`batch`: each end-of-day batch's net is paid on its value date (payout_delay_days); "
+    "`per_installment`: a sale in N installments is paid in N monthly parts, the k-th at the "
+    "batch date + k months (next business day), refunds at the batch's value date"
+)
+PayoutPlanName = Literal["batch", "per_installment"]
 FeePlanName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(FEE_PLANS)})]
 # --- multi-currency (issue 13, fx) ---
 CurrencySettlement = dict[CurrencyCode, Literal["convert", "in_currency"]]
@@ -97,6 +103,7 @@ MERCHANT_EXAMPLE: dict[str, Any] = {
     "fee_plan": "standard",
     "max_installments": 12,
     "payout_delay_days": 1,
+    "payout_plan": "batch",
     "always_three_d_secure": False,
     "version": 1,
     "created_at": CREATED_EXAMPLE,
@@ -181,6 +188,9 @@ class CreateMerchant(_Request):
     payout_delay_days: JsonInt = Field(
         default=1, ge=0, le=MAX_PAYOUT_DELAY_DAYS, description=PAYOUT_DELAY_DOC, examples=[1]
     )
+    payout_plan: PayoutPlanName = Field(
+        default="batch", description=PAYOUT_PLAN_DOC, examples=["batch"]
+    )
     always_three_d_secure: StrictBool = Field(
         default=False, description=ALWAYS_3DS_DOC, examples=[False]
     )
@@ -239,6 +249,9 @@ class UpdateMerchant(_Request):
     payout_delay_days: PayoutDelay | None = Field(
         default=None, description=PAYOUT_DELAY_DOC, examples=[2]
     )
+    payout_plan: PayoutPlanName | None = Field(
+        default=None, description=PAYOUT_PLAN_DOC, examples=["per_installment"]
+    )
     always_three_d_secure: StrictBool | None = Field(
         default=None, description=ALWAYS_3DS_DOC, examples=[True]
     )
@@ -284,6 +297,7 @@ class MerchantOut(BaseModel):
     fee_plan: str = Field(description=FEE_PLAN_DOC, examples=["standard"])
     max_installments: int = Field(description=MAX_INSTALLMENTS_DOC, examples=[12])
     payout_delay_days: int = Field(description=PAYOUT_DELAY_DOC, examples=[1])
+    payout_plan: str = Field(default="batch", description=PAYOUT_PLAN_DOC, examples=["batch"])
     always_three_d_secure: bool = Field(description=ALWAYS_3DS_DOC, examples=[False])
     version: int = Field(description="Increases with every change", examples=[1])
     created_at: datetime = Field(

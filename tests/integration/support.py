@@ -429,6 +429,9 @@ class MailSink:
 
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self.controller.start()
+        return self.settings()
+
+    def settings(self) -> dict[str, str]:
         return {"NOTIFICATION_SMTP_HOST": "127.0.0.1", "NOTIFICATION_SMTP_PORT": str(self.port)}
 
     def stop(self) -> None:

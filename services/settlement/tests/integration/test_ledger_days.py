@@ -138,6 +138,8 @@ async def test_days_from_the_ledger_are_announced_once_and_again_when_they_chang
     assert redone[0].refunds == -700 and redone[0].closing_balance == dec1.closing_balance - 700
     assert redone[1].opening_balance == redone[0].closing_balance
     assert redone[-1].closing_balance == await payable(pool, merchant)
+    # Its posting is back-dated: a pass whose watermark an earlier test moved on skips it.
+    await job.recompute(other)
     stored = await pool.fetch(
         "SELECT day FROM ledger_days WHERE merchant_id = $1 ORDER BY day", other
     )

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import OffsetAndMetadata
 
 from sanalpos_common import topics
@@ -446,10 +447,25 @@ POISONED = {
 }
 
 
+async def started_producer(bootstrap: str, wait_s: float = 90.0) -> AIOKafkaProducer:
+    """A started producer; waits for the broker when a fault has it down at the moment."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        try:
+            await producer.start()
+            return producer
+        except KafkaConnectionError:
+            await producer.stop()
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+
+
 async def plant_poison(bootstrap: str, tag: str) -> int:
-    """One unparseable message on each consumed topic (key `chaos-poison-...`)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
+    """One unparseable message on each consumed topic (key `chaos-poison-...`), planted while
+    the faults run: a broker restart may be under way."""
+    producer = await started_producer(bootstrap)
     try:
         for topic in POISONED:
             await producer.send_and_wait(

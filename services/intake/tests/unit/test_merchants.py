@@ -108,8 +108,8 @@ def test_update_body_changes_only_what_is_given() -> None:
         UpdateMerchant.model_validate({"id": "mer_other"})
 
 
-def test_a_new_merchant_id_is_never_all_digits() -> None:
-    draws = iter(["4111111111111111", "0123456789abcdef"])
+def test_a_new_merchant_id_never_holds_a_card_shaped_digit_run() -> None:
+    draws = iter(["4111111111111111", "4c1216380949835d", "0123456789abcdef"])
     assert new_merchant_id(lambda _n: next(draws)) == "mer_0123456789abcdef"
 
 

@@ -9,12 +9,9 @@ downtime. An operator re-runs a day on demand (admin API): the new version repla
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time as monotonic
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +20,7 @@ import asyncpg
 from authorization.adapters.clearing_repository import ClearingRepository
 from authorization.domain.clearing import clearing_file, day_bounds
 from sanalpos_common.db import unit_of_work
+from sanalpos_common.periodic import PeriodicJob
 from sanalpos_common.schemas.events import ClearingReported
 
 log = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ class PublishedFile:
 
 
 @dataclass
-class ClearingJob:
+class ClearingJob(PeriodicJob):
     pool: asyncpg.Pool
     producer: str
     time_zone: str = "Europe/Istanbul"
@@ -51,9 +49,6 @@ class ClearingJob:
     settle_s: float = 600.0
     lookback_days: int = 7
     clock: Callable[[], datetime] = _utc_now
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _started: float = field(default_factory=monotonic.monotonic)
-    _last_pass: float | None = None
 
     def today(self) -> date:
         return self.clock().astimezone(ZoneInfo(self.time_zone)).date()
@@ -107,19 +102,5 @@ class ClearingJob:
             published += await self.publish(day, only_new=True)
         return published
 
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            await self.publish_due()
-            self._last_pass = monotonic.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def readiness(self) -> tuple[bool, str]:
-        allowed = max(120.0, 3 * self.interval_s)
-        since = monotonic.monotonic() - (self._last_pass or self._started)
-        if self._last_pass is None:
-            return since < allowed, "no pass yet"
-        return since < allowed, f"last pass {since:.0f}s ago"
+    async def run_once(self) -> object:
+        return await self.publish_due()

@@ -5,10 +5,7 @@ merchant's open batch and announces settlement.dispute-updated.v1, in one transa
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +16,7 @@ import asyncpg
 
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.messaging.consumer import NonRetryable
+from sanalpos_common.periodic import PeriodicJob
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
     DisputeDecided,
@@ -134,7 +132,7 @@ class RaiseRequest:
 
 
 @dataclass
-class DisputeDesk:
+class DisputeDesk(PeriodicJob):
     """The issuer's side through the ops API, and the expiry loop."""
 
     pool: asyncpg.Pool
@@ -145,9 +143,6 @@ class DisputeDesk:
     grace: timedelta = timedelta(minutes=5)
     interval_s: float = 60.0
     clock: Clock = utc_now
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _last_pass: float | None = None
-    _started: float = field(default_factory=time.monotonic)
 
     async def raise_dispute(self, request: RaiseRequest) -> dict[str, Any]:
         async with unit_of_work(self.pool, self.producer) as uow:
@@ -277,22 +272,8 @@ class DisputeDesk:
                     expired.append(dispute_id)
         return expired
 
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            await self.expire_due()
-            self._last_pass = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def readiness(self) -> tuple[bool, str]:
-        allowed = max(120.0, 3 * self.interval_s)
-        since = time.monotonic() - (self._last_pass or self._started)
-        if self._last_pass is None:
-            return since < allowed, "no pass yet"
-        return since < allowed, f"last pass {since:.0f}s ago"
+    async def run_once(self) -> object:
+        return await self.expire_due()
 
 
 async def on_dispute_responded(uow: UnitOfWork, envelope: Envelope[Any]) -> None:

@@ -10,13 +10,10 @@ merchant and currency with a file, ledger lines or payouts that day, file or not
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +22,7 @@ import asyncpg
 
 from sanalpos_common.db import UnitOfWork, unit_of_work
 from sanalpos_common.metrics import SettlementMetrics
+from sanalpos_common.periodic import PeriodicJob
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import ClearingReported
 from settlement.adapters.reconciliation import ClearingStore, ReconciliationStore
@@ -114,7 +112,7 @@ async def reconcile(
 
 
 @dataclass
-class Reconciler:
+class Reconciler(PeriodicJob):
     pool: asyncpg.Pool
     producer: str
     time_zone: str = "Europe/Istanbul"
@@ -126,9 +124,6 @@ class Reconciler:
     midnight (no clearing file came) are reconciled without one."""
     clock: Callable[[], datetime] = utc_now
     metrics: SettlementMetrics | None = None
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _started: float = field(default_factory=time.monotonic)
-    _last_pass: float | None = None
 
     def today(self) -> date:
         return self.clock().astimezone(ZoneInfo(self.time_zone)).date()
@@ -189,19 +184,5 @@ class Reconciler:
         for kind in ("missing", "duplicate", "amount_differs"):
             self.metrics.recon_mismatches.labels(kind).set(counts.get(kind, 0))
 
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            await self.run_due()
-            self._last_pass = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def readiness(self) -> tuple[bool, str]:
-        allowed = max(120.0, 3 * self.interval_s)
-        since = time.monotonic() - (self._last_pass or self._started)
-        if self._last_pass is None:
-            return since < allowed, "no pass yet"
-        return since < allowed, f"last pass {since:.0f}s ago"
+    async def run_once(self) -> object:
+        return await self.run_due()

@@ -67,9 +67,8 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
     )
     secure_cookie = settings.acs_public_url.startswith("https://")
     app.include_router(AcsPage(platform.pool, handlers, secure_cookie).router())
-    app.state.issuer_desk = IssuerDesk(
-        platform.pool, platform.name, settings.admin_token.get_secret_value()
-    )
+    app.state.admin_token = settings.admin_token.get_secret_value()  # every /admin router
+    app.state.issuer_desk = IssuerDesk(platform.pool, platform.name)
     app.include_router(disputes_admin.router)
     keys.add_loops(platform.runtime, settings.key_reload_interval_s, maintain_cvc_file=False)
     platform.consume_table(handlers.table(), group_id=settings.consumer_group)
@@ -101,6 +100,5 @@ async def bootstrap(settings: AuthorizationSettings | None = None) -> Platform:
     platform.runtime.add_loop("clearing-file", clearing.run, clearing.stop)
     platform.health.add("clearing-file", clearing.readiness)
     app.state.clearing = clearing
-    app.state.admin_token = settings.admin_token.get_secret_value()
     app.include_router(admin_router)
     return platform

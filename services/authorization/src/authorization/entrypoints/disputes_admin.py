@@ -12,16 +12,15 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from authorization.entrypoints.admin import require_admin
 from authorization.service_layer.disputes import Chargeback, DisputeRefused, raise_chargeback, rule
 from sanalpos_common.http import Problem
-from sanalpos_common.http import require_admin as admin_guard
 
 
 @dataclass(frozen=True)
 class IssuerDesk:
     pool: asyncpg.Pool
     producer: str
-    admin_token: str
 
 
 def desk(request: Request) -> IssuerDesk:
@@ -29,7 +28,6 @@ def desk(request: Request) -> IssuerDesk:
     return found
 
 
-require_admin = admin_guard(lambda request: desk(request).admin_token)
 Desk = Annotated[IssuerDesk, Depends(desk)]
 
 

@@ -360,11 +360,46 @@ async def profile(args: argparse.Namespace) -> None:
     )
 
 
+async def cpu_probe(args: argparse.Namespace) -> None:
+    """CPU per component for one fixed rate (0: the idle stack), as ms per second of wall time
+    and, under load, ms per completed payment: the quick check between two changes."""
+    bench = Bench(args)
+    datnames = await pg_datnames()
+    await bench.watcher.start()
+    try:
+        async with HttpEntry(intake_url(), DEMO_API_KEY) as http:
+            if args.rate > 0:
+                await bench.step(http, 10, 2)  # warm-up
+            before = await bench.accounting_snapshot()
+            if args.rate > 0:
+                report, _ = await bench.step(http, args.rate, args.seconds)
+                payments = max(1, report["completed"])
+            else:
+                await asyncio.sleep(args.seconds)
+                payments = 0
+            after = await bench.accounting_snapshot()
+    finally:
+        await bench.watcher.stop()
+    datnames.update(await pg_datnames())
+    ticks = cpu.attribute_postgres(cpu.delta(before["ticks"], after["ticks"]), datnames)
+    wall = after["wall"] - before["wall"]
+    records = sum(offsets.records_between(before["offsets"], after["offsets"]).values())
+    print(f"{payments} payments at {args.rate}/s offered in {wall:.1f} s; {records} Kafka records")
+    print(f"   {'component':<32} {'ms/s':>8} {'ms/payment':>11}")
+    for name, value in sorted(ticks.items(), key=lambda kv: -kv[1]):
+        ms = cpu.ticks_to_ms(value)
+        per = f"{ms / payments:>11.2f}" if payments else ""
+        print(f"   {name:<32} {ms / wall:>8.1f} {per}")
+    total = cpu.ticks_to_ms(sum(ticks.values()))
+    per = f"{total / payments:>11.2f}" if payments else ""
+    print(f"   {'total':<32} {total / wall:>8.1f} {per}")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "profile"])
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "profile", "cpu"])
     parser.add_argument(
         "--steps",
         default="25,50,75,100,150,200,300,400,600,800",
@@ -393,6 +428,9 @@ def main() -> None:
     args = parse_args()
     if args.mode == "profile":
         asyncio.run(profile(args))
+        return
+    if args.mode == "cpu":
+        asyncio.run(cpu_probe(args))
         return
     report = asyncio.run(Bench(args).run())
     out = ROOT / ".state" / "bench" / time.strftime("%Y%m%d-%H%M%S")

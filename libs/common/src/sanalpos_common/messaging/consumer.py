@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from sanalpos_common import tracing
 from sanalpos_common.messaging.deadletter import send_to_dead_letter
@@ -59,16 +59,23 @@ class ConsumerLoop:
     retry_backoff_s: float = 0.2
     max_records: int = 500
     stall_after_s: float = 30.0
+    commit_interval_s: float = 1.0
+    """Offsets of handled (database-committed) messages are committed to Kafka at most this
+    often, not after every poll: each commit is a broker round trip and a record in
+    __consumer_offsets, five of them per payment when every poll committed. A crash replays
+    at most this much, and the inbox drops what was already handled. Revoked partitions,
+    a dead-lettered message and the stop commit at once."""
     progress: ConsumerProgress = field(default_factory=ConsumerProgress)
     _stopping: bool = False
     _consumer: AIOKafkaConsumer | None = None
+    _uncommitted: dict[TopicPartition, int] = field(default_factory=dict)
+    _commit_now: bool = False
 
     def stop(self) -> None:
         self._stopping = True
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group_id or self.name,
             client_id=self.name,
@@ -78,6 +85,7 @@ class ConsumerLoop:
             metadata_max_age_ms=5000,
             **kafka_client_kwargs(),
         )
+        consumer.subscribe(list(self.topics), listener=_CommitOnRevoke(self))
         self._consumer = consumer
         await consumer.start()
         try:
@@ -85,18 +93,38 @@ class ConsumerLoop:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 self.progress.last_poll_monotonic = time.monotonic()
                 self.progress.assigned = len(consumer.assignment())
-                offsets: dict[TopicPartition, int] = {}
                 for tp, messages in batches.items():
                     self.metrics.topic(self.name, tp.topic).consumed.inc(len(messages))
                     await self._process_partition_batch(messages)
-                    offsets[tp] = messages[-1].offset + 1
-                if offsets:
-                    await consumer.commit(offsets)
-                    self.progress.last_commit_monotonic = time.monotonic()
+                    self._uncommitted[tp] = messages[-1].offset + 1
+                await self._commit_if_due(consumer)
                 await self._record_lag(consumer)
+            await self.commit_handled(consumer)
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def _commit_if_due(self, consumer: AIOKafkaConsumer) -> None:
+        last = self.progress.last_commit_monotonic
+        due = last is None or time.monotonic() - last >= self.commit_interval_s
+        if self._uncommitted and (due or self._commit_now):
+            await self.commit_handled(consumer)
+
+    async def commit_handled(
+        self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None
+    ) -> None:
+        """Commits the offsets of every handled message (of `only` those partitions)."""
+        offsets = {
+            tp: offset for tp, offset in self._uncommitted.items() if only is None or tp in only
+        }
+        if not offsets:
+            return
+        await consumer.commit(offsets)
+        for tp, offset in offsets.items():
+            if self._uncommitted.get(tp) == offset:
+                del self._uncommitted[tp]
+        self._commit_now = False
+        self.progress.last_commit_monotonic = time.monotonic()
 
     async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         lags: dict[tuple[str, int], int] = {}
@@ -213,6 +241,7 @@ class ConsumerLoop:
         await send_to_dead_letter(self.dead_letter_producer, message, self.name, error, attempts)
         self.metrics.topic(self.name, message.topic).dead_lettered.inc()
         self.progress.dead_lettered += 1
+        self._commit_now = True  # a replay would dead-letter it a second time
         log.error(
             "dead-lettered %s[%d]@%d: %s",
             message.topic,
@@ -229,3 +258,25 @@ class ConsumerLoop:
         ok = age < self.stall_after_s
         lag = sum(self.progress.lag.values())
         return ok, f"last poll {age:.1f}s ago, {self.progress.assigned} partitions, lag {lag}"
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    """Before partitions go to another member, their handled offsets are committed, so the
+    new owner does not replay what this one already handled."""
+
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        consumer = self._loop._consumer
+        if consumer is None or not revoked:
+            return
+        try:
+            await self._loop.commit_handled(consumer, only=set(revoked))
+        except Exception as exc:  # the group moved on already: the new owner replays
+            log.warning("commit on revoke failed: %s", type(exc).__name__)
+        for tp in revoked:
+            self._loop._uncommitted.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None

@@ -73,6 +73,9 @@ def running_shop() -> Iterator[Shop]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
+            if parts.path == "/favicon.ico":  # the browser's own request, not a shopper's visit
+                self.send_error(404)
+                return
             shop.visits.append(
                 {"path": parts.path, **{k: v[0] for k, v in parse_qs(parts.query).items()}}
             )

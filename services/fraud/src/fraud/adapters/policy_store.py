@@ -68,6 +68,27 @@ async def memberships(conn: Conn, values: Iterable[str]) -> dict[str, set[str]]:
     return found
 
 
+async def version_and_memberships(
+    conn: Conn, values: Iterable[str]
+) -> tuple[int, dict[str, set[str]]]:
+    """The policy version and `memberships(values)` in one statement (the scorer's two reads
+    per batch)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    version = 0
+    for row in await conn.fetch(
+        "SELECT version, NULL::text AS list_name, NULL::text AS value "
+        "FROM fraud_policy_version WHERE id = 1 "
+        "UNION ALL SELECT NULL, list_name, value FROM fraud_list_entries "
+        "WHERE value = ANY($1::text[])",
+        sorted(set(values)),
+    ):
+        if row["version"] is not None:
+            version = int(row["version"])
+        else:
+            found[row["list_name"]].add(row["value"])
+    return version, found
+
+
 async def audit(
     conn: Conn,
     version: int,

@@ -15,9 +15,11 @@ class PolicyCache:
     policy: Policy | None = None
     reloads: int = 0
 
-    async def current(self, conn: Any) -> Policy:
-        """Read inside the batch's transaction, so a change applies from the next batch on."""
-        version = await store.current_version(conn)
+    async def current(self, conn: Any, version: int | None = None) -> Policy:
+        """Read inside the batch's transaction, so a change applies from the next batch on
+        (`version`: already read in that transaction)."""
+        if version is None:
+            version = await store.current_version(conn)
         if self.policy is None or self.policy.version != version:
             self.policy = await store.load_policy(conn, self.default_bands)
             self.reloads += 1

@@ -1,11 +1,11 @@
 """Scores payment.initiated messages; decisions, events and inbox rows commit together.
 
-A batch of messages is one transaction (group commit): for each message in order, the
-inbox row (`UnitOfWork.mark_processed`); for each new one, velocity (which sees the
+A batch of messages is one transaction (group commit): the inbox rows of the whole batch in
+one statement (`UnitOfWork.mark_all_processed`); then, for each new message in order, velocity (which sees the
 earlier payments of the same batch), the built-in score (rules-v1, plus the model's points
 when a model is wired), then the managed policy (rules, lists, per-merchant bands; see
 domain/policy.py), the decision row and the payment.scored outbox row. The policy version
-is read in the same transaction and list memberships are one query for the whole batch, so
+and the batch's list memberships are one query in the same transaction, so
 a rule or list change applies from the next batch on. Either the whole batch commits or
 nothing of it does.
 """
@@ -131,14 +131,16 @@ class PaymentScoring:
         results: list[ScoreResult] = []
         decided: list[_Decided] = []
         async with unit_of_work(self.pool, producer=SERVICE) as uow:
-            policy = await self.policy.current(uow.conn)
+            fresh = await uow.mark_all_processed(
+                self.inbox_consumer,
+                [(item.envelope.message_id, topics.PAYMENT_INITIATED) for item in batch],
+            )
             for item in batch:
                 envelope, payment = item.envelope, item.payment
-                if not await uow.mark_processed(
-                    self.inbox_consumer, envelope.message_id, topics.PAYMENT_INITIATED
-                ):
+                if envelope.message_id not in fresh:  # handled before, or twice in this batch
                     results.append(ScoreResult(Outcome.DUPLICATE))
                     continue
+                fresh.discard(envelope.message_id)
                 fingerprint = str(payment.card.fingerprint)
                 at = payment.created_at.timestamp()
                 velocity = ledger.velocity(fingerprint, at)
@@ -153,9 +155,10 @@ class PaymentScoring:
             if not decided:
                 return results
             self._apply_model(decided)
-            found = await policy_store.memberships(
+            version, found = await policy_store.version_and_memberships(
                 uow.conn, {v for d in decided for v in list_candidates(d.attributes)}
             )
+            policy = await self.policy.current(uow.conn, version)
             for d in decided:
                 payment = d.item.payment
                 score = min(MAX_SCORE, d.base.score + (d.model.points if d.model else 0))

@@ -77,6 +77,15 @@ class MerchantStore:
             merchant_id,
         )
 
+    async def payment_settings(self, merchant_id: str) -> asyncpg.Record | None:
+        """What creating a payment reads of its merchant, in one statement: 3-D Secure always
+        or not, and the settlement currency choices (FX)."""
+        return await self.db.fetchrow(
+            "SELECT always_three_d_secure, settlement_currency, "
+            "currency_settlement::text AS choices, fx_no_rate FROM merchants WHERE id = $1",
+            merchant_id,
+        )
+
     async def update(self, merchant_id: str, changes: dict[str, Any]) -> asyncpg.Record | None:
         """Applies the changes and bumps the version; None when there is no such merchant."""
         sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))

@@ -17,16 +17,35 @@ class PaymentRepository:
     def __init__(self, conn: Connection | asyncpg.Pool) -> None:
         self.conn = conn
 
-    async def add(self, row: dict[str, Any]) -> None:
+    async def add(
+        self,
+        row: dict[str, Any],
+        event: tuple[uuid.UUID, str, datetime, dict[str, Any]] | None = None,
+    ) -> None:
+        """Inserts the payment and, with `event` (message id, type, time, details), its first
+        timeline row in the same statement."""
         columns = list(row)
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         json_columns = ("metadata", "risk_context")
         values = [
             json.dumps(v) if k in json_columns and v is not None else v for k, v in row.items()
         ]
+        insert = f"INSERT INTO payments ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+        if event is None:
+            await self.conn.execute(insert, *values)
+            return
+        n = len(values)
+        message_id, event_type, occurred_at, details = event
         await self.conn.execute(
-            f"INSERT INTO payments ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
+            f"WITH payment AS ({insert} RETURNING id) "  # noqa: S608 - names are the row's keys
+            "INSERT INTO payment_events (message_id, payment_id, type, occurred_at, details) "
+            f"SELECT ${n + 1}, id, ${n + 2}, ${n + 3}, ${n + 4}::jsonb FROM payment "
+            "ON CONFLICT DO NOTHING",
             *values,
+            message_id,
+            event_type,
+            occurred_at,
+            json.dumps(details),
         )
 
     async def get(self, merchant_id: str, payment_id: uuid.UUID) -> asyncpg.Record | None:
@@ -63,29 +82,25 @@ class PaymentRepository:
             json.dumps(details),
         )
 
-    async def set_outcome_details(self, payment_id: uuid.UUID, details: dict[str, Any]) -> None:
-        allowed = {"response_code", "auth_code", "decline_reason", "fee_amount", "net_amount"}
-        fields = {k: v for k, v in details.items() if k in allowed}
-        # 3-D Secure: the next action while it requires one, the authentication once decided.
-        casts = {"authentication": "::jsonb", "next_action_expires_at": "::timestamptz"}
-        if "authentication" in details:
-            fields["authentication"] = json.dumps(details["authentication"])
-        if details.get("next_action_url") is not None:
-            fields["next_action_url"] = details["next_action_url"]
-            expires = details.get("next_action_expires_at")
-            fields["next_action_expires_at"] = (
-                None if expires is None else datetime.fromisoformat(expires)
-            )
-        if not fields:
-            return
-        assignments = ", ".join(
-            f"{name} = ${i}{casts.get(name, '')}" for i, name in enumerate(fields, start=2)
+
+_OUTCOME_COLUMNS = ("response_code", "auth_code", "decline_reason", "fee_amount", "net_amount")
+_OUTCOME_CASTS = {"authentication": "::jsonb", "next_action_expires_at": "::timestamptz"}
+
+
+def outcome_columns(details: dict[str, Any]) -> dict[str, Any]:
+    """The payment columns an outcome event's details set (names are whitelisted: they go
+    into SQL text)."""
+    fields = {k: v for k, v in details.items() if k in _OUTCOME_COLUMNS}
+    # 3-D Secure: the next action while it requires one, the authentication once decided.
+    if "authentication" in details:
+        fields["authentication"] = json.dumps(details["authentication"])
+    if details.get("next_action_url") is not None:
+        fields["next_action_url"] = details["next_action_url"]
+        expires = details.get("next_action_expires_at")
+        fields["next_action_expires_at"] = (
+            None if expires is None else datetime.fromisoformat(expires)
         )
-        await self.conn.execute(
-            f"UPDATE payments SET {assignments} WHERE id = $1",  # noqa: S608 - names are whitelisted
-            payment_id,
-            *fields.values(),
-        )
+    return fields
 
 
 class IdempotencyRepository:
@@ -214,23 +229,41 @@ class LifecycleRepository:
             merchant_id,
         )
 
-    async def save_facts(
+    async def apply_outcome(
         self,
         payment_id: uuid.UUID,
+        event: tuple[uuid.UUID, str, datetime, dict[str, Any]],
         facts: PaymentFacts,
         status: PaymentStatus,
         captured_at: datetime | None,
         answered: tuple[str, ...],
+        notify_channel: str | None,
     ) -> None:
-        """Writes the merged facts and derived status; clears a pending operation the event
-        answered."""
+        """One statement for what an outcome event changes: its timeline row (`event`:
+        message id, type, time, details; a duplicate is dropped), the merged facts and derived
+        status, the columns its details set, the pending operation it answered, and, with
+        `notify_channel`, a NOTIFY of the payment id (delivered at commit)."""
+        message_id, event_type, occurred_at, details = event
+        extra = outcome_columns(details)
+        first = 18
+        assignments = "".join(
+            f", {name} = ${i}{_OUTCOME_CASTS.get(name, '')}"
+            for i, name in enumerate(extra, start=first)
+        )
+        returning = (
+            f" RETURNING pg_notify(${first + len(extra)}, id::text)" if notify_channel else ""
+        )
         await self.conn.execute(
+            "WITH timeline AS (INSERT INTO payment_events "  # noqa: S608 - whitelisted names
+            "(message_id, payment_id, type, occurred_at, details) "
+            "VALUES ($12, $1, $13, $14, $15::jsonb) ON CONFLICT DO NOTHING) "
             "UPDATE payments SET action_required = $2, authorized = $3, declined = $4, "
             "captured_amount = $5, voided = $6, expired = $7, settled = $8, "
             "refunded_amount = $9, status = $10, status_rank = $11, "
-            "captured_at = COALESCE(captured_at, $12), "
-            "pending_operation = CASE WHEN pending_operation = ANY($13::text[]) THEN NULL "
-            "ELSE pending_operation END, updated_at = now() WHERE id = $1",
+            "captured_at = COALESCE(captured_at, $16), "
+            "pending_operation = CASE WHEN pending_operation = ANY($17::text[]) THEN NULL "
+            f"ELSE pending_operation END, updated_at = now(){assignments} WHERE id = $1"
+            f"{returning}",
             payment_id,
             facts.action_required,
             facts.authorized,
@@ -242,8 +275,14 @@ class LifecycleRepository:
             facts.refunded_amount,
             status.value,
             rank(status),
+            message_id,
+            event_type,
+            occurred_at,
+            json.dumps(details),
             captured_at,
             list(answered),
+            *extra.values(),
+            *([notify_channel] if notify_channel else []),
         )
 
     async def set_pending_operation(self, payment_id: uuid.UUID, operation: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -49,15 +50,23 @@ def rate_unavailable(currency: str, target: str) -> ProblemDetails:
 
 
 async def check_convertible(
-    db: Connection | asyncpg.Pool, merchant_id: str, currency: str, now: datetime | None = None
+    db: Connection | asyncpg.Pool,
+    merchant_id: str,
+    currency: str,
+    now: datetime | None = None,
+    merchant: Any = None,
 ) -> None:
     """Raises Refused when the payment is to be converted, no fresh rate exists and the
-    merchant refuses such payments; a currency settled in itself costs one small query."""
-    row = await db.fetchrow(
-        "SELECT settlement_currency, currency_settlement::text AS choices, fx_no_rate "
-        "FROM merchants WHERE id = $1",
-        merchant_id,
-    )
+    merchant refuses such payments; a currency settled in itself costs one small query, or
+    none when the caller read the merchant already (`merchant`: settlement_currency,
+    choices, fx_no_rate, as MerchantStore.payment_settings reads them)."""
+    row = merchant
+    if row is None:
+        row = await db.fetchrow(
+            "SELECT settlement_currency, currency_settlement::text AS choices, fx_no_rate "
+            "FROM merchants WHERE id = $1",
+            merchant_id,
+        )
     if row is None or row["fx_no_rate"] != "refuse":
         return
     target = row["settlement_currency"].strip()

@@ -34,7 +34,7 @@ from intake.domain.payment import (
     derive_status,
 )
 from intake.service_layer.idempotency import Response
-from intake.service_layer.outcome_waiters import notify_outcome
+from intake.service_layer.outcome_waiters import OUTCOME_CHANNEL
 from intake.service_layer.views import payment_view, refund_view
 from sanalpos_common.business_day import closes_at
 from sanalpos_common.db import Connection, UnitOfWork
@@ -97,26 +97,39 @@ async def on_outcome(
     if row is None:
         # Outcomes follow payment.initiated, which intake emits only after its own commit.
         raise NonRetryable(f"{envelope.type} for a payment intake does not hold")
-    payments = PaymentRepository(uow.conn)
     details = rule.details(payload)
-    await payments.record_event(
-        envelope.message_id, payload.payment_id, envelope.type, envelope.occurred_at, details
-    )
-    await payments.set_outcome_details(payload.payment_id, details)
-    await _apply_to_refund(lifecycle, payload.payment_id, rule.refund(payload))
-    facts = record(facts_of(row, await lifecycle.succeeded_refunds(payload.payment_id)), payload)
+    change = rule.refund(payload)
+    await _apply_to_refund(lifecycle, payload.payment_id, change)
+    facts = record(facts_of(row, await _succeeded_refunds(lifecycle, row, change)), payload)
     status = derive_status(facts)
     captured_at = envelope.occurred_at if rule.marks_capture else None
     answered = tuple(operation.value for operation in rule.answers(payload))
-    await lifecycle.save_facts(payload.payment_id, facts, status, captured_at, answered)
-    if rule.ends_wait_for(is_sale=row["capture"]):
-        await notify_outcome(uow.conn, payload.payment_id)
+    await lifecycle.apply_outcome(
+        payload.payment_id,
+        (envelope.message_id, envelope.type, envelope.occurred_at, details),
+        facts,
+        status,
+        captured_at,
+        answered,
+        OUTCOME_CHANNEL if rule.ends_wait_for(is_sale=row["capture"]) else None,
+    )
     decision = decision_of(payload)
     if latency is not None and decision is not None and row["status"] == PaymentStatus.PENDING:
         observed = latency.seconds.labels(decision)
         seconds = max(0.0, (envelope.occurred_at - row["created_at"]).total_seconds())
         uow.after_commit(lambda: observed.observe(seconds))
     log.info("status %s after %s (was %s)", status.value, envelope.type, row["status"])
+
+
+async def _succeeded_refunds(
+    lifecycle: LifecycleRepository, row: Any, change: RefundChange | None
+) -> dict[uuid.UUID, int]:
+    """The payment's succeeded refunds. Without a refund change in this event and with
+    nothing refunded on the locked (current) row there are none, and the read is skipped:
+    refunded_amount is written with every refund's success, under the same row lock."""
+    if change is None and not row["refunded_amount"]:
+        return {}
+    return await lifecycle.succeeded_refunds(row["id"])
 
 
 async def _apply_to_refund(

@@ -11,6 +11,7 @@ import asyncpg
 
 from intake import PRODUCER
 from intake.adapters.card_tokens import CardTokenRepository
+from intake.adapters.merchants import MerchantStore
 from intake.adapters.payments import IdempotencyRepository, PaymentRepository
 from intake.adapters.used_jwe import UsedJweRepository
 from intake.domain.commands import CardIn, CreatePaymentRequest
@@ -75,8 +76,8 @@ async def create_payment(
         }
     digest = request_hash(compared)
 
-    async def create(_claim: object = None) -> Response:
-        for _ in range(2):
+    async def create(claim: object = None) -> Response:
+        for attempt in range(2):
             try:
                 return await _create_once(
                     pool,
@@ -88,6 +89,9 @@ async def create_payment(
                     digest,
                     jwe_use,
                     checkout_session_id,
+                    # A key this request has just claimed cannot be done yet: no replay to look
+                    # for (a takeover that completed first makes save() fail, then we look).
+                    look_for_replay=claim is None or attempt > 0,
                 )
             except _ConcurrentDuplicate:
                 continue  # the other request committed: the next pass replays its response
@@ -111,10 +115,11 @@ async def _create_once(
     digest: str,
     jwe_use: JweUse | None = None,
     checkout_session_id: str | None = None,
+    look_for_replay: bool = True,
 ) -> Response:
     async with unit_of_work(pool, PRODUCER) as uow:
         keys = IdempotencyRepository(uow.conn)
-        if idempotency_key is not None:
+        if idempotency_key is not None and look_for_replay:
             previous = await keys.find(merchant_id, idempotency_key)
             if previous is not None:
                 if previous["request_hash"] != digest:
@@ -161,10 +166,9 @@ async def _create_once(
                 await CardTokenRepository(uow.conn).add(saved)
                 card_token = saved["token"]
         await check_installments(uow.conn, merchant_id, card.bin, request.installments)
-        await check_convertible(uow.conn, merchant_id, request.currency)  # issue 13, fx
-        three_d_secure = await merchant_three_d_secure(
-            uow.conn, merchant_id, request.three_d_secure
-        )
+        merchant = await MerchantStore(uow.conn).payment_settings(merchant_id)
+        await check_convertible(uow.conn, merchant_id, request.currency, merchant=merchant)
+        three_d_secure = merchant_three_d_secure(merchant, request.three_d_secure)
         row = {
             "id": payment_id,
             "merchant_id": merchant_id,
@@ -193,8 +197,6 @@ async def _create_once(
         }
         if checkout_session_id is not None:  # the hosted payment page's session paying
             row["checkout_session_id"] = checkout_session_id
-        payments = PaymentRepository(uow.conn)
-        await payments.add(row)
         initiated = PaymentInitiated(
             payment_id=payment_id,
             merchant_id=merchant_id,
@@ -211,9 +213,9 @@ async def _create_once(
             shopper=request.shopper,
             checkout_session_id=checkout_session_id,
         )
-        envelope = await uow.emit(initiated)
-        await payments.record_event(
-            envelope.message_id, payment_id, "payment.initiated", now, {"status": "pending"}
+        envelope = await uow.emit(initiated)  # written at the transaction's end
+        await PaymentRepository(uow.conn).add(
+            row, (envelope.message_id, "payment.initiated", now, {"status": "pending"})
         )
         body = payment_view(row, [])
         if idempotency_key is not None and not await keys.save(

@@ -3,7 +3,8 @@ makes every payment `required`."""
 
 from __future__ import annotations
 
-from sanalpos_common.db import Connection
+from typing import Any
+
 from sanalpos_common.schemas.events import ThreeDSRequest
 
 
@@ -11,10 +12,7 @@ def three_d_secure_for(requested: ThreeDSRequest, always: bool) -> ThreeDSReques
     return ThreeDSRequest.REQUIRED if always else requested
 
 
-async def merchant_three_d_secure(
-    conn: Connection, merchant_id: str, requested: ThreeDSRequest
-) -> ThreeDSRequest:
-    always = await conn.fetchval(
-        "SELECT always_three_d_secure FROM merchants WHERE id = $1", merchant_id
-    )
-    return three_d_secure_for(requested, bool(always))
+def merchant_three_d_secure(merchant: Any, requested: ThreeDSRequest) -> ThreeDSRequest:
+    """`merchant`: its payment settings row (MerchantStore.payment_settings)."""
+    always = merchant is not None and bool(merchant["always_three_d_secure"])
+    return three_d_secure_for(requested, always)

@@ -1,6 +1,7 @@
 """Where a payment's score and its review resolution meet: the lock that serialises them, and
 whether the payment was scored already (authorized or declined, in review, or in a 3-D
-Secure challenge), read across those three tables in one statement."""
+Secure challenge), read across those three tables in one statement (for a score, in the
+same round trip as the lock)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class ScoreArrival:
 
 
 class PaymentGate:
+    """The lock is the same advisory lock (a transaction's, on the payment id) in `lock` and
+    in `score_arrived`."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -40,20 +44,21 @@ class PaymentGate:
         return bool(await self.conn.fetchval(f"SELECT {_SCORED}", payment_id))
 
     async def score_arrived(self, payment_id: object) -> ScoreArrival:
-        """Whether the payment was scored already and, when it was not, the resolution kept
-        for it (taken once: deleted)."""
+        """`lock`, then whether the payment was scored already and, when it was not, the
+        resolution kept for it (taken once: deleted). One round trip: a function (migration
+        0008) whose reads take their snapshot once the lock is held."""
         row = await self.conn.fetchrow(
-            f"WITH scored AS (SELECT {_SCORED} AS already), "  # noqa: S608 - constant
-            "taken AS (DELETE FROM review_resolutions_before_score "
-            "WHERE payment_id = $1 AND NOT (SELECT already FROM scored) "
-            "RETURNING payment_id, merchant_id, decision, resolved_by) "
-            "SELECT scored.already, taken.* FROM scored LEFT JOIN taken ON true",
-            payment_id,
+            "SELECT * FROM authorization_score_arrived($1)", str(payment_id)
         )
         assert row is not None
         early = None
-        if row["payment_id"] is not None:
+        if row["early_merchant_id"] is not None:
             early = ReviewResolved.model_validate(
-                {k: row[k] for k in ("payment_id", "merchant_id", "decision", "resolved_by")}
+                {
+                    "payment_id": payment_id,
+                    "merchant_id": row["early_merchant_id"],
+                    "decision": row["early_decision"],
+                    "resolved_by": row["early_resolved_by"],
+                }
             )
-        return ScoreArrival(bool(row["already"]), early)
+        return ScoreArrival(bool(row["already_scored"]), early)

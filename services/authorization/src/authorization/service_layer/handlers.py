@@ -126,9 +126,7 @@ class AuthorizationHandlers:
 
     async def on_scored(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         scored: PaymentScored = envelope.payload
-        gate = self.repositories.gate(uow)
-        await gate.lock(scored.payment_id)
-        arrival = await gate.score_arrived(scored.payment_id)
+        arrival = await self.repositories.gate(uow).score_arrived(scored.payment_id)  # locks
         if arrival.already_scored:
             log.info("payment already authorized, declined or in review; ignoring a second score")
             return

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import asyncpg
 from asyncpg.connection import LoggedQuery
+from pydantic import BaseModel
 
 from authorization.adapters.issuer_simulator import IssuerSimulator
 from authorization.adapters.payment_gate import PaymentGate, ScoreArrival
@@ -27,7 +28,6 @@ from sanalpos_common.messaging import idempotent
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.events import (
     FraudDecision,
-    PaymentScored,
     ReviewDecision,
     ReviewResolved,
 )
@@ -69,16 +69,15 @@ class CountingPool:
             finally:
                 conn.remove_query_logger(self._log)
 
-    async def count(self, lifecycle: Lifecycle, scored: PaymentScored) -> list[str]:
-        """The statements that handling `scored` once (as the consumer does) costs."""
+    async def count(
+        self, lifecycle: Lifecycle, payload: BaseModel, topic: str = topics.PAYMENT_SCORED
+    ) -> list[str]:
+        """The statements that handling `payload` once (as the consumer does) costs."""
         self.statements.clear()
-        envelope = new_envelope(
-            topics.PAYMENT_SCORED, scored, correlation_id=scored.payment_id, producer="test"
-        )
+        payment_id = payload.payment_id  # type: ignore[attr-defined]
+        envelope = new_envelope(topic, payload, correlation_id=payment_id, producer="test")
         pool = cast(asyncpg.Pool, self)
-        await idempotent(pool, "authorization", lifecycle.handlers.table())(
-            topics.PAYMENT_SCORED, envelope
-        )
+        await idempotent(pool, "authorization", lifecycle.handlers.table())(topic, envelope)
         await asyncio.sleep(0)  # the logger's callbacks run on the next loop turn
         return list(self.statements)
 
@@ -127,6 +126,19 @@ async def test_declines_and_reviews_cost_no_more_than_a_sale(lifecycle: Lifecycl
     statements = await counting.count(lifecycle, doubtful)
     assert len(statements) <= DECLINE_STATEMENTS, _fails(statements, DECLINE_STATEMENTS)
     assert await lifecycle.topics_of(doubtful.payment_id) == [topics.PAYMENT_ACTION_REQUIRED]
+    # Its approval: the lock, the pending review, its resolution, then as a sale would.
+    approval = ReviewResolved(
+        payment_id=doubtful.payment_id,
+        merchant_id=MERCHANT,
+        decision=ReviewDecision.APPROVE,
+        resolved_by="analyst@example.com",
+    )
+    statements = await counting.count(lifecycle, approval, topics.REVIEW_RESOLVED)
+    assert len(statements) <= SALE_STATEMENTS + 2, _fails(statements, SALE_STATEMENTS + 2)
+    assert await lifecycle.topics_of(doubtful.payment_id) == [
+        topics.PAYMENT_ACTION_REQUIRED,
+        topics.PAYMENT_AUTHORIZED,
+    ]
 
     # Over the balance of a card whose account is open: the issuer answers 51 in one statement.
     await lifecycle.pay(pan, 10_000)

@@ -84,10 +84,11 @@ class IssuerSimulator:
         Runs in the caller's transaction.
 
         One statement when the card's account is the one this call would open for it (a new
-        card, or one first seen with the same expiry): the account is read or opened, and
-        the funds taken and held, together. Any other account (seeded, another expiry) is
-        screened first and costs a second statement (two when its balance is not yet open
-        and the amount is over its limit)."""
+        card, or one first seen with the same expiry) and the amount is within its limit:
+        the account is read or opened, and the funds taken and held, together. Otherwise
+        the statement only reads (or opens) the account, which is screened here; a decline
+        ends there, an approvable one costs two statements more (open the balance, then take
+        the funds and place the hold), as before."""
         today = datetime.now(UTC).date()
         behaviour, limit = behaviour_for_new_card(request.pan, self._default_limit)
         expected = CardAccount(

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from authorization.adapters.authorization_repository import AuthorizationRecord
 from authorization.adapters.challenge_repository import Challenge
 from authorization.adapters.issuer_simulator import AuthorizationRequest, IssuerResponse
+from authorization.adapters.payment_gate import ScoreArrival
 from authorization.adapters.review_repository import PendingReview
 from authorization.domain.issuer import ResponseCode
 from authorization.domain.lifecycle import Authorization, AuthorizationStatus
@@ -62,9 +63,6 @@ class FakeAuthorizations:
     states: dict[object, Authorization] = field(default_factory=dict)
     refunds: set[object] = field(default_factory=set)
 
-    async def exists(self, payment_id: object) -> bool:
-        return payment_id in self.records
-
     async def add(self, record: AuthorizationRecord) -> None:
         assert record.payment_id not in self.records
         self.records[record.payment_id] = record
@@ -76,6 +74,7 @@ class FakeAuthorizations:
             status=AuthorizationStatus(record.status),
             auth_code=record.auth_code,
             installments=record.installments,
+            captured_amount=record.captured_amount,
             expires_at=record.expires_at,
         )
 
@@ -121,9 +120,6 @@ class FakeReviews:
     status: dict[object, str] = field(default_factory=dict)
     early: dict[object, ReviewResolved] = field(default_factory=dict)
 
-    async def exists(self, payment_id: object) -> bool:
-        return payment_id in self.held
-
     async def is_pending(self, payment_id: object, merchant_id: str) -> bool:
         scored = self.held.get(payment_id)
         pending = self.status.get(payment_id) == "pending"
@@ -141,22 +137,13 @@ class FakeReviews:
     async def resolve(self, payment_id: object, status: str, resolved_by: str) -> None:
         self.status[payment_id] = status
 
-    async def lock_payment(self, payment_id: object) -> None:
-        return None  # one task at a time here
-
     async def remember_early_resolution(self, resolved: ReviewResolved, message_id: object) -> None:
         self.early.setdefault(resolved.payment_id, resolved)
-
-    async def take_early_resolution(self, payment_id: object) -> ReviewResolved | None:
-        return self.early.pop(payment_id, None)
 
 
 @dataclass
 class FakeChallenges:
     challenges: dict[str, Challenge] = field(default_factory=dict)
-
-    async def exists(self, payment_id: object) -> bool:
-        return any(c.payment_id == payment_id for c in self.challenges.values())
 
     async def is_pending(self, payment_id: object, merchant_id: str) -> bool:
         return any(
@@ -189,10 +176,37 @@ class FakeChallenges:
 
 
 @dataclass
+class FakeGate:
+    repositories: FakeRepositories
+
+    async def lock(self, payment_id: object) -> None:
+        return None  # one task at a time here
+
+    async def already_scored(self, payment_id: object) -> bool:
+        repositories = self.repositories
+        return (
+            payment_id in repositories.authorizations_store.records
+            or payment_id in repositories.reviews_store.held
+            or any(
+                c.payment_id == payment_id
+                for c in repositories.challenges_store.challenges.values()
+            )
+        )
+
+    async def score_arrived(self, payment_id: object) -> ScoreArrival:
+        if await self.already_scored(payment_id):
+            return ScoreArrival(True, None)
+        return ScoreArrival(False, self.repositories.reviews_store.early.pop(payment_id, None))
+
+
+@dataclass
 class FakeRepositories:
     authorizations_store: FakeAuthorizations = field(default_factory=FakeAuthorizations)
     reviews_store: FakeReviews = field(default_factory=FakeReviews)
     challenges_store: FakeChallenges = field(default_factory=FakeChallenges)
+
+    def gate(self, uow: object) -> FakeGate:
+        return FakeGate(self)
 
     def authorizations(self, uow: object) -> FakeAuthorizations:
         return self.authorizations_store
@@ -218,6 +232,8 @@ class FakeIssuer:
         if self.answer is not ResponseCode.APPROVED:
             return IssuerResponse(self.answer, None)
         self.holds[request.payment_id] = request.amount
+        if request.capture:  # a sale: captured with its authorization
+            self.calls.append(("capture", request.payment_id, request.amount))
         return IssuerResponse(ResponseCode.APPROVED, "A1B2C3")
 
     async def capture(self, conn: object, payment_id: object, amount: int) -> None:
@@ -329,7 +345,7 @@ async def test_an_approved_sale_is_authorized_captured_and_recorded() -> None:
     assert service.issuer.calls == [("capture", sale.payment_id, 12_500)]
     record = service.repositories.authorizations_store.records[sale.payment_id]
     assert (record.status, record.response_code, record.fraud_decision) == (
-        "authorized",
+        "captured",
         "00",
         "approve",
     )

@@ -26,6 +26,8 @@ class AuthorizationRecord:
     card_bin: str
     card_last4: str
     installments: int = 1
+    captured_amount: int = 0
+    """A sale's amount: it is recorded captured (status `captured`) from the start."""
     expires_at: datetime | None = None
     authentication: ThreeDSAuthentication | None = None
 
@@ -55,18 +57,12 @@ class AuthorizationRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def exists(self, payment_id: object) -> bool:
-        found = await self.conn.fetchval(
-            "SELECT 1 FROM authorizations WHERE payment_id = $1", payment_id
-        )
-        return found is not None
-
     async def add(self, record: AuthorizationRecord) -> None:
         await self.conn.execute(
             "INSERT INTO authorizations (payment_id, merchant_id, amount, currency, status, "
             "response_code, auth_code, fraud_score, fraud_decision, card_bin, card_last4, "
-            "installments, expires_at, authentication) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)",
+            "installments, expires_at, authentication, captured_amount) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)",
             record.payment_id,
             record.merchant_id,
             record.amount,
@@ -81,6 +77,7 @@ class AuthorizationRepository:
             record.installments,
             record.expires_at,
             None if record.authentication is None else record.authentication.model_dump_json(),
+            record.captured_amount,
         )
 
     async def lock(self, payment_id: object) -> Authorization | None:

@@ -69,12 +69,6 @@ class ChallengeRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def exists(self, payment_id: object) -> bool:
-        found = await self.conn.fetchval(
-            "SELECT 1 FROM three_ds_challenges WHERE payment_id = $1", payment_id
-        )
-        return found is not None
-
     async def is_pending(self, payment_id: object, merchant_id: str) -> bool:
         found = await self.conn.fetchval(
             "SELECT 1 FROM three_ds_challenges WHERE payment_id = $1 AND merchant_id = $2 "

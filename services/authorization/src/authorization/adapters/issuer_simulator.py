@@ -38,6 +38,8 @@ class AuthorizationRequest:
     exp_year: int
     amount: int
     currency: str
+    capture: bool = False
+    """A sale: the hold is captured in full as it is placed."""
 
 
 @dataclass(frozen=True)
@@ -78,30 +80,58 @@ class IssuerSimulator:
         )
 
     async def authorize(self, conn: Connection, request: AuthorizationRequest) -> IssuerResponse:
-        """Screen the card, then place a hold if the limit allows. Runs in the caller's transaction."""
-        account = await self._account(conn, request)
-        declined = screen(account, request.exp_month, request.exp_year, datetime.now(UTC).date())
-        if declined is not None:
-            return IssuerResponse(declined, None)
-        await self._open_balance(conn, account, request.currency)
-        # The conditional decrement takes the row lock: two payments can never spend one limit.
-        remaining = await conn.fetchval(
-            "UPDATE account_balances SET available = available - $3 "
-            "WHERE card_ref = $1 AND currency = $2 AND available >= $3 RETURNING available",
-            account.card_ref,
+        """Screen the card, then place a hold if the limit allows (captured at once for a sale).
+        Runs in the caller's transaction.
+
+        One statement when the card's account is the one this call would open for it (a new
+        card, or one first seen with the same expiry) and the amount is within its limit:
+        the account is read or opened, and the funds taken and held, together. Otherwise
+        the statement only reads (or opens) the account, which is screened here; a decline
+        ends there, an approvable one costs two statements more (open the balance, then take
+        the funds and place the hold), as before."""
+        today = datetime.now(UTC).date()
+        behaviour, limit = behaviour_for_new_card(request.pan, self._default_limit)
+        expected = CardAccount(
+            self.card_ref(request.pan),
+            request.pan[-4:],
+            behaviour,
+            request.exp_month,
+            request.exp_year,
+            limit,
+        )
+        # Screening the expected account answers for the account in the database whenever
+        # the two agree on every screened field (the statement checks that they do).
+        spend = (
+            screen(expected, request.exp_month, request.exp_year, today) is None
+            and _limit_minor(expected, request.currency) >= request.amount
+        )
+        row = await conn.fetchrow(
+            _ACCOUNT_AND_SPEND,
+            expected.card_ref,
+            expected.last4,
+            expected.behaviour.value,
+            expected.exp_month,
+            expected.exp_year,
+            expected.limit_major,
+            spend,
             request.currency,
             request.amount,
+            request.payment_id,
+            "captured" if request.capture else "held",
+            request.amount if request.capture else 0,
+            _limit_minor(expected, request.currency) - request.amount,
         )
+        assert row is not None
+        if spend and row["expected"]:
+            remaining = row["remaining"]
+        else:
+            account = _account(row)
+            declined = screen(account, request.exp_month, request.exp_year, today)
+            if declined is not None:
+                return IssuerResponse(declined, None)
+            remaining = await self._spend(conn, account, request)
         if remaining is None:
             return IssuerResponse(ResponseCode.INSUFFICIENT_FUNDS, None)
-        await conn.execute(
-            "INSERT INTO holds (payment_id, card_ref, currency, amount, status) "
-            "VALUES ($1, $2, $3, $4, 'held')",
-            request.payment_id,
-            account.card_ref,
-            request.currency,
-            request.amount,
-        )
         return IssuerResponse(ResponseCode.APPROVED, new_auth_code())
 
     async def capture(self, conn: Connection, payment_id: object, amount: int) -> None:
@@ -173,38 +203,83 @@ class IssuerSimulator:
                 amount,
             )
 
-    async def _account(self, conn: Connection, request: AuthorizationRequest) -> CardAccount:
-        ref = self.card_ref(request.pan)
-        row = await conn.fetchrow("SELECT * FROM card_accounts WHERE card_ref = $1", ref)
-        if row is None:
-            # Unknown cards get an account by their test range (README), else an ordinary one.
-            behaviour, limit = behaviour_for_new_card(request.pan, self._default_limit)
-            row = await conn.fetchrow(
-                "INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major) "
-                "VALUES ($1, $2, $3, $4, $5, $6) "
-                "ON CONFLICT (card_ref) DO UPDATE SET card_ref = EXCLUDED.card_ref RETURNING *",
-                ref,
-                request.pan[-4:],
-                behaviour.value,
-                request.exp_month,
-                request.exp_year,
-                limit,
-            )
-        assert row is not None
-        return CardAccount(
-            card_ref=row["card_ref"],
-            last4=row["last4"],
-            behaviour=Behaviour(row["behaviour"]),
-            exp_month=row["exp_month"],
-            exp_year=row["exp_year"],
-            limit_major=row["limit_major"],
-        )
-
-    async def _open_balance(self, conn: Connection, account: CardAccount, currency: str) -> None:
+    @staticmethod
+    async def _spend(
+        conn: Connection, account: CardAccount, request: AuthorizationRequest
+    ) -> int | None:
+        """Open the card's balance in this currency if it is not yet, then take the amount
+        and place the hold; the balance left, or None when it was too small."""
         await conn.execute(
             "INSERT INTO account_balances (card_ref, currency, available) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING",
             account.card_ref,
-            currency,
-            account.limit_major * 10 ** currency_exponent(currency),
+            request.currency,
+            _limit_minor(account, request.currency),
         )
+        # The conditional decrement takes the row lock: two payments can never spend one limit.
+        remaining: int | None = await conn.fetchval(
+            "WITH spent AS ("
+            " UPDATE account_balances SET available = available - $3"
+            " WHERE card_ref = $1 AND currency = $2 AND available >= $3"
+            " RETURNING card_ref, available"
+            "), hold AS ("
+            " INSERT INTO holds (payment_id, card_ref, currency, amount, status, captured_amount)"
+            " SELECT $4, card_ref, $2, $3, $5, $6 FROM spent"
+            ") SELECT available FROM spent",
+            account.card_ref,
+            request.currency,
+            request.amount,
+            request.payment_id,
+            "captured" if request.capture else "held",
+            request.amount if request.capture else 0,
+        )
+        return remaining
+
+
+def _limit_minor(account: CardAccount, currency: str) -> int:
+    return account.limit_major * 10 ** currency_exponent(currency)
+
+
+def _account(row: Record) -> CardAccount:
+    return CardAccount(
+        card_ref=row["card_ref"],
+        last4=row["last4"],
+        behaviour=Behaviour(row["behaviour"]),
+        exp_month=row["exp_month"],
+        exp_year=row["exp_year"],
+        limit_major=row["limit_major"],
+    )
+
+
+# The card's account, opened as $1..$6 when it has none. When $7 (the caller screened
+# $1..$6 as approvable and their limit covers the amount $9) and the account agrees with
+# $1..$6 on every screened field (`expected`), the amount is also taken from the balance
+# (opened at the limit less the amount, $13, when it is not yet) and the hold placed;
+# `remaining` is NULL when the balance was too small or nothing was taken. The upsert waits
+# for and locks the balance row as the conditional UPDATE it replaces did (and keeps the
+# lock when the balance is too small): two payments can never spend one limit.
+_ACCOUNT_AND_SPEND = """
+WITH found AS (
+    SELECT * FROM card_accounts WHERE card_ref = $1
+), created AS (
+    INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major)
+    SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT FROM found)
+    ON CONFLICT (card_ref) DO UPDATE SET card_ref = EXCLUDED.card_ref
+    RETURNING *
+), account AS (
+    SELECT *, (behaviour = $3 AND exp_month = $4 AND exp_year = $5 AND limit_major = $6)
+        AS expected
+    FROM (SELECT * FROM found UNION ALL SELECT * FROM created) AS a
+), spent AS (
+    INSERT INTO account_balances AS b (card_ref, currency, available)
+    SELECT card_ref, $8, $13
+    FROM account WHERE $7 AND expected
+    ON CONFLICT (card_ref, currency) DO UPDATE SET available = b.available - $9
+    WHERE b.available >= $9
+    RETURNING available
+), hold AS (
+    INSERT INTO holds (payment_id, card_ref, currency, amount, status, captured_amount)
+    SELECT $10, $1, $8, $9, $11, $12 FROM spent
+)
+SELECT account.*, (SELECT available FROM spent) AS remaining FROM account
+"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authorization.adapters.authorization_repository import AuthorizationRepository
 from authorization.adapters.challenge_repository import ChallengeRepository
+from authorization.adapters.payment_gate import PaymentGate
 from authorization.adapters.review_repository import ReviewRepository
 from sanalpos_common.db import UnitOfWork
 
@@ -17,3 +18,6 @@ class PostgresRepositories:
 
     def challenges(self, uow: UnitOfWork) -> ChallengeRepository:
         return ChallengeRepository(uow.conn)
+
+    def gate(self, uow: UnitOfWork) -> PaymentGate:
+        return PaymentGate(uow.conn)

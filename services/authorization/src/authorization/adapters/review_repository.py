@@ -22,10 +22,6 @@ class ReviewRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def exists(self, payment_id: object) -> bool:
-        found = await self.conn.fetchval("SELECT 1 FROM reviews WHERE payment_id = $1", payment_id)
-        return found is not None
-
     async def is_pending(self, payment_id: object, merchant_id: str) -> bool:
         found = await self.conn.fetchval(
             "SELECT 1 FROM reviews WHERE payment_id = $1 AND merchant_id = $2 "
@@ -69,14 +65,6 @@ class ReviewRepository:
             resolved_by,
         )
 
-    async def lock_payment(self, payment_id: object) -> None:
-        """Serializes this payment's score and resolution until the transaction ends: each
-        then sees what the other committed (an early resolution and the score that takes it
-        cannot pass each other unseen)."""
-        await self.conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7301))", str(payment_id)
-        )
-
     async def remember_early_resolution(self, resolved: ReviewResolved, message_id: object) -> None:
         """Keep a resolution whose score has not arrived; the first one wins."""
         await self.conn.execute(
@@ -89,12 +77,3 @@ class ReviewRepository:
             resolved.resolved_by,
             message_id,
         )
-
-    async def take_early_resolution(self, payment_id: object) -> ReviewResolved | None:
-        """The resolution kept for this payment, deleted (taken once)."""
-        row = await self.conn.fetchrow(
-            "DELETE FROM review_resolutions_before_score WHERE payment_id = $1 "
-            "RETURNING payment_id, merchant_id, decision, resolved_by",
-            payment_id,
-        )
-        return None if row is None else ReviewResolved.model_validate(dict(row))

@@ -21,6 +21,7 @@ goes on to the issuer at once, a challenge is stored and announced with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import uuid
@@ -125,12 +126,12 @@ class AuthorizationHandlers:
 
     async def on_scored(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         scored: PaymentScored = envelope.payload
-        reviews = self.repositories.reviews(uow)
-        await reviews.lock_payment(scored.payment_id)
-        if await self._already_scored(uow, scored.payment_id):
+        arrival = await self.repositories.gate(uow).score_arrived(scored.payment_id)  # locks
+        if arrival.already_scored:
             log.info("payment already authorized, declined or in review; ignoring a second score")
             return
-        early = await reviews.take_early_resolution(scored.payment_id)
+        reviews = self.repositories.reviews(uow)
+        early = arrival.early_resolution
         if is_manual_review(scored):
             await reviews.hold(scored)
             await uow.emit(
@@ -158,13 +159,14 @@ class AuthorizationHandlers:
 
     async def on_review_resolved(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         resolved: ReviewResolved = envelope.payload
+        gate = self.repositories.gate(uow)
+        await gate.lock(resolved.payment_id)
         reviews = self.repositories.reviews(uow)
-        await reviews.lock_payment(resolved.payment_id)
         pending = await reviews.lock_pending(resolved.payment_id, resolved.merchant_id)
         if pending is not None:
             await self._resolve(uow, pending.scored, resolved)
             return
-        if await self._already_scored(uow, resolved.payment_id):
+        if await gate.already_scored(resolved.payment_id):
             # Another merchant's, resolved already, or never in review: changes nothing.
             log.info("no pending review for this payment; ignoring the resolution")
             return
@@ -172,13 +174,6 @@ class AuthorizationHandlers:
         # until the score arrives, which applies it.
         log.info("review resolution read before its score; kept until the score arrives")
         await reviews.remember_early_resolution(resolved, envelope.message_id)
-
-    async def _already_scored(self, uow: UnitOfWork, payment_id: object) -> bool:
-        return (
-            await self.repositories.authorizations(uow).exists(payment_id)
-            or await self.repositories.reviews(uow).exists(payment_id)
-            or await self.repositories.challenges(uow).exists(payment_id)
-        )
 
     # --- 3-D Secure ---------------------------------------------------------------------
 
@@ -378,9 +373,13 @@ class AuthorizationHandlers:
             )
             return
         assert response.auth_code is not None
-        repo = self.repositories.authorizations(uow)
+        # A sale's hold was captured as the issuer placed it (`request.capture`): recorded
+        # captured at once, with no second write to either.
         expires_at = None if scored.capture else self.clock() + self.preauth_expiry
-        await repo.add(self._record(scored, response, expires_at, authentication))
+        record = self._record(scored, response, expires_at, authentication)
+        if scored.capture:
+            record = dataclasses.replace(record, status="captured", captured_amount=scored.amount)
+        await self.repositories.authorizations(uow).add(record)
         await uow.emit(
             PaymentAuthorized(
                 **payment_ref(scored),
@@ -394,8 +393,6 @@ class AuthorizationHandlers:
         if self.metrics is not None:
             uow.after_commit(self.metrics.authorized)
         if scored.capture:
-            await self.issuer.capture(uow.conn, scored.payment_id, scored.amount)
-            await repo.mark_captured(scored.payment_id, scored.amount)
             await uow.emit(
                 PaymentCaptured(
                     **payment_ref(scored),
@@ -473,6 +470,7 @@ class AuthorizationHandlers:
             exp_year=card.exp_year,
             amount=scored.amount,
             currency=scored.currency,
+            capture=scored.capture,
         )
 
     @staticmethod

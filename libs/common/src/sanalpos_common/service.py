@@ -69,6 +69,7 @@ class Platform:
             handler=handler,
             dead_letter_producer=self.producer,
             metrics=self.metrics,
+            batch_wait_ms=self.settings.consumer_batch_wait_ms,
         )
         self.runtime.add_loop(f"consumer:{loop.name}", loop.run, loop.stop)
         self.health.add(f"consumer:{loop.name}", loop.readiness)
@@ -203,6 +204,8 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         return None
     import uvloop
 
+    # Loops made later in other threads (faust's consumer thread) are uvloop's too.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return uvloop.new_event_loop
 
 

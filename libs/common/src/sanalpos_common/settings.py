@@ -72,6 +72,14 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     db_pool_size: int = 10
+    consumer_batch_wait_ms: int = Field(
+        default=0,
+        ge=0,
+        le=5000,
+        description="How long a fetch waits for more records before answering (0: as soon as "
+        "one arrives). A consumer off the payment's critical path trades this much latency "
+        "for batches: fewer fetches, transactions and wake-ups per payment.",
+    )
     startup_timeout_s: float = Field(
         default=120.0,
         gt=0,

@@ -59,6 +59,11 @@ class ConsumerLoop:
     retry_backoff_s: float = 0.2
     max_records: int = 500
     stall_after_s: float = 30.0
+    batch_wait_ms: int = 0
+    """With N > 0 the broker holds a fetch up to N ms for more records (or 1 MiB of them):
+    batches instead of one record per fetch and per transaction, for N ms of latency."""
+    lag_every_s: float = 1.0
+    """Consumer lag is computed and exported at most this often, not after every poll."""
     commit_interval_s: float = 1.0
     """Offsets of handled (database-committed) messages are committed to Kafka at most this
     often, not after every poll: each commit is a broker round trip and a record in
@@ -70,6 +75,12 @@ class ConsumerLoop:
     _consumer: AIOKafkaConsumer | None = None
     _uncommitted: dict[TopicPartition, int] = field(default_factory=dict)
     _commit_now: bool = False
+    _lag_recorded: float = float("-inf")
+
+    def _fetch_kwargs(self) -> dict[str, int]:
+        if self.batch_wait_ms <= 0:
+            return {}
+        return {"fetch_max_wait_ms": self.batch_wait_ms, "fetch_min_bytes": 1024 * 1024}
 
     def stop(self) -> None:
         self._stopping = True
@@ -83,6 +94,7 @@ class ConsumerLoop:
             auto_offset_reset="earliest",
             max_poll_records=self.max_records,
             metadata_max_age_ms=5000,
+            **self._fetch_kwargs(),
             **kafka_client_kwargs(),
         )
         consumer.subscribe(list(self.topics), listener=_CommitOnRevoke(self))
@@ -98,7 +110,9 @@ class ConsumerLoop:
                     await self._process_partition_batch(messages)
                     self._uncommitted[tp] = messages[-1].offset + 1
                 await self._commit_if_due(consumer)
-                await self._record_lag(consumer)
+                if time.monotonic() - self._lag_recorded >= self.lag_every_s:
+                    await self._record_lag(consumer)
+                    self._lag_recorded = time.monotonic()
             await self.commit_handled(consumer)
         finally:
             self._consumer = None

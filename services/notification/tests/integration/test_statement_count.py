@@ -73,7 +73,7 @@ def _envelope(topic: str, payload: BaseModel) -> Envelope[Any]:
     return new_envelope(topic, payload, correlation_id=correlation_id_of(payload), producer="tests")
 
 
-def _sale(merchant: str) -> list[tuple[str, Envelope[Any]]]:
+def _sale(merchant: str, *, email: bool = True) -> list[tuple[str, Envelope[Any]]]:
     payment_id = uuid.uuid4()
     initiated = PaymentInitiated(
         payment_id=payment_id,
@@ -92,7 +92,9 @@ def _sale(merchant: str) -> list[tuple[str, Envelope[Any]]]:
             brand="visa",
         ),
         created_at=datetime.now(UTC),
-        shopper=Shopper(email=f"{payment_id.hex[:8]}@shopper.test", name="Ayşe", locale="tr"),
+        shopper=Shopper(email=f"{payment_id.hex[:8]}@shopper.test", name="Ayşe", locale="tr")
+        if email
+        else None,
     )
     authorized = PaymentAuthorized(
         payment_id=payment_id,
@@ -171,6 +173,25 @@ async def test_a_sale_with_capture_costs_five_statements(
         "SELECT kind FROM shopper_emails WHERE payment_id = $1", payment_id
     )
     assert [r["kind"] for r in emails] == ["receipt"]
+    processed = await service.pool.fetchval(
+        "SELECT count(*) FROM inbox WHERE consumer = 'notification' AND message_id = ANY($1)",
+        [envelope.message_id for _, envelope in sale],
+    )
+    assert processed == 3
+
+
+async def test_a_sale_told_to_nobody_costs_five_statements_too(
+    counted: tuple[PaymentEventHandler, Statements], service: Service
+) -> None:
+    """No endpoint, no shopper email (most payments of the benchmark): the outcomes still
+    write their inbox rows, so a redelivery changes nothing even if an endpoint is
+    registered meanwhile."""
+    handle, statements = counted
+    merchant = f"m-{uuid.uuid4().hex[:12]}"
+    await _costs(handle, statements, _sale(merchant, email=False))  # warms the statements
+    sale = _sale(merchant, email=False)
+    costs = await _costs(handle, statements, sale)
+    assert costs[0] <= 1 and costs[1] <= 2 and costs[2] <= 2
     processed = await service.pool.fetchval(
         "SELECT count(*) FROM inbox WHERE consumer = 'notification' AND message_id = ANY($1)",
         [envelope.message_id for _, envelope in sale],

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import asyncpg
+
 from notification.adapters.endpoint_secrets import EndpointSecrets
 from notification.adapters.http_sender import HttpSender, build_client
+from notification.adapters.payment_events import PaymentEventStore
 from notification.adapters.repository import (
     DeliveryStore,
     WebhookRepository,
@@ -23,9 +26,11 @@ from notification.service_layer.handlers import (
     load_static_endpoints,
     resolve_waiting,
 )
+from notification.service_layer.payment_events import PaymentEventHandler
 from sanalpos_common.crypto.providers import LiveKeyring, provider_from_spec
 from sanalpos_common.crypto.webhook_secrets import KEYRING_ID
 from sanalpos_common.db import UnitOfWork, unit_of_work
+from sanalpos_common.messaging import idempotent
 from sanalpos_common.metrics import WebhookMetrics
 from sanalpos_common.service import Platform, start_platform
 
@@ -37,6 +42,24 @@ log = logging.getLogger(__name__)
 def endpoint_secrets(settings: NotificationSettings) -> EndpointSecrets:
     spec = settings.webhook_secret_keyring.get_secret_value()
     return EndpointSecrets(LiveKeyring(provider_from_spec(KEYRING_ID, spec), KEYRING_ID))
+
+
+def consumer_handler(
+    pool: asyncpg.Pool, settings: NotificationSettings, secrets: EndpointSecrets
+) -> PaymentEventHandler:
+    """What the consumer calls for every message: payment events in one statement each,
+    the others (and batches that mix them) under the inbox in one transaction."""
+    handlers = NotificationHandlers(
+        lambda uow: WebhookRepository(uow.conn, secrets),
+        allow_http_endpoints=settings.http_endpoints_allowed,
+        rotation_grace_s=settings.secret_rotation_grace_s,
+        secrets=secrets,
+        allow_loopback=settings.webhook_allow_loopback,
+        emails=lambda uow: ShopperEmailRepository(uow.conn),
+    )
+    table = handlers.table()
+    transactional = idempotent(pool, CONSUMER, table, producer=CONSUMER)
+    return PaymentEventHandler(PaymentEventStore(pool, CONSUMER), transactional, table.topics)
 
 
 async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
@@ -61,15 +84,13 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
                 allow_loopback=settings.webhook_allow_loopback,
             )
 
-    handlers = NotificationHandlers(
-        webhook_repository,
-        allow_http_endpoints=allow_http,
-        rotation_grace_s=settings.secret_rotation_grace_s,
-        secrets=secrets,
-        allow_loopback=settings.webhook_allow_loopback,
-        emails=lambda uow: ShopperEmailRepository(uow.conn),
+    consumer = consumer_handler(platform.pool, settings, secrets)
+    platform.consume(
+        consumer.topics,
+        consumer,
+        name=CONSUMER,
+        group_id=settings.consumer_group,
     )
-    platform.consume_table(handlers.table(), group_id=settings.consumer_group)
 
     client = build_client(
         settings.delivery_timeout_s,

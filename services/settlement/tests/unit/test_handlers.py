@@ -20,7 +20,7 @@ from sanalpos_common.schemas.events import (
     PaymentVoided,
 )
 from sanalpos_common.testing import RecordingUnitOfWork, deliver
-from settlement.adapters.batches import CapturedPayment
+from settlement.adapters.batches import CaptureBooking, CapturedPayment
 from settlement.domain.ledger import (
     CLEARING,
     FEE_REVENUE,
@@ -147,6 +147,59 @@ class FakePayments:
 
 
 @dataclass
+class FakeCaptures:
+    """CaptureRepository's two statements over the other fakes, with the same outcomes."""
+
+    repos: FakeRepositories
+
+    async def before_capture(
+        self, payment_id: uuid.UUID, merchant_id: str
+    ) -> tuple[bool, MerchantProfile]:
+        booked = payment_id in self.repos.payment_store.payments
+        return booked, await self.repos.merchant_store.profile(merchant_id)
+
+    async def book(
+        self,
+        transaction: LedgerTransaction,
+        *,
+        batch_currency: str,
+        day: date,
+        payment_currency: str,
+        gross: int,
+        installments: int,
+    ) -> CaptureBooking | None:
+        batches = self.repos.batch_store.batches.values()
+        key = (transaction.merchant_id, batch_currency, day)
+        found = [b.id for b in batches if b.open and (b.merchant_id, b.currency, b.day) == key]
+        if not found:
+            return None
+        batch_id = found[0]
+        if not await self.repos.ledger_store.record(transaction, batch_id):
+            return CaptureBooking(batch_id, recorded=False, early_void=False)
+        payments = self.repos.payment_store
+        await payments.add_captured(
+            CapturedPayment(
+                payment_id=transaction.payment_id,
+                merchant_id=transaction.merchant_id,
+                currency=payment_currency,
+                batch_id=batch_id,
+                capture_transaction_id=transaction.id,
+                gross=gross,
+                fee=transaction.fee,
+                status="captured",
+                installments=installments,
+            )
+        )
+        early_void = await payments.take_early_void(transaction.payment_id)
+        return CaptureBooking(batch_id, recorded=True, early_void=early_void)
+
+    async def add_batch(
+        self, merchant_id: str, currency: str, day: date, closes_at: datetime
+    ) -> None:
+        await self.repos.batch_store.open_batch(merchant_id, currency, day, closes_at)
+
+
+@dataclass
 class FakeRepositories:
     ledger_store: FakeLedger = field(default_factory=FakeLedger)
     merchant_store: FakeMerchants = field(default_factory=FakeMerchants)
@@ -164,6 +217,9 @@ class FakeRepositories:
 
     def payments(self, uow: object) -> FakePayments:
         return self.payment_store
+
+    def captures(self, uow: object) -> FakeCaptures:
+        return FakeCaptures(self)
 
 
 @pytest.fixture

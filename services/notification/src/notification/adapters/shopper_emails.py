@@ -17,6 +17,27 @@ from sanalpos_common.schemas.events import MerchantUpdated
 EMAIL_CHANNEL = "sanalpos_shopper_emails"
 
 
+def shopper_payment_of(row: asyncpg.Record | None) -> ShopperPayment | None:
+    """A shopper_payments row (its columns by name); None for no row, or a LEFT JOIN's
+    NULLs."""
+    if row is None or row["payment_id"] is None:
+        return None
+    return ShopperPayment(
+        payment_id=row["payment_id"],
+        merchant_id=row["merchant_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        capture=row["capture"],
+        installments=row["installments"],
+        card_brand=row["card_brand"],
+        card_last4=row["card_last4"],
+        created_at=row["created_at"],
+        email=row["shopper_email"],
+        name=row["shopper_name"],
+        locale=row["shopper_locale"],
+    )
+
+
 class ShopperEmailRepository:
     """Used inside a handler's unit of work (the same transaction as the inbox row)."""
 
@@ -50,22 +71,7 @@ class ShopperEmailRepository:
         row = await self.conn.fetchrow(
             "SELECT * FROM shopper_payments WHERE payment_id = $1", payment_id
         )
-        if row is None:
-            return None
-        return ShopperPayment(
-            payment_id=row["payment_id"],
-            merchant_id=row["merchant_id"],
-            amount=row["amount"],
-            currency=row["currency"],
-            capture=row["capture"],
-            installments=row["installments"],
-            card_brand=row["card_brand"],
-            card_last4=row["card_last4"],
-            created_at=row["created_at"],
-            email=row["shopper_email"],
-            name=row["shopper_name"],
-            locale=row["shopper_locale"],
-        )
+        return shopper_payment_of(row)
 
     async def upsert_merchant(self, event: MerchantUpdated) -> None:
         """Versions may arrive in any order (redelivery, replays): an older one is ignored."""

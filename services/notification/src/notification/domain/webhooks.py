@@ -106,8 +106,14 @@ class OutcomeEvent:
 def plan_deliveries(event: OutcomeEvent, endpoints: Sequence[Endpoint]) -> list[NewDelivery]:
     """One delivery per enabled endpoint of the event's merchant, all with the same body:
     the event's public counterpart. An event with none makes no delivery."""
-    targets = [e for e in endpoints if e.enabled and e.merchant_id == event.merchant_id]
-    if not targets:
+    targets = [e.endpoint_id for e in endpoints if e.enabled and e.merchant_id == event.merchant_id]
+    return plan_deliveries_to(event, targets)
+
+
+def plan_deliveries_to(event: OutcomeEvent, endpoint_ids: Sequence[uuid.UUID]) -> list[NewDelivery]:
+    """`plan_deliveries` given only the ids of the merchant's enabled endpoints (all a
+    delivery needs: it is signed when sent, with the endpoint's secret of that moment)."""
+    if not endpoint_ids:
         return []
     public = public_event(
         event.event_type, event.data, header_of(event.message_id, event.occurred_at)
@@ -117,13 +123,13 @@ def plan_deliveries(event: OutcomeEvent, endpoints: Sequence[Endpoint]) -> list[
     body = webhook_body(public)
     return [
         NewDelivery(
-            id=delivery_id(event.message_id, endpoint.endpoint_id),
-            endpoint_id=endpoint.endpoint_id,
+            id=delivery_id(event.message_id, endpoint_id),
+            endpoint_id=endpoint_id,
             merchant_id=event.merchant_id,
             payment_id=event.payment_id,
             message_id=event.message_id,
             event_type=public.type,
             body=body,
         )
-        for endpoint in targets
+        for endpoint_id in endpoint_ids
     ]

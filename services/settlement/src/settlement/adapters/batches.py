@@ -13,8 +13,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sanalpos_common.db import Connection
+from settlement.adapters.merchants import PROFILE_COLUMNS, profile_of
 from settlement.domain.batches import BatchLine, BatchTotals
-from settlement.domain.ledger import Direction, Kind
+from settlement.domain.ledger import Direction, Kind, LedgerTransaction
+from settlement.domain.merchants import MerchantProfile
 
 _OPEN_BATCH = (
     "SELECT id FROM settlement_batches WHERE merchant_id = $1 AND currency = $2 "
@@ -253,3 +255,122 @@ def _payment(row: Any) -> CapturedPayment:
         status=row["status"],
         installments=row["installments"],
     )
+
+
+@dataclass(frozen=True)
+class CaptureBooking:
+    batch_id: uuid.UUID
+    recorded: bool
+    """False when the capture transaction was in the ledger already (a redelivery)."""
+    early_void: bool
+    """A void read before this capture was waiting for it (and is now taken)."""
+
+
+# A capture's booking in one statement. Each part reads the one before it, which orders them
+# as the separate statements were: the open batch is locked FOR SHARE first (a close, which
+# takes it FOR UPDATE, waits for us, or we wait for it and then find no open batch), then the
+# ledger transaction (ON CONFLICT: a redelivery inserts nothing, so nothing below runs), its
+# entries in their order, the payment row, and the early void taken.
+_BOOK_CAPTURE = """
+WITH b AS (
+    SELECT id FROM settlement_batches
+    WHERE merchant_id = $3 AND currency = $10 AND batch_date = $11 AND status = 'open'
+    FOR SHARE
+), t AS (
+    INSERT INTO ledger_transactions (id, payment_id, merchant_id, kind, currency, batch_id)
+    SELECT $1, $2, $3, $4, $5, b.id FROM b
+    ON CONFLICT DO NOTHING
+    RETURNING id, batch_id
+), e AS (
+    INSERT INTO ledger_entries (transaction_id, account, direction, amount, currency)
+    SELECT t.id, x.account, x.direction, x.amount, x.currency
+    FROM t, unnest($6::text[], $7::text[], $8::bigint[], $9::text[])
+        WITH ORDINALITY AS x(account, direction, amount, currency, n)
+    ORDER BY x.n
+), p AS (
+    INSERT INTO settlement_payments (payment_id, merchant_id, currency, batch_id,
+        capture_transaction_id, gross_amount, fee_amount, status, installments)
+    SELECT $2, $3, $12, t.batch_id, t.id, $13, $14, 'captured', $15 FROM t
+), v AS (
+    DELETE FROM voids_before_capture
+    WHERE payment_id = $2 AND EXISTS (SELECT 1 FROM t)
+    RETURNING 1
+)
+SELECT (SELECT id FROM b) AS batch_id,
+       EXISTS (SELECT 1 FROM t) AS recorded,
+       EXISTS (SELECT 1 FROM v) AS early_void
+"""
+
+
+_BEFORE_CAPTURE = (
+    "SELECT EXISTS (SELECT 1 FROM settlement_payments WHERE payment_id = $1) AS booked, "  # noqa: S608 - constant column names
+    + ", ".join(f"m.{c.strip()}" for c in PROFILE_COLUMNS.split(","))
+    + " FROM (VALUES (1)) AS one (x) LEFT JOIN merchants m ON m.merchant_id = $2"
+)
+
+
+class CaptureRepository:
+    """A capture's reads and writes folded into as few statements as keep their meaning."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def before_capture(
+        self, payment_id: uuid.UUID, merchant_id: str
+    ) -> tuple[bool, MerchantProfile]:
+        """Whether the payment is booked already, and its merchant's profile (or the
+        defaults): one statement for PaymentRepository.get and MerchantRepository.profile."""
+        row = await self.conn.fetchrow(_BEFORE_CAPTURE, payment_id, merchant_id)
+        assert row is not None
+        return bool(row["booked"]), profile_of(merchant_id, row)
+
+    async def book(
+        self,
+        transaction: LedgerTransaction,
+        *,
+        batch_currency: str,
+        day: date,
+        payment_currency: str,
+        gross: int,
+        installments: int,
+    ) -> CaptureBooking | None:
+        """Books the capture into the open batch of its merchant, `batch_currency` and `day`:
+        ledger transaction, entries, payment row (status captured) and the early void taken.
+        None when there is no such open batch (nothing is written)."""
+        entries = transaction.entries
+        row = await self.conn.fetchrow(
+            _BOOK_CAPTURE,
+            transaction.id,
+            transaction.payment_id,
+            transaction.merchant_id,
+            transaction.kind.value,
+            transaction.currency,
+            [e.account for e in entries],
+            [e.direction.value for e in entries],
+            [e.amount for e in entries],
+            [e.currency for e in entries],
+            batch_currency,
+            day,
+            payment_currency,
+            gross,
+            transaction.fee,
+            installments,
+        )
+        assert row is not None
+        if row["batch_id"] is None:
+            return None
+        return CaptureBooking(row["batch_id"], row["recorded"], row["early_void"])
+
+    async def add_batch(
+        self, merchant_id: str, currency: str, day: date, closes_at: datetime
+    ) -> None:
+        """Opens that batch; nothing when another transaction opened it first."""
+        await self.conn.execute(
+            "INSERT INTO settlement_batches (id, merchant_id, currency, batch_date, "
+            "closes_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            uuid.uuid4(),
+            merchant_id,
+            currency,
+            day,
+            closes_at,
+        )

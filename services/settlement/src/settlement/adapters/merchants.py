@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sanalpos_common.db import Connection
 from settlement.domain.merchants import MerchantProfile
@@ -48,24 +49,35 @@ class MerchantRepository:
     async def profile(self, merchant_id: str) -> MerchantProfile:
         """The merchant's profile, or the defaults for a merchant not heard of yet."""
         row = await self.conn.fetchrow(
-            "SELECT time_zone, cutoff_time, fee_plan, settlement_currency, payout_delay_days, "
-            "version, currency_settlement::text AS currency_settlement, fx_markup_bps, "
-            "fx_no_rate, payout_plan "
-            "FROM merchants WHERE merchant_id = $1",
+            f"SELECT {PROFILE_COLUMNS} FROM merchants WHERE merchant_id = $1",  # noqa: S608 - constant
             merchant_id,
         )
-        if row is None:
-            return MerchantProfile(merchant_id)
-        return MerchantProfile(
-            merchant_id=merchant_id,
-            time_zone=row["time_zone"],
-            cutoff=row["cutoff_time"],
-            fee_plan=row["fee_plan"],
-            settlement_currency=row["settlement_currency"].strip(),
-            payout_delay_days=row["payout_delay_days"],
-            payout_plan=row["payout_plan"],
-            version=row["version"],
-            currency_settlement=json.loads(row["currency_settlement"]),
-            fx_markup_bps=row["fx_markup_bps"],
-            fx_no_rate=row["fx_no_rate"],
-        )
+        return profile_of(merchant_id, row)
+
+
+PROFILE_COLUMNS = (
+    "time_zone, cutoff_time, fee_plan, settlement_currency, payout_delay_days, "
+    "version, currency_settlement::text AS currency_settlement, fx_markup_bps, "
+    "fx_no_rate, payout_plan"
+)
+"""What `profile_of` reads, to be selected from `merchants` (qualify with an alias in joins)."""
+
+
+def profile_of(merchant_id: str, row: Any | None) -> MerchantProfile:
+    """The profile from a row of PROFILE_COLUMNS; the defaults when there is no row (or its
+    columns are all NULL: a LEFT JOIN that found no merchant)."""
+    if row is None or row["time_zone"] is None:
+        return MerchantProfile(merchant_id)
+    return MerchantProfile(
+        merchant_id=merchant_id,
+        time_zone=row["time_zone"],
+        cutoff=row["cutoff_time"],
+        fee_plan=row["fee_plan"],
+        settlement_currency=row["settlement_currency"].strip(),
+        payout_delay_days=row["payout_delay_days"],
+        payout_plan=row["payout_plan"],
+        version=row["version"],
+        currency_settlement=json.loads(row["currency_settlement"]),
+        fx_markup_bps=row["fx_markup_bps"],
+        fx_no_rate=row["fx_no_rate"],
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sanalpos_common.db import UnitOfWork
-from settlement.adapters.batches import BatchRepository, PaymentRepository
+from settlement.adapters.batches import BatchRepository, CaptureRepository, PaymentRepository
 from settlement.adapters.ledger_repository import LedgerRepository
 from settlement.adapters.merchants import MerchantRepository
 
@@ -20,3 +20,6 @@ class PostgresRepositories:
 
     def payments(self, uow: UnitOfWork) -> PaymentRepository:
         return PaymentRepository(uow.conn)
+
+    def captures(self, uow: UnitOfWork) -> CaptureRepository:
+        return CaptureRepository(uow.conn)

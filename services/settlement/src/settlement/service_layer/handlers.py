@@ -70,11 +70,11 @@ class SettlementHandlers:
 
     async def on_captured(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         captured: PaymentCaptured = envelope.payload
-        payments = self.repositories.payments(uow)
-        if await payments.get(captured.payment_id) is not None:
+        captures = self.repositories.captures(uow)
+        booked, profile = await captures.before_capture(captured.payment_id, captured.merchant_id)
+        if booked:
             log.info("capture already in the ledger")
             return
-        profile = await self.repositories.merchants(uow).profile(captured.merchant_id)
         transaction = capture_transaction(
             captured.payment_id,
             captured.merchant_id,
@@ -84,18 +84,28 @@ class SettlementHandlers:
             profile.plan_for(captured.installments, self.fallback_plan),
         )
         day = profile.batch_date(envelope.occurred_at)
-        batches = self.repositories.batches(uow)
         # a payment converted at capture belongs in its settlement-currency batch
         choice = await fx.choose(uow, profile, captured.currency, envelope.occurred_at)
-        batch_id = await batches.open_batch(
-            captured.merchant_id,
-            choice.batch_currency(captured.currency),
-            day,
-            profile.closes_at(day),
-        )
-        if not await self.repositories.ledger(uow).record(transaction, batch_id):
+        batch_currency = choice.batch_currency(captured.currency)
+        while True:
+            booking = await captures.book(
+                transaction,
+                batch_currency=batch_currency,
+                day=day,
+                payment_currency=captured.currency,
+                gross=captured.amount,
+                installments=captured.installments,
+            )
+            if booking is not None:
+                break
+            # no open batch: open it (or another transaction just did) and book again
+            await captures.add_batch(
+                captured.merchant_id, batch_currency, day, profile.closes_at(day)
+            )
+        if not booking.recorded:
             log.info("capture already in the ledger")
             return
+        batch_id = booking.batch_id
         payment = CapturedPayment(
             payment_id=captured.payment_id,
             merchant_id=captured.merchant_id,
@@ -107,7 +117,6 @@ class SettlementHandlers:
             status="captured",
             installments=captured.installments,
         )
-        await payments.add_captured(payment)
         if choice.target is not None:
             ledger = self.repositories.ledger(uow)
             await fx.book_conversion(
@@ -120,7 +129,7 @@ class SettlementHandlers:
             transaction.fee,
             captured.currency,
         )
-        if await payments.take_early_void(captured.payment_id):
+        if booking.early_void:
             await self._reverse(uow, payment, transaction, batch_id)
 
     async def on_voided(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from sanalpos_common.db import UnitOfWork
-from settlement.adapters.batches import CapturedPayment
+from settlement.adapters.batches import CaptureBooking, CapturedPayment
 from settlement.domain.ledger import LedgerTransaction
 from settlement.domain.merchants import MerchantProfile
 
@@ -40,6 +40,27 @@ class PaymentStore(Protocol):
     async def take_early_void(self, payment_id: uuid.UUID) -> bool: ...
 
 
+class CaptureStore(Protocol):
+    """A capture's reads in one statement and its writes in another (adapters/batches.py)."""
+
+    async def before_capture(
+        self, payment_id: uuid.UUID, merchant_id: str
+    ) -> tuple[bool, MerchantProfile]: ...
+    async def book(
+        self,
+        transaction: LedgerTransaction,
+        *,
+        batch_currency: str,
+        day: date,
+        payment_currency: str,
+        gross: int,
+        installments: int,
+    ) -> CaptureBooking | None: ...
+    async def add_batch(
+        self, merchant_id: str, currency: str, day: date, closes_at: datetime
+    ) -> None: ...
+
+
 class Repositories(Protocol):
     """Opens each store on the unit of work's transaction."""
 
@@ -47,3 +68,4 @@ class Repositories(Protocol):
     def merchants(self, uow: UnitOfWork) -> MerchantStore: ...
     def batches(self, uow: UnitOfWork) -> BatchStore: ...
     def payments(self, uow: UnitOfWork) -> PaymentStore: ...
+    def captures(self, uow: UnitOfWork) -> CaptureStore: ...

@@ -6,6 +6,8 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+from aiokafka import TopicPartition
+
 from sanalpos_common import topics
 from sanalpos_common.messaging.consumer import ConsumerLoop, NonRetryable
 from sanalpos_common.observability import Metrics
@@ -135,3 +137,58 @@ async def test_outcomes_are_counted_per_topic() -> None:
         )
         == 3
     )
+
+
+class FakeConsumer:
+    """What the commit path asks of aiokafka: the assignment and commit()."""
+
+    def __init__(self, assigned: set[Any]) -> None:
+        self.assigned = assigned
+        self.commits: list[dict[Any, int]] = []
+
+    def assignment(self) -> set[Any]:
+        return set(self.assigned)
+
+    async def commit(self, offsets: dict[Any, int]) -> None:
+        self.commits.append(dict(offsets))
+
+
+TP0 = TopicPartition(topics.PAYMENT_CAPTURED, 0)
+TP1 = TopicPartition(topics.PAYMENT_CAPTURED, 1)
+
+
+async def test_offsets_are_committed_at_most_once_per_interval_then_all_at_once() -> None:
+    consumer_loop = loop(RecordingHandler(set()), FakeProducer())
+    consumer_loop.commit_interval_s = 3600
+    kafka = FakeConsumer({TP0, TP1})
+    consumer_loop._uncommitted[TP0] = 5
+    await consumer_loop._commit_if_due(kafka)  # type: ignore[arg-type]
+    assert kafka.commits == [{TP0: 5}]  # the first is due at once
+    consumer_loop._uncommitted[TP0] = 9
+    consumer_loop._uncommitted[TP1] = 2
+    await consumer_loop._commit_if_due(kafka)  # type: ignore[arg-type]
+    assert kafka.commits == [{TP0: 5}]  # not yet: within the interval
+    await consumer_loop.commit_handled(kafka)  # type: ignore[arg-type]  # as at stop
+    assert kafka.commits[-1] == {TP0: 9, TP1: 2} and not consumer_loop._uncommitted
+
+
+async def test_a_dead_letter_commits_at_once() -> None:
+    producer = FakeProducer()
+    consumer_loop = loop(RecordingHandler(set()), producer)
+    consumer_loop.commit_interval_s = 3600
+    kafka = FakeConsumer({TP0})
+    consumer_loop._uncommitted[TP0] = 1
+    await consumer_loop._commit_if_due(kafka)  # type: ignore[arg-type]
+    await consumer_loop._process(message(1, b"not json"))  # undecodable: dead-lettered
+    consumer_loop._uncommitted[TP0] = 2
+    await consumer_loop._commit_if_due(kafka)  # type: ignore[arg-type]
+    assert len(producer.sent) == 1 and kafka.commits == [{TP0: 1}, {TP0: 2}]
+
+
+async def test_a_partition_no_longer_assigned_is_not_committed() -> None:
+    consumer_loop = loop(RecordingHandler(set()), FakeProducer())
+    kafka = FakeConsumer({TP1})
+    consumer_loop._uncommitted[TP0] = 7  # revoked while handled
+    consumer_loop._uncommitted[TP1] = 3
+    await consumer_loop.commit_handled(kafka)  # type: ignore[arg-type]
+    assert kafka.commits == [{TP1: 3}] and not consumer_loop._uncommitted

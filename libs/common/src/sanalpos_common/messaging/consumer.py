@@ -127,7 +127,13 @@ class ConsumerLoop:
     async def commit_handled(
         self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None
     ) -> None:
-        """Commits the offsets of every handled message (of `only` those partitions)."""
+        """Commits the offsets of every handled message (of `only` those partitions, being
+        revoked). A partition no longer assigned (revoked while its batch was handled) is
+        dropped: its new owner replays that batch, and the inbox drops it."""
+        if only is None:
+            assigned = consumer.assignment()
+            for tp in [tp for tp in self._uncommitted if tp not in assigned]:
+                del self._uncommitted[tp]
         offsets = {
             tp: offset for tp, offset in self._uncommitted.items() if only is None or tp in only
         }

@@ -264,7 +264,10 @@ WITH found AS (
 ), created AS (
     INSERT INTO card_accounts (card_ref, last4, behaviour, exp_month, exp_year, limit_major)
     SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT FROM found)
-    ON CONFLICT (card_ref) DO UPDATE SET card_ref = EXCLUDED.card_ref
+    -- A no-op on a non-key column: it returns the row a concurrent first payment opened and
+    -- locks it FOR NO KEY UPDATE, which the foreign keys' KEY SHARE checks (balances, holds)
+    -- of other payments of the card do not wait for (SET card_ref would, and deadlock).
+    ON CONFLICT (card_ref) DO UPDATE SET last4 = card_accounts.last4
     RETURNING *
 ), account AS (
     SELECT *, (behaviour = $3 AND exp_month = $4 AND exp_year = $5 AND limit_major = $6)

@@ -366,13 +366,18 @@ async def cpu_probe(args: argparse.Namespace) -> None:
     bench = Bench(args)
     datnames = await pg_datnames()
     await bench.watcher.start()
+    entry: HttpEntry | KafkaEntry = (
+        KafkaEntry(bootstrap(), DEMO_MERCHANT_ID, signing_secret(), platform_jwk())
+        if args.entry == "kafka"
+        else HttpEntry(intake_url(), DEMO_API_KEY)
+    )
     try:
-        async with HttpEntry(intake_url(), DEMO_API_KEY) as http:
+        async with entry:
             if args.rate > 0:
-                await bench.step(http, 10, 2)  # warm-up
+                await bench.step(entry, 10, 2)  # warm-up
             before = await bench.accounting_snapshot()
             if args.rate > 0:
-                report, _ = await bench.step(http, args.rate, args.seconds)
+                report, _ = await bench.step(entry, args.rate, args.seconds)
                 payments = max(1, report["completed"])
             else:
                 await asyncio.sleep(args.seconds)
@@ -384,7 +389,10 @@ async def cpu_probe(args: argparse.Namespace) -> None:
     ticks = cpu.attribute_postgres(cpu.delta(before["ticks"], after["ticks"]), datnames)
     wall = after["wall"] - before["wall"]
     records = sum(offsets.records_between(before["offsets"], after["offsets"]).values())
-    print(f"{payments} payments at {args.rate}/s offered in {wall:.1f} s; {records} Kafka records")
+    print(
+        f"{payments} payments at {args.rate}/s offered over {args.entry} in {wall:.1f} s;"
+        f" {records} Kafka records"
+    )
     print(f"   {'component':<32} {'ms/s':>8} {'ms/payment':>11}")
     for name, value in sorted(ticks.items(), key=lambda kv: -kv[1]):
         ms = cpu.ticks_to_ms(value)
@@ -419,6 +427,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--service", default="intake", help="profile: the service to record")
     parser.add_argument("--seconds", type=int, default=20, help="profile: seconds to record")
     parser.add_argument("--rate", type=float, default=50.0, help="profile: offered payments/s")
+    parser.add_argument(
+        "--entry", choices=["http", "kafka"], default="http", help="cpu: the entry point"
+    )
     args = parser.parse_args()
     args.steps = [float(s) for s in args.steps.split(",")]
     return args

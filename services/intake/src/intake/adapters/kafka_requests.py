@@ -82,11 +82,24 @@ async def save_answer(
     )
 
 
-async def already_processed(pool: asyncpg.Pool, consumer: str, delivery_id: uuid.UUID) -> bool:
-    found = await pool.fetchval(
-        "SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2", consumer, delivery_id
+async def processed_or_answered(
+    pool: asyncpg.Pool, consumer: str, delivery_id: uuid.UUID, merchant_id: str, request_id: str
+) -> tuple[bool, asyncpg.Record | None]:
+    """(this delivery handled before?, the request id's stored row as `find_answer` reads
+    it, or None), in one statement."""
+    row = await pool.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2) "
+        "AS processed, k.merchant_id IS NOT NULL AS found, "
+        "k.operation, k.request_hash, k.reply_status, k.reply "
+        "FROM (SELECT 1) AS one LEFT JOIN kafka_requests k "
+        "ON k.merchant_id = $3 AND k.request_id = $4",
+        consumer,
+        delivery_id,
+        merchant_id,
+        request_id,
     )
-    return found is not None
+    assert row is not None  # one row always: the LEFT JOIN keeps it
+    return bool(row["processed"]), row if row["found"] else None
 
 
 async def emit_reply(

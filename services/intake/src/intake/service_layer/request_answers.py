@@ -137,13 +137,15 @@ async def answer(
     redelivery after a crash is answered once; a merchant's resend (new timestamp) is answered
     again, from the stored answer when the request had succeeded. Only successes are stored.
     """
-    if await answers.already_processed(deps.pool, deps.consumer, delivery_id):
+    processed, previous = await answers.processed_or_answered(
+        deps.pool, deps.consumer, delivery_id, merchant_id, request_id
+    )
+    if processed:
         return None
     try:
         with _kafka_refusals():
             if prepared.in_transaction is not None:
                 return await _run_with_reply(deps, merchant_id, request_id, delivery_id, prepared)
-            previous = await answers.find_answer(deps.pool, merchant_id, request_id)
             if previous is not None:
                 reply, replayed = _earlier_answer(previous, request_id, prepared)
                 return await _send(deps, merchant_id, delivery_id, reply, replayed=replayed)

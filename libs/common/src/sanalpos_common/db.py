@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -51,9 +51,21 @@ async def _reset_on_release(conn: asyncpg.Connection) -> None:
         await conn.execute(conn.get_reset_query())
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    init: Callable[[Any], Awaitable[None]] | None = None,
+) -> asyncpg.Pool:
+    """`init`: run on each new connection (tests attach a query logger there)."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, command_timeout=30, reset=_reset_on_release
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=30,
+        reset=_reset_on_release,
+        init=cast(Any, init),
     )
     if pool is None:  # pragma: no cover - asyncpg returns None only when awaited wrongly
         raise RuntimeError("could not create database pool")

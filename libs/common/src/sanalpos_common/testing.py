@@ -119,3 +119,40 @@ async def deliver(
     uow = RecordingUnitOfWork(producer, cause=envelope)
     await table(uow, topic_of(payload), envelope)
     return uow
+
+
+ASYNCPG_INTROSPECTION = (
+    "WITH RECURSIVE typeinfo_tree",
+    "SELECT current_setting('jit')",
+    "SELECT set_config('jit'",
+)
+"""asyncpg's type introspection: once per new connection and type, not per payment."""
+
+
+class StatementLog:
+    """The statements sent by every connection it is attached to (asyncpg's query logger:
+    one entry per round trip, an executemany counting once), whitespace-normalized and
+    without asyncpg's own type introspection. For tests that bound a hot path's round trips:
+    `create_pool(dsn, init=log.attach)`, or `conn.add_query_logger(log)`."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def __call__(self, record: Any) -> None:
+        statement = " ".join(record.query.split())
+        if not statement.startswith(ASYNCPG_INTROSPECTION):
+            self.queries.append(statement)
+
+    async def attach(self, conn: Any) -> None:
+        conn.add_query_logger(self)
+
+    async def mark(self) -> int:
+        """How many so far (a position to slice `queries` from)."""
+        await asyncio.sleep(0)  # loggers are called soon after each query, not during it
+        return len(self.queries)
+
+    async def take(self) -> list[str]:
+        """The statements since the last take, and forget them."""
+        await asyncio.sleep(0)
+        taken, self.queries = self.queries, []
+        return taken

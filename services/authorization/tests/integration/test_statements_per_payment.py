@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
-from asyncpg.connection import LoggedQuery
 from pydantic import BaseModel
 
 from authorization.adapters.issuer_simulator import IssuerSimulator
@@ -31,7 +30,7 @@ from sanalpos_common.schemas.events import (
     ReviewDecision,
     ReviewResolved,
 )
-from sanalpos_common.testing import wait_for
+from sanalpos_common.testing import StatementLog, wait_for
 
 from .conftest import LIMIT_MAJOR, MERCHANT, Lifecycle, fresh_pan
 
@@ -40,12 +39,6 @@ SALE_STATEMENTS = 7
 row, outbox (authorized + captured), COMMIT."""
 DECLINE_STATEMENTS = 6
 """A fraud decline or a hold for review: no issuer statement."""
-ASYNCPG_INTROSPECTION = (
-    "WITH RECURSIVE typeinfo_tree",
-    "SELECT current_setting('jit')",
-    "SELECT set_config('jit'",
-)
-"""asyncpg's type introspection, once per new connection and type, not per payment."""
 
 
 @dataclass
@@ -53,33 +46,27 @@ class CountingPool:
     """A pool whose every borrowed connection reports each statement it sends."""
 
     pool: asyncpg.Pool
-    statements: list[str] = field(default_factory=list)
-
-    def _log(self, query: LoggedQuery) -> None:
-        statement = " ".join(query.query.split())
-        if not statement.startswith(ASYNCPG_INTROSPECTION):
-            self.statements.append(statement)
+    log: StatementLog = field(default_factory=StatementLog)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
         async with self.pool.acquire() as conn:
-            conn.add_query_logger(self._log)
+            conn.add_query_logger(self.log)
             try:
                 yield conn
             finally:
-                conn.remove_query_logger(self._log)
+                conn.remove_query_logger(self.log)
 
     async def count(
         self, lifecycle: Lifecycle, payload: BaseModel, topic: str = topics.PAYMENT_SCORED
     ) -> list[str]:
         """The statements that handling `payload` once (as the consumer does) costs."""
-        self.statements.clear()
+        await self.log.take()
         payment_id = payload.payment_id  # type: ignore[attr-defined]
         envelope = new_envelope(topic, payload, correlation_id=payment_id, producer="test")
         pool = cast(asyncpg.Pool, self)
         await idempotent(pool, "authorization", lifecycle.handlers.table())(topic, envelope)
-        await asyncio.sleep(0)  # the logger's callbacks run on the next loop turn
-        return list(self.statements)
+        return await self.log.take()
 
 
 def _fails(statements: list[str], bound: int) -> str:

@@ -19,6 +19,7 @@ from intake.service_layer.consumed import CONSUMER_HANDLERS
 from sanalpos_common import topics
 from sanalpos_common.messaging.idempotent import idempotent
 from sanalpos_common.settings import DEV_ADMIN_TOKEN
+from sanalpos_common.testing import StatementLog
 
 from .conftest import authorized, captured, http_client, outcome, private_intake
 
@@ -27,28 +28,13 @@ CREATE_AT_MOST = 7
 OUTCOME_AT_MOST = 5
 
 
-class Statements:
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, record: Any) -> None:
-        self.seen.append(record.query)
-
-    def take(self) -> list[str]:
-        taken, self.seen = self.seen, []
-        return taken
-
-
 @pytest.fixture
-async def counted(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Any, Statements]]:
-    statements = Statements()
+async def counted(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Any, StatementLog]]:
+    statements = StatementLog()
     create_pool = asyncpg.create_pool
 
     def counting_pool(*args: Any, **kwargs: Any) -> Any:
-        async def log_queries(conn: asyncpg.Connection) -> None:
-            conn.add_query_logger(statements)
-
-        return create_pool(*args, init=log_queries, **kwargs)
+        return create_pool(*args, **{**kwargs, "init": statements.attach})
 
     monkeypatch.setattr(asyncpg, "create_pool", counting_pool)
     async with private_intake() as platform:
@@ -57,7 +43,7 @@ async def counted(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Any, S
 
 
 async def test_a_sale_costs_a_bounded_number_of_statements(
-    counted: tuple[Any, Statements],
+    counted: tuple[Any, StatementLog],
 ) -> None:
     platform, statements = counted
     async with http_client(platform) as client:
@@ -88,20 +74,20 @@ async def test_a_sale_costs_a_bounded_number_of_statements(
                     topics.PAYMENT_AUTHORIZED, authorized(payment_id, merchant["id"], 1000, True)
                 ),
             )
-            on_authorized = statements.take()
+            on_authorized = await statements.take()
             await consumer(
                 topics.PAYMENT_CAPTURED,
                 outcome(topics.PAYMENT_CAPTURED, captured(payment_id, merchant["id"], 1000)),
             )
-            return on_authorized, statements.take()
+            return on_authorized, await statements.take()
 
         # Warm-up: the API key is cached after its first use, and asyncpg reads a type's
         # codec once per connection.
         for _ in range(3):
             await outcomes(await sale())
-        statements.take()
+        await statements.take()
         payment_id = await sale()
-        create = statements.take()
+        create = await statements.take()
         on_authorized, on_captured = await outcomes(payment_id)
 
         shown = await client.get(f"/v1/payments/{payment_id}", headers=auth)

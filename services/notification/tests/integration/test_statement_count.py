@@ -6,20 +6,18 @@ common path fails here."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from typing import Any
 
-import asyncpg
 import pytest
 from pydantic import BaseModel
 
 from notification.bootstrap import consumer_handler, endpoint_secrets
 from notification.service_layer.payment_events import PaymentEventHandler
 from sanalpos_common import topics
-from sanalpos_common.db import _reset_on_release
+from sanalpos_common.db import create_pool
 from sanalpos_common.schemas.codec import new_envelope
 from sanalpos_common.schemas.envelope import Envelope
 from sanalpos_common.schemas.events import (
@@ -31,37 +29,16 @@ from sanalpos_common.schemas.events import (
     Shopper,
     correlation_id_of,
 )
+from sanalpos_common.testing import StatementLog
 
 from .conftest import Receiver, Service
 
 
-class Statements:
-    """Every statement the pool's connections send (a query logger on each)."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-
-    def __call__(self, record: asyncpg.connection.LoggedQuery) -> None:
-        self.queries.append(" ".join(record.query.split()))
-
-    async def mark(self) -> int:
-        await asyncio.sleep(0)  # loggers are called soon after each query, not during it
-        return len(self.queries)
-
-
 @pytest.fixture
-async def counted(service: Service) -> AsyncIterator[tuple[PaymentEventHandler, Statements]]:
-    statements = Statements()
-
-    async def init(conn: asyncpg.Connection) -> None:
-        conn.add_query_logger(statements)
-
+async def counted(service: Service) -> AsyncIterator[tuple[PaymentEventHandler, StatementLog]]:
+    statements = StatementLog()
     dsn = service.settings.database_url.get_secret_value()
-    # the service's pool releases connections without asyncpg's reset query: so does this one
-    pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=1, init=init, reset=_reset_on_release
-    )
-    assert pool is not None
+    pool = await create_pool(dsn, min_size=1, max_size=1, init=statements.attach)
     try:
         secrets = endpoint_secrets(service.settings)
         yield consumer_handler(pool, service.settings, secrets), statements
@@ -140,7 +117,7 @@ async def _merchant_with_endpoint(
 
 
 async def _costs(
-    handle: PaymentEventHandler, statements: Statements, events: list[tuple[str, Envelope[Any]]]
+    handle: PaymentEventHandler, statements: StatementLog, events: list[tuple[str, Envelope[Any]]]
 ) -> list[int]:
     costs = []
     for topic, envelope in events:
@@ -151,7 +128,7 @@ async def _costs(
 
 
 async def test_a_sale_with_capture_costs_five_statements(
-    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, Statements]
+    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, StatementLog]
 ) -> None:
     handle, statements = counted
     merchant = await _merchant_with_endpoint(service, receiver, handle)
@@ -181,7 +158,7 @@ async def test_a_sale_with_capture_costs_five_statements(
 
 
 async def test_a_sale_told_to_nobody_costs_five_statements_too(
-    counted: tuple[PaymentEventHandler, Statements], service: Service
+    counted: tuple[PaymentEventHandler, StatementLog], service: Service
 ) -> None:
     """No endpoint, no shopper email (most payments of the benchmark): the outcomes still
     write their inbox rows, so a redelivery changes nothing even if an endpoint is
@@ -200,7 +177,7 @@ async def test_a_sale_told_to_nobody_costs_five_statements_too(
 
 
 async def test_a_redelivered_outcome_writes_nothing_more(
-    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, Statements]
+    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, StatementLog]
 ) -> None:
     handle, statements = counted
     merchant = await _merchant_with_endpoint(service, receiver, handle)
@@ -219,7 +196,7 @@ async def test_a_redelivered_outcome_writes_nothing_more(
 
 
 async def test_an_outcome_read_before_its_payment_is_told_when_the_payment_arrives(
-    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, Statements]
+    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, StatementLog]
 ) -> None:
     handle, _ = counted
     merchant = await _merchant_with_endpoint(service, receiver, handle)
@@ -245,7 +222,7 @@ async def test_an_outcome_read_before_its_payment_is_told_when_the_payment_arriv
 
 
 async def test_a_batch_of_payment_events_is_applied_in_order_and_a_copy_once(
-    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, Statements]
+    service: Service, receiver: Receiver, counted: tuple[PaymentEventHandler, StatementLog]
 ) -> None:
     handle, _ = counted
     merchant = await _merchant_with_endpoint(service, receiver, handle)

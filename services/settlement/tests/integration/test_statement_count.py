@@ -4,7 +4,6 @@ an upper bound: a change that adds a statement to the common path fails here."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import time
@@ -13,10 +12,11 @@ import asyncpg
 import pytest
 
 from sanalpos_common import topics
-from sanalpos_common.db import _reset_on_release
+from sanalpos_common.db import create_pool
 from sanalpos_common.messaging import idempotent
 from sanalpos_common.messaging.idempotent import IdempotentHandler
 from sanalpos_common.schemas.events import MerchantUpdated, PaymentCaptured, PaymentVoided
+from sanalpos_common.testing import StatementLog
 from settlement.adapters.repositories import PostgresRepositories
 from settlement.bootstrap import CONSUMER
 from settlement.service_layer.handlers import SettlementHandlers
@@ -26,33 +26,10 @@ from .conftest import envelope, utc
 AT = utc(2026, 3, 2, 10, 0)
 
 
-class Statements:
-    """Every statement the pool's connections send (a query logger on each); executemany
-    counts once, as it is one round trip."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-
-    def __call__(self, record: asyncpg.connection.LoggedQuery) -> None:
-        self.queries.append(" ".join(record.query.split()))
-
-    async def count(self) -> int:
-        await asyncio.sleep(0)  # loggers are called soon after each query, not during it
-        return len(self.queries)
-
-
 @pytest.fixture
-async def counted(schema_dsn: str) -> AsyncIterator[tuple[IdempotentHandler, Statements]]:
-    statements = Statements()
-
-    async def init(conn: asyncpg.Connection) -> None:
-        conn.add_query_logger(statements)
-
-    # the service's pool releases connections without asyncpg's reset query: so does this one
-    pool = await asyncpg.create_pool(
-        schema_dsn, min_size=1, max_size=1, init=init, reset=_reset_on_release
-    )
-    assert pool is not None
+async def counted(schema_dsn: str) -> AsyncIterator[tuple[IdempotentHandler, StatementLog]]:
+    statements = StatementLog()
+    pool = await create_pool(schema_dsn, min_size=1, max_size=1, init=statements.attach)
     try:
         handler = idempotent(pool, CONSUMER, SettlementHandlers(PostgresRepositories()).table())
         yield handler, statements
@@ -97,12 +74,12 @@ async def _merchant(handle: IdempotentHandler) -> str:
 
 
 async def test_a_capture_into_an_open_batch_costs_five_statements(
-    counted: tuple[IdempotentHandler, Statements], pool: asyncpg.Pool
+    counted: tuple[IdempotentHandler, StatementLog], pool: asyncpg.Pool
 ) -> None:
     handle, statements = counted
     merchant_id = await _merchant(handle)
     await _capture(handle, merchant_id)  # opens the day's batch, and warms the statements
-    before = await statements.count()
+    before = await statements.mark()
     payment_id = await _capture(handle, merchant_id)
     spent = statements.queries[before:]
     # BEGIN, inbox, booked-and-profile, the booking, COMMIT
@@ -120,13 +97,13 @@ async def test_a_capture_into_an_open_batch_costs_five_statements(
 
 
 async def test_the_days_first_capture_opens_its_batch_in_two_more(
-    counted: tuple[IdempotentHandler, Statements],
+    counted: tuple[IdempotentHandler, StatementLog],
 ) -> None:
     handle, statements = counted
     merchant_id = await _merchant(handle)
     await _capture(handle, merchant_id)  # warms the statements (another merchant's batch)
     other = await _merchant(handle)
-    before = await statements.count()
+    before = await statements.mark()
     await _capture(handle, other)
     spent = statements.queries[before:]
     # + the booking that finds no open batch, and the batch's insert
@@ -134,14 +111,14 @@ async def test_the_days_first_capture_opens_its_batch_in_two_more(
 
 
 async def test_a_redelivered_capture_costs_the_inbox_only_and_books_nothing(
-    counted: tuple[IdempotentHandler, Statements], pool: asyncpg.Pool
+    counted: tuple[IdempotentHandler, StatementLog], pool: asyncpg.Pool
 ) -> None:
     handle, statements = counted
     merchant_id = await _merchant(handle)
     payment_id = uuid.uuid4()
     event = envelope(topics.PAYMENT_CAPTURED, _captured(merchant_id, payment_id), AT, payment_id)
     await handle(topics.PAYMENT_CAPTURED, event)
-    before = await statements.count()
+    before = await statements.mark()
     await handle(topics.PAYMENT_CAPTURED, event)
     assert len(statements.queries[before:]) <= 3  # BEGIN, inbox (a duplicate), COMMIT
     # a new message for the same capture: the booked check stops it before any write
@@ -154,7 +131,7 @@ async def test_a_redelivered_capture_costs_the_inbox_only_and_books_nothing(
 
 
 async def test_a_void_read_before_its_capture_is_taken_by_the_booking(
-    counted: tuple[IdempotentHandler, Statements], pool: asyncpg.Pool
+    counted: tuple[IdempotentHandler, StatementLog], pool: asyncpg.Pool
 ) -> None:
     handle, _ = counted
     merchant_id = await _merchant(handle)

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from intake.adapters.merchants import MerchantStore
 from intake.service_layer.problems import FieldError, ProblemDetails, Refused
 from sanalpos_common.db import Connection, UnitOfWork
 from sanalpos_common.schemas.envelope import Envelope
@@ -60,13 +61,9 @@ async def check_convertible(
     merchant refuses such payments; a currency settled in itself costs one small query, or
     none when the caller read the merchant already (`merchant`: settlement_currency,
     choices, fx_no_rate, as MerchantStore.payment_settings reads them)."""
-    row = merchant
-    if row is None:
-        row = await db.fetchrow(
-            "SELECT settlement_currency, currency_settlement::text AS choices, fx_no_rate "
-            "FROM merchants WHERE id = $1",
-            merchant_id,
-        )
+    row = (
+        merchant if merchant is not None else await MerchantStore(db).payment_settings(merchant_id)
+    )
     if row is None or row["fx_no_rate"] != "refuse":
         return
     target = row["settlement_currency"].strip()

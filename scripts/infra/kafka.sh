@@ -28,6 +28,11 @@ KAFKA_READY="$KAFKA_HOME/ready.pid"          # pid of the broker that `wait` saw
 KAFKA_WAIT_TIMEOUT="${SANALPOS_KAFKA_WAIT_TIMEOUT:-90}"
 KAFKA_STOP_TIMEOUT=30
 KAFKA_READY_PATTERN='Kafka Server started'
+# JVM options, overridable with SANALPOS_KAFKA_JVM_OPTS. TieredStopAtLevel=1 keeps the JIT at
+# its quick tier: a local broker lives for minutes to hours, and on 2 cores the optimising
+# compiler's own CPU (~110 ms/s under load in the first minutes) cost more than it saved
+# (docs/performance.md, "The local broker's JIT").
+KAFKA_JVM_OPTS="${SANALPOS_KAFKA_JVM_OPTS:--Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1}"
 
 usage() {
     echo "usage: $0 {install|start|stop|status|wait}" >&2
@@ -179,7 +184,8 @@ cmd_start() {
     # setsid: own session, so a Ctrl-C in the calling terminal does not reach the broker.
     (
         cd "$KAFKA_HOME"
-        exec setsid nohup java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        # shellcheck disable=SC2086 # word splitting of the option list is intended
+        exec setsid nohup java $KAFKA_JVM_OPTS \
             -Djava.awt.headless=true \
             -Dkafka.logs.dir="$SANALPOS_LOG_DIR" \
             -Dlog4j2.configurationFile="$KAFKA_LOG4J" \

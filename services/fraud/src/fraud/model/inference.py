@@ -16,14 +16,17 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 
 from fraud.domain.features import CATEGORIES, FEATURE_NAMES
 from fraud.model.artifact import Artifact, ArtifactError, load_artifact
 from fraud.model.combine import REASON_MIN_P
 from fraud.model.features import vector
+from fraud.model.lightgbm_import import sklearn_hidden
 from fraud.model.score import ModelScore
+
+with sklearn_hidden():
+    import lightgbm as lgb
 
 SHIPPED_ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "fraud-model.json"
 """Trained on sparkov_dev.csv (docs/fraud-model.md); FRAUD_MODEL_PATH overrides it."""

@@ -97,8 +97,10 @@ class Stack:
     def start(self) -> None:
         self.started_infra = not self.infra_running()
         print("starting the system for the replay ...", flush=True)
-        self.stack.up()
+        # Before up(): a start that fails half-way (a service never ready) is stopped too,
+        # instead of leaving services consuming the shared topics after this script exits.
         self.started_services = True
+        self.stack.up()
 
     def stop(self) -> None:
         if self.started_services:
@@ -488,12 +490,12 @@ def main(argv: list[str] | None = None) -> int:
 
     labeled = read_csv(data, limit=args.limit)
     stack = Stack(load_stack(), state_dir=fresh_state)
-    if not stack.all_ready():
-        stack.start()
-    elif fresh_state is not None:
-        shutil.rmtree(fresh_state, ignore_errors=True)
     replay = Replay(rows=labeled.rows, salt=secrets.token_hex(3))
     try:
+        if not stack.all_ready():
+            stack.start()
+        elif fresh_state is not None:
+            shutil.rmtree(fresh_state, ignore_errors=True)
         bootstrap = stack.stack.infra_env()["KAFKA_BOOTSTRAP_SERVERS"]
         asyncio.run(run_replay(stack, replay, bootstrap, args.concurrency, args.timeout))
     finally:

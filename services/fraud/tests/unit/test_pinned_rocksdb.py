@@ -10,9 +10,10 @@ from faust.types import TP
 
 from fraud.adapters.feature_table import PartitionedTable
 from fraud.adapters.pinned_rocksdb import (
+    APP_MARKER,
     CLUSTER_MARKER,
     PinnedPartitionRocksDBStore,
-    forget_other_clusters_state,
+    forget_foreign_tables,
 )
 
 
@@ -56,21 +57,41 @@ def test_a_new_process_reads_what_the_last_one_wrote(tmp_path: Path) -> None:
 
 def test_tables_of_another_cluster_are_dropped(tmp_path: Path) -> None:
     datadir = tmp_path / "faust"
-    assert forget_other_clusters_state(datadir, "cluster-a") is False, "nothing to remove"
+    assert forget_foreign_tables(datadir, "cluster-a", "app") is False, "nothing to remove"
     tables = datadir / "v1" / "tables"
     (tables / "features-0.db").mkdir(parents=True)
     (datadir / "service.log").write_text("not faust's")
-    assert forget_other_clusters_state(datadir, "cluster-a") is False, "same cluster: kept"
+    assert forget_foreign_tables(datadir, "cluster-a", "app") is False, "same cluster: kept"
     assert (tables / "features-0.db").exists()
 
-    assert forget_other_clusters_state(datadir, "cluster-b") is True
+    assert forget_foreign_tables(datadir, "cluster-b", "app") is True
     assert not tables.exists()
     assert (datadir / "service.log").read_text() == "not faust's", "only faust's tables go"
     assert (datadir / CLUSTER_MARKER).read_text().strip() == "cluster-b"
 
 
-def test_tables_without_marker_are_not_trusted(tmp_path: Path) -> None:
-    """Tables written before the marker existed cannot be tied to a cluster."""
+def test_tables_of_another_app_id_are_dropped(tmp_path: Path) -> None:
+    """The databases' paths name the table, not the app: under a new app id (another
+    changelog topic) their offsets would point past the new changelog's end."""
+    tables = tmp_path / "v1" / "tables"
+    assert forget_foreign_tables(tmp_path, "cluster-a", "sanalpos-fraud") is False
+    (tables / "features-0.db").mkdir(parents=True)
+    assert forget_foreign_tables(tmp_path, "cluster-a", "sanalpos-fraud") is False
+    assert (tables / "features-0.db").exists()
+
+    assert forget_foreign_tables(tmp_path, "cluster-a", "sanalpos-fraud-eval-1a3a41") is True
+    assert not tables.exists()
+    assert (tmp_path / APP_MARKER).read_text().strip() == "sanalpos-fraud-eval-1a3a41"
+    assert (tmp_path / CLUSTER_MARKER).read_text().strip() == "cluster-a"
+
+
+def test_tables_without_both_markers_are_not_trusted(tmp_path: Path) -> None:
+    """Tables written before the markers existed cannot be tied to a cluster and an app."""
     (tmp_path / "v1" / "tables").mkdir(parents=True)
-    assert forget_other_clusters_state(tmp_path, "cluster-a") is True
+    assert forget_foreign_tables(tmp_path, "cluster-a", "app") is True
+    assert not (tmp_path / "v1" / "tables").exists()
+
+    (tmp_path / "v1" / "tables").mkdir(parents=True)
+    (tmp_path / APP_MARKER).unlink()  # a data dir from before the app id marker
+    assert forget_foreign_tables(tmp_path, "cluster-a", "app") is True
     assert not (tmp_path / "v1" / "tables").exists()

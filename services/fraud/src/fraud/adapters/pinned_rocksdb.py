@@ -62,6 +62,7 @@ def is_rocksdb(url: Any) -> bool:
 
 
 CLUSTER_MARKER = "kafka-cluster-id"
+APP_MARKER = "faust-app-id"
 
 
 async def kafka_cluster_id(bootstrap_servers: str) -> str:
@@ -78,21 +79,28 @@ async def kafka_cluster_id(bootstrap_servers: str) -> str:
     return str(cluster["cluster_id"])
 
 
-def forget_other_clusters_state(datadir: Path, cluster_id: str) -> bool:
-    """Drop faust's table databases when they mirror changelogs of another Kafka cluster.
+def forget_foreign_tables(datadir: Path, cluster_id: str, app_id: str) -> bool:
+    """Drop faust's table databases when they mirror changelogs this app does not read: those
+    of another Kafka cluster (or a wiped one), or of another faust app id.
 
-    Each partition's database keeps the changelog offset it has read up to. Against a new
-    cluster (or a wiped one) those offsets point past the end, so faust would keep the old
-    values and skip the new records. Only faust's `v<version>/tables` folders are removed,
-    never anything else in the directory. Returns whether anything was removed.
+    Each partition's database keeps the changelog offset it has read up to, and its path
+    names only the table, not the app. Against a new cluster, or under a new app id (whose
+    changelog topic is another one), those offsets point past the end: faust would keep the
+    old values and skip the new records, or refuse to start (ConsistencyError). Only faust's
+    `v<version>/tables` folders are removed, never anything else in the directory. Tables
+    without both markers cannot be tied to a cluster and an app, and are dropped too. Returns
+    whether anything was removed.
     """
-    marker = datadir / CLUSTER_MARKER
-    known = marker.read_text().strip() if marker.exists() else None
-    if known == cluster_id:
+    cluster_marker, app_marker = datadir / CLUSTER_MARKER, datadir / APP_MARKER
+    known = tuple(
+        m.read_text().strip() if m.exists() else None for m in (cluster_marker, app_marker)
+    )
+    if known == (cluster_id, app_id):
         return False
     stale = sorted(datadir.glob("v*/tables")) if datadir.exists() else []
     for tables in stale:
         shutil.rmtree(tables)
     datadir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(cluster_id + "\n")
+    cluster_marker.write_text(cluster_id + "\n")
+    app_marker.write_text(app_id + "\n")
     return bool(stale)

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from fraud.adapters.deadletter import FaustDeadLetters
 from fraud.adapters.lag import GroupLagProbe
-from fraud.adapters.pinned_rocksdb import forget_other_clusters_state, is_rocksdb, kafka_cluster_id
+from fraud.adapters.pinned_rocksdb import forget_foreign_tables, is_rocksdb, kafka_cluster_id
 from fraud.config import FraudSettings
 from fraud.entrypoints.scoring_agent import ScoringAgent
 from fraud.entrypoints.stream_progress import StreamProgress
@@ -121,11 +121,12 @@ class FraudStream:
 
     async def _check_datadir(self) -> None:
         cluster_id = await kafka_cluster_id(self.settings.kafka_bootstrap_servers)
-        if forget_other_clusters_state(self.settings.faust_data_dir(), cluster_id):
+        datadir = self.settings.faust_data_dir()
+        if forget_foreign_tables(datadir, cluster_id, self.settings.faust_app_id):
             log.warning(
-                "faust data dir %s held another Kafka cluster's tables: emptied, recovering "
-                "from the changelogs",
-                self.settings.faust_data_dir(),
+                "faust data dir %s held tables of another Kafka cluster or faust app id: "
+                "emptied, recovering from the changelogs",
+                datadir,
             )
 
     async def _stop_app(self, app: faust.App, starting: asyncio.Future[None]) -> None:

@@ -9,6 +9,13 @@ One relay per database publishes at a time: with several replicas or worker proc
 relays taking different rows of one payment could publish them out of order. Each relay
 asks for a session advisory lock on its listening connection and stands by until it has it
 (the lock goes with the connection, so a relay that dies hands over at once).
+
+The leader reads and marks its batches on that same connection, with `synchronous_commit`
+off: marking a row sent is the only thing it commits, and a mark lost in a database crash
+sends the row again, which every consumer's inbox drops, as after a crash between the send
+and the mark. So the mark does not wait for the WAL flush, and no pool connection is taken
+per wake-up. If that connection is lost, the leader lock is gone with it: the relay stops
+(its supervisor starts it again) instead of publishing without the lock.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 
-from sanalpos_common.db import OUTBOX_CHANNEL, keeps_session_state
+from sanalpos_common.db import OUTBOX_CHANNEL, Connection, keeps_session_state
 from sanalpos_common.messaging.producer import FATAL_PRODUCER_ERRORS
 from sanalpos_common.observability import Metrics, redact
 
@@ -64,6 +71,8 @@ class OutboxRelay:
     last_success_monotonic: float | None = None
     poisoned_rows: int = 0
     """Poisoned rows in the table at the last `pending()` (they wait for an operator)."""
+    _leader_conn: Connection | None = None
+    """The listening connection once it holds the leader lock; batches run on it."""
 
     def stop(self) -> None:
         self._stopping = True
@@ -83,7 +92,11 @@ class OutboxRelay:
                 self.standing_by = True
                 await self._sleep_until_notified(self.standby_poll_s)
             self.standing_by = False
+            await listener.execute("SET synchronous_commit = off")  # the marks only: see above
+            self._leader_conn = listener
             while not self._stopping:
+                if listener.is_closed():
+                    raise ConnectionError("outbox relay lost its connection and the leader lock")
                 try:
                     published = await self.publish_pending()
                 except (
@@ -98,6 +111,7 @@ class OutboxRelay:
                 if published < self.batch_size:
                     await self._sleep_until_notified()
         finally:
+            self._leader_conn = None
             with contextlib.suppress(Exception):
                 await listener.remove_listener(OUTBOX_CHANNEL, self._notified)
             await self.pool.release(listener)
@@ -119,40 +133,43 @@ class OutboxRelay:
         of four (BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT) on every wake-up. A crash
         between the send and the mark sends the batch again, as a rolled-back transaction
         did; every consumer's inbox drops the copy."""
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT id, topic, message_key, payload, headers FROM outbox "
-                "WHERE published_at IS NULL AND poisoned_at IS NULL "
-                "ORDER BY id LIMIT $1",
-                self.batch_size,
-            )
-            if not rows:
-                self.last_success_monotonic = asyncio.get_running_loop().time()
-                return 0
-            generation = getattr(self.producer, "generation", 0)
-            try:
-                async with asyncio.timeout(self.send_timeout_s):
-                    published, poisoned = await self._send_all(rows)
-            except FATAL_PRODUCER_ERRORS as exc:
-                # Nothing is marked sent: the next round sends the batch again, with a fresh
-                # producer. Rows Kafka did get arrive twice; every consumer's inbox drops the
-                # copy.
-                log.warning(
-                    "outbox batch of %d not acknowledged (%s)", len(rows), type(exc).__name__
-                )
-                replace = getattr(self.producer, "replace", None)
-                if replace is not None:
-                    await replace(generation, exc)
-                raise
-            await conn.execute(
-                "UPDATE outbox o SET "
-                "published_at = CASE WHEN x.reason IS NULL THEN now() END, "
-                "poisoned_at = CASE WHEN x.reason IS NOT NULL THEN now() END, "
-                "poison_reason = x.reason "
-                "FROM unnest($1::bigint[], $2::text[]) AS x(id, reason) WHERE o.id = x.id",
-                [row["id"] for row in published] + [row["id"] for row, _ in poisoned],
-                [None] * len(published) + [reason for _, reason in poisoned],
-            )
+        if self._leader_conn is not None:
+            return await self._publish_batch(self._leader_conn)
+        async with self.pool.acquire() as conn:  # called directly, not by a running leader
+            return await self._publish_batch(conn)
+
+    async def _publish_batch(self, conn: Connection) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, message_key, payload, headers FROM outbox "
+            "WHERE published_at IS NULL AND poisoned_at IS NULL "
+            "ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            self.last_success_monotonic = asyncio.get_running_loop().time()
+            return 0
+        generation = getattr(self.producer, "generation", 0)
+        try:
+            async with asyncio.timeout(self.send_timeout_s):
+                published, poisoned = await self._send_all(rows)
+        except FATAL_PRODUCER_ERRORS as exc:
+            # Nothing is marked sent: the next round sends the batch again, with a fresh
+            # producer. Rows Kafka did get arrive twice; every consumer's inbox drops the
+            # copy.
+            log.warning("outbox batch of %d not acknowledged (%s)", len(rows), type(exc).__name__)
+            replace = getattr(self.producer, "replace", None)
+            if replace is not None:
+                await replace(generation, exc)
+            raise
+        await conn.execute(
+            "UPDATE outbox o SET "
+            "published_at = CASE WHEN x.reason IS NULL THEN now() END, "
+            "poisoned_at = CASE WHEN x.reason IS NOT NULL THEN now() END, "
+            "poison_reason = x.reason "
+            "FROM unnest($1::bigint[], $2::text[]) AS x(id, reason) WHERE o.id = x.id",
+            [row["id"] for row in published] + [row["id"] for row, _ in poisoned],
+            [None] * len(published) + [reason for _, reason in poisoned],
+        )
         self.metrics.outbox_published.inc(len(published))
         for row, reason in poisoned:
             self._alert_poisoned(row, reason)

@@ -91,6 +91,7 @@ async def test_the_leader_needs_no_connection_but_its_own(pool: asyncpg.Pool) ->
         assert last.startswith(("SELECT id, topic", "UPDATE outbox"))
     finally:
         relay.stop()
+        run.cancel()  # a relay waiting for a second pool connection would never stop
         await asyncio.gather(run, return_exceptions=True)
         await producer.stop()
         await single.close()

@@ -71,8 +71,6 @@ class OutboxRelay:
     last_success_monotonic: float | None = None
     poisoned_rows: int = 0
     """Poisoned rows in the table at the last `pending()` (they wait for an operator)."""
-    _leader_conn: Connection | None = None
-    """The listening connection once it holds the leader lock; batches run on it."""
 
     def stop(self) -> None:
         self._stopping = True
@@ -93,12 +91,11 @@ class OutboxRelay:
                 await self._sleep_until_notified(self.standby_poll_s)
             self.standing_by = False
             await listener.execute("SET synchronous_commit = off")  # the marks only: see above
-            self._leader_conn = listener
             while not self._stopping:
                 if listener.is_closed():
                     raise ConnectionError("outbox relay lost its connection and the leader lock")
                 try:
-                    published = await self.publish_pending()
+                    published = await self.publish_pending(listener)
                 except (
                     OSError,
                     KafkaError,
@@ -111,7 +108,6 @@ class OutboxRelay:
                 if published < self.batch_size:
                     await self._sleep_until_notified()
         finally:
-            self._leader_conn = None
             with contextlib.suppress(Exception):
                 await listener.remove_listener(OUTBOX_CHANNEL, self._notified)
             await self.pool.release(listener)
@@ -124,21 +120,16 @@ class OutboxRelay:
             await asyncio.wait_for(self._wakeup.wait(), timeout=timeout_s or self.idle_poll_s)
         self._wakeup.clear()
 
-    async def publish_pending(self) -> int:
-        """Publish one batch. Sent rows are marked only after Kafka acknowledged them all;
-        rows that can never be published are poisoned in the same statement.
+    async def publish_pending(self, conn: Connection) -> int:
+        """Publish one batch on the leader's own connection. Sent rows are marked only after
+        Kafka acknowledged them all; rows that can never be published are poisoned in the
+        same statement.
 
         No transaction and no row locks: only the leader (the advisory lock above) publishes,
         so reading the batch and marking it are two plain statements, two round trips instead
         of four (BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT) on every wake-up. A crash
         between the send and the mark sends the batch again, as a rolled-back transaction
         did; every consumer's inbox drops the copy."""
-        if self._leader_conn is not None:
-            return await self._publish_batch(self._leader_conn)
-        async with self.pool.acquire() as conn:  # called directly, not by a running leader
-            return await self._publish_batch(conn)
-
-    async def _publish_batch(self, conn: Connection) -> int:
         rows = await conn.fetch(
             "SELECT id, topic, message_key, payload, headers FROM outbox "
             "WHERE published_at IS NULL AND poisoned_at IS NULL "

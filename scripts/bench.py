@@ -13,6 +13,8 @@ with the raw JSON and a PNG under .state/bench/<timestamp>/. Asserts nothing.
 
     python scripts/bench.py [--steps 25,50,100,...] [--step-seconds 12]
     python scripts/bench.py profile --service intake --seconds 20 --rate 50   (py-spy)
+    python scripts/bench.py cpu --rate 25 --seconds 30               (CPU per component)
+    python scripts/bench.py latency --rate 30 --seconds 20 --rounds 2  (with/without Prefer: wait)
 """
 
 from __future__ import annotations
@@ -403,11 +405,40 @@ async def cpu_probe(args: argparse.Namespace) -> None:
     print(f"   {'total':<32} {total / wall:>8.1f} {per}")
 
 
+async def latency_probe(args: argparse.Namespace) -> None:
+    """Latency at one fixed rate, steps without and with `Prefer: wait` taking turns: the quick
+    check of the synchronous answer between two changes."""
+    bench = Bench(args)
+    await bench.watcher.start()
+    try:
+        async with HttpEntry(intake_url(), DEMO_API_KEY) as http:
+            await bench.step(http, 10, 2)  # warm-up
+            print(
+                f"{'step':<10} {'to outcome p50/p99':>20} {'to captured p50/p99':>20}"
+                f" {'response p50/p99':>18} ms  answered"
+            )
+            for _ in range(args.rounds):
+                for wait_s in (None, args.wait):
+                    report, _ = await bench.step(http, args.rate, args.seconds, wait_s=wait_s)
+                    o, c, r = report["to_outcome"], report["to_captured"], report["response"]
+                    label = f"wait={wait_s}" if wait_s else "no wait"
+                    print(
+                        f"{label:<10} {o['p50_ms']:>9} / {o['p99_ms']:<8} {c['p50_ms']:>9} /"
+                        f" {c['p99_ms']:<8} {r['p50_ms']:>7} / {r['p99_ms']:<8}"
+                        f"    {report['accepted']}/{report['sent']}",
+                        flush=True,
+                    )
+    finally:
+        await bench.watcher.stop()
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "profile", "cpu"])
+    parser.add_argument(
+        "mode", nargs="?", default="bench", choices=["bench", "profile", "cpu", "latency"]
+    )
     parser.add_argument(
         "--steps",
         default="25,50,75,100,150,200,300,400,600,800",
@@ -426,7 +457,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--wait", type=int, default=5, help="N of Prefer: wait=N")
     parser.add_argument("--service", default="intake", help="profile: the service to record")
     parser.add_argument("--seconds", type=int, default=20, help="profile: seconds to record")
-    parser.add_argument("--rate", type=float, default=50.0, help="profile: offered payments/s")
+    parser.add_argument(
+        "--rate", type=float, default=50.0, help="profile, cpu, latency: offered payments/s"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="latency: pairs of steps")
     parser.add_argument(
         "--entry", choices=["http", "kafka"], default="http", help="cpu: the entry point"
     )
@@ -442,6 +476,9 @@ def main() -> None:
         return
     if args.mode == "cpu":
         asyncio.run(cpu_probe(args))
+        return
+    if args.mode == "latency":
+        asyncio.run(latency_probe(args))
         return
     report = asyncio.run(Bench(args).run())
     out = ROOT / ".state" / "bench" / time.strftime("%Y%m%d-%H%M%S")

@@ -21,11 +21,11 @@ from tests.integration.support import (
     ServiceProcess,
     WebhookReceiver,
     infra_env,
+    run_log_dir,
     start_groups_at_end,
     start_services,
     stop_containers,
     stop_services,
-    test_log_dir,
     wait_ready,
 )
 
@@ -50,7 +50,7 @@ def mail() -> Iterator[MailSink]:
 
 @pytest.fixture(scope="session")
 def services(endpoints: dict[str, str], mail: MailSink) -> Iterator[dict[str, ServiceProcess]]:
-    log_dir = test_log_dir()
+    log_dir = run_log_dir()
     asyncio.run(start_groups_at_end(endpoints["KAFKA_BOOTSTRAP_SERVERS"]))
     running = start_services({**endpoints, **mail.start()}, log_dir)
     try:

@@ -25,7 +25,7 @@ SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
 T = TypeVar("T")
 
 
-def test_log_dir() -> Path:
+def run_log_dir() -> Path:
     """Where the whole-system services log: inside this run's state folder, so concurrent runs
     with their own SANALPOS_STATE_DIR never share (or scan) each other's logs."""
     state = os.environ.get("SANALPOS_STATE_DIR")

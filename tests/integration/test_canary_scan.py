@@ -53,8 +53,8 @@ from tests.integration.support import (
     WebhookReceiver,
     eventually,
     pg_dump,
+    run_log_dir,
     statuses_with_batches_closing,
-    test_log_dir,
 )
 from tests.integration.test_end_to_end import auth
 from tests.unit.test_least_privilege import WITHOUT_KEYS, assert_cannot_decrypt
@@ -493,7 +493,7 @@ async def test_no_card_data_in_databases_topics_or_logs(
     for service in services.values():
         records += log_records(service.name, service.log_text())
     # *.jsonl: the spans every service exported (trace context and attributes too).
-    for path in sorted([*test_log_dir().glob("*.log"), *test_log_dir().glob("*.jsonl*")]):
+    for path in sorted([*run_log_dir().glob("*.log"), *run_log_dir().glob("*.jsonl*")]):
         if path not in {s.log_path for s in services.values()}:
             records += log_records(f"test-logs/{path.name}", path.read_text(errors="replace"))
     records += traffic.responses

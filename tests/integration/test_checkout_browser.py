@@ -32,7 +32,7 @@ from tests.integration.test_canary_scan import email_text
 from tests.integration.test_three_d_secure import CHALLENGE, CHALLENGE_FAILS
 
 DOC = ROOT / "docs" / "checkout.md"
-SHOTS = support.test_log_dir() / "checkout"
+SHOTS = support.run_log_dir() / "checkout"
 
 
 def documented_verifier() -> Any:

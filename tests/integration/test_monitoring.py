@@ -134,7 +134,7 @@ async def test_the_ops_page_shows_the_live_pipeline_in_a_browser(
     await every_target_up(prometheus, services)
     chromium = shutil.which("chromium")
     assert chromium, "chromium not found: run `bash scripts/infra/chromium.sh install`"
-    screenshot = support.test_log_dir() / "ops-page.png"
+    screenshot = support.run_log_dir() / "ops-page.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, headless=True)

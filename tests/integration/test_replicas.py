@@ -31,7 +31,7 @@ from tests.integration.support import (
     stop_services,
     wait_ready,
 )
-from tests.integration.support import test_log_dir as log_dir_of_the_run
+from tests.integration.support import run_log_dir as log_dir_of_the_run
 from tests.integration.test_end_to_end import approving_card, auth, payment_body
 
 WAVE = 20

@@ -18,7 +18,7 @@ from tests.integration import support
 from tests.integration.support import SERVICES, ServiceProcess, WebhookReceiver, eventually
 from tests.integration.test_end_to_end import approving_card, auth, payment_body
 
-TRACE_FILE = support.trace_file_of(support.test_log_dir())
+TRACE_FILE = support.trace_file_of(support.run_log_dir())
 
 
 def spans_of_payment(payment_id: str) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
 CARD_NUMBER = "4111111111111111"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
-# The whole-system tests' log folder (tests/integration/support.test_log_dir), not importable
+# The whole-system tests' log folder (tests/integration/support.run_log_dir), not importable
 # from a service's tests: inside this run's state folder.
 SHOTS = (
     Path(os.environ.get("SANALPOS_STATE_DIR") or Path(__file__).resolve().parents[4] / ".state")

@@ -15,9 +15,13 @@ from fraud.domain.features import (
     FeatureEngine,
     MemoryStore,
     Observation,
+    card_key,
     category_code,
+    category_key,
     haversine_km,
+    key_partition,
     replay,
+    shared_key,
 )
 from fraud.model.sparkov import luhn_check_digit, merchant_id, parse_row, replay_card_number
 
@@ -167,3 +171,9 @@ def test_sparkov_mapping() -> None:
     assert number != replay_card_number("377026671291680")
     assert luhn_check_digit(number[:-1]) == number[-1]
     assert luhn_check_digit("411111111111111") == "1"  # the published test card
+
+
+def test_a_key_names_the_partition_of_shared_state_but_not_of_a_card() -> None:
+    assert key_partition(shared_key("email", "a|b@example.com", 11)) == 11
+    assert key_partition(category_key(3, 0)) == 0
+    assert key_partition(card_key("fp|with|bars")) is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import faust
 from faust.types import TP
 
-from fraud.adapters.feature_table import PartitionedTable
+from fraud.adapters.feature_table import FeatureTable, PartitionedTable
 from fraud.adapters.pinned_rocksdb import (
     APP_MARKER,
     CLUSTER_MARKER,
@@ -37,6 +37,22 @@ def test_a_pinned_write_lands_in_that_partitions_database(tmp_path: Path) -> Non
     assert store["card|abc"] == {"n": 3}
     assert "card|abc" in store
     assert "card|other" not in store
+
+
+def test_a_feature_read_looks_only_in_the_partition_its_key_names(tmp_path: Path) -> None:
+    table = _table(tmp_path)
+    store = table.data
+    with table.writing_to(2):
+        store["ip|1.2.3.4|2"] = {"w": {"1": 5}}
+        store["card|abc"] = {"n": 3}
+    with table.writing_to(0):
+        store["ip|1.2.3.4|1"] = {"w": {"1": 9}}  # filed under a partition its name does not say
+    features = FeatureTable(table, partitions=3)
+    assert features.get("ip|1.2.3.4|2") == {"w": {"1": 5}}
+    assert features.get("ip|1.2.3.4|1") is None, "partition 1 was never this worker's"
+    assert features.get("card|abc") == {"n": 3}, "a card's key names no partition: searched"
+    assert features.get("category|7|0") is None
+    assert set(store._dbs) == {0, 2}, "a read opens no database of a partition not held"
 
 
 def test_a_new_process_reads_what_the_last_one_wrote(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from faust.types import StoreT
 from yarl import URL
 
 from fraud.adapters.pinned_rocksdb import PinnedPartitionRocksDBStore, is_rocksdb
-from fraud.domain.features import FeatureEngine, Observation
+from fraud.domain.features import FeatureEngine, Observation, key_partition
 
 
 class PartitionedTable(faust.Table):
@@ -41,6 +41,14 @@ class PartitionedTable(faust.Table):
             yield
         finally:
             self._explicit_partition = previous
+
+    def read(self, key: Any, partition: int | None) -> Any | None:
+        """`key`'s value read from `partition` alone when it is known (see
+        PinnedPartitionRocksDBStore.read), or None."""
+        store = self.data
+        if isinstance(store, PinnedPartitionRocksDBStore):
+            return store.read(key, partition)
+        return self.get(key)
 
     def partition_for_key(self, key: Any) -> int | None:
         if self._explicit_partition is not None:
@@ -78,7 +86,8 @@ class FeatureTable:
         self.partitions = partitions
 
     def get(self, key: str) -> Mapping[str, Any] | None:
-        value = self.table.get(key)
+        read = getattr(self.table, "read", None)
+        value = self.table.get(key) if read is None else read(key, key_partition(key))
         return value if value else None
 
     def write(self, values: Mapping[str, tuple[Mapping[str, Any], int]]) -> None:

@@ -45,6 +45,20 @@ class PinnedPartitionRocksDBStore(RocksDBStore):
         found = self._get_bucket_for_key(key)
         return None if found is None else found.value
 
+    def read(self, key: Any, partition: int | None) -> Any | None:
+        """The decoded value, or None: one lookup in `partition`'s database when the key's
+        partition is known (None when this worker does not hold that partition), otherwise
+        where the key index or the open databases have it. Mapping.get on the table costs
+        two lookups for a hit (`in`, then the item) and probes every open database for a
+        key of a partition it knows."""
+        encoded = self._encode_key(key)
+        if partition is None:
+            raw = self._get(encoded)
+        else:
+            db = self._dbs.get(partition)
+            raw = None if db is None else db.get(encoded)
+        return None if raw is None else self._decode_value(raw)
+
     def _contains(self, key: bytes) -> bool:
         return self._get(key) is not None
 

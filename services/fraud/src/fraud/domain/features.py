@@ -243,6 +243,14 @@ def category_key(code: int, partition: int) -> str:
     return f"category|{code}|{partition}"
 
 
+def key_partition(key: str) -> int | None:
+    """The stream partition a shared or category key names; None for a card's key (it lives
+    with its card's stream partition, which the key does not name)."""
+    if key.startswith("card|"):
+        return None
+    return int(key.rpartition("|")[2])
+
+
 class FeatureEngine:
     """Features of a payment from the running state, and the state update after it.
 

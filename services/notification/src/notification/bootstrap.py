@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import asyncpg
 
 from notification.adapters.endpoint_secrets import EndpointSecrets
+from notification.adapters.history_purge import HistoryPurge
 from notification.adapters.http_sender import HttpSender, build_client
 from notification.adapters.payment_events import PaymentEventStore
 from notification.adapters.repository import (
@@ -121,6 +123,12 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
     platform.runtime.add_loop("shopper-email", emails.run, emails.stop)
     platform.metrics.add_sampler(emails.sample)
     platform.health.add("email-worker", emails.readiness)
+
+    history = HistoryPurge(platform.pool, settings.history_retention_days)
+    history_stop = asyncio.Event()
+    platform.runtime.add_loop(
+        "history-purge", lambda: history.run_until(history_stop), history_stop.set
+    )
     return platform
 
 

@@ -76,6 +76,9 @@ class NotificationSettings(ServiceSettings):
     email_retry_max_attempts: int = Field(default=10, ge=1)
     email_waiting_retention_h: float = Field(default=192.0, gt=0)
     """An outcome whose payment.initiated has not arrived after this long is dropped."""
+    history_retention_days: float = Field(default=90.0, gt=0)
+    """Finished webhook deliveries and shopper emails (with their attempts) older than this
+    are deleted. At least the inbox retention (SANALPOS_INBOX_RETENTION_H)."""
 
     consumer_group: str | None = None
     """Kafka consumer group; defaults to the service name. Tests use a private one."""
@@ -85,6 +88,17 @@ class NotificationSettings(ServiceSettings):
         if self.webhook_allow_loopback and not self.is_development:
             raise ValueError(
                 "production start-up refused: webhook_allow_loopback is for development"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _history_outlives_the_inbox(self) -> Self:
+        # A purged delivery whose event can still be redelivered must meet its inbox row,
+        # or the webhook and the email would be sent again.
+        if self.history_retention_days * 24 < self.inbox_retention_hours:
+            raise ValueError(
+                f"NOTIFICATION_HISTORY_RETENTION_DAYS must be at least the inbox retention "
+                f"({self.inbox_retention_hours} hours): a redelivered event could be sent again"
             )
         return self
 

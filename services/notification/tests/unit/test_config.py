@@ -119,3 +119,13 @@ def test_production_refuses_smtp_credentials_in_clear(monkeypatch: pytest.Monkey
         NotificationSettings()
     monkeypatch.setenv("NOTIFICATION_SMTP_TLS", "tls")
     assert NotificationSettings().smtp_tls == "tls"
+
+
+def test_history_is_kept_at_least_as_long_as_the_inbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert NotificationSettings().history_retention_days == 90.0
+    monkeypatch.setenv("SANALPOS_INBOX_RETENTION_H", "240")
+    monkeypatch.setenv("NOTIFICATION_HISTORY_RETENTION_DAYS", "10")
+    assert NotificationSettings().history_retention_days == 10.0, "240 h is exactly 10 days"
+    monkeypatch.setenv("NOTIFICATION_HISTORY_RETENTION_DAYS", "9.5")
+    with pytest.raises(ValueError, match="at least the inbox retention"):
+        NotificationSettings()

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 
 from notification.adapters.endpoint_secrets import EndpointSecrets
-from notification.adapters.history_purge import HistoryPurge
+from notification.adapters.history_purge import HistoryPurge, purged_counter
 from notification.adapters.http_sender import HttpSender, build_client
 from notification.adapters.payment_events import PaymentEventStore
 from notification.adapters.repository import (
@@ -124,7 +124,11 @@ async def bootstrap(settings: NotificationSettings | None = None) -> Platform:
     platform.metrics.add_sampler(emails.sample)
     platform.health.add("email-worker", emails.readiness)
 
-    history = HistoryPurge(platform.pool, settings.history_retention_days)
+    history = HistoryPurge(
+        platform.pool,
+        settings.history_retention_days,
+        purged=purged_counter(platform.metrics.registry),
+    )
     history_stop = asyncio.Event()
     platform.runtime.add_loop(
         "history-purge", lambda: history.run_until(history_stop), history_stop.set

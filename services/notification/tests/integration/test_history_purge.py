@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
-from notification.adapters.history_purge import HistoryPurge
+from notification.adapters.history_purge import HistoryPurge, purged_counter
 
 from .conftest import Service
 
@@ -98,9 +99,15 @@ async def test_finished_history_past_the_retention_is_deleted_with_its_attempts(
         ]
 
     # Batches of two: the loop goes on until a batch comes back short.
-    deleted = await HistoryPurge(service.pool, retention_days=90, batch_size=2).purge()
+    registry = CollectorRegistry()
+    deleted = await HistoryPurge(
+        service.pool, retention_days=90, batch_size=2, purged=purged_counter(registry)
+    ).purge()
 
     assert deleted == {"webhook_deliveries": 3, "shopper_emails": 2}
+    metric = "sanalpos_notification_history_purged_total"
+    assert registry.get_sample_value(metric, {"table": "webhook_deliveries"}) == 3
+    assert registry.get_sample_value(metric, {"table": "shopper_emails"}) == 2
     async with service.pool.acquire() as conn:
         deliveries = await conn.fetch(
             "SELECT id FROM webhook_deliveries WHERE merchant_id = $1", merchant

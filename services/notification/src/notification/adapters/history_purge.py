@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
+from prometheus_client import CollectorRegistry, Counter
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,29 @@ PURGES = {
 }
 
 
+def purged_counter(registry: CollectorRegistry) -> Counter:
+    return Counter(
+        "sanalpos_notification_history_purged",
+        "Finished webhook deliveries and shopper emails deleted after the history retention",
+        ["table"],
+        registry=registry,
+    )
+
+
 @dataclass
 class HistoryPurge:
     pool: asyncpg.Pool
     retention_days: float
     every_s: float = 3600.0
     batch_size: int = 5_000
+    purged: Counter | None = None
 
     async def purge(self) -> dict[str, int]:
         """Rows deleted per table (attempts not counted)."""
         deleted = {table: await self._purge(statement) for table, statement in PURGES.items()}
+        if self.purged is not None:
+            for table, count in deleted.items():
+                self.purged.labels(table).inc(count)
         if any(deleted.values()):
             log.info(
                 "purged finished history older than %g days: %s",

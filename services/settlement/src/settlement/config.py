@@ -20,9 +20,10 @@ REPO_STATE_DIR = Path(__file__).resolve().parents[4] / ".state"
 class SettlementSettings(ServiceSettings):
     model_config = service_config("SETTLEMENT_")
     # Off the payment's critical path (POST -> authorization outcome): batches are worth
-    # 500 ms here (bookings are end-of-day money; a capture is booked at most this late). Fewer fetches and one transaction for several events; an idle
-    # consumer's fetch comes back every 500 ms instead of every 100 (docs/performance.md).
-    consumer_batch_wait_ms: int = Field(default=500, ge=0, le=5000)
+    # 100 ms here (fewer fetches, one transaction for several events). Not more: a dispute
+    # or a reconciliation right after a capture expects it booked; 500 ms broke four of
+    # those flows' tests (docs/performance.md, 2026-12-03 19:30).
+    consumer_batch_wait_ms: int = Field(default=100, ge=0, le=5000)
 
     database_url: SecretStr = SecretStr(local_database_url("settlement"))
     http_port: int = 18003

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +107,7 @@ class ConsumerLoop:
                 self.progress.assigned = len(consumer.assignment())
                 for tp, messages in batches.items():
                     self.metrics.topic(self.name, tp.topic).consumed.inc(len(messages))
-                    await self._process_partition_batch(messages)
-                    self._uncommitted[tp] = messages[-1].offset + 1
+                await self._process_batches(batches)
                 await self._commit_if_due(consumer)
                 if time.monotonic() - self._lag_recorded >= self.lag_every_s:
                     await self._record_lag(consumer)
@@ -156,6 +155,12 @@ class ConsumerLoop:
             self.progress.lag[f"{tp.topic}[{tp.partition}]"] = lag
             lags[(tp.topic, tp.partition)] = lag
         self.metrics.set_lag(self.name, lags)
+
+    async def _process_batches(self, batches: Mapping[TopicPartition, list[Any]]) -> None:
+        """Each partition's batch in turn; once handled, its next offset may be committed."""
+        for tp, messages in batches.items():
+            await self._process_partition_batch(messages)
+            self._uncommitted[tp] = messages[-1].offset + 1
 
     async def _process_partition_batch(self, messages: list[Any]) -> None:
         """One transaction for the whole batch when the handler supports it; otherwise, or

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from fastapi import FastAPI
@@ -151,9 +152,28 @@ class RequestConsumerLoop(ConsumerLoop):
     DLQ with the reason) for raw records: the merchant's JSON is not our event envelope.
 
     Within a batch, messages with the same key run one after the other, in offset order;
-    different keys run concurrently (up to `concurrency`): ordering is promised per key."""
+    different keys run concurrently (up to `concurrency`): ordering is promised per key.
+    The partitions of one fetch run side by side and share the `concurrency` slots: handled
+    in turn, each partition's few requests waited for the previous partition's, and that
+    bounded the entry point's throughput (docs/performance.md, 2026-12-04)."""
 
     concurrency: int = 8
+    _slots: asyncio.Semaphore | None = None
+
+    async def _process_batches(self, batches: Mapping[TopicPartition, list[Any]]) -> None:
+        async def partition(tp: TopicPartition, messages: list[Any]) -> None:
+            await self._process_partition_batch(messages)
+            self._uncommitted[tp] = messages[-1].offset + 1
+
+        # A failure (only a stop or a crash gets here: handlers' errors are retried or
+        # dead-lettered) cancels the other partitions; their offsets stay uncommitted.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(partition(tp, m)) for tp, m in batches.items()]
+        if any(task.cancelled() for task in tasks):
+            # A TaskGroup lets a child end cancelled on its own; handled in turn, that would
+            # have ended the loop. It still does, so no later offset of that partition is
+            # committed past the unfinished message.
+            raise asyncio.CancelledError
 
     async def _process_partition_batch(self, messages: list[Any]) -> None:
         by_key: dict[bytes, list[Any]] = {}
@@ -163,7 +183,9 @@ class RequestConsumerLoop(ConsumerLoop):
                 unkeyed.append([message])
             else:
                 by_key.setdefault(message.key, []).append(message)
-        slots = asyncio.Semaphore(self.concurrency)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        slots = self._slots
 
         async def in_order(group: list[Any]) -> None:
             async with slots:

@@ -54,6 +54,10 @@ SERVICE_SECRETS: dict[str, set[str]] = {
     "settlement": {"SETTLEMENT_ADMIN_TOKEN"},
     "notification": {"NOTIFICATION_WEBHOOK_SECRET_KEYRING", "NOTIFICATION_SMTP_PASSWORD"},
 }
+# The kind each service runs as: fraud a StatefulSet (a volume claim per replica for faust's
+# RocksDB tables), the others Deployments.
+WORKLOAD_KINDS: dict[str, str] = {svc: "Deployment" for svc in SERVICES} | {"fraud": "StatefulSet"}
+FAUST_DATA_DIR = "/var/lib/sanalpos/faust"
 SETTINGS_CLASSES = {
     "intake": "intake.config:IntakeSettings",
     "fraud": "fraud.config:FraudSettings",
@@ -118,7 +122,8 @@ def k8s_documents() -> list[tuple[str, int, dict[str, Any]]]:
 
 
 K8S_DOCS = k8s_documents()
-DEPLOYMENTS = [(f, d) for f, _, d in K8S_DOCS if d.get("kind") == "Deployment"]
+# The services' pods, whatever runs them (a Deployment or a StatefulSet).
+WORKLOADS = [(f, d) for f, _, d in K8S_DOCS if d.get("kind") in set(WORKLOAD_KINDS.values())]
 
 
 def doc_id(item: tuple[str, int, dict[str, Any]]) -> str:
@@ -132,8 +137,8 @@ def service_of(doc: dict[str, Any]) -> str:
     return str(name)
 
 
-def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = deployment["spec"]["template"]["spec"]
+def containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = workload["spec"]["template"]["spec"]
     return list(spec.get("containers", [])) + list(spec.get("initContainers", []))
 
 
@@ -368,7 +373,7 @@ def test_base_has_namespace_and_each_service_resources() -> None:
     assert ("Namespace", "sanalpos") in kinds
     for svc in SERVICES:
         for kind, name in (
-            ("Deployment", f"sanalpos-{svc}"),
+            (WORKLOAD_KINDS[svc], f"sanalpos-{svc}"),
             ("Service", f"sanalpos-{svc}"),
             ("ConfigMap", f"sanalpos-{svc}-config"),
         ):
@@ -380,10 +385,21 @@ def test_base_has_namespace_and_each_service_resources() -> None:
         assert "app.kubernetes.io/name" in labels, path
 
 
-@pytest.mark.parametrize("item", DEPLOYMENTS, ids=lambda item: item[0])
-def test_deployment_probes_and_resources(item: tuple[str, dict[str, Any]]) -> None:
-    path, deployment = item
-    for container in containers(deployment):
+def test_each_service_runs_as_its_workload_kind() -> None:
+    """fraud is a StatefulSet, the other four are Deployments, one workload per service (the
+    workload checks below run over all of them)."""
+    kinds = {service_of(d): d["kind"] for _, d in WORKLOADS}
+    assert len(WORKLOADS) == len(SERVICES), [doc_name(d) for _, d in WORKLOADS]
+    assert kinds == WORKLOAD_KINDS
+    assert {Path(path).name for path, _ in WORKLOADS} == {
+        f"{svc}-{kind.lower()}.yaml" for svc, kind in WORKLOAD_KINDS.items()
+    }
+
+
+@pytest.mark.parametrize("item", WORKLOADS, ids=lambda item: item[0])
+def test_workload_probes_and_resources(item: tuple[str, dict[str, Any]]) -> None:
+    path, workload = item
+    for container in containers(workload):
         name = f"{path}:{container['name']}"
         liveness = container.get("livenessProbe", {}).get("httpGet", {})
         readiness = container.get("readinessProbe", {}).get("httpGet", {})
@@ -397,13 +413,13 @@ def test_deployment_probes_and_resources(item: tuple[str, dict[str, Any]]) -> No
             assert quantity(request) <= quantity(limit), f"{name}: {resource} request > limit"
 
 
-@pytest.mark.parametrize("item", DEPLOYMENTS, ids=lambda item: item[0])
-def test_deployment_security_context(item: tuple[str, dict[str, Any]]) -> None:
-    path, deployment = item
-    pod = deployment["spec"]["template"]["spec"]
+@pytest.mark.parametrize("item", WORKLOADS, ids=lambda item: item[0])
+def test_workload_security_context(item: tuple[str, dict[str, Any]]) -> None:
+    path, workload = item
+    pod = workload["spec"]["template"]["spec"]
     pod_sc = pod.get("securityContext", {})
     tmp_volumes = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
-    for container in containers(deployment):
+    for container in containers(workload):
         name = f"{path}:{container['name']}"
         sc = container.get("securityContext", {})
 
@@ -425,12 +441,59 @@ def test_deployment_security_context(item: tuple[str, dict[str, Any]]) -> None:
     assert pod.get("enableServiceLinks") is False, f"{path}: service links env vars"
 
 
-@pytest.mark.parametrize("item", DEPLOYMENTS, ids=lambda item: item[0])
-def test_deployment_wiring(item: tuple[str, dict[str, Any]]) -> None:
-    path, deployment = item
-    svc = service_of(deployment)
+@pytest.mark.parametrize("item", WORKLOADS, ids=lambda item: item[0])
+def test_workload_volume_mounts_resolve(item: tuple[str, dict[str, Any]]) -> None:
+    """Every mount names a pod volume or (StatefulSet) a volume claim template, and never
+    both: the schema cannot tell."""
+    path, workload = item
+    volumes = [v["name"] for v in workload["spec"]["template"]["spec"].get("volumes", [])]
+    claims = [c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])]
+    assert not set(volumes) & set(claims), f"{path}: a volume and a claim share a name"
+    assert len(volumes) + len(claims) == len({*volumes, *claims}), f"{path}: duplicate names"
+    for container in containers(workload):
+        for mount in container.get("volumeMounts", []):
+            assert mount["name"] in {*volumes, *claims}, f"{path}: {mount['name']} undefined"
+
+
+def test_fraud_keeps_faust_data_on_a_claim_per_replica() -> None:
+    """faust's RocksDB dir is a ReadWriteOnce claim per replica, not an emptyDir: a replaced
+    pod (rescheduled, drained, rolled out) reads only the changelog written since."""
+    ((path, fraud),) = [(f, d) for f, d in WORKLOADS if service_of(d) == "fraud"]
+    spec = fraud["spec"]
+    (container,) = spec["template"]["spec"]["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volume_name = mounts.get(FAUST_DATA_DIR)
+    assert volume_name == "faust-data", f"{path}: nothing mounted at {FAUST_DATA_DIR}"
+    claims = {c["metadata"]["name"]: c for c in spec.get("volumeClaimTemplates", [])}
+    assert volume_name in claims, f"{path}: faust-data must be a volume claim template"
+    claim = claims[volume_name]["spec"]
+    assert claim["accessModes"] == ["ReadWriteOnce"]
+    assert quantity(claim["resources"]["requests"]["storage"]) > 0
+    assert "storageClassName" not in claim, "the cluster's default storage class applies"
+    pod_volumes = {v["name"] for v in spec["template"]["spec"].get("volumes", [])}
+    assert volume_name not in pod_volumes, f"{path}: faust-data must not be a pod volume"
+    config = next(
+        d
+        for _, _, d in K8S_DOCS
+        if (d["kind"], d["metadata"]["name"]) == ("ConfigMap", "sanalpos-fraud-config")
+    )
+    assert config["data"]["FRAUD_FAUST_DATADIR"] == FAUST_DATA_DIR
+    services = {d["metadata"]["name"] for _, _, d in K8S_DOCS if d["kind"] == "Service"}
+    assert spec.get("serviceName") in services, f"{path}: serviceName names no Service"
+    assert spec.get("podManagementPolicy") == "Parallel"
+    assert spec.get("updateStrategy") == {"type": "RollingUpdate"}
+    assert spec.get("persistentVolumeClaimRetentionPolicy") == {
+        "whenScaled": "Retain",
+        "whenDeleted": "Retain",
+    }, "a replica that comes back must find its data dir"
+
+
+@pytest.mark.parametrize("item", WORKLOADS, ids=lambda item: item[0])
+def test_workload_wiring(item: tuple[str, dict[str, Any]]) -> None:
+    path, workload = item
+    svc = service_of(workload)
     p = prefix(svc)
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
     assert container["image"].startswith(f"sanalpos/{svc}:"), path
     assert [port["containerPort"] for port in container["ports"]] == [SERVICES[svc]], path
     assert {"configMapRef": {"name": f"sanalpos-{svc}-config"}} in container.get("envFrom", [])
@@ -480,15 +543,16 @@ def test_no_literal_secret_values(item: tuple[str, int, dict[str, Any]]) -> None
 
 def test_dev_overlay_renders() -> None:
     docs = render(K8S_DEV_OVERLAY)
-    deployments = [d for d in docs if d["kind"] == "Deployment"]
-    assert len(deployments) == len(SERVICES)
+    workloads = [d for d in docs if d["kind"] in set(WORKLOAD_KINDS.values())]
+    assert {service_of(d): d["kind"] for d in workloads} == WORKLOAD_KINDS
+    assert len(workloads) == len(SERVICES)
     for doc in docs:
         assert not schema_errors(doc), (doc_name(doc), schema_errors(doc))
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "sanalpos"
-    for deployment in deployments:
-        assert deployment["spec"]["replicas"] == 1
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for workload in workloads:
+        assert workload["spec"]["replicas"] == 1, doc_name(workload)
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
         assert container["image"].endswith(":dev")
     for hpa in (d for d in docs if d["kind"] == "HorizontalPodAutoscaler"):
         assert hpa["spec"]["minReplicas"] == 1, doc_name(hpa)

@@ -29,6 +29,9 @@ OVERLAYS = {
     "production": K8S / "overlays" / "production",
 }
 SERVICES = ("intake", "fraud", "authorization", "settlement", "notification")
+# fraud runs as a StatefulSet (a volume claim per replica for faust's RocksDB tables).
+STATEFUL_SERVICES = ("fraud",)
+FAUST_DATA_DIR = "/var/lib/sanalpos/faust"
 PRODUCTION_PARTITIONS = 12
 
 
@@ -46,6 +49,15 @@ def kafka_resources_module() -> Any:
 
 def by_kind(docs: tuple[dict[str, Any], ...], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def workload_kind(svc: str) -> str:
+    return "StatefulSet" if svc in STATEFUL_SERVICES else "Deployment"
+
+
+def workload(docs: tuple[dict[str, Any], ...], svc: str) -> dict[str, Any]:
+    """The Deployment or StatefulSet that runs a service's pods."""
+    return by_kind(docs, workload_kind(svc))[f"sanalpos-{svc}"]
 
 
 def every_overlay_doc() -> list[tuple[str, dict[str, Any]]]:
@@ -71,6 +83,11 @@ def test_schema_check_rejects_unknown_and_misspelled_fields() -> None:
     assert schema_errors(bad_monitor)
     pdb = by_kind(render(OVERLAYS["base"]), "PodDisruptionBudget")["sanalpos-intake"]
     assert schema_errors({**pdb, "spec": {**pdb["spec"], "maxUnavailabe": 1}})
+    fraud = workload(render(OVERLAYS["base"]), "fraud")
+    assert fraud["kind"] == "StatefulSet" and not schema_errors(fraud)
+    policy = {"whenScaled": "Retain", "whenDelete": "Retain"}
+    bad_fraud = {**fraud, "spec": {**fraud["spec"], "persistentVolumeClaimRetentionPolicy": policy}}
+    assert any("whenDelete" in e for e in schema_errors(bad_fraud))
 
 
 # --------------------------------------------------------------------------- base
@@ -79,8 +96,8 @@ def test_schema_check_rejects_unknown_and_misspelled_fields() -> None:
 @pytest.mark.parametrize("svc", SERVICES)
 def test_each_service_has_a_budget_and_an_autoscaler(svc: str) -> None:
     docs = render(OVERLAYS["base"])
-    deployment = by_kind(docs, "Deployment")[f"sanalpos-{svc}"]
-    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    pods = workload(docs, svc)
+    pod_labels = pods["spec"]["template"]["metadata"]["labels"]
     pdb = by_kind(docs, "PodDisruptionBudget")[f"sanalpos-{svc}"]
     selector = pdb["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod_labels.items(), "the budget must select the service's pods"
@@ -88,14 +105,61 @@ def test_each_service_has_a_budget_and_an_autoscaler(svc: str) -> None:
     hpa = by_kind(docs, "HorizontalPodAutoscaler")[f"sanalpos-{svc}"]
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": workload_kind(svc),
         "name": f"sanalpos-{svc}",
     }
     assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     # More consumers than partitions would stand idle.
     assert hpa["spec"]["maxReplicas"] <= PRODUCTION_PARTITIONS
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = pods["spec"]["template"]["spec"]["containers"]
     assert container["resources"]["requests"]["cpu"], "CPU utilization needs a CPU request"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_autoscalers_target_rendered_workloads(overlay: str) -> None:
+    """Every autoscaler's target exists, of that kind and apiVersion (an HPA naming a
+    Deployment that is now a StatefulSet would scale nothing)."""
+    docs = render(OVERLAYS[overlay])
+    rendered = {(d["apiVersion"], d["kind"], d["metadata"]["name"]) for d in docs}
+    for name, hpa in by_kind(docs, "HorizontalPodAutoscaler").items():
+        ref = hpa["spec"]["scaleTargetRef"]
+        assert (ref["apiVersion"], ref["kind"], ref["name"]) in rendered, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_fraud_is_a_stateful_set_with_a_faust_data_claim(overlay: str) -> None:
+    """faust's RocksDB dir on a ReadWriteOnce claim per replica, in every overlay; the other
+    services stay Deployments."""
+    docs = render(OVERLAYS[overlay])
+    assert set(by_kind(docs, "StatefulSet")) == {f"sanalpos-{s}" for s in STATEFUL_SERVICES}
+    assert set(by_kind(docs, "Deployment")) == {
+        f"sanalpos-{s}" for s in SERVICES if s not in STATEFUL_SERVICES
+    }
+    fraud = workload(docs, "fraud")
+    spec = fraud["spec"]
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "faust-data"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "4Gi"
+    assert "storageClassName" not in claim["spec"]
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == FAUST_DATA_DIR]
+    assert mount["name"] == "faust-data" and not mount.get("readOnly")
+    assert "faust-data" not in {v["name"] for v in pod["volumes"]}, "a pod volume (emptyDir)"
+    data = by_kind(docs, "ConfigMap")["sanalpos-fraud-config"]["data"]
+    assert data["FRAUD_FAUST_DATADIR"] == FAUST_DATA_DIR
+    assert pod["securityContext"]["fsGroup"] == 10001, "the claim must be writable by uid 10001"
+    # The governing Service exists and selects the set's pods.
+    service = by_kind(docs, "Service")[spec["serviceName"]]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert spec["podManagementPolicy"] == "Parallel"
+    assert spec["updateStrategy"]["type"] == "RollingUpdate"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {
+        "whenScaled": "Retain",
+        "whenDeleted": "Retain",
+    }
 
 
 def egress_peers(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -118,9 +182,7 @@ def test_namespace_denies_by_default_and_allows_dns() -> None:
 def test_each_service_reaches_kafka_its_database_and_the_collector_only(svc: str) -> None:
     docs = render(OVERLAYS["base"])
     policy = by_kind(docs, "NetworkPolicy")[f"sanalpos-{svc}"]
-    pod_labels = by_kind(docs, "Deployment")[f"sanalpos-{svc}"]["spec"]["template"]["metadata"][
-        "labels"
-    ]
+    pod_labels = workload(docs, svc)["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     selected = [p["podSelector"]["matchLabels"] for p in egress_peers(policy) if "podSelector" in p]
@@ -188,8 +250,7 @@ def test_cvc_rotation_job_updates_only_the_mounted_secret() -> None:
     assert work["emptyDir"]["medium"] == "Memory", "key material must stay off the node's disk"
     mounted = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     for svc in ("intake", "authorization"):
-        deployment = by_kind(docs, "Deployment")[f"sanalpos-{svc}"]
-        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        volumes = workload(docs, svc)["spec"]["template"]["spec"]["volumes"]
         assert mounted <= {v["secret"]["secretName"] for v in volumes if "secret" in v}
     (role,) = by_kind(docs, "Role").values()
     assert role["rules"] == [
@@ -301,8 +362,7 @@ def test_production_service_kafka_client_settings(svc: str) -> None:
     assert data["SANALPOS_KAFKA_MIN_INSYNC_REPLICAS"] == "2"
     username = data["SANALPOS_KAFKA_SASL_USERNAME"]
     assert username in by_kind(docs, "KafkaUser")
-    deployment = by_kind(docs, "Deployment")[f"sanalpos-{svc}"]
-    pod = deployment["spec"]["template"]["spec"]
+    pod = workload(docs, svc)["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     password = next(e for e in container["env"] if e["name"] == "SANALPOS_KAFKA_SASL_PASSWORD")
     # Strimzi's User Operator writes the password to a Secret named like the user.
